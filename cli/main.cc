@@ -1,0 +1,65 @@
+// webmailkey: the admin CLI. Parses the command line, dispatches to one subcommand,
+// and maps unexpected exceptions to exit status 1.
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include "cli/cli.h"
+#include "core/util/json.h"
+
+namespace wmk::cli {
+
+std::optional<app::App> open_app(Context& ctx) {
+  auto a = app::open(ctx.config_path);
+  if (!a) {
+    report(ctx, a.error());
+    return std::nullopt;
+  }
+  return std::move(a).value();
+}
+
+void report(Context& ctx, const Error& error) {
+  if (ctx.json) {
+    std::cout << "{\"error\":" << wmk::util::json_quote(error.message) << ",\"code\":\""
+              << errc_name(error.code) << "\"}\n";
+  }
+  std::cerr << "webmailkey: " << error.message << "\n";
+  ctx.exit_code = error.code == Errc::invalid_argument ? kExitUsage : kExitFailure;
+}
+
+}  // namespace wmk::cli
+
+int main(int argc, char** argv) {
+  // No core dumps: a dump could hold a passphrase or an unlocked key.
+  struct rlimit no_core {
+    0, 0
+  };
+  setrlimit(RLIMIT_CORE, &no_core);
+  prctl(PR_SET_DUMPABLE, 0);
+
+  using namespace wmk::cli;
+  Context ctx;
+  CLI::App app{"webmailkey: server-side custody of OpenPGP and S/MIME keys for webmail"};
+  app.set_version_flag("--version", WEBMAILKEY_VERSION);
+  app.require_subcommand(1);
+  app.add_option(
+      "--config", ctx.config_path,
+      "configuration file (else $WEBMAILKEY_CONFIG, else /etc/webmailkey/webmailkey.conf)");
+  app.add_flag("--json", ctx.json, "machine-readable output");
+  register_init(app, ctx);
+  register_config(app, ctx);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "webmailkey: unexpected error: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return ctx.exit_code;
+}

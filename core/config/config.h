@@ -1,0 +1,73 @@
+#pragma once
+// The configuration file: flat `key = value` lines, `#` or `;` comments.
+// Unknown keys and bad values are refused with the line number and the reason.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/util/result.h"
+
+namespace wmk::config {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/webmailkey/webmailkey.conf";
+inline constexpr const char* kConfigEnv = "WEBMAILKEY_CONFIG";
+
+struct Config {
+  std::string data_dir = "/var/lib/webmailkey";
+  // %u login, %d domain of the primary address, %n local part, %h data_dir.
+  std::string maildir = "%h/mail/%u/Maildir";
+  std::string sendmail = "/usr/sbin/sendmail";
+  bool allow_insecure_http = false;
+
+  std::chrono::seconds session_idle_timeout{1800};
+  std::chrono::seconds session_absolute_timeout{43200};
+  std::chrono::seconds grant_idle_timeout{600};
+  std::chrono::seconds grant_absolute_timeout{7200};
+
+  // Argon2id cost for key passphrases (~250 ms on a 2-core machine at the defaults).
+  std::uint32_t kdf_memory_kib = 262144;
+  std::uint32_t kdf_iterations = 3;
+  std::uint32_t kdf_parallelism = 1;
+  // Argon2id cost for login passwords.
+  std::uint32_t password_memory_kib = 65536;
+  std::uint32_t password_iterations = 2;
+
+  bool unlock_confirmation = true;
+  // Online guessing: after this many failures in a row, a lockout that doubles each time.
+  std::uint32_t max_failures = 5;
+  std::chrono::seconds lockout{60};
+  std::uint64_t attachment_max_bytes = 10 * 1024 * 1024;
+  std::uint32_t page_size = 50;
+
+  // Where the file came from ("" for built-in defaults).
+  std::string source;
+
+  std::string database_path() const { return data_dir + "/webmailkey.db"; }
+  std::string gnupg_home() const { return data_dir + "/gnupg"; }
+};
+
+struct Problem {
+  int line;  // 0 when not tied to a line
+  std::string message;
+};
+
+// Parses text. On bad input returns Errc::config whose message lists every problem
+// as "FILE:LINE: reason", one per line.
+Result<Config> parse(const std::string& text, const std::string& source_name);
+
+// Reads and parses the file. Errc::not_found if missing.
+Result<Config> load(const std::string& path);
+
+// The path to use: explicit if given, else $WEBMAILKEY_CONFIG, else the default path.
+std::string resolve_path(const std::optional<std::string>& explicit_path);
+
+// A complete config file with every key at its value in c, commented.
+std::string render(const Config& c);
+
+// Expands the maildir pattern for one user.
+std::string maildir_for(const Config& c, const std::string& login, const std::string& email);
+
+}  // namespace wmk::config

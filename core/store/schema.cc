@@ -1,0 +1,188 @@
+#include "core/store/schema.h"
+
+#include <string>
+#include <vector>
+
+namespace wmk::store {
+
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Append only once released. Each block names the concern that owns its tables.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kMigrations = {
+      {1, R"sql(
+-- auth: users and their addresses
+CREATE TABLE users (
+  id            INTEGER PRIMARY KEY,
+  login         TEXT NOT NULL UNIQUE,
+  name          TEXT NOT NULL DEFAULT '',
+  password_hash TEXT NOT NULL,          -- PHC string: $argon2id$v=19$m=..,t=..,p=..$salt$hash
+  disabled      INTEGER NOT NULL DEFAULT 0,
+  created       INTEGER NOT NULL
+);
+CREATE TABLE user_emails (
+  user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  email      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  is_primary INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX user_emails_user ON user_emails(user_id);
+
+-- auth: online-guessing throttle; scope is 'login:NAME', 'addr:IP' or 'key:FPR'
+CREATE TABLE auth_failures (
+  scope        TEXT PRIMARY KEY,
+  failures     INTEGER NOT NULL,
+  last_failure INTEGER NOT NULL,
+  locked_until INTEGER NOT NULL DEFAULT 0
+);
+
+-- session: only the SHA-256 of the cookie token is stored
+CREATE TABLE sessions (
+  id          TEXT PRIMARY KEY,          -- hex SHA-256 of the session token
+  short_id    TEXT NOT NULL UNIQUE,      -- what `session list` shows and `kill` takes
+  user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  csrf_token  TEXT NOT NULL,
+  created     INTEGER NOT NULL,
+  last_seen   INTEGER NOT NULL,
+  client_addr TEXT NOT NULL DEFAULT '',
+  user_agent  TEXT NOT NULL DEFAULT '',
+  notice      TEXT                       -- told to the session at its next request
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+-- audit: append-only event log
+CREATE TABLE audit (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  at          INTEGER NOT NULL,
+  login       TEXT NOT NULL DEFAULT '',
+  event       TEXT NOT NULL,             -- login, logout, unlock, decrypt, sign, revoke, ...
+  outcome     TEXT NOT NULL,             -- ok, fail, denied, expired, ...
+  key_fpr     TEXT NOT NULL DEFAULT '',
+  session     TEXT NOT NULL DEFAULT '',  -- short session id
+  client_addr TEXT NOT NULL DEFAULT '',
+  detail      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_login_at ON audit(login, at);
+CREATE INDEX audit_key_at ON audit(key_fpr, at);
+
+-- mail: header index of each user's Maildir folders; the Maildir stays the truth
+CREATE TABLE mail_index (
+  user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  folder    TEXT NOT NULL,               -- INBOX, Sent, Drafts
+  uid       TEXT NOT NULL,               -- Maildir unique name (before the ':2,' info)
+  subdir    TEXT NOT NULL,               -- 'new' or 'cur'
+  filename  TEXT NOT NULL,               -- full file name including flags
+  date      INTEGER NOT NULL,
+  from_addr TEXT NOT NULL DEFAULT '',
+  subject   TEXT NOT NULL DEFAULT '',
+  size      INTEGER NOT NULL,
+  seen      INTEGER NOT NULL DEFAULT 0,
+  encrypted INTEGER NOT NULL DEFAULT 0,
+  signed    INTEGER NOT NULL DEFAULT 0,
+  has_attachments INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (user_id, folder, uid)
+);
+CREATE INDEX mail_index_date ON mail_index(user_id, folder, date DESC);
+CREATE TABLE mail_folder_state (
+  user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  folder    TEXT NOT NULL,
+  new_mtime INTEGER NOT NULL,            -- mtimes (ns) of new/ and cur/ when last indexed
+  cur_mtime INTEGER NOT NULL,
+  PRIMARY KEY (user_id, folder)
+);
+
+-- keys: custody of private keys; the key secret is wrapped under a KEK from the passphrase
+CREATE TABLE keys (
+  id             INTEGER PRIMARY KEY,
+  fingerprint    TEXT NOT NULL UNIQUE,
+  user_id        INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  type           TEXT NOT NULL CHECK (type IN ('openpgp', 'smime')),
+  algorithm      TEXT NOT NULL,
+  created        INTEGER NOT NULL,
+  expires        INTEGER,                -- NULL: never
+  is_default     INTEGER NOT NULL DEFAULT 0,
+  revoked        INTEGER NOT NULL DEFAULT 0,
+  kdf            TEXT NOT NULL,          -- 'argon2id'
+  kdf_params     TEXT NOT NULL,          -- 'm=KiB,t=N,p=N'
+  kdf_salt       BLOB NOT NULL,
+  wrapped_secret BLOB NOT NULL,          -- AEAD(KEK, key secret), bound to the fingerprint
+  private_blob   BLOB,                   -- S/MIME: AEAD(key secret, PKCS#8 DER)
+  certificate    BLOB,                   -- S/MIME: PEM certificate chain, leaf first
+  public_blob    BLOB                    -- OpenPGP: armored public key, for display/export
+);
+CREATE TABLE key_emails (
+  key_id INTEGER NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+  email  TEXT NOT NULL COLLATE NOCASE,
+  PRIMARY KEY (key_id, email)
+);
+CREATE INDEX key_emails_email ON key_emails(email);
+
+-- grant: at most one live grant per key (UNIQUE key_id); the key secret is wrapped
+-- under the grant secret that only the browser's cookie holds
+CREATE TABLE grants (
+  id          TEXT PRIMARY KEY,
+  key_id      INTEGER NOT NULL UNIQUE REFERENCES keys(id) ON DELETE CASCADE,
+  session_id  TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+  wrapped     BLOB NOT NULL,
+  created     INTEGER NOT NULL,
+  last_used   INTEGER NOT NULL,
+  expires     INTEGER NOT NULL,          -- absolute limit
+  client_addr TEXT NOT NULL DEFAULT '',
+  user_agent  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX grants_session ON grants(session_id);
+)sql"},
+  };
+  return kMigrations;
+}
+
+}  // namespace
+
+int latest_schema_version() {
+  return migrations().back().version;
+}
+
+int schema_version(Db& db) {
+  auto st = db.prepare("PRAGMA user_version");
+  st.step();
+  return static_cast<int>(st.column_int(0));
+}
+
+Status migrate(Db& db) {
+  for (const auto& m : migrations()) {
+    Transaction tx(db);
+    int current = schema_version(db);
+    if (current > latest_schema_version()) {
+      return make_error(Errc::unsupported, "the database schema (version " +
+                                               std::to_string(current) +
+                                               ") is newer than this webmailkey (" +
+                                               std::to_string(latest_schema_version()) + ")");
+    }
+    if (current >= m.version)
+      continue;
+    db.exec(m.sql);
+    db.exec("PRAGMA user_version = " + std::to_string(m.version));
+    tx.commit();
+  }
+  return {};
+}
+
+Status check_schema(Db& db) {
+  int v = schema_version(db);
+  if (v == latest_schema_version())
+    return {};
+  if (v > latest_schema_version()) {
+    return make_error(Errc::unsupported, "the database schema (version " + std::to_string(v) +
+                                             ") is newer than this webmailkey");
+  }
+  return make_error(Errc::config, "the database schema is at version " + std::to_string(v) +
+                                      ", this webmailkey needs " +
+                                      std::to_string(latest_schema_version()) +
+                                      ": run `webmailkey init`");
+}
+
+}  // namespace wmk::store

@@ -1,0 +1,127 @@
+#include "core/util/encoding.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <stdexcept>
+
+#include "core/util/clock.h"
+
+namespace wmk::util {
+
+const Clock& system_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+
+std::string hex_encode(std::span<const std::uint8_t> bytes) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 0xf]);
+  }
+  return out;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text) {
+  if (text.size() % 2 != 0)
+    return std::nullopt;
+  std::vector<std::uint8_t> out(text.size() / 2);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return std::nullopt;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return out;
+}
+
+static const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+std::string base64url_encode(std::span<const std::uint8_t> bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
+    out += {kB64[v >> 18 & 63], kB64[v >> 12 & 63], kB64[v >> 6 & 63], kB64[v & 63]};
+  }
+  if (bytes.size() - i == 1) {
+    std::uint32_t v = bytes[i] << 16;
+    out += {kB64[v >> 18 & 63], kB64[v >> 12 & 63]};
+  } else if (bytes.size() - i == 2) {
+    std::uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8;
+    out += {kB64[v >> 18 & 63], kB64[v >> 12 & 63], kB64[v >> 6 & 63]};
+  }
+  return out;
+}
+
+std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1)
+    return std::nullopt;
+  std::vector<std::uint8_t> out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-')
+      v = 62;
+    else if (c == '_')
+      v = 63;
+    else
+      return std::nullopt;
+    acc = acc << 6 | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits & 0xff));
+    }
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> random_bytes(std::size_t size) {
+  std::vector<std::uint8_t> out(size);
+  if (size > 0 && RAND_bytes(out.data(), static_cast<int>(size)) != 1) {
+    throw std::runtime_error("the system random number generator failed");
+  }
+  return out;
+}
+
+std::string random_token(std::size_t bytes) {
+  return base64url_encode(random_bytes(bytes));
+}
+
+std::string sha256_hex(std::span<const std::uint8_t> data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  return hex_encode({md, len});
+}
+
+std::string sha256_hex(std::string_view data) {
+  return sha256_hex(as_bytes(data));
+}
+
+}  // namespace wmk::util
