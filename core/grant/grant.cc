@@ -183,7 +183,9 @@ int GrantStore::remove(const std::vector<Row>& victims, const Revoker& by, std::
     if (db_.changes() == 0)
       continue;
     ++removed;
-    if (by.by == RevokedBy::expiry) {
+    // A grant already past its limits ends by expiry whoever removes it: nobody
+    // stopped it, so its session gets no notice.
+    if (by.by == RevokedBy::expiry || !r.session_exists || !g.live(now)) {
       audit(
           db_, now,
           {g.login, "grant.expire", "expired", g.key_fingerprint, g.session_short_id, g.client_addr,

@@ -421,6 +421,18 @@ TEST_F(GrantTest, RevokeByKeyLoginAndAll) {
   EXPECT_EQ(audit_count("grant.revoke", "ok"), 4);
 }
 
+TEST_F(GrantTest, RevokingAnExpiredGrantIsAnExpiryNotAStop) {
+  create_ok(kSessionA1, kKey1, secret_a_);
+  clock_.advance(600s);
+  touch_session(kSessionA1);
+  auto n = grants().revoke_all(Revoker::admin("cli"));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_FALSE(notice(kSessionA1));
+  EXPECT_EQ(audit_count("grant.expire", "expired"), 1);
+  EXPECT_EQ(audit_count("grant.revoke", "ok"), 0);
+}
+
 TEST_F(GrantTest, SessionDeleteCascades) {
   create_ok(kSessionA1, kKey1, secret_a_);
   create_ok(kSessionA1, kKey2, secret_a_);
