@@ -1,7 +1,5 @@
 // webmailkey grant list [--login L]
 // webmailkey grant revoke GRANT | --login L | --key KEY | --all
-#include <unistd.h>
-
 #include <algorithm>
 #include <ctime>
 #include <iostream>
@@ -9,6 +7,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/audit/audit.h"
 #include "core/grant/grant.h"
 #include "core/util/json.h"
 
@@ -119,7 +118,7 @@ void revoke(Context& ctx, const RevokeArgs& args) {
   if (!a)
     return;
   grant::GrantStore grants(a->db, *a->clock, a->config);
-  const auto by = grant::Revoker::admin("cli (uid " + std::to_string(getuid()) + ")");
+  const auto by = grant::Revoker::admin(audit::admin_actor());
   Result<int> n = 0;
   if (args.grant_id) {
     n = grants.revoke(*args.grant_id, by);

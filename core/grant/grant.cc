@@ -4,6 +4,7 @@
 #include <cctype>
 #include <ctime>
 
+#include "core/audit/audit.h"
 #include "core/crypto/aead.h"
 #include "core/grant/cookie.h"
 #include "core/util/encoding.h"
@@ -82,30 +83,38 @@ const char* revoked_by_name(RevokedBy by) {
   return "unknown";
 }
 
-// Interim audit writer: the audit API (core/audit/audit.h) lands from branch `auth`;
-// this writes the same table and is to be switched to it then.
-struct AuditEvent {
-  std::string login;
-  const char* event;
-  const char* outcome;
-  std::string key_fpr;
-  std::string session;  // short session id
-  std::string client_addr;
-  std::string detail;
-};
+// Adds a line to the session's pending notice; an unread notice grown past 800 bytes
+// is replaced instead (SessionStore cuts notices at 1000).
+constexpr const char* kAppendNotice = R"sql(
+UPDATE sessions
+   SET notice = CASE WHEN coalesce(length(notice), 0) BETWEEN 1 AND 800
+                     THEN notice || char(10) || ?1 ELSE ?1 END
+ WHERE id = ?2)sql";
 
-void audit(store::Db& db, std::int64_t now, const AuditEvent& e) {
-  db.prepare(
-        "INSERT INTO audit (at, login, event, outcome, key_fpr, session, client_addr, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(now, e.login, e.event, e.outcome, e.key_fpr, e.session, e.client_addr, e.detail)
-      .run();
+// Audit event names of this module.
+constexpr const char* kEventCreate = "grant.create";
+constexpr const char* kEventUse = "grant.use";
+constexpr const char* kEventExpire = "grant.expire";
+constexpr const char* kEventRevoke = "grant.revoke";
+
+// Written in the caller's transaction, so a change and its audit row commit together.
+void record(store::Db& db, const util::Clock& clock, const audit::AuditEvent& e) {
+  audit::AuditLog(db, clock).record(e);
 }
 
 std::string session_short_id(store::Db& db, const std::string& session_id) {
   auto st = db.prepare("SELECT short_id FROM sessions WHERE id = ?");
   st.bind(1, session_id);
   return st.step() ? st.column_text(0) : std::string();
+}
+
+// The first second at which a session is dead by its absolute or idle limit.
+// SessionStore (core/session) counts the limit second itself as live.
+std::int64_t session_absolute_end(const config::Config& c, std::int64_t created) {
+  return created + c.session_absolute_timeout.count() + 1;
+}
+std::int64_t session_idle_end(const config::Config& c, std::int64_t last_seen) {
+  return last_seen + c.session_idle_timeout.count() + 1;
 }
 
 // Why a row is no longer live, or "" if it is.
@@ -149,10 +158,9 @@ GrantStore::Row GrantStore::row_from(const store::Statement& st) const {
   // A grant never outlives its session: the session's own limits cap the grant's.
   const std::int64_t grant_idle_end = g.last_used + config_.grant_idle_timeout.count();
   if (r.session_exists) {
-    r.session_end = session_created + config_.session_absolute_timeout.count();
-    const std::int64_t session_idle_end = session_last_seen + config_.session_idle_timeout.count();
+    r.session_end = session_absolute_end(config_, session_created);
     g.expires = std::min(r.stored_expires, r.session_end);
-    g.idle_deadline = std::min(grant_idle_end, session_idle_end);
+    g.idle_deadline = std::min(grant_idle_end, session_idle_end(config_, session_last_seen));
   } else {
     g.expires = r.stored_expires;
     g.idle_deadline = grant_idle_end;
@@ -186,18 +194,19 @@ int GrantStore::remove(const std::vector<Row>& victims, const Revoker& by, std::
     // A grant already past its limits ends by expiry whoever removes it: nobody
     // stopped it, so its session gets no notice.
     if (by.by == RevokedBy::expiry || !r.session_exists || !g.live(now)) {
-      audit(
-          db_, now,
-          {g.login, "grant.expire", "expired", g.key_fingerprint, g.session_short_id, g.client_addr,
+      record(
+          db_, clock_,
+          {g.login, kEventExpire, audit::outcome::kExpired, g.key_fingerprint, g.session_short_id,
+           g.client_addr,
            "grant " + g.id + " ended: " + expiry_reason(g, r.session_exists, r.session_end, now)});
       continue;
     }
     std::string detail = "grant " + g.id + " revoked by " + revoked_by_name(by.by);
     if (!actor_short.empty())
       detail += " (session " + actor_short + ")";
-    audit(
-        db_, now,
-        {g.login, "grant.revoke", "ok", g.key_fingerprint, g.session_short_id, by.origin, detail});
+    record(db_, clock_,
+           {g.login, kEventRevoke, audit::outcome::kOk, g.key_fingerprint, g.session_short_id,
+            by.origin, detail});
 
     // The acting session learns the outcome directly; any other victim is told at
     // its next request.
@@ -213,12 +222,8 @@ int GrantStore::remove(const std::vector<Row>& victims, const Revoker& by, std::
     }
     std::string notice = "Your unlock of key " + short_fingerprint(g.key_fingerprint) +
                          " was stopped on " + utc_date(now) + " at " + utc_hour_minute(now) +
-                         " UTC" + " " + cause + ".";
-    db_.prepare(
-           "UPDATE sessions SET notice = CASE WHEN notice IS NULL OR notice = '' THEN ?1"
-           " ELSE notice || char(10) || ?1 END WHERE id = ?2")
-        .bind_all(notice, g.session_id)
-        .run();
+                         " UTC " + cause + ".";
+    db_.prepare(kAppendNotice).bind_all(notice, g.session_id).run();
   }
   return removed;
 }
@@ -253,9 +258,8 @@ Result<GrantInfo> GrantStore::create(const std::string& session_id, std::int64_t
       return make_error(Errc::not_found, "the session has ended");
     const std::int64_t user_id = s.column_int(0);
     const std::string short_id = s.column_text(1);
-    const std::int64_t session_end = s.column_int(2) + config_.session_absolute_timeout.count();
-    const std::int64_t session_idle_end = s.column_int(3) + config_.session_idle_timeout.count();
-    if (now >= session_end || now >= session_idle_end)
+    const std::int64_t session_end = session_absolute_end(config_, s.column_int(2));
+    if (now >= session_end || now >= session_idle_end(config_, s.column_int(3)))
       return make_error(Errc::expired, "the session has reached its time limit");
 
     auto k = db_.prepare(
@@ -284,9 +288,9 @@ Result<GrantInfo> GrantStore::create(const std::string& session_id, std::int64_t
         std::string where = "session " + o.session_short_id + " since " + utc_date(o.created) +
                             " " + utc_hour_minute(o.created) + " UTC" +
                             (o.client_addr.empty() ? "" : " from " + o.client_addr);
-        audit(db_, now,
-              {login, "grant.create", "denied", fingerprint, short_id, std::string(client_addr),
-               "key in use by " + where});
+        record(db_, clock_,
+               {login, kEventCreate, audit::outcome::kDenied, fingerprint, short_id,
+                std::string(client_addr), "key in use by " + where});
         tx.commit();
         return make_error(Errc::key_in_use, "the key " + fingerprint +
                                                 " is unlocked in another session (" + where + ")");
@@ -316,9 +320,9 @@ Result<GrantInfo> GrantStore::create(const std::string& session_id, std::int64_t
       // or a database changed under us.
       return make_error(Errc::conflict, "could not record the grant: " + step.error().message);
     }
-    audit(db_, now,
-          {login, "grant.create", "ok", fingerprint, short_id, std::string(client_addr),
-           "grant " + id + replaced});
+    record(db_, clock_,
+           {login, kEventCreate, audit::outcome::kOk, fingerprint, short_id,
+            std::string(client_addr), "grant " + id + replaced});
     tx.commit();
 
     auto rows = load("g.id = ?", [&](store::Statement& st) { st.bind(1, id); });
@@ -362,15 +366,15 @@ Result<util::SecretBuffer> GrantStore::use(const std::string& session_id, std::i
     // Nothing can ever open this grant again, and keeping it would block the key, so
     // it goes.
     db_.prepare("DELETE FROM grants WHERE id = ?").bind(1, r.info.id).run();
-    audit(db_, now,
-          {r.info.login,
-           "grant.use",
-           "fail",
-           r.info.key_fingerprint,
-           r.info.session_short_id,
-           {},
-           "grant " + r.info.id + ": the grant cookie does not open it (" +
-               errc_name(opened.code()) + "); grant deleted"});
+    record(db_, clock_,
+           {r.info.login,
+            "grant.use",
+            "fail",
+            r.info.key_fingerprint,
+            r.info.session_short_id,
+            {},
+            "grant " + r.info.id + ": the grant cookie does not open it (" +
+                errc_name(opened.code()) + "); grant deleted"});
     tx.commit();
     scrub_wal();
     return make_error(Errc::revoked,
@@ -472,7 +476,7 @@ Result<int> GrantStore::revoke_all(const Revoker& by) {
   return revoke_where("1", {}, by);
 }
 
-Result<int> GrantStore::purge(PurgeMode mode) {
+Result<int> GrantStore::purge(store::PurgeMode mode) {
   auto dead = [this](std::vector<Row> rows, std::int64_t now) {
     std::vector<Row> out;
     for (auto& r : rows) {
@@ -481,7 +485,7 @@ Result<int> GrantStore::purge(PurgeMode mode) {
     }
     return out;
   };
-  if (mode == PurgeMode::dry_run)
+  if (mode == store::PurgeMode::dry_run)
     return static_cast<int>(dead(load("1", {}), clock_.now()).size());
 
   int total = 0;

@@ -21,6 +21,7 @@
 
 #include "core/config/config.h"
 #include "core/store/db.h"
+#include "core/store/purge.h"
 #include "core/util/clock.h"
 #include "core/util/result.h"
 #include "core/util/secret.h"
@@ -66,7 +67,7 @@ enum class RevokedBy {
 struct Revoker {
   RevokedBy by = RevokedBy::admin;
   std::string actor_session;  // session id of the acting request; "" for the CLI
-  std::string origin;         // client address of the acting request, or "cli (uid N)"
+  std::string origin;         // client address of the acting request, or audit::admin_actor()
 
   static Revoker owner(std::string session_id, std::string client_addr) {
     return {RevokedBy::owner, std::move(session_id), std::move(client_addr)};
@@ -76,8 +77,6 @@ struct Revoker {
     return {RevokedBy::other_session, std::move(session_id), std::move(client_addr)};
   }
 };
-
-enum class PurgeMode { dry_run, remove };
 
 class GrantStore {
  public:
@@ -128,7 +127,7 @@ class GrantStore {
   // Deletes grants past their idle or absolute limit or whose session is gone or
   // past its own limits, in short transactions that re-check each row, so a grant
   // in use is never touched. Returns how many were (dry_run: would be) deleted.
-  Result<int> purge(PurgeMode mode);
+  Result<int> purge(store::PurgeMode mode);
 
   // The id of the key whose fingerprint is text or starts with text (hex, at least
   // 8 digits; case, spaces and colons ignored). Errc::invalid_argument if text is not

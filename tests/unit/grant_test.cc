@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/grant/cookie.h"
+#include "core/session/session.h"
 #include "core/store/schema.h"
 #include "tests/unit/test_util.h"
 
@@ -241,20 +242,30 @@ TEST_F(GrantTest, TimeoutsComeFromTheConfig) {
 }
 
 TEST_F(GrantTest, GrantNeverOutlivesItsSessionLimits) {
-  // A session near its absolute end: the grant is capped at it.
-  const std::int64_t session_end = clock_.now() + 100;
+  // A session whose absolute limit is 100 s away (SessionStore counts the limit second
+  // as live): the grant is capped at it.
+  const std::int64_t start = clock_.now();
   db().prepare("UPDATE sessions SET created = ? WHERE id = ?")
-      .bind_all(session_end - config_.session_absolute_timeout.count(), kSessionA1)
+      .bind_all(start + 100 - config_.session_absolute_timeout.count(), kSessionA1)
       .run();
   auto g = create_ok(kSessionA1, kKey1, secret_a_);
-  EXPECT_EQ(g.expires, session_end);
+  EXPECT_EQ(g.expires, start + 101);
   clock_.advance(100s);
+  touch_session(kSessionA1);
+  ASSERT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());
+  clock_.advance(1s);
+  touch_session(kSessionA1);
   EXPECT_EQ(grants().use(kSessionA1, kKey1, secret_a_).code(), Errc::expired);
 
-  // A session idle past its own limit takes its grant with it.
+  // A session idle past its own limit takes its grant with it, at the same second
+  // SessionStore would end it.
   config_.session_idle_timeout = 300s;
+  touch_session(kSessionA2);
   create_ok(kSessionA2, kKey1, secret_b_);
   clock_.advance(300s);
+  EXPECT_TRUE(grants().for_session_and_key(kSessionA2, kKey1));
+  clock_.advance(1s);
+  EXPECT_FALSE(grants().for_session_and_key(kSessionA2, kKey1));
   EXPECT_EQ(grants().use(kSessionA2, kKey1, secret_b_).code(), Errc::expired);
 
   // An ended session cannot get a grant.
@@ -442,6 +453,37 @@ TEST_F(GrantTest, SessionDeleteCascades) {
   EXPECT_TRUE(grants().for_session(kSessionA1).empty());
 }
 
+TEST_F(GrantTest, WorksWithTheRealSessionStore) {
+  session::SessionStore sessions(db(), clock_, config_);
+  auto first = sessions.create(1, "10.0.0.5", "Firefox");
+  auto second = sessions.create(1, "10.0.0.7", "Chromium");
+  ASSERT_TRUE(first.ok() && second.ok());
+  const std::string a = first->session.id, b = second->session.id;
+  create_ok(a, kKey1, secret_a_);
+  EXPECT_EQ(grants().create(b, kKey1, key_secret_, secret_b_, "10.0.0.7", "").code(),
+            Errc::key_in_use);
+  // Flow 6: session b confirms, the other grant is stopped, a is told at its next request.
+  auto other = grants().live_for_key(kKey1);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->session_short_id, first->session.short_id);
+  ASSERT_TRUE(grants().revoke(other->id, Revoker::other_session(b, "10.0.0.7")).ok());
+  create_ok(b, kKey1, secret_b_);
+  auto told = sessions.take_notice(a);
+  ASSERT_TRUE(told);
+  EXPECT_NE(told->find("by a sign-in from 10.0.0.7"), std::string::npos) << *told;
+  EXPECT_FALSE(sessions.take_notice(b));
+
+  // Logout ends the session's grants.
+  ASSERT_TRUE(sessions.end(b).ok());
+  EXPECT_FALSE(grants().live_for_key(kKey1));
+
+  // A session that expires on resume takes its grants with it.
+  create_ok(a, kKey2, secret_a_);
+  clock_.advance(config_.session_idle_timeout + 1s);
+  EXPECT_EQ(sessions.resume(first->token.view()).code(), Errc::expired);
+  EXPECT_EQ(count("SELECT count(*) FROM grants"), 0);
+}
+
 TEST_F(GrantTest, ListingsAndBanner) {
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(10s);
@@ -487,18 +529,18 @@ TEST_F(GrantTest, PurgeRemovesOnlyDeadGrants) {
   db().prepare("DELETE FROM sessions WHERE id = ?").bind(1, kSessionB1).run();
   db().exec("PRAGMA foreign_keys = ON");
 
-  auto dry = grants().purge(PurgeMode::dry_run);
+  auto dry = grants().purge(store::PurgeMode::dry_run);
   ASSERT_TRUE(dry.ok());
   EXPECT_EQ(*dry, 2);
   EXPECT_EQ(count("SELECT count(*) FROM grants"), 3);
 
-  auto real = grants().purge(PurgeMode::remove);
+  auto real = grants().purge(store::PurgeMode::remove);
   ASSERT_TRUE(real.ok());
   EXPECT_EQ(*real, 2);
   EXPECT_EQ(count("SELECT count(*) FROM grants"), 1);
   EXPECT_EQ(audit_count("grant.expire", "expired"), 2);
   EXPECT_TRUE(grants().use(kSessionA2, kKey2, secret_b_).ok());
-  EXPECT_EQ(*grants().purge(PurgeMode::remove), 0);
+  EXPECT_EQ(*grants().purge(store::PurgeMode::remove), 0);
   EXPECT_FALSE(notice(kSessionA1));
 }
 
@@ -507,7 +549,7 @@ TEST_F(GrantTest, PurgeLeavesAGrantJustUsedAlone) {
   clock_.advance(599s);
   ASSERT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());
   clock_.advance(1s);  // 600 s after creation, 1 s after use
-  EXPECT_EQ(*grants().purge(PurgeMode::remove), 0);
+  EXPECT_EQ(*grants().purge(store::PurgeMode::remove), 0);
   EXPECT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());
 }
 
