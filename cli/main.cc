@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", ctx.json, "machine-readable output");
   register_init(app, ctx);
   register_config(app, ctx);
+  register_deliver(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
