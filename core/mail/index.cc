@@ -219,7 +219,6 @@ Result<Page> MailIndex::page(Folder folder, int page_no, int page_size) {
   Page p;
   p.page_no = page_no;
   p.page_size = page_size;
-  store::Transaction tx(db_, store::TxKind::deferred);  // total and rows from one snapshot
   {
     auto count = db_.prepare("SELECT count(*) FROM mail_index WHERE user_id = ? AND folder = ?");
     count.bind_all(user_id_, folder_name(folder));
@@ -233,7 +232,6 @@ Result<Page> MailIndex::page(Folder folder, int page_no, int page_size) {
               static_cast<std::int64_t>(page_no - 1) * page_size);
   while (st.step())
     p.items.push_back(summary_from_row(st));
-  tx.commit();
   return p;
 }
 
