@@ -7,6 +7,7 @@
 #include <csignal>
 #include <exception>
 #include <iostream>
+#include <stdexcept>
 
 #include "core/config/config.h"
 
@@ -62,7 +63,9 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   RequestLimits limits;
   limits.max_body_bytes =
       static_cast<std::size_t>(app->config.attachment_max_bytes) * 2 + 1024 * 1024;
-  auto request = Request::parse(source, program.secrets, limits);
+  SecretNames secrets = program.secrets;
+  secrets.cookies.push_back(kSessionCookie);
+  auto request = Request::parse(source, secrets, limits);
   if (!request) {
     int status = request.code() == Errc::unsupported ? 415 : 400;
     return error_response(status, "The request could not be read: " + request.error().message);
@@ -74,14 +77,37 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
                           "page here and send it again.");
   }
 
-  if (program.access == Access::session) {
-    // Sessions arrive with core/session; until then nobody is logged in.
-    if (request->is_post())
-      return error_response(403, "You are not logged in, or your session has ended.");
-    return Response::redirect("/login");
+  Context ctx{*app, *request, std::nullopt, std::nullopt};
+  auto token = request->take_secret_cookie(kSessionCookie);
+  if (token && !token->empty()) {
+    session::SessionStore sessions(app->db, *app->clock, app->config);
+    auto resumed = sessions.resume(token->view());
+    if (resumed)
+      ctx.session = std::move(resumed).value();
+    else
+      ctx.session_error = resumed.code();
   }
 
-  Context ctx{*app, *request};
+  if (program.access == Access::session) {
+    if (!ctx.session) {
+      bool ended = ctx.session_error &&
+                   (*ctx.session_error == Errc::expired || *ctx.session_error == Errc::disabled);
+      Response r = Response::redirect(ended ? "/login?ended=1" : "/login");
+      if (token)
+        r.add_cookie(SetCookie::deletion(kSessionCookie));
+      return r;
+    }
+    if (request->is_post()) {
+      auto csrf = request->field("csrf");
+      if (!csrf || !session::SessionStore::csrf_matches(*ctx.session, *csrf)) {
+        return error_response(403,
+                              "This form is out of date or did not come from this site, so it "
+                              "was refused. Reload the page and try again.",
+                              ctx.viewer());
+      }
+    }
+  }
+
   return handler(ctx);
 }
 
@@ -119,6 +145,32 @@ int run(const Program& program, const Handler& handler) {
     log_error(program, "unexpected error of unknown type while answering");
   }
   return 1;
+}
+
+std::optional<Viewer> Context::viewer() const {
+  if (!session)
+    return std::nullopt;
+  return Viewer{session->login, session->csrf_token};
+}
+
+Page Context::page(std::string name, std::string title, Nav nav) {
+  Page p;
+  p.name = std::move(name);
+  p.title = std::move(title);
+  p.viewer = viewer();
+  p.nav = nav;
+  if (session) {
+    session::SessionStore sessions(app.db, *app.clock, app.config);
+    if (auto notice = sessions.take_notice(session->id))
+      p.notice = Notice{Notice::Kind::info, *notice};
+  }
+  return p;
+}
+
+const session::Session& Context::live_session() const {
+  if (!session)
+    throw std::logic_error("this program needs a live session");
+  return *session;
 }
 
 bool same_origin(const Request& request) {

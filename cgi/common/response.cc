@@ -120,6 +120,8 @@ Response Response::download(std::string data, std::string_view content_type,
   Response r(200);
   r.set_header("Content-Type", content_type);
   r.set_header("Content-Disposition", content_disposition_attachment(filename));
+  // Should a browser render it anyway, it gets no script, no origin, no plugins.
+  r.extend_csp("sandbox");
   r.set_body(std::move(data));
   return r;
 }

@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "core/app/app.h"
+#include "core/auth/users.h"
+#include "core/session/session.h"
 #include "core/util/fs.h"
 #include "tests/unit/test_util.h"
 
@@ -42,14 +44,43 @@ class CgiGuard : public ::testing::Test {
   }
 
   Response call(const std::map<std::string, std::string>& e, Access access = Access::anonymous,
-                std::vector<std::string_view> methods = {"GET", "POST"}) {
+                std::vector<std::string_view> methods = {"GET", "POST"},
+                const std::string& body = "") {
     called_ = false;
+    seen_login_.clear();
     Program p{.name = "test", .methods = methods, .access = access, .secrets = {}};
-    return handle(p, RequestSource::fixed(e, ""), [this](Context&) {
-      called_ = true;
-      return Response::page(200, Html("<p>ok</p>"));
-    });
+    auto env = e;
+    if (env["REQUEST_METHOD"] == "POST")
+      env["CONTENT_LENGTH"] = std::to_string(body.size());
+    return handle(
+        p, RequestSource::fixed(env, body),
+        [this](Context& ctx) {
+          called_ = true;
+          if (ctx.session)
+            seen_login_ = ctx.session->login;
+          return Response::page(200, Html("<p>ok</p>"));
+        },
+        clock_);
   }
+
+  // A user and a live session; returns the session cookie token.
+  std::string login(session::Session* out = nullptr) {
+    auto a = app::open(config_, clock_);
+    EXPECT_TRUE(a.ok());
+    auth::UserStore users(a->db, clock_);
+    auto u = users.add("alice", "alice@example.org", "", util::SecretBuffer::copy_of("pw"),
+                       crypto::KdfParams{8, 1, 1});
+    EXPECT_TRUE(u.ok());
+    session::SessionStore sessions(a->db, clock_, a->config);
+    auto ns = sessions.create(u->id, "127.0.0.1", "UA");
+    EXPECT_TRUE(ns.ok());
+    if (out)
+      *out = ns->session;
+    return std::string(ns->token.view());
+  }
+
+  util::ManualClock clock_{1'700'000'000};
+  std::string seen_login_;
 
   test::TempDir dir_;
   std::string config_;
@@ -104,8 +135,52 @@ TEST_F(CgiGuard, SessionProgramsSendVisitorsToLogin) {
   EXPECT_EQ(r.status(), 303);
   EXPECT_EQ(r.header("Location"), "/login");
   EXPECT_FALSE(called_);
-  EXPECT_EQ(call(env("POST"), Access::session).status(), 403);
+  Response post = call(env("POST"), Access::session);
+  EXPECT_EQ(post.status(), 303);
   EXPECT_FALSE(called_);
+  auto e = env();
+  e["HTTP_COOKIE"] = "__Host-wmk-session=forged";
+  EXPECT_EQ(call(e, Access::session).header("Location"), "/login");
+  EXPECT_FALSE(called_);
+}
+
+TEST_F(CgiGuard, ResumesTheSessionFromItsCookie) {
+  std::string token = login();
+  auto e = env();
+  e["HTTP_COOKIE"] = "other=1; __Host-wmk-session=" + token;
+  Response r = call(e, Access::session);
+  EXPECT_EQ(r.status(), 200);
+  EXPECT_EQ(seen_login_, "alice");
+}
+
+TEST_F(CgiGuard, IdleSessionEndsWithNoticeAndClearedCookie) {
+  std::string token = login();
+  clock_.advance(std::chrono::seconds(1801));  // default session_idle_timeout 1800
+  auto e = env();
+  e["HTTP_COOKIE"] = "__Host-wmk-session=" + token;
+  Response r = call(e, Access::session);
+  EXPECT_EQ(r.status(), 303);
+  EXPECT_EQ(r.header("Location"), "/login?ended=1");
+  EXPECT_NE(r.serialize().find("Set-Cookie: __Host-wmk-session=; "), std::string::npos);
+  EXPECT_FALSE(called_);
+}
+
+TEST_F(CgiGuard, SessionPostsNeedTheSessionsCsrfToken) {
+  session::Session s;
+  std::string token = login(&s);
+  auto e = env("POST");
+  e["HTTP_COOKIE"] = "__Host-wmk-session=" + token;
+  EXPECT_EQ(call(e, Access::session, {"POST"}, "").status(), 403);
+  EXPECT_FALSE(called_);
+  EXPECT_EQ(call(e, Access::session, {"POST"}, "csrf=wrong").status(), 403);
+  EXPECT_FALSE(called_);
+  // The token in the query string does not count.
+  auto q = e;
+  q["QUERY_STRING"] = "csrf=" + s.csrf_token;
+  EXPECT_EQ(call(q, Access::session, {"POST"}, "").status(), 403);
+  EXPECT_FALSE(called_);
+  EXPECT_EQ(call(e, Access::session, {"POST"}, "csrf=" + s.csrf_token).status(), 200);
+  EXPECT_TRUE(called_);
 }
 
 TEST_F(CgiGuard, ExceptionsBecomeA500WithoutDetails) {
