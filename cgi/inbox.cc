@@ -10,22 +10,6 @@ namespace wmk::cgi {
 
 namespace {
 
-Nav nav_for(mail::Folder f) {
-  switch (f) {
-    case mail::Folder::sent:
-      return Nav::sent;
-    case mail::Folder::drafts:
-      return Nav::drafts;
-    case mail::Folder::inbox:
-      break;
-  }
-  return Nav::inbox;
-}
-
-std::string title_for(mail::Folder f) {
-  return f == mail::Folder::inbox ? "Inbox" : mail::folder_name(f);
-}
-
 Html row(mail::Folder folder, const mail::Summary& m) {
   std::string href = url("/message", {{"id", m.uid}, {"folder", mail::folder_name(folder)}});
   Html badges;
@@ -83,7 +67,7 @@ Response inbox(Context& ctx) {
   if (!page)
     throw std::runtime_error("reading the mail index failed: " + page.error().message);
 
-  Page p = ctx.page("inbox", title_for(*folder), nav_for(*folder));
+  Page p = ctx.page("inbox", folder_title(*folder), folder_nav(*folder));
   Html body;
   if (page->items.empty()) {
     body = page->total == 0 ? Html(R"(<p class="empty">No messages in this folder.</p>)")

@@ -111,7 +111,7 @@ Response message(Context& ctx) {
                                                     : Nav::drafts);
   Html back = fill(R"(<p><a href="{{href}}">Back to {{name}}</a></p>)",
                    {{"href", url("/inbox", {{"folder", mail::folder_name(*folder)}})},
-                    {"name", mail::folder_name(*folder)}});
+                    {"name", folder_title(*folder)}});
   auto parsed = mail::parse_message(*raw);
   if (!parsed) {
     p.notice =

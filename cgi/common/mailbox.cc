@@ -40,6 +40,22 @@ std::optional<int> page_param(const Request& request) {
   return n;
 }
 
+std::string folder_title(mail::Folder folder) {
+  return folder == mail::Folder::inbox ? "Inbox" : mail::folder_name(folder);
+}
+
+Nav folder_nav(mail::Folder folder) {
+  switch (folder) {
+    case mail::Folder::sent:
+      return Nav::sent;
+    case mail::Folder::drafts:
+      return Nav::drafts;
+    case mail::Folder::inbox:
+      break;
+  }
+  return Nav::inbox;
+}
+
 std::string format_date(std::int64_t t) {
   std::string iso = util::format_utc(t);  // 2024-05-01T12:00:00Z
   if (iso.size() < 16)

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "cgi/common/layout.h"
 #include "cgi/common/request.h"
 #include "core/app/app.h"
 #include "core/auth/users.h"
@@ -42,6 +43,12 @@ std::optional<mail::Folder> folder_param(const Request& request);
 
 // The `page` parameter: 1 when absent; nullopt unless a whole number from 1 to 1000000.
 std::optional<int> page_param(const Request& request);
+
+// "Inbox", "Sent" or "Drafts": the folder's name for people.
+std::string folder_title(mail::Folder folder);
+
+// The navigation entry of a folder.
+Nav folder_nav(mail::Folder folder);
 
 // "2024-05-01 12:00 UTC" for Unix seconds.
 std::string format_date(std::int64_t t);

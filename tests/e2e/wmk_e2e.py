@@ -28,9 +28,12 @@ Environment: WEBMAILKEY_BUILD_DIR (default SOURCE/build), WEBMAILKEY_SOURCE_DIR 
 two levels up from this file), WMK_E2E_KEEP=1 keeps the temporary directory.
 """
 
+import email
+import email.message
 import html.parser
 import http.client
 import json
+import mailbox
 import os
 import shutil
 import signal
@@ -143,6 +146,25 @@ class Instance:
         if folder:
             args += ["--folder", folder]
         return self.cli(*args, input=message)
+
+    def maildir_path(self, login):
+        """The user's Maildir under the default pattern %h/mail/%u/Maildir (tests that
+        change `maildir` in the config compute it themselves)."""
+        return os.path.join(self.data_dir, "mail", login, "Maildir")
+
+    def deliver_with_python(self, login, message, folder="INBOX"):
+        """Puts message (bytes, str or email.message.Message) into the user's Maildir
+        with Python's own mailbox module, as another delivery agent would: an outside
+        tool, independent of webmailkey's code. Returns the message's uid."""
+        os.makedirs(os.path.dirname(self.maildir_path(login)), mode=0o700, exist_ok=True)
+        md = mailbox.Maildir(self.maildir_path(login), create=True)
+        if folder != "INBOX":
+            md = md.add_folder(folder) if folder not in md.list_folders() else md.get_folder(folder)
+        if isinstance(message, email.message.Message):
+            message = message.as_bytes()
+        elif isinstance(message, str):
+            message = message.encode()
+        return md.add(bytes(message))
 
     # ---- server
 
