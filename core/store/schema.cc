@@ -76,7 +76,8 @@ CREATE TABLE mail_index (
   uid       TEXT NOT NULL,               -- Maildir unique name (before the ':2,' info)
   subdir    TEXT NOT NULL,               -- 'new' or 'cur'
   filename  TEXT NOT NULL,               -- full file name including flags
-  date      INTEGER NOT NULL,
+  date      INTEGER NOT NULL,            -- Date header (Unix s), else the file's mtime
+  from_name TEXT NOT NULL DEFAULT '',
   from_addr TEXT NOT NULL DEFAULT '',
   subject   TEXT NOT NULL DEFAULT '',
   size      INTEGER NOT NULL,
@@ -84,14 +85,16 @@ CREATE TABLE mail_index (
   encrypted INTEGER NOT NULL DEFAULT 0,
   signed    INTEGER NOT NULL DEFAULT 0,
   has_attachments INTEGER NOT NULL DEFAULT 0,
+  protection TEXT NOT NULL DEFAULT 'none', -- mail::protection_name(): a hint, not a claim
   PRIMARY KEY (user_id, folder, uid)
 );
-CREATE INDEX mail_index_date ON mail_index(user_id, folder, date DESC);
+CREATE INDEX mail_index_date ON mail_index(user_id, folder, date DESC, uid DESC);
 CREATE TABLE mail_folder_state (
   user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   folder    TEXT NOT NULL,
   new_mtime INTEGER NOT NULL,            -- mtimes (ns) of new/ and cur/ when last indexed
   cur_mtime INTEGER NOT NULL,
+  message_count INTEGER NOT NULL,        -- rows indexed then; a mismatch forces a rescan
   PRIMARY KEY (user_id, folder)
 );
 

@@ -1,0 +1,91 @@
+#pragma once
+// Login sessions. The browser holds a random 256-bit token (cookie); the database
+// keeps only its SHA-256 (the session id), so a copy of the database cannot be
+// turned into a live session. Admins see and kill sessions by a short random id.
+// Every resume checks the idle and absolute limits and the account's state; an
+// expired session is deleted on the spot, and its grants with it (ON DELETE CASCADE).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config/config.h"
+#include "core/store/db.h"
+#include "core/store/purge.h"
+#include "core/util/clock.h"
+#include "core/util/result.h"
+#include "core/util/secret.h"
+
+namespace wmk::session {
+
+struct Session {
+  std::string id;        // lowercase hex SHA-256 of the token
+  std::string short_id;  // 8 hex characters, what admins see
+  std::int64_t user_id = 0;
+  std::string login;
+  std::string csrf_token;  // the form token for this session's POSTs
+  std::int64_t created = 0;
+  std::int64_t last_seen = 0;
+  std::int64_t expires = 0;  // when it ends if unused: min(idle, absolute limit)
+  std::string client_addr;
+  std::string user_agent;
+};
+
+struct NewSession {
+  Session session;
+  util::SecretBuffer token;  // base64url of 32 random bytes: the cookie value; a credential
+};
+
+class SessionStore {
+ public:
+  SessionStore(store::Db& db, const util::Clock& clock, const config::Config& cfg);
+
+  // Starts a session for user_id. Errc::not_found if there is no such user.
+  Result<NewSession> create(std::int64_t user_id, std::string_view client_addr,
+                            std::string_view user_agent);
+
+  // The session the token opens, with last_seen moved to now. Errc::not_found for an
+  // unknown or malformed token; Errc::expired (the session is deleted and audited)
+  // past the idle or absolute limit; Errc::disabled (likewise deleted) when the
+  // account is switched off.
+  Result<Session> resume(std::string_view token);
+
+  // Logs the session out: deletes it and its grants, audited as a logout.
+  // Errc::not_found if it is already gone.
+  Status end(const std::string& session_id);
+
+  // Deletes the session an admin names by short id; returns 1. Errc::not_found.
+  Result<int> kill(const std::string& short_id);
+  // Deletes every session of login; returns how many. Errc::not_found if no such user.
+  Result<int> kill_for_login(const std::string& login);
+
+  // Every session (live or past its limits but not yet purged), newest first.
+  std::vector<Session> list();
+  // Sessions past their limits: counts them and, unless mode is dry_run, deletes them
+  // (with their grants), auditing each. Live sessions are never touched.
+  int purge(store::PurgeMode mode);
+
+  // Leaves a message for the session's next request (replacing any earlier one).
+  // Errc::not_found if the session is gone.
+  Status set_notice(const std::string& session_id, std::string_view text);
+  // The pending message, cleared as it is read; nullopt if there is none.
+  std::optional<std::string> take_notice(const std::string& session_id);
+
+  // True if token equals the session's CSRF token; constant-time.
+  static bool csrf_matches(const Session& s, std::string_view token);
+
+ private:
+  bool is_expired(const Session& s, std::int64_t now) const;
+  std::int64_t expiry_of(const Session& s) const;
+  void remove_audited(const Session& s, const char* event, const char* outcome,
+                      const std::string& detail);
+
+  store::Db& db_;
+  const util::Clock& clock_;
+  std::int64_t idle_timeout_;
+  std::int64_t absolute_timeout_;
+};
+
+}  // namespace wmk::session

@@ -1,0 +1,283 @@
+#include "core/session/session.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/audit/audit.h"
+#include "core/auth/users.h"
+#include "core/store/schema.h"
+#include "core/util/encoding.h"
+#include "tests/unit/test_util.h"
+
+namespace wmk::session {
+
+namespace {
+
+using std::chrono::seconds;
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto d = store::Db::open(dir.path() + "/t.db", store::OpenMode::create_if_missing);
+    ASSERT_TRUE(d.ok());
+    db.emplace(std::move(d).value());
+    ASSERT_TRUE(store::migrate(*db).ok());
+    cfg.session_idle_timeout = seconds(1800);
+    cfg.session_absolute_timeout = seconds(43200);
+    sessions.emplace(*db, clock, cfg);
+    auth::UserStore users(*db, clock);
+    auto a = users.add("alice", "alice@example.org", "", util::SecretBuffer::copy_of("x"),
+                       crypto::KdfParams{64, 1, 1});
+    ASSERT_TRUE(a.ok());
+    alice = a->id;
+    auto b = users.add("bob", "bob@example.org", "", util::SecretBuffer::copy_of("x"),
+                       crypto::KdfParams{64, 1, 1});
+    ASSERT_TRUE(b.ok());
+    bob = b->id;
+  }
+  std::string token_of(const NewSession& ns) { return std::string(ns.token.view()); }
+  std::int64_t count(const std::string& table) {
+    auto st = db->prepare("SELECT count(*) FROM " + table);
+    st.step();
+    return st.column_int(0);
+  }
+  void add_grant(const std::string& session_id) {
+    db->prepare(
+          "INSERT INTO keys (fingerprint, user_id, type, algorithm, created, kdf, kdf_params, "
+          "kdf_salt, wrapped_secret) VALUES (?, ?, 'openpgp', 'ed25519', 1, 'argon2id', "
+          "'m=64,t=1,p=1', x'00', x'00')")
+        .bind_all("FPR-" + session_id, alice)
+        .run();
+    db->prepare(
+          "INSERT INTO grants (id, key_id, session_id, wrapped, created, last_used, expires) "
+          "VALUES (?, (SELECT id FROM keys WHERE fingerprint = ?), ?, x'00', 1, 1, 2)")
+        .bind_all("g-" + session_id, "FPR-" + session_id, session_id)
+        .run();
+  }
+  test::TempDir dir;
+  util::ManualClock clock;
+  config::Config cfg;
+  std::optional<store::Db> db;
+  std::optional<SessionStore> sessions;
+  std::int64_t alice = 0, bob = 0;
+};
+
+}  // namespace
+
+TEST_F(SessionTest, CreateStoresOnlyTheTokensHash) {
+  auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
+  ASSERT_TRUE(ns.ok()) << ns.error().message;
+  const std::string token = token_of(*ns);
+  EXPECT_EQ(token.size(), 43u);
+  auto raw = util::base64url_decode(token);
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(raw->size(), 32u);
+  EXPECT_EQ(util::base64url_encode(*raw), token);  // the canonical encoding
+  // The id is SHA-256 of the token, computed here independently.
+  EXPECT_EQ(ns->session.id, util::sha256_hex(token));
+  EXPECT_EQ(ns->session.short_id.size(), 8u);
+  EXPECT_TRUE(util::hex_decode(ns->session.short_id));
+  EXPECT_EQ(ns->session.login, "alice");
+  EXPECT_EQ(ns->session.expires, clock.now() + 1800);
+  EXPECT_GE(ns->session.csrf_token.size(), 32u);
+
+  // Nothing in the sessions table equals the token.
+  auto st = db->prepare(
+      "SELECT count(*) FROM sessions WHERE id = ?1 OR short_id = ?1 OR csrf_token = ?1 OR "
+      "instr(id || short_id || csrf_token || client_addr || user_agent, ?1) > 0");
+  st.bind(1, token);
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.column_int(0), 0);
+
+  EXPECT_EQ(sessions->create(9999, "", "").code(), Errc::not_found);
+}
+
+TEST_F(SessionTest, TokensAndShortIdsAreDistinct) {
+  std::set<std::string> tokens, ids;
+  for (int i = 0; i < 20; ++i) {
+    auto ns = sessions->create(alice, "", "");
+    ASSERT_TRUE(ns.ok());
+    tokens.insert(token_of(*ns));
+    ids.insert(ns->session.short_id);
+  }
+  EXPECT_EQ(tokens.size(), 20u);
+  EXPECT_EQ(ids.size(), 20u);
+}
+
+TEST_F(SessionTest, ResumeMovesLastSeen) {
+  auto ns = sessions->create(alice, "192.0.2.1", "UA");
+  ASSERT_TRUE(ns.ok());
+  clock.advance(seconds(100));
+  auto s = sessions->resume(token_of(*ns));
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  EXPECT_EQ(s->id, ns->session.id);
+  EXPECT_EQ(s->login, "alice");
+  EXPECT_EQ(s->client_addr, "192.0.2.1");
+  EXPECT_EQ(s->user_agent, "UA");
+  EXPECT_EQ(s->last_seen, clock.now());
+  EXPECT_EQ(s->created, clock.now() - 100);
+  EXPECT_EQ(s->expires, clock.now() + 1800);
+  EXPECT_EQ(sessions->list()[0].last_seen, clock.now());
+}
+
+TEST_F(SessionTest, UnknownAndMalformedTokens) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  std::string t = token_of(*ns);
+  t[0] = t[0] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(sessions->resume(t).code(), Errc::not_found);
+  EXPECT_EQ(sessions->resume("").code(), Errc::not_found);
+  EXPECT_EQ(sessions->resume("short").code(), Errc::not_found);
+  EXPECT_EQ(sessions->resume(ns->session.id).code(), Errc::not_found);  // the hash is no token
+  EXPECT_EQ(sessions->resume(std::string(43, '!')).code(), Errc::not_found);
+}
+
+TEST_F(SessionTest, IdleTimeoutExpiresAndDeletes) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  add_grant(ns->session.id);
+  clock.advance(seconds(1800));  // exactly at the limit: still alive
+  ASSERT_TRUE(sessions->resume(token_of(*ns)).ok());
+  clock.advance(seconds(1801));
+  auto r = sessions->resume(token_of(*ns));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code(), Errc::expired);
+  EXPECT_EQ(count("sessions"), 0);
+  EXPECT_EQ(count("grants"), 0);  // the grant went with its session
+  EXPECT_EQ(sessions->resume(token_of(*ns)).code(), Errc::not_found);
+  auto log = audit::AuditLog(*db, clock).query({});
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log[0].event.event, audit::event::kSessionExpire);
+  EXPECT_EQ(log[0].event.session, ns->session.short_id);
+  EXPECT_EQ(log[0].event.login, "alice");
+}
+
+TEST_F(SessionTest, AbsoluteTimeoutExpiresEvenWhenActive) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  for (int i = 0; i < 43200 / 1000; ++i) {
+    clock.advance(seconds(1000));
+    ASSERT_TRUE(sessions->resume(token_of(*ns)).ok()) << i;
+  }
+  clock.advance(seconds(43200 - (43200 / 1000) * 1000));  // exactly 12 h
+  auto at_limit = sessions->resume(token_of(*ns));
+  ASSERT_TRUE(at_limit.ok());
+  EXPECT_EQ(at_limit->expires, at_limit->created + 43200);
+  clock.advance(seconds(1));
+  EXPECT_EQ(sessions->resume(token_of(*ns)).code(), Errc::expired);
+  EXPECT_EQ(count("sessions"), 0);
+}
+
+TEST_F(SessionTest, DisabledUserIsRefusedAndSessionEnded) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  add_grant(ns->session.id);
+  auth::UserStore users(*db, clock);
+  ASSERT_TRUE(users.set_disabled("alice", auth::AccountState::disabled).ok());
+  EXPECT_EQ(sessions->resume(token_of(*ns)).code(), Errc::disabled);
+  EXPECT_EQ(count("sessions"), 0);
+  EXPECT_EQ(count("grants"), 0);
+}
+
+TEST_F(SessionTest, EndKillAndKillForLogin) {
+  auto a1 = sessions->create(alice, "", "");
+  auto a2 = sessions->create(alice, "", "");
+  auto b1 = sessions->create(bob, "", "");
+  ASSERT_TRUE(a1.ok() && a2.ok() && b1.ok());
+  add_grant(a1->session.id);
+
+  ASSERT_TRUE(sessions->end(a1->session.id).ok());
+  EXPECT_EQ(sessions->resume(token_of(*a1)).code(), Errc::not_found);
+  EXPECT_EQ(count("grants"), 0);
+  EXPECT_EQ(sessions->end(a1->session.id).code(), Errc::not_found);
+  EXPECT_EQ(audit::AuditLog(*db, clock).query({})[0].event.event, audit::event::kLogout);
+
+  auto k = sessions->kill(b1->session.short_id);
+  ASSERT_TRUE(k.ok());
+  EXPECT_EQ(*k, 1);
+  EXPECT_EQ(sessions->resume(token_of(*b1)).code(), Errc::not_found);
+  EXPECT_EQ(sessions->kill(b1->session.short_id).code(), Errc::not_found);
+
+  auto b2 = sessions->create(bob, "", "");
+  auto a3 = sessions->create(alice, "", "");
+  ASSERT_TRUE(b2.ok() && a3.ok());
+  auto n = sessions->kill_for_login("alice");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);
+  EXPECT_TRUE(sessions->resume(token_of(*b2)).ok());
+  EXPECT_EQ(sessions->resume(token_of(*a2)).code(), Errc::not_found);
+  EXPECT_EQ(*sessions->kill_for_login("alice"), 0);
+  EXPECT_EQ(sessions->kill_for_login("nobody").code(), Errc::not_found);
+}
+
+TEST_F(SessionTest, ListNewestFirstWithLogin) {
+  auto a = sessions->create(alice, "192.0.2.1", "A");
+  clock.advance(seconds(5));
+  auto b = sessions->create(bob, "192.0.2.2", "B");
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto all = sessions->list();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].login, "bob");
+  EXPECT_EQ(all[0].short_id, b->session.short_id);
+  EXPECT_EQ(all[1].login, "alice");
+  EXPECT_EQ(all[1].expires, all[1].created + 1800);
+}
+
+TEST_F(SessionTest, PurgeDeletesOnlyExpired) {
+  auto old_idle = sessions->create(alice, "", "");
+  ASSERT_TRUE(old_idle.ok());
+  add_grant(old_idle->session.id);
+  clock.advance(seconds(1000));
+  auto live = sessions->create(bob, "", "");
+  ASSERT_TRUE(live.ok());
+  add_grant(live->session.id);
+  clock.advance(seconds(1000));  // old_idle: 2000 s idle; live: 1000 s
+  EXPECT_EQ(sessions->purge(store::PurgeMode::dry_run), 1);
+  EXPECT_EQ(count("sessions"), 2);
+  EXPECT_EQ(sessions->purge(store::PurgeMode::remove), 1);
+  EXPECT_EQ(count("sessions"), 1);
+  EXPECT_EQ(count("grants"), 1);
+  EXPECT_TRUE(sessions->resume(token_of(*live)).ok());
+  EXPECT_EQ(sessions->purge(store::PurgeMode::remove), 0);
+  auto log = audit::AuditLog(*db, clock).query({});
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log[0].event.event, audit::event::kSessionExpire);
+  EXPECT_EQ(log[0].event.session, old_idle->session.short_id);
+}
+
+TEST_F(SessionTest, NoticeIsDeliveredOnce) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  EXPECT_FALSE(sessions->take_notice(ns->session.id));
+  ASSERT_TRUE(sessions->set_notice(ns->session.id, "first").ok());
+  ASSERT_TRUE(
+      sessions->set_notice(ns->session.id, "your key's grant was stopped from another session")
+          .ok());
+  auto n = sessions->take_notice(ns->session.id);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, "your key's grant was stopped from another session");
+  EXPECT_FALSE(sessions->take_notice(ns->session.id));
+  EXPECT_EQ(sessions->set_notice("nope", "x").code(), Errc::not_found);
+  EXPECT_FALSE(sessions->take_notice("nope"));
+}
+
+TEST_F(SessionTest, CsrfMatches) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  const Session& s = ns->session;
+  EXPECT_TRUE(SessionStore::csrf_matches(s, s.csrf_token));
+  std::string wrong = s.csrf_token;
+  wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
+  EXPECT_FALSE(SessionStore::csrf_matches(s, wrong));
+  EXPECT_FALSE(SessionStore::csrf_matches(s, ""));
+  EXPECT_FALSE(SessionStore::csrf_matches(s, s.csrf_token + "x"));
+  Session empty;
+  EXPECT_FALSE(SessionStore::csrf_matches(empty, ""));
+  // Another session's token does not match.
+  auto other = sessions->create(alice, "", "");
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(SessionStore::csrf_matches(s, other->session.csrf_token));
+}
+
+}  // namespace wmk::session
