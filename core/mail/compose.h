@@ -84,6 +84,8 @@ struct Draft {
   // The message replied to (or forwarded) was encrypted: encryption defaults on, and
   // decrypted text is quoted into an unencrypted message only if the user says so.
   bool original_encrypted = false;
+  // The user chose to send such a reply unencrypted all the same.
+  bool unencrypted_reply_ok = false;
 };
 
 // Every address the message goes to (To, then Cc), without duplicates (compared
