@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
   register_user(app, ctx);
   register_session(app, ctx);
   register_purge(app, ctx);
+  register_deliver(app, ctx);
   register_audit(app, ctx);
+  register_grant(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/auth/throttle.h"
+#include "core/grant/grant.h"
 #include "core/session/session.h"
 #include "core/util/json.h"
 
@@ -22,6 +23,12 @@ void register_purge(CLI::App& app, Context& ctx) {
     const auto mode = *dry_run ? store::PurgeMode::dry_run : store::PurgeMode::remove;
     // One line (and one JSON field) per kind of row; each purge is its own core call.
     std::vector<std::pair<const char*, int>> counts;
+    // Grants first, so expired ones are audited as grant.expire rather than
+    // vanishing through the session cascade.
+    auto grants = grant::GrantStore(a->db, *a->clock, a->config).purge(mode);
+    if (!grants)
+      return report(ctx, grants.error());
+    counts.emplace_back("grants", *grants);
     counts.emplace_back("sessions", session::SessionStore(a->db, *a->clock, a->config).purge(mode));
     counts.emplace_back(
         "throttle",

@@ -267,7 +267,8 @@ class Sessions(CliTestCase):
                      "'argon2id', 'm=64,t=1,p=1', x'00', x'00')", (f"FPR{n}", uid))
             self.sql("INSERT INTO grants (id, key_id, session_id, wrapped, created, last_used, "
                      "expires) VALUES (?, (SELECT id FROM keys WHERE fingerprint=?), ?, x'00', "
-                     "0, 0, ?)", (f"g{n}", f"FPR{n}", sid, int(time.time()) + 3600))
+                     "?, ?, ?)", (f"g{n}", f"FPR{n}", sid, int(time.time()) - 60, int(time.time()) - 30,
+                                 int(time.time()) + 3600))
 
         dry = self.wmk_json("purge", "--dry-run")
         self.assertTrue(dry["dry_run"])
@@ -283,6 +284,8 @@ class Sessions(CliTestCase):
         self.assertEqual(done["sessions"], 2)
         left = sorted(r[0] for r in self.sql("SELECT short_id FROM sessions"))
         self.assertEqual(left, ["11111111", "44444444"])
+        # The expired sessions' grants go first (audited as grant.expire); the live stay.
+        self.assertEqual(done["grants"], 2)
         grants = sorted(r[0] for r in self.sql("SELECT id FROM grants"))
         self.assertEqual(grants, ["g0", "g3"])
         # Live sessions keep their last_seen: purge does not touch them.
