@@ -131,10 +131,8 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
     p.notice = notice;
   const auto& user = box_->user();
   std::vector<Html> from_options;
-  bool from_listed = false;
   for (const auto& e : user.emails) {
     bool sel = lower(e) == lower(d.from.address);
-    from_listed = from_listed || sel;
     from_options.push_back(fill(R"(<option value="{{v}}"{{sel}}>{{v}}</option>)",
                                 {{"v", e}, {"sel", sel ? Html(" selected") : Html()}}));
   }
@@ -219,7 +217,6 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
        {"pgp_key", has_key(mail::Technology::openpgp)},
        {"smime_key", has_key(mail::Technology::smime)},
        {"reply_guard", reply_guard}});
-  (void)from_listed;
   return finish(page_response(status, p));
 }
 
