@@ -179,7 +179,7 @@ Result<KeyInfo> KeyStore::load(std::int64_t id) {
   auto st = app_.db.prepare(std::string(kKeyColumns) + "WHERE k.id = ?");
   st.bind(1, id);
   if (!st.step())
-    return make_error(Errc::not_found, "key " + std::to_string(id) + " is gone");
+    return make_error(Errc::not_found, "no key with id " + std::to_string(id));
   return row_to_info(app_.db, st);
 }
 
@@ -490,6 +490,10 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
                                                   " keys; give more digits:" + names);
   }
   return std::move(hits.front());
+}
+
+Result<KeyInfo> KeyStore::find_by_id(std::int64_t id) {
+  return load(id);
 }
 
 Result<KeyInfo> KeyStore::find_default(const std::string& email, KeyType type) {

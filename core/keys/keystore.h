@@ -93,6 +93,10 @@ class KeyStore {
   // it matches several keys.
   Result<KeyInfo> find(const std::string& fingerprint_or_prefix);
 
+  // The key with this database id (as grants and other tables refer to it).
+  // Errc::not_found if there is none.
+  Result<KeyInfo> find_by_id(std::int64_t id);
+
   // The default key of this type for an address. Errc::not_found if none.
   Result<KeyInfo> find_default(const std::string& email, KeyType type);
 
