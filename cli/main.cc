@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   register_user(app, ctx);
   register_session(app, ctx);
   register_purge(app, ctx);
+  register_deliver(app, ctx);
   register_audit(app, ctx);
   register_grant(app, ctx);
   register_key(app, ctx);
