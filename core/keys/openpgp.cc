@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -473,9 +474,11 @@ SignatureStatus status_of(gpgme_signature_t sig) {
   }
 }
 
-// The signatures of a verify result; signer details are looked up on list, a
-// context other than the verifying one (a listing would reset its result).
-std::vector<SignatureInfo> signatures_of(gpgme_verify_result_t result, gpgme_ctx_t list) {
+// The signatures of a verify result; signer details are looked up on the context
+// list_ctx() gives (asked for only when needed), not the verifying one: a listing
+// would reset its result.
+std::vector<SignatureInfo> signatures_of(gpgme_verify_result_t result,
+                                         const std::function<gpgme_ctx_t()>& list_ctx) {
   std::vector<SignatureInfo> out;
   if (result == nullptr)
     return out;
@@ -488,7 +491,10 @@ std::vector<SignatureInfo> signatures_of(gpgme_verify_result_t result, gpgme_ctx
         info.status == SignatureStatus::good &&
         (sig->validity == GPGME_VALIDITY_FULL || sig->validity == GPGME_VALIDITY_ULTIMATE);
     info.detail = gpg_message(sig->status);
-    if (!info.fingerprint.empty() && info.status != SignatureStatus::no_public_key) {
+    gpgme_ctx_t list = nullptr;
+    if (!info.fingerprint.empty() && info.status != SignatureStatus::no_public_key)
+      list = list_ctx();
+    if (list != nullptr) {
       auto key = get_key(list, info.fingerprint, false);
       if (key) {
         auto m = meta_of(key->get());
@@ -507,7 +513,19 @@ std::vector<SignatureInfo> signatures_of(gpgme_verify_result_t result, gpgme_ctx
 
 struct OpenPgp::State {
   Ctx ctx;
-  Ctx list;
+  Ctx list;  // made only when a signature's key must be looked up
+
+  // The listing context, made on first use. nullptr if GPGME cannot make one.
+  gpgme_ctx_t list_ctx(const std::string& home) {
+    if (!list) {
+      auto made = new_ctx(home);
+      if (!made)
+        return nullptr;
+      list = std::move(made).value();
+    }
+    gpgme_set_keylist_mode(list.get(), GPGME_KEYLIST_MODE_LOCAL);
+    return list.get();
+  }
 };
 
 OpenPgp::OpenPgp(std::string home, std::string scratch_dir)
@@ -520,18 +538,14 @@ Result<OpenPgp::State*> OpenPgp::contexts() {
     auto ctx = new_ctx(home_);
     if (!ctx)
       return ctx.error();
-    auto list = new_ctx(home_);
-    if (!list)
-      return list.error();
-    state_ = std::make_unique<State>(State{std::move(ctx).value(), std::move(list).value()});
+    state_ = std::make_unique<State>(State{std::move(ctx).value(), nullptr});
   }
-  for (gpgme_ctx_t c : {state_->ctx.get(), state_->list.get()}) {
-    gpgme_set_passphrase_cb(c, nullptr, nullptr);
-    gpgme_signers_clear(c);
-    gpgme_set_armor(c, 0);
-    gpgme_set_textmode(c, 0);
-    gpgme_set_keylist_mode(c, GPGME_KEYLIST_MODE_LOCAL);
-  }
+  gpgme_ctx_t c = state_->ctx.get();
+  gpgme_set_passphrase_cb(c, nullptr, nullptr);
+  gpgme_signers_clear(c);
+  gpgme_set_armor(c, 0);
+  gpgme_set_textmode(c, 0);
+  gpgme_set_keylist_mode(c, GPGME_KEYLIST_MODE_LOCAL);
   return state_.get();
 }
 
@@ -795,7 +809,8 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
     result.file_name = res->file_name != nullptr ? res->file_name : "";
     result.cipher = res->symkey_algo != nullptr ? res->symkey_algo : "";
   }
-  result.signatures = signatures_of(gpgme_op_verify_result(ctx), (*st)->list.get());
+  result.signatures =
+      signatures_of(gpgme_op_verify_result(ctx), [&] { return (*st)->list_ctx(home_); });
   result.plaintext = sink.take();
   return result;
 }
@@ -862,7 +877,8 @@ Result<VerifyResult> OpenPgp::verify(std::string_view signed_data, std::string_v
   }
   if (err)
     return map_gpg_error("the signature could not be checked", err);
-  result.signatures = signatures_of(gpgme_op_verify_result(ctx), (*st)->list.get());
+  result.signatures =
+      signatures_of(gpgme_op_verify_result(ctx), [&] { return (*st)->list_ctx(home_); });
   if (result.signatures.empty())
     return make_error(Errc::invalid_argument, "the data holds no OpenPGP signature");
   return result;

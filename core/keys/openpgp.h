@@ -113,8 +113,9 @@ class OpenPgp {
 
  private:
   struct State;
-  // The home's context with no passphrase callback, signers, armor or text mode left
-  // from an earlier operation; list: a second one for key lookups during an operation.
+  // The home's context, with no passphrase callback, signers, armor or text mode left
+  // from an earlier operation (and a second one, made on demand, for key lookups
+  // while an operation's result is still needed).
   Result<State*> contexts();
   std::string home_;
   std::string scratch_dir_;
