@@ -46,12 +46,21 @@ int main(int argc, char** argv) {
   CLI::App app{"webmailkey: server-side custody of OpenPGP and S/MIME keys for webmail"};
   app.set_version_flag("--version", WEBMAILKEY_VERSION);
   app.require_subcommand(1);
+  // Global options (--json, --config) may also follow the subcommand.
+  app.fallthrough();
   app.add_option(
       "--config", ctx.config_path,
       "configuration file (else $WEBMAILKEY_CONFIG, else /etc/webmailkey/webmailkey.conf)");
   app.add_flag("--json", ctx.json, "machine-readable output");
   register_init(app, ctx);
   register_config(app, ctx);
+  register_user(app, ctx);
+  register_session(app, ctx);
+  register_purge(app, ctx);
+  register_deliver(app, ctx);
+  register_audit(app, ctx);
+  register_grant(app, ctx);
+  register_key(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

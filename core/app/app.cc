@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "core/keys/gnupg_home.h"
 #include "core/store/schema.h"
 #include "core/util/fs.h"
 
@@ -58,6 +59,7 @@ Result<App> init(const std::optional<std::string>& config_path,
   if (!db)
     return db.error();
   WMK_TRY(store::migrate(*db));
+  WMK_TRY(keys::ensure_gnupg_home(cfg.gnupg_home()));
   return App{std::move(cfg), std::move(db).value(), &clock};
 }
 

@@ -1,10 +1,26 @@
 #include "core/mail/index.h"
 
+#include <time.h>
+
 #include <unordered_map>
 
 namespace wmk::mail {
 
 namespace {
+
+// Directory mtimes have the kernel's coarse clock granularity (milliseconds), so a
+// file added in the same tick as the last change leaves the mtime as it was. A
+// folder changed less than this long before a scan is therefore rescanned at the
+// next refresh too (Dovecot guards its uidlist the same way).
+constexpr std::int64_t kSettleNs = 2'000'000'000;
+
+// The file system's idea of now: directory mtimes come from CLOCK_REALTIME, so this
+// must too (it is not a business clock and is never shown).
+std::int64_t fs_now_ns() {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 constexpr const char* kSummaryColumns =
     "uid, date, from_name, from_addr, subject, size, seen, encrypted, signed, has_attachments, "
@@ -172,6 +188,12 @@ Status MailIndex::refresh(Folder folder) {
     }
   }
   if (times) {
+    // An unsettled folder is recorded with mtimes that can never match (-1), so
+    // that the next refresh looks again.
+    std::int64_t now = fs_now_ns();
+    bool settled = now - times->new_ns >= kSettleNs && now - times->cur_ns >= kSettleNs;
+    if (!settled)
+      times->new_ns = times->cur_ns = -1;
     db_.prepare(
            "INSERT OR REPLACE INTO mail_folder_state (user_id, folder, new_mtime, cur_mtime, "
            "message_count) VALUES (?, ?, ?, ?, "
@@ -197,7 +219,6 @@ Result<Page> MailIndex::page(Folder folder, int page_no, int page_size) {
   Page p;
   p.page_no = page_no;
   p.page_size = page_size;
-  store::Transaction tx(db_, store::TxKind::deferred);  // total and rows from one snapshot
   {
     auto count = db_.prepare("SELECT count(*) FROM mail_index WHERE user_id = ? AND folder = ?");
     count.bind_all(user_id_, folder_name(folder));
@@ -211,7 +232,6 @@ Result<Page> MailIndex::page(Folder folder, int page_no, int page_size) {
               static_cast<std::int64_t>(page_no - 1) * page_size);
   while (st.step())
     p.items.push_back(summary_from_row(st));
-  tx.commit();
   return p;
 }
 

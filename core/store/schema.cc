@@ -99,15 +99,15 @@ CREATE TABLE mail_folder_state (
 );
 
 -- keys: custody of private keys; the key secret is wrapped under a KEK from the passphrase
+-- (docs/security.md, "Key custody")
 CREATE TABLE keys (
   id             INTEGER PRIMARY KEY,
-  fingerprint    TEXT NOT NULL UNIQUE,
+  fingerprint    TEXT NOT NULL UNIQUE,   -- uppercase hex: OpenPGP v4, S/MIME SHA-256 of the cert
   user_id        INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   type           TEXT NOT NULL CHECK (type IN ('openpgp', 'smime')),
   algorithm      TEXT NOT NULL,
   created        INTEGER NOT NULL,
   expires        INTEGER,                -- NULL: never
-  is_default     INTEGER NOT NULL DEFAULT 0,
   revoked        INTEGER NOT NULL DEFAULT 0,
   kdf            TEXT NOT NULL,          -- 'argon2id'
   kdf_params     TEXT NOT NULL,          -- 'm=KiB,t=N,p=N'
@@ -117,12 +117,17 @@ CREATE TABLE keys (
   certificate    BLOB,                   -- S/MIME: PEM certificate chain, leaf first
   public_blob    BLOB                    -- OpenPGP: armored public key, for display/export
 );
+CREATE INDEX keys_user ON keys(user_id);
+-- The addresses a key serves; at most one default key per (address, type).
 CREATE TABLE key_emails (
-  key_id INTEGER NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
-  email  TEXT NOT NULL COLLATE NOCASE,
+  key_id     INTEGER NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+  email      TEXT NOT NULL COLLATE NOCASE,
+  type       TEXT NOT NULL CHECK (type IN ('openpgp', 'smime')),
+  is_default INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (key_id, email)
 );
 CREATE INDEX key_emails_email ON key_emails(email);
+CREATE UNIQUE INDEX key_emails_one_default ON key_emails(email, type) WHERE is_default = 1;
 
 -- grant: at most one live grant per key (UNIQUE key_id); the key secret is wrapped
 -- under the grant secret that only the browser's cookie holds

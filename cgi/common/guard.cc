@@ -1,0 +1,199 @@
+#include "cgi/common/guard.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <csignal>
+#include <exception>
+#include <iostream>
+#include <stdexcept>
+
+#include "core/config/config.h"
+
+namespace wmk::cgi {
+
+namespace {
+
+void log_error(const Program& program, std::string_view what) {
+  // stderr of a CGI program goes to the web server's error log.
+  std::cerr << "webmailkey " << program.name << ": " << what << std::endl;
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return s;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s)
+    c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return s;
+}
+
+Response handle_unguarded(const Program& program, const RequestSource& source,
+                          const Handler& handler, const util::Clock& clock) {
+  std::string config_path = source.env(config::kConfigEnv).value_or(config::kDefaultConfigPath);
+  auto app = app::open(config_path, clock);
+  if (!app) {
+    log_error(program, "cannot open the service: " + app.error().message);
+    return error_response(503,
+                          "The service is not available: its configuration or database could "
+                          "not be opened. The administrator finds the reason in the web "
+                          "server's error log.");
+  }
+
+  // Plain HTTP is refused before the body (which may hold a password) is read.
+  bool https = lower(source.env("HTTPS").value_or("")) == "on";
+  if (!https && !app->config.allow_insecure_http) {
+    return error_response(403, "This service only answers over HTTPS. Use the https:// address.");
+  }
+
+  std::string method = upper(source.env("REQUEST_METHOD").value_or("GET"));
+  if (std::find(program.methods.begin(), program.methods.end(), method) == program.methods.end()) {
+    Response r = error_response(405, "This address does not take " + method + " requests.");
+    std::string allow;
+    for (auto m : program.methods)
+      allow += (allow.empty() ? "" : ", ") + std::string(m);
+    r.set_header("Allow", allow);
+    return r;
+  }
+
+  RequestLimits limits;
+  limits.max_body_bytes =
+      static_cast<std::size_t>(app->config.attachment_max_bytes) * 2 + 1024 * 1024;
+  SecretNames secrets = program.secrets;
+  secrets.cookies.push_back(kSessionCookie);
+  auto request = Request::parse(source, secrets, limits);
+  if (!request) {
+    int status = request.code() == Errc::unsupported ? 415 : 400;
+    return error_response(status, "The request could not be read: " + request.error().message);
+  }
+
+  if (request->is_post() && !same_origin(*request)) {
+    return error_response(403,
+                          "This form was sent from another site, so it was refused. Open the "
+                          "page here and send it again.");
+  }
+
+  Context ctx{*app, *request, std::nullopt, std::nullopt};
+  auto token = request->take_secret_cookie(kSessionCookie);
+  if (token && !token->empty()) {
+    session::SessionStore sessions(app->db, *app->clock, app->config);
+    auto resumed = sessions.resume(token->view());
+    if (resumed)
+      ctx.session = std::move(resumed).value();
+    else
+      ctx.session_error = resumed.code();
+  }
+
+  if (program.access == Access::session) {
+    if (!ctx.session) {
+      bool ended = ctx.session_error &&
+                   (*ctx.session_error == Errc::expired || *ctx.session_error == Errc::disabled);
+      Response r = Response::redirect(ended ? "/login?ended=1" : "/login");
+      if (token)
+        r.add_cookie(SetCookie::deletion(kSessionCookie));
+      return r;
+    }
+    if (request->is_post()) {
+      auto csrf = request->field("csrf");
+      if (!csrf || !session::SessionStore::csrf_matches(*ctx.session, *csrf)) {
+        return error_response(403,
+                              "This form is out of date or did not come from this site, so it "
+                              "was refused. Reload the page and try again.",
+                              ctx.viewer());
+      }
+    }
+  }
+
+  return handler(ctx);
+}
+
+}  // namespace
+
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                const util::Clock& clock) {
+  try {
+    return handle_unguarded(program, source, handler, clock);
+  } catch (const std::exception& e) {
+    log_error(program, std::string("unexpected error: ") + e.what());
+  } catch (...) {
+    log_error(program, "unexpected error of unknown type");
+  }
+  return error_response(500,
+                        "Something went wrong on the server. Nothing was changed by this "
+                        "request; the error has been logged.");
+}
+
+int run(const Program& program, const Handler& handler) {
+  // No core dumps: a dump could hold a password, a passphrase or an unlocked key.
+  struct rlimit no_core {
+    0, 0
+  };
+  setrlimit(RLIMIT_CORE, &no_core);
+  prctl(PR_SET_DUMPABLE, 0);
+  // A client that goes away makes write() fail instead of killing us mid-transaction.
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    Response r = handle(program, RequestSource::process(), handler);
+    return r.write_to_stdout() ? 0 : 1;
+  } catch (const std::exception& e) {
+    log_error(program, std::string("unexpected error while answering: ") + e.what());
+  } catch (...) {
+    log_error(program, "unexpected error of unknown type while answering");
+  }
+  return 1;
+}
+
+std::optional<Viewer> Context::viewer() const {
+  if (!session)
+    return std::nullopt;
+  return Viewer{session->login, session->csrf_token};
+}
+
+Page Context::page(std::string name, std::string title, Nav nav) {
+  Page p;
+  p.name = std::move(name);
+  p.title = std::move(title);
+  p.viewer = viewer();
+  p.nav = nav;
+  if (session) {
+    session::SessionStore sessions(app.db, *app.clock, app.config);
+    if (auto notice = sessions.take_notice(session->id))
+      p.notice = Notice{Notice::Kind::info, *notice};
+  }
+  return p;
+}
+
+const session::Session& Context::live_session() const {
+  if (!session)
+    throw std::logic_error("this program needs a live session");
+  return *session;
+}
+
+bool same_origin(const Request& request) {
+  if (auto site = request.env("HTTP_SEC_FETCH_SITE"); site && *site != "same-origin")
+    return false;
+  if (auto origin = request.env("HTTP_ORIGIN")) {
+    auto host = request.env("HTTP_HOST");
+    if (!host || host->empty())
+      return false;
+    std::string expected = std::string(request.https() ? "https://" : "http://") + *host;
+    if (lower(*origin) != lower(expected))
+      return false;
+  }
+  return true;
+}
+
+bool tokens_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || a.empty())
+    return false;
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace wmk::cgi

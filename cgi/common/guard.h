@@ -1,0 +1,84 @@
+#pragma once
+// The common start of every CGI program: load the config ($WEBMAILKEY_CONFIG as the
+// server sets it), open the app, refuse plain HTTP unless the config allows it,
+// check the method and, for POSTs, that the request comes from our own pages;
+// resume the session from its cookie (idle and absolute limits are checked by
+// core/session on every request), check the session's CSRF token on POSTs; then
+// call the program's handler. Exceptions become a 500 page without details (the
+// details go to stderr, the server's error log).
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cgi/common/layout.h"
+#include "cgi/common/request.h"
+#include "cgi/common/response.h"
+#include "core/app/app.h"
+#include "core/grant/cookie.h"
+#include "core/session/session.h"
+#include "core/util/clock.h"
+
+namespace wmk::cgi {
+
+inline constexpr std::string_view kSessionCookie = "__Host-wmk-session";
+// The pre-session CSRF token of the login form (double submit: cookie + field).
+inline constexpr std::string_view kLoginCsrfCookie = "__Host-wmk-login-csrf";
+
+// The grant cookie; cleared at login and logout.
+inline constexpr std::string_view kGrantCookie = grant::kGrantCookieName;
+
+// Who may run a program.
+enum class Access {
+  anonymous,  // no session needed; a live one is still resumed (login). The program
+              // checks its own POSTs' CSRF token.
+  session,    // a live session, else 303 /login (with ?ended=1 after a timeout);
+              // every POST must carry the session's CSRF token in field `csrf`.
+};
+
+struct Program {
+  std::string_view name;                         // for the error log, e.g. "inbox"
+  std::vector<std::string_view> methods{"GET"};  // others → 405
+  Access access = Access::session;
+  SecretNames secrets;  // form fields and cookies kept out of cgicc (the session
+                        // cookie is always added)
+};
+
+// What a handler gets.
+struct Context {
+  app::App& app;
+  Request& request;
+  std::optional<session::Session> session;  // the live session, if any
+  std::optional<Errc> session_error;        // why the cookie opened none (expired, ...)
+
+  // The header's user and Logout token, when logged in.
+  std::optional<Viewer> viewer() const;
+  // A page for this request: viewer set, and the session's pending notice (taken,
+  // so it is shown once).
+  Page page(std::string name, std::string title, Nav nav = Nav::none);
+  // The live session; throws std::logic_error (a bug) in an anonymous program without one.
+  const session::Session& live_session() const;
+};
+
+using Handler = std::function<Response(Context&)>;
+
+// Handles one request from source and returns the response (no output). The
+// config comes from source's WEBMAILKEY_CONFIG, else the default path.
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                const util::Clock& clock = util::system_clock());
+
+// The CGI main: handle() on the process environment and stdin, written to stdout.
+// Returns the process exit status: 0, or 1 when the response could not be written.
+int run(const Program& program, const Handler& handler);
+
+// True when a state-changing request comes from our own pages: Origin, when sent,
+// equals this site; Sec-Fetch-Site, when sent, is same-origin. Browsers send at
+// least one of them on every POST.
+bool same_origin(const Request& request);
+
+// Constant-time comparison of two tokens.
+bool tokens_equal(std::string_view a, std::string_view b);
+
+}  // namespace wmk::cgi

@@ -1,0 +1,59 @@
+#pragma once
+// The logged-in user's mailbox for the mail pages: the user record, their Maildir
+// (from the config's maildir pattern) and its header index, plus the request
+// parameters that name a folder, a page or a message.
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cgi/common/layout.h"
+#include "cgi/common/request.h"
+#include "core/app/app.h"
+#include "core/auth/users.h"
+#include "core/mail/index.h"
+#include "core/mail/maildir.h"
+#include "core/session/session.h"
+#include "core/util/result.h"
+
+namespace wmk::cgi {
+
+class UserMailbox {
+ public:
+  // The mailbox of the session's user. Errc::not_found if the user is gone.
+  static Result<std::unique_ptr<UserMailbox>> open(app::App& app, const session::Session& s);
+
+  const auth::User& user() const { return user_; }
+  const mail::Maildir& maildir() const { return maildir_; }
+  mail::MailIndex& index() { return index_; }
+
+  UserMailbox(app::App& app, auth::User user, std::string root);
+  // The index refers to the Maildir member: neither copied nor moved.
+  UserMailbox(const UserMailbox&) = delete;
+  UserMailbox& operator=(const UserMailbox&) = delete;
+
+ private:
+  auth::User user_;
+  mail::Maildir maildir_;
+  mail::MailIndex index_;
+};
+
+// The `folder` parameter: INBOX when absent; nullopt for a name that is not a folder.
+std::optional<mail::Folder> folder_param(const Request& request);
+
+// The `page` parameter: 1 when absent; nullopt unless a whole number from 1 to 1000000.
+std::optional<int> page_param(const Request& request);
+
+// "Inbox", "Sent" or "Drafts": the folder's name for people.
+std::string folder_title(mail::Folder folder);
+
+// The navigation entry of a folder.
+Nav folder_nav(mail::Folder folder);
+
+// "2024-05-01 12:00 UTC" for Unix seconds.
+std::string format_date(std::int64_t t);
+
+// "532 bytes", "12 KB", "3.4 MB".
+std::string format_size(std::uint64_t bytes);
+
+}  // namespace wmk::cgi

@@ -1,0 +1,798 @@
+#include "core/keys/keystore.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/auth/users.h"
+#include "core/crypto/aead.h"
+#include "core/crypto/kdf.h"
+#include "core/keys/gnupg_home.h"
+#include "core/keys/openpgp.h"
+#include "core/keys/smime.h"
+#include "core/util/encoding.h"
+
+namespace wmk::keys {
+
+namespace {
+
+constexpr const char* kKdfName = "argon2id";
+constexpr std::size_t kKeySecretSize = 32;
+constexpr std::size_t kSaltSize = 16;
+constexpr std::int64_t kDefaultCertDays = 365;
+constexpr std::int64_t kSecondsPerDay = 86400;
+// Shortest fingerprint prefix that names a key (as grant::GrantStore::find_key).
+constexpr std::size_t kMinPrefix = 8;
+// A certificate issued moments ago on a machine whose clock runs a little ahead is
+// still usable.
+constexpr std::int64_t kNotBeforeSkew = 300;
+
+// Associated data: a wrapped secret or key opens only in its own row.
+std::string secret_ad(const std::string& fingerprint, KeyType type) {
+  return std::string("webmailkey key secret v1|") + key_type_name(type) + "|" + fingerprint;
+}
+std::string smime_blob_ad(const std::string& fingerprint) {
+  return "webmailkey smime private key v1|" + fingerprint;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The user's addresses, lowercased, primary first.
+struct UserRow {
+  std::int64_t id = 0;
+  std::string login;
+  std::string name;
+  std::vector<std::string> emails;
+};
+
+Result<UserRow> lookup_user(store::Db& db, const util::Clock& clock, const std::string& login) {
+  auto u = auth::UserStore(db, clock).find(login);
+  if (!u)
+    return make_error(Errc::not_found, "no user " + login);
+  UserRow row{u->id, u->login, u->name, {}};
+  for (const auto& e : u->emails)
+    row.emails.push_back(lower(e));
+  return row;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : v)
+    out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+Status check_new_passphrase(const util::SecretBuffer& passphrase) {
+  if (passphrase.size() < kMinPassphraseLength) {
+    return make_error(Errc::invalid_argument, "the key passphrase must be at least " +
+                                                  std::to_string(kMinPassphraseLength) +
+                                                  " characters");
+  }
+  return {};
+}
+
+crypto::KdfParams kdf_params_of(const config::Config& c) {
+  return crypto::KdfParams{c.kdf_memory_kib, c.kdf_iterations, c.kdf_parallelism};
+}
+
+// The addresses a key will serve: those of its own that are the user's, plus the
+// one named explicitly (which must be the user's).
+Result<std::vector<std::string>> choose_emails(const UserRow& user,
+                                               const std::vector<std::string>& key_emails,
+                                               const std::optional<std::string>& email) {
+  std::vector<std::string> out;
+  for (const auto& e : key_emails) {
+    if (contains(user.emails, e) && !contains(out, e))
+      out.push_back(e);
+  }
+  if (email) {
+    auto e = lower(*email);
+    if (!contains(user.emails, e)) {
+      return make_error(Errc::invalid_argument, e + " is not an address of user " + user.login +
+                                                    " (" + join(user.emails) + ")");
+    }
+    if (!contains(out, e))
+      out.push_back(e);
+  }
+  if (out.empty()) {
+    return make_error(Errc::invalid_argument,
+                      "the key is for " + (key_emails.empty() ? "no address" : join(key_emails)) +
+                          ", none of which is an address of user " + user.login + " (" +
+                          join(user.emails) + "); name one with --email");
+  }
+  return out;
+}
+
+}  // namespace
+
+KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
+
+Status KeyStore::check_home() {
+  if (home_checked_)
+    return {};
+  WMK_TRY(check_gnupg_home(app_.config.gnupg_home()));
+  home_checked_ = true;
+  return {};
+}
+
+namespace {
+
+detail::OpenPgp pgp_for(const config::Config& c) {
+  return detail::OpenPgp(c.gnupg_home(), c.data_dir + "/tmp");
+}
+
+constexpr const char* kKeyColumns =
+    "SELECT k.id, k.fingerprint, k.type, k.user_id, u.login, k.algorithm, k.created, "
+    "k.expires, k.revoked, k.kdf_params, k.certificate FROM keys k JOIN users u ON u.id = "
+    "k.user_id ";
+
+KeyInfo row_to_info(store::Db& db, store::Statement& st) {
+  KeyInfo k;
+  k.id = st.column_int(0);
+  k.fingerprint = st.column_text(1);
+  k.type = parse_key_type(st.column_text(2)).value_or(KeyType::openpgp);
+  k.user_id = st.column_int(3);
+  k.login = st.column_text(4);
+  k.algorithm = st.column_text(5);
+  k.created = st.column_int(6);
+  k.expires = st.column_optional_int(7);
+  k.revoked = st.column_int(8) != 0;
+  k.kdf_params = st.column_text(9);
+  if (k.type == KeyType::smime && !st.column_is_null(10)) {
+    auto blob = st.column_blob(10);
+    auto ci = detail::cert_info(
+        std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()));
+    if (ci) {
+      k.subject = ci->subject;
+      k.issuer = ci->issuer;
+      k.serial = ci->serial;
+      k.not_before = ci->not_before;
+      k.not_after = ci->not_after;
+    }
+  }
+  auto em = db.prepare("SELECT email, is_default FROM key_emails WHERE key_id = ? ORDER BY email");
+  em.bind(1, k.id);
+  while (em.step()) {
+    k.emails.push_back(em.column_text(0));
+    if (em.column_int(1) != 0)
+      k.default_for.push_back(em.column_text(0));
+  }
+  return k;
+}
+
+}  // namespace
+
+Result<KeyInfo> KeyStore::load(std::int64_t id) {
+  auto st = app_.db.prepare(std::string(kKeyColumns) + "WHERE k.id = ?");
+  st.bind(1, id);
+  if (!st.step())
+    return make_error(Errc::not_found, "key " + std::to_string(id) + " is gone");
+  return row_to_info(app_.db, st);
+}
+
+void KeyStore::audit_raw(std::string_view login, const char* event, const Status& outcome,
+                         std::string_view fingerprint, std::string_view detail) {
+  std::string text(detail);
+  if (!outcome.ok()) {
+    if (!text.empty())
+      text += ": ";
+    text += outcome.error().message;
+  }
+  record_key_event(app_.db, *app_.clock, actor_, login, event, outcome.ok() ? "ok" : "fail",
+                   fingerprint, text);
+}
+
+void KeyStore::audit(const KeyInfo& key, const char* event, const Status& outcome,
+                     std::string_view detail) {
+  audit_raw(key.login, event, outcome, key.fingerprint, detail);
+}
+
+Result<KeyInfo> KeyStore::store_new_key(
+    std::int64_t user_id, const std::string& login, KeyType type, const std::string& fingerprint,
+    const std::string& algorithm, std::int64_t created, std::optional<std::int64_t> expires,
+    bool revoked, const std::vector<std::string>& emails, const util::SecretBuffer& key_secret,
+    const util::SecretBuffer& passphrase, const std::vector<std::uint8_t>* private_blob,
+    const std::string* certificate, const std::string* public_blob) {
+  (void)login;
+  auto params = kdf_params_of(app_.config);
+  auto salt = util::random_bytes(kSaltSize);
+  auto kek = crypto::derive_key(passphrase, salt, params);
+  auto wrapped = crypto::seal(kek, key_secret.bytes(), secret_ad(fingerprint, type));
+
+  store::Transaction tx(app_.db);
+  auto ins = app_.db.prepare(
+      "INSERT INTO keys (fingerprint, user_id, type, algorithm, created, expires, revoked, kdf, "
+      "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  ins.bind_all(fingerprint, user_id, key_type_name(type), algorithm, created, expires,
+               revoked ? 1 : 0, kKdfName, params.to_string(), salt, wrapped);
+  if (private_blob != nullptr)
+    ins.bind(12, *private_blob);
+  else
+    ins.bind(12, std::nullopt);
+  auto as_blob = [](const std::string* s) {
+    return std::vector<std::uint8_t>(s->begin(), s->end());
+  };
+  if (certificate != nullptr)
+    ins.bind(13, as_blob(certificate));
+  else
+    ins.bind(13, std::nullopt);
+  if (public_blob != nullptr)
+    ins.bind(14, as_blob(public_blob));
+  else
+    ins.bind(14, std::nullopt);
+  auto r = ins.try_step();
+  if (!r) {
+    if (r.code() == Errc::already_exists)
+      return make_error(Errc::already_exists, "key " + fingerprint + " is already held here");
+    return r.error();
+  }
+  std::int64_t id = app_.db.last_insert_rowid();
+  for (const auto& e : emails) {
+    // The first key of its type for an address becomes that address's default.
+    auto has_default =
+        app_.db.prepare("SELECT 1 FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
+    has_default.bind_all(e, key_type_name(type));
+    bool make_default = !has_default.step();
+    app_.db.prepare("INSERT INTO key_emails (key_id, email, type, is_default) VALUES (?, ?, ?, ?)")
+        .bind_all(id, e, key_type_name(type), make_default ? 1 : 0)
+        .run();
+  }
+  tx.commit();
+  return load(id);
+}
+
+Result<Generated> KeyStore::generate(const std::string& login, const GenerateOptions& options,
+                                     const util::SecretBuffer& passphrase) {
+  auto fail = [&](const Error& e) -> Error {
+    audit_raw(login, kEventGenerate, e, "", key_type_name(options.type));
+    return e;
+  };
+  if (auto st = check_new_passphrase(passphrase); !st.ok())
+    return fail(st.error());
+  auto user = lookup_user(app_.db, *app_.clock, login);
+  if (!user)
+    return fail(user.error());
+  if (user->emails.empty())
+    return fail(make_error(Errc::invalid_argument, "user " + login + " has no address"));
+  std::string email = options.email ? lower(*options.email) : user->emails.front();
+  if (!contains(user->emails, email)) {
+    return fail(make_error(Errc::invalid_argument, email + " is not an address of user " + login +
+                                                       " (" + join(user->emails) + ")"));
+  }
+  if (options.valid_days && *options.valid_days < 0)
+    return fail(make_error(Errc::invalid_argument, "the validity must not be negative"));
+  auto key_secret = util::SecretBuffer::random(kKeySecretSize);
+  Generated out;
+
+  if (options.type == KeyType::openpgp) {
+    detail::PgpAlgorithm algo;
+    if (options.algorithm.empty() || options.algorithm == "ed25519") {
+      algo = detail::PgpAlgorithm::ed25519;
+    } else if (options.algorithm == "rsa3072") {
+      algo = detail::PgpAlgorithm::rsa3072;
+    } else {
+      return fail(make_error(
+          Errc::invalid_argument,
+          "unknown OpenPGP algorithm \"" + options.algorithm + "\" (ed25519 or rsa3072)"));
+    }
+    if (auto h = check_home(); !h.ok())
+      return fail(h.error());
+    std::string uid = user->name.empty() ? email : user->name + " <" + email + ">";
+    std::optional<std::int64_t> expires_in;
+    if (options.valid_days && *options.valid_days > 0)
+      expires_in = *options.valid_days * kSecondsPerDay;
+    auto pgp = pgp_for(app_.config);
+    auto meta = pgp.generate(uid, algo, expires_in, key_secret);
+    if (!meta)
+      return fail(meta.error());
+    auto pub = pgp.export_public(meta->fingerprint);
+    Result<KeyInfo> key =
+        pub ? store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint, meta->algorithm,
+                            meta->created, meta->expires, meta->revoked, {email}, key_secret,
+                            passphrase, nullptr, nullptr, &*pub)
+            : Result<KeyInfo>(pub.error());
+    if (!key) {
+      (void)pgp.remove(meta->fingerprint);
+      return fail(key.error());
+    }
+    out.key = std::move(key).value();
+  } else {
+    detail::SmimeAlgorithm algo;
+    if (options.algorithm.empty() || options.algorithm == "rsa3072") {
+      algo = detail::SmimeAlgorithm::rsa3072;
+    } else if (options.algorithm == "p256") {
+      algo = detail::SmimeAlgorithm::ec_p256;
+    } else {
+      return fail(
+          make_error(Errc::invalid_argument,
+                     "unknown S/MIME algorithm \"" + options.algorithm + "\" (rsa3072 or p256)"));
+    }
+    std::int64_t days = options.valid_days.value_or(kDefaultCertDays);
+    if (days < 1)
+      return fail(
+          make_error(Errc::invalid_argument, "a certificate must be valid for a day or more"));
+    auto m = detail::generate(user->name, email, algo, app_.clock->now(), days,
+                              options.want_csr ? detail::WithCsr::yes : detail::WithCsr::no);
+    if (!m)
+      return fail(m.error());
+    auto blob = crypto::seal(key_secret, m->pkcs8_der.bytes(), smime_blob_ad(m->cert.fingerprint));
+    auto key = store_new_key(user->id, login, KeyType::smime, m->cert.fingerprint,
+                             m->cert.algorithm, m->cert.not_before, m->cert.not_after, false,
+                             {email}, key_secret, passphrase, &blob, &m->chain_pem, nullptr);
+    if (!key)
+      return fail(key.error());
+    out.key = std::move(key).value();
+    out.csr_pem = m->csr_pem;
+  }
+  audit(out.key, kEventGenerate, Status{}, out.key.algorithm);
+  return out;
+}
+
+Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_view key_data,
+                                         const util::SecretBuffer& file_passphrase,
+                                         const util::SecretBuffer& passphrase,
+                                         const std::optional<std::string>& email) {
+  std::string fpr;
+  auto fail = [&](const Error& e) -> Error {
+    audit_raw(login, kEventImport, e, fpr, "openpgp");
+    return e;
+  };
+  if (auto st = check_new_passphrase(passphrase); !st.ok())
+    return fail(st.error());
+  auto user = lookup_user(app_.db, *app_.clock, login);
+  if (!user)
+    return fail(user.error());
+  if (auto h = check_home(); !h.ok())
+    return fail(h.error());
+  auto pgp = pgp_for(app_.config);
+  auto listed = pgp.inspect(key_data);
+  if (!listed)
+    return fail(listed.error());
+  if (listed->size() != 1) {
+    return fail(make_error(Errc::invalid_argument, "the file holds " +
+                                                       std::to_string(listed->size()) +
+                                                       " OpenPGP keys; import one at a time"));
+  }
+  fpr = listed->front().fingerprint;
+  auto emails = choose_emails(*user, listed->front().emails, email);
+  if (!emails)
+    return fail(emails.error());
+  auto held = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
+  held.bind(1, fpr);
+  if (held.step())
+    return fail(make_error(Errc::already_exists, "key " + fpr + " is already held here"));
+  // A key in the GnuPG home without a database row is a leftover of an interrupted
+  // operation; its key secret is lost, so it is unusable: clear it first.
+  if (pgp.find(fpr).ok())
+    (void)pgp.remove(fpr);
+  auto key_secret = util::SecretBuffer::random(kKeySecretSize);
+  auto meta = pgp.import_secret(key_data, file_passphrase, key_secret);
+  if (!meta)
+    return fail(meta.error());
+  auto pub = pgp.export_public(fpr);
+  Result<KeyInfo> key = pub ? store_new_key(user->id, login, KeyType::openpgp, fpr, meta->algorithm,
+                                            meta->created, meta->expires, meta->revoked, *emails,
+                                            key_secret, passphrase, nullptr, nullptr, &*pub)
+                            : Result<KeyInfo>(pub.error());
+  if (!key) {
+    (void)pgp.remove(fpr);
+    return fail(key.error());
+  }
+  audit(*key, kEventImport, Status{}, "openpgp " + key->algorithm);
+  return key;
+}
+
+Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_view key_data,
+                                       const util::SecretBuffer& file_passphrase,
+                                       const util::SecretBuffer& passphrase,
+                                       const std::optional<std::string>& email) {
+  std::string fpr;
+  auto fail = [&](const Error& e) -> Error {
+    audit_raw(login, kEventImport, e, fpr, "smime");
+    return e;
+  };
+  if (auto st = check_new_passphrase(passphrase); !st.ok())
+    return fail(st.error());
+  auto user = lookup_user(app_.db, *app_.clock, login);
+  if (!user)
+    return fail(user.error());
+  auto m = detail::looks_like_pem(key_data) ? detail::parse_pem(key_data, file_passphrase)
+                                            : detail::parse_pkcs12(key_data, file_passphrase);
+  if (!m)
+    return fail(m.error());
+  fpr = m->cert.fingerprint;
+  auto emails = choose_emails(*user, m->cert.emails, email);
+  if (!emails)
+    return fail(emails.error());
+  auto key_secret = util::SecretBuffer::random(kKeySecretSize);
+  auto blob = crypto::seal(key_secret, m->pkcs8_der.bytes(), smime_blob_ad(fpr));
+  auto key = store_new_key(user->id, login, KeyType::smime, fpr, m->cert.algorithm,
+                           m->cert.not_before, m->cert.not_after, false, *emails, key_secret,
+                           passphrase, &blob, &m->chain_pem, nullptr);
+  if (!key)
+    return fail(key.error());
+  audit(*key, kEventImport, Status{}, "smime " + key->algorithm);
+  return key;
+}
+
+Result<std::vector<KeyInfo>> KeyStore::list(const std::optional<std::string>& login) {
+  std::vector<KeyInfo> out;
+  std::string sql = kKeyColumns;
+  std::int64_t user_id = 0;
+  if (login) {
+    auto user = lookup_user(app_.db, *app_.clock, *login);
+    if (!user)
+      return user.error();
+    user_id = user->id;
+    sql += "WHERE k.user_id = ? ";
+  }
+  sql += "ORDER BY u.login, k.type, k.created, k.id";
+  auto st = app_.db.prepare(sql);
+  if (login)
+    st.bind(1, user_id);
+  while (st.step())
+    out.push_back(row_to_info(app_.db, st));
+  return out;
+}
+
+Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
+  std::string want;
+  std::string_view in = fingerprint_or_prefix;
+  if (in.size() > 2 && in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
+    in.remove_prefix(2);
+  for (char c : in) {
+    if (c == ' ' || c == ':')
+      continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return make_error(Errc::invalid_argument,
+                        "\"" + fingerprint_or_prefix + "\" is not a key fingerprint (hex digits)");
+    }
+    want += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (want.size() < kMinPrefix) {
+    return make_error(Errc::invalid_argument,
+                      "a key is named by its fingerprint or a prefix of "
+                      "at least " +
+                          std::to_string(kMinPrefix) + " hex digits");
+  }
+  auto st = app_.db.prepare(std::string(kKeyColumns) +
+                            "WHERE substr(k.fingerprint, 1, ?) = ? ORDER BY k.fingerprint");
+  st.bind_all(static_cast<std::int64_t>(want.size()), want);
+  std::vector<KeyInfo> hits;
+  while (st.step())
+    hits.push_back(row_to_info(app_.db, st));
+  if (hits.empty())
+    return make_error(Errc::not_found, "no key " + want);
+  for (auto& k : hits) {
+    if (k.fingerprint == want)
+      return std::move(k);
+  }
+  if (hits.size() > 1) {
+    std::string names;
+    for (const auto& k : hits)
+      names += "\n  " + k.fingerprint + " (" + key_type_name(k.type) + ", " + k.login + ")";
+    return make_error(Errc::invalid_argument, "the prefix " + want + " matches " +
+                                                  std::to_string(hits.size()) +
+                                                  " keys; give more digits:" + names);
+  }
+  return std::move(hits.front());
+}
+
+Result<KeyInfo> KeyStore::find_default(const std::string& email, KeyType type) {
+  auto st = app_.db.prepare(
+      "SELECT key_id FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
+  st.bind_all(lower(email), key_type_name(type));
+  if (!st.step()) {
+    return make_error(Errc::not_found,
+                      std::string("no default ") + key_type_name(type) + " key for " + email);
+  }
+  return load(st.column_int(0));
+}
+
+Result<std::string> KeyStore::export_public(const KeyInfo& key) {
+  auto st = app_.db.prepare("SELECT public_blob, certificate FROM keys WHERE id = ?");
+  st.bind(1, key.id);
+  if (!st.step())
+    return make_error(Errc::not_found, "key " + key.fingerprint + " is gone");
+  int col = key.type == KeyType::openpgp ? 0 : 1;
+  if (st.column_is_null(col))
+    return make_error(Errc::corrupt, "key " + key.fingerprint + " has no public part stored");
+  auto blob = st.column_blob(col);
+  audit(key, kEventExport, Status{}, "public");
+  return std::string(blob.begin(), blob.end());
+}
+
+Result<std::string> KeyStore::export_secret(const KeyInfo& key,
+                                            const util::SecretBuffer& passphrase,
+                                            const util::SecretBuffer& export_passphrase) {
+  auto fail = [&](const Error& e) -> Error {
+    audit(key, kEventExport, e, "secret");
+    return e;
+  };
+  if (auto st = check_new_passphrase(export_passphrase); !st.ok())
+    return fail(make_error(Errc::invalid_argument, "the export passphrase must be at least " +
+                                                       std::to_string(kMinPassphraseLength) +
+                                                       " characters"));
+  auto unlocked = unlock(key, passphrase);
+  if (!unlocked)
+    return fail(unlocked.error());
+  Result<std::string> out = std::string();
+  if (key.type == KeyType::openpgp) {
+    if (auto h = check_home(); !h.ok())
+      return fail(h.error());
+    out = pgp_for(app_.config)
+              .export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
+  } else {
+    auto der = open_smime_key(key, unlocked->key_secret());
+    if (!der)
+      return fail(der.error());
+    auto st = app_.db.prepare("SELECT certificate FROM keys WHERE id = ?");
+    st.bind(1, key.id);
+    if (!st.step())
+      return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
+    auto chain = st.column_blob(0);
+    out = detail::export_pkcs12(
+        *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()),
+        export_passphrase);
+  }
+  if (!out)
+    return fail(out.error());
+  audit(key, kEventExport, Status{}, "secret");
+  return out;
+}
+
+Status KeyStore::change_passphrase(const KeyInfo& key, const util::SecretBuffer& old_passphrase,
+                                   const util::SecretBuffer& new_passphrase) {
+  auto fail = [&](const Error& e) -> Error {
+    audit(key, kEventPasswd, e);
+    return e;
+  };
+  if (auto st = check_new_passphrase(new_passphrase); !st.ok())
+    return fail(st.error());
+  auto st = app_.db.prepare("SELECT wrapped_secret FROM keys WHERE id = ? AND fingerprint = ?");
+  st.bind_all(key.id, key.fingerprint);
+  if (!st.step())
+    return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
+  auto old_wrapped = st.column_blob(0);
+  // Check the old passphrase without the expiry rule: an expired key may still get a
+  // new passphrase.
+  auto prot_st = app_.db.prepare("SELECT kdf_params, kdf_salt FROM keys WHERE id = ?");
+  prot_st.bind(1, key.id);
+  prot_st.step();
+  auto params = crypto::KdfParams::parse(prot_st.column_text(0));
+  if (!params)
+    return fail(
+        make_error(Errc::corrupt, "key " + key.fingerprint + " has damaged KDF parameters"));
+  auto old_kek = crypto::derive_key(old_passphrase, prot_st.column_blob(1), *params);
+  auto key_secret = crypto::open(old_kek, old_wrapped, secret_ad(key.fingerprint, key.type));
+  if (!key_secret) {
+    return fail(make_error(Errc::wrong_passphrase, "wrong passphrase for key " + key.fingerprint));
+  }
+  auto new_params = kdf_params_of(app_.config);
+  auto salt = util::random_bytes(kSaltSize);
+  auto kek = crypto::derive_key(new_passphrase, salt, new_params);
+  auto wrapped = crypto::seal(kek, key_secret->bytes(), secret_ad(key.fingerprint, key.type));
+  // One statement: SQLite makes it atomic and durable. The compare on the old blob
+  // refuses to overwrite a concurrent change.
+  auto up = app_.db.prepare(
+      "UPDATE keys SET kdf = ?, kdf_params = ?, kdf_salt = ?, wrapped_secret = ? "
+      "WHERE id = ? AND wrapped_secret = ?");
+  up.bind_all(kKdfName, new_params.to_string(), salt, wrapped, key.id, old_wrapped);
+  auto r = up.try_step();
+  if (!r)
+    return fail(r.error());
+  if (app_.db.changes() != 1) {
+    return fail(make_error(Errc::conflict, "the passphrase of key " + key.fingerprint +
+                                               " changed meanwhile; nothing was written"));
+  }
+  audit(key, kEventPasswd, Status{});
+  return {};
+}
+
+Status KeyStore::remove(const KeyInfo& key) {
+  auto fail = [&](const Error& e) -> Error {
+    audit(key, kEventDelete, e);
+    return e;
+  };
+  store::Transaction tx(app_.db);
+  // Hand the default role for each address to the newest other key of the type.
+  auto defaults =
+      app_.db.prepare("SELECT email FROM key_emails WHERE key_id = ? AND is_default = 1");
+  defaults.bind(1, key.id);
+  std::vector<std::string> emails;
+  while (defaults.step())
+    emails.push_back(defaults.column_text(0));
+  auto del = app_.db.prepare("DELETE FROM keys WHERE id = ? AND fingerprint = ?");
+  del.bind_all(key.id, key.fingerprint);
+  del.run();
+  if (app_.db.changes() != 1)
+    return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
+  for (const auto& e : emails) {
+    app_.db
+        .prepare(
+            "UPDATE key_emails SET is_default = 1 WHERE rowid = (SELECT ke.rowid FROM key_emails "
+            "ke JOIN keys k ON k.id = ke.key_id WHERE ke.email = ? AND ke.type = ? ORDER BY "
+            "k.created DESC, k.id DESC LIMIT 1)")
+        .bind_all(e, key_type_name(key.type))
+        .run();
+  }
+  if (key.type == KeyType::openpgp) {
+    if (auto h = check_home(); !h.ok())
+      return fail(h.error());
+    // Inside the transaction: if gpg fails, the row stays and nothing changed.
+    Status gone = pgp_for(app_.config).remove(key.fingerprint);
+    if (!gone.ok() && gone.code() != Errc::not_found)
+      return fail(gone.error());
+  }
+  tx.commit();
+  audit(key, kEventDelete, Status{});
+  return {};
+}
+
+Status KeyStore::usable_now(const KeyInfo& key) {
+  if (key.revoked)
+    return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
+  std::int64_t now = app_.clock->now();
+  if (key.expires && *key.expires <= now)
+    return make_error(Errc::expired, "key " + key.fingerprint + " has expired");
+  if (key.type == KeyType::smime && key.not_before > now + kNotBeforeSkew)
+    return make_error(Errc::expired,
+                      "the certificate of key " + key.fingerprint + " is not valid yet");
+  return {};
+}
+
+Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBuffer& passphrase) {
+  auto fresh = load(key_in.id);
+  if (!fresh || fresh->fingerprint != key_in.fingerprint) {
+    Error e = make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
+    audit(key_in, kEventUnlock, e);
+    return e;
+  }
+  const KeyInfo& key = *fresh;
+  auto fail = [&](const Error& e) -> Error {
+    audit(key, kEventUnlock, e);
+    return e;
+  };
+  if (auto st = usable_now(key); !st.ok())
+    return fail(st.error());
+  auto st =
+      app_.db.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
+  st.bind(1, key.id);
+  if (!st.step())
+    return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
+  if (st.column_text(0) != kKdfName)
+    return fail(make_error(Errc::unsupported, "key " + key.fingerprint + " uses an unknown KDF"));
+  auto params = crypto::KdfParams::parse(st.column_text(1));
+  if (!params)
+    return fail(
+        make_error(Errc::corrupt, "key " + key.fingerprint + " has damaged KDF parameters"));
+  auto kek = crypto::derive_key(passphrase, st.column_blob(2), *params);
+  auto secret = crypto::open(kek, st.column_blob(3), secret_ad(key.fingerprint, key.type));
+  if (!secret) {
+    if (secret.code() == Errc::corrupt)
+      return fail(make_error(Errc::corrupt,
+                             "the wrapped secret of key " + key.fingerprint + " is damaged"));
+    return fail(make_error(Errc::wrong_passphrase, "wrong passphrase for key " + key.fingerprint));
+  }
+  if (secret->size() != kKeySecretSize)
+    return fail(make_error(Errc::corrupt, "the key secret of " + key.fingerprint + " is damaged"));
+  audit(key, kEventUnlock, Status{});
+  return UnlockedKey(key, std::move(secret).value());
+}
+
+Result<UnlockedKey> KeyStore::from_key_secret(const KeyInfo& key_in,
+                                              util::SecretBuffer key_secret) {
+  auto fresh = load(key_in.id);
+  if (!fresh || fresh->fingerprint != key_in.fingerprint)
+    return make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
+  WMK_TRY(usable_now(*fresh));
+  if (key_secret.size() != kKeySecretSize)
+    return make_error(Errc::crypto, "a key secret is " + std::to_string(kKeySecretSize) + " bytes");
+  if (fresh->type == KeyType::smime) {
+    auto der = open_smime_key(*fresh, key_secret);
+    if (!der)
+      return der.error();
+  }
+  return UnlockedKey(std::move(fresh).value(), std::move(key_secret));
+}
+
+Result<util::SecretBuffer> KeyStore::open_smime_key(const KeyInfo& key,
+                                                    const util::SecretBuffer& key_secret) {
+  auto st = app_.db.prepare("SELECT private_blob FROM keys WHERE id = ? AND fingerprint = ?");
+  st.bind_all(key.id, key.fingerprint);
+  if (!st.step() || st.column_is_null(0))
+    return make_error(Errc::not_found, "key " + key.fingerprint + " is gone");
+  auto der = crypto::open(key_secret, st.column_blob(0), smime_blob_ad(key.fingerprint));
+  if (!der)
+    return make_error(Errc::crypto, "the key secret does not open S/MIME key " + key.fingerprint);
+  return der;
+}
+
+Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view ciphertext) {
+  const KeyInfo& info = key.info();
+  auto fail = [&](const Error& e) -> Error {
+    audit(info, kEventDecrypt, e);
+    return e;
+  };
+  if (auto st = usable_now(info); !st.ok())
+    return fail(st.error());
+  Result<DecryptResult> out = make_error(Errc::internal, "");
+  if (info.type == KeyType::openpgp) {
+    if (auto h = check_home(); !h.ok())
+      return fail(h.error());
+    out = pgp_for(app_.config).decrypt(info.fingerprint, key.key_secret(), ciphertext);
+  } else {
+    auto der = open_smime_key(info, key.key_secret());
+    if (!der)
+      return fail(der.error());
+    auto st = app_.db.prepare("SELECT certificate FROM keys WHERE id = ?");
+    st.bind(1, info.id);
+    if (!st.step())
+      return fail(make_error(Errc::not_found, "key " + info.fingerprint + " is gone"));
+    auto chain = st.column_blob(0);
+    out = detail::decrypt(
+        *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()),
+        ciphertext);
+  }
+  if (!out)
+    return fail(out.error());
+  audit(info, kEventDecrypt, Status{}, out->cipher);
+  return out;
+}
+
+Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data) {
+  const KeyInfo& info = key.info();
+  auto fail = [&](const Error& e) -> Error {
+    audit(info, kEventSign, e);
+    return e;
+  };
+  if (auto st = usable_now(info); !st.ok())
+    return fail(st.error());
+  Result<SignResult> out = make_error(Errc::internal, "");
+  if (info.type == KeyType::openpgp) {
+    if (auto h = check_home(); !h.ok())
+      return fail(h.error());
+    out = pgp_for(app_.config).sign(info.fingerprint, key.key_secret(), data);
+  } else {
+    auto der = open_smime_key(info, key.key_secret());
+    if (!der)
+      return fail(der.error());
+    auto st = app_.db.prepare("SELECT certificate FROM keys WHERE id = ?");
+    st.bind(1, info.id);
+    if (!st.step())
+      return fail(make_error(Errc::not_found, "key " + info.fingerprint + " is gone"));
+    auto chain = st.column_blob(0);
+    out = detail::sign(
+        *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()), data);
+  }
+  if (!out)
+    return fail(out.error());
+  audit(info, kEventSign, Status{}, out->micalg);
+  return out;
+}
+
+Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data,
+                                      std::string_view signature) {
+  if (type == KeyType::openpgp) {
+    WMK_TRY(check_home());
+    return pgp_for(app_.config).verify(signed_data, signature);
+  }
+  return detail::verify(signed_data, signature);
+}
+
+Result<std::string> KeyStore::encrypt(KeyType type, const std::vector<std::string>& recipient_keys,
+                                      std::string_view plaintext, SmimeCipher cipher) {
+  if (type == KeyType::openpgp)
+    return pgp_for(app_.config).encrypt(recipient_keys, plaintext);
+  return detail::encrypt(recipient_keys, plaintext, cipher);
+}
+
+}  // namespace wmk::keys

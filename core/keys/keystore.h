@@ -1,0 +1,161 @@
+#pragma once
+// KeyStore: custody of users' OpenPGP and S/MIME private keys (docs/security.md,
+// "Key custody"). Each key has a random 256-bit key secret; the database keeps it
+// only wrapped (AES-256-GCM) under a KEK that Argon2id derives from the key
+// passphrase. The key secret opens the private key: for OpenPGP it is gpg-agent's
+// passphrase for the key in the GnuPG home (hex), for S/MIME the AEAD key of the
+// stored PKCS#8. The KDF runs once per unlock; every later operation costs
+// milliseconds. Every key operation is audited.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/app/app.h"
+#include "core/keys/key_audit.h"
+#include "core/keys/types.h"
+#include "core/util/result.h"
+#include "core/util/secret.h"
+
+namespace wmk::keys {
+
+// Shortest key passphrase accepted when one is set (generate, import, passwd).
+inline constexpr std::size_t kMinPassphraseLength = 8;
+
+struct GenerateOptions {
+  KeyType type = KeyType::openpgp;
+  // The address the key is for; default: the user's primary address.
+  std::optional<std::string> email;
+  // OpenPGP: "ed25519" (ed25519 + cv25519, the default) or "rsa3072".
+  // S/MIME: "rsa3072" (the default) or "p256".
+  std::string algorithm;
+  // OpenPGP: days until the key expires, nullopt = never (the default).
+  // S/MIME: days the self-signed certificate is valid, default 365.
+  std::optional<std::int64_t> valid_days;
+  // S/MIME: also make a certificate signing request for a real CA.
+  bool want_csr = false;
+};
+
+struct Generated {
+  KeyInfo key;
+  std::string csr_pem;  // S/MIME with want_csr only
+};
+
+class KeyStore {
+ public:
+  // Uses app's database, config (data_dir, KDF cost) and clock; actor is recorded
+  // in every audit row.
+  explicit KeyStore(app::App& app, Actor actor = Actor::cli());
+
+  // Creates a key for login, protected by passphrase. Errc::not_found for an unknown
+  // login, Errc::invalid_argument for an address that is not the user's, a short
+  // passphrase or an unknown algorithm.
+  Result<Generated> generate(const std::string& login, const GenerateOptions& options,
+                             const util::SecretBuffer& passphrase);
+
+  // Imports an OpenPGP secret key (armored or binary, as `gpg --export-secret-keys`
+  // writes it) protected by file_passphrase (empty if unprotected), and protects it
+  // here by passphrase. The key serves the user's addresses among its user ids, and
+  // email if given. Errc::wrong_passphrase if file_passphrase does not open it,
+  // Errc::already_exists if held already, Errc::invalid_argument if the data holds
+  // no secret key or no address of the user; nothing is kept on failure.
+  Result<KeyInfo> import_openpgp(const std::string& login, std::string_view key_data,
+                                 const util::SecretBuffer& file_passphrase,
+                                 const util::SecretBuffer& passphrase,
+                                 const std::optional<std::string>& email = std::nullopt);
+
+  // Imports an S/MIME key with its certificate chain from PKCS#12 (DER) or PEM,
+  // opened with file_passphrase, protected here by passphrase. Errors as
+  // import_openpgp; Errc::corrupt for a damaged or truncated file.
+  Result<KeyInfo> import_smime(const std::string& login, std::string_view key_data,
+                               const util::SecretBuffer& file_passphrase,
+                               const util::SecretBuffer& passphrase,
+                               const std::optional<std::string>& email = std::nullopt);
+
+  // Every key, or login's keys (Errc::not_found for an unknown login).
+  Result<std::vector<KeyInfo>> list(const std::optional<std::string>& login = std::nullopt);
+
+  // The key whose fingerprint is, or starts with, fingerprint_or_prefix (8 or more
+  // hex digits, any case; spaces, colons and 0x ignored). Errc::not_found if none,
+  // Errc::invalid_argument if it is not such a prefix or, listing the candidates, if
+  // it matches several keys.
+  Result<KeyInfo> find(const std::string& fingerprint_or_prefix);
+
+  // The default key of this type for an address. Errc::not_found if none.
+  Result<KeyInfo> find_default(const std::string& email, KeyType type);
+
+  // OpenPGP: the armored public key. S/MIME: the PEM certificate chain, leaf first.
+  Result<std::string> export_public(const KeyInfo& key);
+
+  // The private key protected under export_passphrase: OpenPGP armored (as gpg
+  // exports it), S/MIME as PKCS#12 (DER). Needs the key passphrase.
+  Result<std::string> export_secret(const KeyInfo& key, const util::SecretBuffer& passphrase,
+                                    const util::SecretBuffer& export_passphrase);
+
+  // Re-wraps the key secret under a KEK from new_passphrase, in one UPDATE: a crash
+  // leaves the old or the new protection, never neither. Errc::wrong_passphrase,
+  // Errc::conflict if it changed concurrently, Errc::invalid_argument if too short.
+  Status change_passphrase(const KeyInfo& key, const util::SecretBuffer& old_passphrase,
+                           const util::SecretBuffer& new_passphrase);
+
+  // Deletes the key here and, for OpenPGP, its secret and public key from the GnuPG
+  // home. Another key of the user for the same address becomes its default.
+  Status remove(const KeyInfo& key);
+
+  // Runs the KDF and opens the key secret. Errc::wrong_passphrase, Errc::expired,
+  // Errc::revoked, Errc::not_found (deleted meanwhile).
+  Result<UnlockedKey> unlock(const KeyInfo& key, const util::SecretBuffer& passphrase);
+
+  // An UnlockedKey from a key secret kept elsewhere (a grant). Errc::expired,
+  // Errc::revoked, Errc::not_found; Errc::crypto if it does not open the S/MIME key.
+  Result<UnlockedKey> from_key_secret(const KeyInfo& key, util::SecretBuffer key_secret);
+
+  // Decrypts an OpenPGP message (armored or binary) or an S/MIME message (DER, PEM,
+  // or the whole application/pkcs7-mime entity) with the key. The plaintext comes
+  // back only when decryption finished and, for OpenPGP, integrity was verified.
+  // Errc::crypto (not for this key, no integrity protection, altered), Errc::expired.
+  Result<DecryptResult> decrypt(const UnlockedKey& key, std::string_view ciphertext);
+
+  // A detached signature over data (the canonical MIME part): armored OpenPGP, or
+  // DER CMS; with the micalg for multipart/signed.
+  Result<SignResult> sign(const UnlockedKey& key, std::string_view data);
+
+  // Checks a detached signature over signed_data, or an opaque one (signed_data
+  // empty). OpenPGP signers are looked up in the GnuPG home; S/MIME chains are
+  // checked against the system trust store.
+  Result<VerifyResult> verify(KeyType type, std::string_view signed_data,
+                              std::string_view signature);
+
+  // Encrypts plaintext to the recipients' public keys (armored OpenPGP keys, or
+  // PEM/DER certificates). OpenPGP: armored output. S/MIME: DER CMS with cipher.
+  Result<std::string> encrypt(KeyType type, const std::vector<std::string>& recipient_keys,
+                              std::string_view plaintext,
+                              SmimeCipher cipher = SmimeCipher::aes256_gcm);
+
+ private:
+  Status check_home();
+  Result<KeyInfo> load(std::int64_t id);
+  Result<KeyInfo> store_new_key(std::int64_t user_id, const std::string& login, KeyType type,
+                                const std::string& fingerprint, const std::string& algorithm,
+                                std::int64_t created, std::optional<std::int64_t> expires,
+                                bool revoked, const std::vector<std::string>& emails,
+                                const util::SecretBuffer& key_secret,
+                                const util::SecretBuffer& passphrase,
+                                const std::vector<std::uint8_t>* private_blob,
+                                const std::string* certificate, const std::string* public_blob);
+  Result<util::SecretBuffer> open_smime_key(const KeyInfo& key,
+                                            const util::SecretBuffer& key_secret);
+  Status usable_now(const KeyInfo& key);
+  void audit(const KeyInfo& key, const char* event, const Status& outcome,
+             std::string_view detail = {});
+  void audit_raw(std::string_view login, const char* event, const Status& outcome,
+                 std::string_view fingerprint, std::string_view detail);
+
+  app::App& app_;
+  Actor actor_;
+  bool home_checked_ = false;
+};
+
+}  // namespace wmk::keys

@@ -1,0 +1,936 @@
+#include "core/keys/openpgp.h"
+
+#include <gpgme.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+#include "core/keys/gnupg_home.h"
+#include "core/util/fs.h"
+
+namespace wmk::keys::detail {
+
+namespace {
+
+// ---- one RAII owner per GPGME handle
+
+struct CtxRelease {
+  void operator()(gpgme_ctx_t c) const { gpgme_release(c); }
+};
+struct DataRelease {
+  void operator()(gpgme_data_t d) const { gpgme_data_release(d); }
+};
+struct KeyRelease {
+  void operator()(gpgme_key_t k) const { gpgme_key_unref(k); }
+};
+using Ctx = std::unique_ptr<std::remove_pointer_t<gpgme_ctx_t>, CtxRelease>;
+using Data = std::unique_ptr<std::remove_pointer_t<gpgme_data_t>, DataRelease>;
+using Key = std::unique_ptr<std::remove_pointer_t<gpgme_key_t>, KeyRelease>;
+
+void initialise_gpgme() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (gpgme_check_version("1.13.0") == nullptr)
+      throw std::runtime_error("GPGME 1.13 or later is required");
+    if (gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP) != 0)
+      throw std::runtime_error("GPGME cannot find a usable gpg");
+  });
+}
+
+std::string gpg_message(gpgme_error_t err) {
+  return gpgme_strerror(err);
+}
+
+Error gpg_error_as(Errc code, const std::string& what, gpgme_error_t err) {
+  return make_error(code, what + ": " + gpg_message(err));
+}
+
+// Maps a GPGME failure to the Errc a caller can act on.
+Error map_gpg_error(const std::string& what, gpgme_error_t err) {
+  switch (gpgme_err_code(err)) {
+    case GPG_ERR_BAD_PASSPHRASE:
+      return gpg_error_as(Errc::wrong_passphrase, what, err);
+    case GPG_ERR_NO_SECKEY:
+    case GPG_ERR_NO_PUBKEY:
+    case GPG_ERR_EOF:
+      return gpg_error_as(Errc::not_found, what, err);
+    case GPG_ERR_NO_DATA:
+    case GPG_ERR_INV_DATA:
+    case GPG_ERR_BAD_DATA:
+    case GPG_ERR_INV_PACKET:
+    case GPG_ERR_INV_ARMOR:
+    case GPG_ERR_UNEXPECTED:
+      return gpg_error_as(Errc::corrupt, what, err);
+    case GPG_ERR_KEY_EXPIRED:
+      return gpg_error_as(Errc::expired, what, err);
+    case GPG_ERR_CERT_REVOKED:
+      return gpg_error_as(Errc::revoked, what, err);
+    default:
+      return gpg_error_as(Errc::crypto, what, err);
+  }
+}
+
+Result<Ctx> new_ctx(const std::string& home) {
+  initialise_gpgme();
+  gpgme_ctx_t raw = nullptr;
+  gpgme_error_t err = gpgme_new(&raw);
+  if (err)
+    return gpg_error_as(Errc::crypto, "cannot create a GPGME context", err);
+  Ctx ctx(raw);
+  err = gpgme_set_protocol(raw, GPGME_PROTOCOL_OpenPGP);
+  if (!err)
+    err = gpgme_ctx_set_engine_info(raw, GPGME_PROTOCOL_OpenPGP, nullptr, home.c_str());
+  if (!err)
+    err = gpgme_set_pinentry_mode(raw, GPGME_PINENTRY_MODE_LOOPBACK);
+  if (err)
+    return gpg_error_as(Errc::crypto, "cannot set up GPGME for " + home, err);
+  gpgme_set_offline(raw, 1);
+  return ctx;
+}
+
+Result<Data> data_from(std::string_view bytes) {
+  gpgme_data_t raw = nullptr;
+  // copy = 0: GPGME reads the caller's memory, which outlives the operation.
+  gpgme_error_t err = gpgme_data_new_from_mem(&raw, bytes.data(), bytes.size(), 0);
+  if (err)
+    return gpg_error_as(Errc::crypto, "cannot wrap input data", err);
+  return Data(raw);
+}
+
+Result<Data> new_data() {
+  gpgme_data_t raw = nullptr;
+  gpgme_error_t err = gpgme_data_new(&raw);
+  if (err)
+    return gpg_error_as(Errc::crypto, "cannot create output data", err);
+  return Data(raw);
+}
+
+// Takes a GPGME memory data object's bytes (non-secret output: ciphertext, keys).
+std::string take_string(Data data) {
+  size_t len = 0;
+  char* mem = gpgme_data_release_and_get_mem(data.release(), &len);
+  std::string out(mem != nullptr ? mem : "", mem != nullptr ? len : 0);
+  gpgme_free(mem);
+  return out;
+}
+
+// A GPGME output sink that writes into locked, wiped memory: plaintext never lands
+// in GPGME's own (unwiped) buffers.
+class SecretSink {
+ public:
+  SecretSink() : buf_(4096) {}
+  Result<Data> data() {
+    static gpgme_data_cbs cbs = {nullptr, &SecretSink::write_cb, nullptr, nullptr};
+    gpgme_data_t raw = nullptr;
+    gpgme_error_t err = gpgme_data_new_from_cbs(&raw, &cbs, this);
+    if (err)
+      return gpg_error_as(Errc::crypto, "cannot create output data", err);
+    return Data(raw);
+  }
+  util::SecretBuffer take() {
+    buf_.truncate(len_);
+    len_ = 0;
+    return std::move(buf_);
+  }
+
+ private:
+  static gpgme_ssize_t write_cb(void* handle, const void* buffer, size_t size) {
+    auto* self = static_cast<SecretSink*>(handle);
+    if (self->len_ + size > self->buf_.size()) {
+      std::size_t cap = std::max(self->buf_.size() * 2, self->len_ + size);
+      util::SecretBuffer bigger(cap);
+      if (self->len_ > 0)
+        std::memcpy(bigger.data(), self->buf_.data(), self->len_);
+      self->buf_ = std::move(bigger);  // the old buffer is wiped as it goes
+    }
+    std::memcpy(self->buf_.data() + self->len_, buffer, size);
+    self->len_ += size;
+    return static_cast<gpgme_ssize_t>(size);
+  }
+  util::SecretBuffer buf_;
+  std::size_t len_ = 0;
+};
+
+// Answers gpg's loopback passphrase requests. A request for the key we operate on
+// (recognised by its primary key id in passphrase_info) gets the passphrase; a
+// request for any other key in the home gets a decoy that cannot match, so gpg moves
+// on to the next recipient instead of using another user's key.
+struct PassphraseHook {
+  const util::SecretBuffer* passphrase = nullptr;
+  std::string main_keyid;  // 16 hex digits; empty: answer every request
+  bool answered = false;   // we gave our passphrase at least once
+  bool refused = false;    // gpg asked again after a bad passphrase
+
+  static gpgme_error_t callback(void* hook, const char* /*uid_hint*/, const char* info,
+                                int prev_was_bad, int fd) {
+    auto* self = static_cast<PassphraseHook*>(hook);
+    bool ours = self->main_keyid.empty() || info == nullptr || *info == '\0';
+    if (!ours) {
+      // info: "KEYID MAINKEYID PUBKEY_ALGO 0"
+      std::string_view s(info);
+      auto sp = s.find(' ');
+      if (sp != std::string_view::npos) {
+        auto rest = s.substr(sp + 1);
+        auto main = rest.substr(0, rest.find(' '));
+        ours = strncasecmp(std::string(main).c_str(), self->main_keyid.c_str(),
+                           self->main_keyid.size()) == 0 &&
+               main.size() == self->main_keyid.size();
+      }
+    }
+    if (!ours) {
+      static constexpr char kDecoy[] = "webmailkey: not the key being used\n";
+      return gpgme_io_writen(fd, kDecoy, sizeof kDecoy - 1) == 0 ? 0 : gpg_error(GPG_ERR_CANCELED);
+    }
+    if (prev_was_bad && self->answered) {
+      self->refused = true;
+      return gpg_error(GPG_ERR_BAD_PASSPHRASE);
+    }
+    self->answered = true;
+    if (gpgme_io_writen(fd, self->passphrase->data(), self->passphrase->size()) != 0 ||
+        gpgme_io_writen(fd, "\n", 1) != 0) {
+      return gpg_error(GPG_ERR_CANCELED);
+    }
+    return 0;
+  }
+
+  void install(gpgme_ctx_t ctx) { gpgme_set_passphrase_cb(ctx, &PassphraseHook::callback, this); }
+};
+
+std::string main_keyid_of(const std::string& fingerprint) {
+  return fingerprint.size() >= 16 ? fingerprint.substr(fingerprint.size() - 16) : fingerprint;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+std::string upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return s;
+}
+
+PgpKeyMeta meta_of(gpgme_key_t key) {
+  PgpKeyMeta m;
+  m.fingerprint = upper(key->fpr != nullptr ? key->fpr : "");
+  m.revoked = key->revoked != 0;
+  m.has_secret = key->secret != 0;
+  m.can_encrypt = key->can_encrypt != 0;
+  std::string algo;
+  for (gpgme_subkey_t sk = key->subkeys; sk != nullptr; sk = sk->next) {
+    char* name = gpgme_pubkey_algo_string(sk);
+    if (!algo.empty())
+      algo += '/';
+    algo += name != nullptr ? name : "unknown";
+    gpgme_free(name);
+    if (sk->keyid != nullptr)
+      m.keyids.push_back(upper(sk->keyid));
+    if (sk->keygrip != nullptr)
+      m.keygrips.push_back(upper(sk->keygrip));
+    if (sk == key->subkeys) {
+      m.created = sk->timestamp;
+      if (sk->expires > 0)
+        m.expires = sk->expires;
+    }
+  }
+  m.algorithm = algo;
+  for (gpgme_user_id_t uid = key->uids; uid != nullptr; uid = uid->next) {
+    if (uid->uid != nullptr)
+      m.user_ids.emplace_back(uid->uid);
+    if (uid->email != nullptr && *uid->email != '\0' && !uid->revoked) {
+      auto e = lower(uid->email);
+      if (std::find(m.emails.begin(), m.emails.end(), e) == m.emails.end())
+        m.emails.push_back(e);
+    }
+  }
+  return m;
+}
+
+// Looks a key up by fingerprint. secret: only if the secret key is present.
+Result<Key> get_key(gpgme_ctx_t ctx, const std::string& fingerprint, bool secret) {
+  gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL | GPGME_KEYLIST_MODE_WITH_KEYGRIP);
+  gpgme_key_t raw = nullptr;
+  gpgme_error_t err = gpgme_get_key(ctx, fingerprint.c_str(), &raw, secret ? 1 : 0);
+  if (err || raw == nullptr) {
+    if (!err || gpgme_err_code(err) == GPG_ERR_EOF)
+      return make_error(Errc::not_found, "no OpenPGP key " + fingerprint + " in the GnuPG home");
+    return map_gpg_error("cannot look up OpenPGP key " + fingerprint, err);
+  }
+  return Key(raw);
+}
+
+// ---- gpg-agent, spoken to directly (Assuan through GPGME) for passphrase changes:
+// its PASSPHRASE and NEW_PASSPHRASE inquiries say which passphrase it wants, which
+// gpg's own --passwd flow does not.
+
+class Agent {
+ public:
+  static Result<Agent> connect(const std::string& home) {
+    initialise_gpgme();
+    WMK_TRY(launch_agent(home));
+    auto socket = agent_socket_path(home);
+    if (!socket)
+      return socket.error();
+    gpgme_ctx_t raw = nullptr;
+    gpgme_error_t err = gpgme_new(&raw);
+    if (err)
+      return gpg_error_as(Errc::crypto, "cannot create a GPGME context", err);
+    Ctx ctx(raw);
+    err = gpgme_set_protocol(raw, GPGME_PROTOCOL_ASSUAN);
+    if (!err)
+      err = gpgme_ctx_set_engine_info(raw, GPGME_PROTOCOL_ASSUAN, socket->c_str(), nullptr);
+    if (err)
+      return gpg_error_as(Errc::io, "cannot reach gpg-agent for " + home, err);
+    Agent agent(std::move(ctx));
+    WMK_TRY(agent.transact("OPTION pinentry-mode=loopback", nullptr, nullptr, nullptr));
+    return agent;
+  }
+
+  // Sends one command. old_pass answers the PASSPHRASE inquiry, new_pass the
+  // NEW_PASSPHRASE one (nullptr: refuse it). Status lines are appended to status.
+  Status transact(const std::string& command, const util::SecretBuffer* old_pass,
+                  const util::SecretBuffer* new_pass, std::vector<std::string>* status) {
+    Inquiry inq{old_pass, new_pass, status, 0};
+    gpgme_error_t op_err = 0;
+    gpgme_error_t err =
+        gpgme_op_assuan_transact_ext(ctx_.get(), command.c_str(), nullptr, nullptr,
+                                     &Inquiry::inquire, &inq, &Inquiry::status_cb, &inq, &op_err);
+    if (!err)
+      err = op_err;
+    if (err) {
+      std::string verb = command.substr(0, command.find(' '));
+      return map_gpg_error("gpg-agent refused " + verb, err);
+    }
+    return {};
+  }
+
+ private:
+  explicit Agent(Ctx ctx) : ctx_(std::move(ctx)) {}
+  struct Inquiry {
+    const util::SecretBuffer* old_pass;
+    const util::SecretBuffer* new_pass;
+    std::vector<std::string>* status;
+    int old_asked;
+
+    static gpgme_error_t inquire(void* opaque, const char* name, const char* /*args*/,
+                                 gpgme_data_t* r_data) {
+      if (name == nullptr) {  // GPGME hands the answered data back for release
+        if (r_data != nullptr && *r_data != nullptr)
+          gpgme_data_release(*r_data);
+        return 0;
+      }
+      auto* self = static_cast<Inquiry*>(opaque);
+      const util::SecretBuffer* answer = nullptr;
+      if (std::strcmp(name, "PASSPHRASE") == 0) {
+        // In loopback mode a wrong passphrase is asked for again: give up at once.
+        if (self->old_pass == nullptr || self->old_pass->empty() || self->old_asked++ > 0)
+          return gpg_error(GPG_ERR_BAD_PASSPHRASE);
+        answer = self->old_pass;
+      } else if (std::strcmp(name, "NEW_PASSPHRASE") == 0) {
+        if (self->new_pass == nullptr)
+          return gpg_error(GPG_ERR_CANCELED);
+        answer = self->new_pass;
+      } else {
+        return 0;  // other inquiries (PINENTRY_LAUNCHED) need no data
+      }
+      return gpgme_data_new_from_mem(r_data, answer->view().data(), answer->size(), 0);
+    }
+    static gpgme_error_t status_cb(void* opaque, const char* keyword, const char* args) {
+      auto* self = static_cast<Inquiry*>(opaque);
+      if (self->status != nullptr)
+        self->status->push_back(std::string(keyword) + " " + (args != nullptr ? args : ""));
+      return 0;
+    }
+  };
+  Ctx ctx_;
+};
+
+// Re-protects each of the key's secret parts that the agent holds: asks the agent
+// to PASSWD them from old_pass to new_pass. Parts the agent lacks (stubs of an
+// offline primary key) are skipped.
+Status agent_passwd(const std::string& home, const std::vector<std::string>& keygrips,
+                    const util::SecretBuffer& old_pass, const util::SecretBuffer& new_pass) {
+  auto agent = Agent::connect(home);
+  if (!agent)
+    return agent.error();
+  int changed = 0;
+  for (const auto& grip : keygrips) {
+    if (!agent->transact("HAVEKEY " + grip, nullptr, nullptr, nullptr).ok())
+      continue;
+    WMK_TRY(agent->transact("PASSWD " + grip, &old_pass, &new_pass, nullptr));
+    ++changed;
+  }
+  // PASSWD leaves both passphrases in the agent's nonce cache for a while; flush it.
+  (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
+  if (changed == 0)
+    return make_error(Errc::not_found, "gpg-agent holds no secret part of the key");
+  return {};
+}
+
+// A GnuPG home that lives for one operation: made under the scratch directory with
+// mode 0700, its agent stopped and the whole tree removed when it goes.
+class TempHome {
+ public:
+  static Result<TempHome> create(const std::string& scratch_dir, const char* prefix, S2kCost cost) {
+    WMK_TRY(util::ensure_private_dir(scratch_dir));
+    std::string tmpl = scratch_dir + "/" + prefix + "-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr)
+      return make_error(Errc::io, "cannot create a temporary GnuPG home under " + scratch_dir +
+                                      ": " + std::strerror(errno));
+    TempHome home(tmpl);
+    WMK_TRY(ensure_gnupg_home(home.path(), cost));
+    return home;
+  }
+  TempHome(TempHome&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  TempHome& operator=(TempHome&&) = delete;
+  TempHome(const TempHome&) = delete;
+  TempHome& operator=(const TempHome&) = delete;
+  ~TempHome() {
+    if (path_.empty())
+      return;
+    (void)stop_agent(path_);
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempHome(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+Result<gpgme_import_result_t> import_into(gpgme_ctx_t ctx, std::string_view data) {
+  auto in = data_from(data);
+  if (!in)
+    return in.error();
+  gpgme_error_t err = gpgme_op_import(ctx, in->get());
+  if (err)
+    return map_gpg_error("gpg could not import the key", err);
+  gpgme_import_result_t r = gpgme_op_import_result(ctx);
+  if (r == nullptr || r->considered == 0)
+    return make_error(Errc::invalid_argument, "the data holds no OpenPGP key");
+  return r;
+}
+
+Result<std::string> export_key(gpgme_ctx_t ctx, const std::string& fingerprint,
+                               gpgme_export_mode_t mode) {
+  auto out = new_data();
+  if (!out)
+    return out.error();
+  gpgme_set_armor(ctx, 1);
+  gpgme_error_t err = gpgme_op_export(ctx, fingerprint.c_str(), mode, out->get());
+  if (err)
+    return map_gpg_error("gpg could not export key " + fingerprint, err);
+  std::string text = take_string(std::move(out).value());
+  if (text.empty())
+    return make_error(Errc::not_found, "gpg exported nothing for key " + fingerprint);
+  return text;
+}
+
+Status delete_key(gpgme_ctx_t ctx, const std::string& fingerprint) {
+  gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
+  gpgme_key_t raw = nullptr;
+  gpgme_error_t err = gpgme_get_key(ctx, fingerprint.c_str(), &raw, 0);
+  if (err || raw == nullptr)
+    return make_error(Errc::not_found, "no OpenPGP key " + fingerprint + " in the GnuPG home");
+  Key key(raw);
+  err = gpgme_op_delete_ext(ctx, key.get(), GPGME_DELETE_ALLOW_SECRET | GPGME_DELETE_FORCE);
+  if (err)
+    return map_gpg_error("gpg could not delete key " + fingerprint, err);
+  return {};
+}
+
+SignatureStatus status_of(gpgme_signature_t sig) {
+  if (sig->summary & GPGME_SIGSUM_KEY_REVOKED)
+    return SignatureStatus::key_revoked;
+  switch (gpgme_err_code(sig->status)) {
+    case GPG_ERR_NO_ERROR:
+      return (sig->summary & GPGME_SIGSUM_KEY_EXPIRED) ? SignatureStatus::key_expired
+                                                       : SignatureStatus::good;
+    case GPG_ERR_BAD_SIGNATURE:
+      return SignatureStatus::bad;
+    case GPG_ERR_NO_PUBKEY:
+      return SignatureStatus::no_public_key;
+    case GPG_ERR_KEY_EXPIRED:
+      return SignatureStatus::key_expired;
+    case GPG_ERR_CERT_REVOKED:
+      return SignatureStatus::key_revoked;
+    default:
+      return SignatureStatus::error;
+  }
+}
+
+std::vector<SignatureInfo> signatures_of(gpgme_ctx_t ctx, gpgme_verify_result_t result,
+                                         const std::string& home) {
+  std::vector<SignatureInfo> out;
+  if (result == nullptr)
+    return out;
+  for (gpgme_signature_t sig = result->signatures; sig != nullptr; sig = sig->next) {
+    SignatureInfo info;
+    info.status = status_of(sig);
+    info.fingerprint = upper(sig->fpr != nullptr ? sig->fpr : "");
+    info.created = sig->timestamp;
+    info.trusted =
+        info.status == SignatureStatus::good &&
+        (sig->validity == GPGME_VALIDITY_FULL || sig->validity == GPGME_VALIDITY_ULTIMATE);
+    info.detail = gpg_message(sig->status);
+    if (!info.fingerprint.empty() && info.status != SignatureStatus::no_public_key) {
+      // A separate context: listing inside the verifying one would reset its result.
+      auto list_ctx = new_ctx(home);
+      if (list_ctx) {
+        auto key = get_key(list_ctx->get(), info.fingerprint, false);
+        if (key) {
+          auto m = meta_of(key->get());
+          info.fingerprint = m.fingerprint;  // the primary key, not the signing subkey
+          if (!m.user_ids.empty())
+            info.signer = m.user_ids.front();
+          info.emails = m.emails;
+        }
+      }
+    }
+    out.push_back(std::move(info));
+  }
+  (void)ctx;
+  return out;
+}
+
+}  // namespace
+
+OpenPgp::OpenPgp(std::string home, std::string scratch_dir)
+    : home_(std::move(home)), scratch_dir_(std::move(scratch_dir)) {}
+
+Result<PgpKeyMeta> OpenPgp::generate(const std::string& user_id, PgpAlgorithm algorithm,
+                                     std::optional<std::int64_t> expires_in,
+                                     const util::SecretBuffer& key_secret) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto hex = key_secret.to_hex();
+  PassphraseHook hook{&hex, "", false, false};
+  hook.install(ctx->get());
+  const char* primary_algo = algorithm == PgpAlgorithm::ed25519 ? "ed25519" : "rsa3072";
+  const char* sub_algo = algorithm == PgpAlgorithm::ed25519 ? "cv25519" : "rsa3072";
+  unsigned int expiry_flag = expires_in ? 0u : static_cast<unsigned int>(GPGME_CREATE_NOEXPIRE);
+  unsigned long expires = expires_in ? static_cast<unsigned long>(*expires_in) : 0;
+  gpgme_error_t err =
+      gpgme_op_createkey(ctx->get(), user_id.c_str(), primary_algo, 0, expires, nullptr,
+                         GPGME_CREATE_SIGN | GPGME_CREATE_CERT | GPGME_CREATE_FORCE | expiry_flag);
+  if (err)
+    return map_gpg_error("gpg could not create the key", err);
+  gpgme_genkey_result_t gen = gpgme_op_genkey_result(ctx->get());
+  if (gen == nullptr || gen->fpr == nullptr)
+    return make_error(Errc::crypto, "gpg created a key but did not say which");
+  std::string fpr = upper(gen->fpr);
+  auto primary = get_key(ctx->get(), fpr, true);
+  if (!primary)
+    return primary.error();
+  err = gpgme_op_createsubkey(ctx->get(), primary->get(), sub_algo, 0, expires,
+                              GPGME_CREATE_ENCR | expiry_flag);
+  if (err) {
+    (void)delete_key(ctx->get(), fpr);
+    return map_gpg_error("gpg could not create the encryption subkey", err);
+  }
+  auto full = get_key(ctx->get(), fpr, true);
+  if (!full)
+    return full.error();
+  // Key generation passes the passphrase between gpg and the agent in the agent's
+  // nonce cache: flush it so nothing outlives this call.
+  if (auto agent = Agent::connect(home_); agent)
+    (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
+  return meta_of(full->get());
+}
+
+Result<std::vector<PgpKeyMeta>> OpenPgp::inspect(std::string_view data) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto in = data_from(data);
+  if (!in)
+    return in.error();
+  gpgme_set_keylist_mode(ctx->get(), GPGME_KEYLIST_MODE_LOCAL | GPGME_KEYLIST_MODE_WITH_KEYGRIP);
+  gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx->get(), in->get(), 0);
+  if (err)
+    return map_gpg_error("gpg could not read the key data", err);
+  std::vector<PgpKeyMeta> keys;
+  for (;;) {
+    gpgme_key_t raw = nullptr;
+    err = gpgme_op_keylist_next(ctx->get(), &raw);
+    if (err)
+      break;
+    Key key(raw);
+    keys.push_back(meta_of(key.get()));
+  }
+  gpgme_op_keylist_end(ctx->get());
+  if (err && gpgme_err_code(err) != GPG_ERR_EOF)
+    return map_gpg_error("gpg could not read the key data", err);
+  if (keys.empty())
+    return make_error(Errc::invalid_argument, "the data holds no OpenPGP key");
+  return keys;
+}
+
+Result<PgpKeyMeta> OpenPgp::find(const std::string& fingerprint) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto key = get_key(ctx->get(), fingerprint, false);
+  if (!key)
+    return key.error();
+  auto meta = meta_of(key->get());
+  // The public listing does not say whether the secret is present: ask for it.
+  auto secret = get_key(ctx->get(), fingerprint, true);
+  meta.has_secret = secret.ok();
+  if (secret)
+    meta.keygrips = meta_of(secret->get()).keygrips;
+  return meta;
+}
+
+Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
+                                          const util::SecretBuffer& file_passphrase,
+                                          const util::SecretBuffer& key_secret) {
+  auto keys = inspect(data);
+  if (!keys)
+    return keys.error();
+  if (keys->size() != 1) {
+    return make_error(Errc::invalid_argument, "the file holds " + std::to_string(keys->size()) +
+                                                  " OpenPGP keys; import one at a time");
+  }
+  const std::string fpr = keys->front().fingerprint;
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  // gpg stores an imported secret key in its original OpenPGP protection (under the
+  // file's passphrase) until the agent re-protects it below.
+  auto imported = import_into(ctx->get(), data);
+  if (!imported)
+    return imported.error();
+  if ((*imported)->secret_imported == 0 && (*imported)->secret_unchanged == 0) {
+    (void)delete_key(ctx->get(), fpr);
+    return make_error(Errc::invalid_argument,
+                      "the file holds no OpenPGP secret key (is it a public key?)");
+  }
+  auto undo = [&](Error e) -> Error {
+    (void)delete_key(ctx->get(), fpr);
+    if (auto agent = Agent::connect(home_); agent)
+      (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
+    return e;
+  };
+  auto key = get_key(ctx->get(), fpr, true);
+  if (!key)
+    return undo(key.error());
+  auto meta = meta_of(key->get());
+  auto hex = key_secret.to_hex();
+  Status st = agent_passwd(home_, meta.keygrips, file_passphrase, hex);
+  if (!st.ok()) {
+    if (st.code() == Errc::wrong_passphrase || st.code() == Errc::crypto) {
+      return undo(make_error(Errc::wrong_passphrase,
+                             "the passphrase given for the key file is wrong (or missing)"));
+    }
+    return undo(st.error());
+  }
+  // Every secret part must now be protected (never clear) in the agent.
+  auto states = agent_state(fpr);
+  if (!states)
+    return undo(states.error());
+  for (const auto& s : *states) {
+    if (s.protection != 'P') {
+      return undo(make_error(
+          Errc::crypto, "gpg-agent did not protect part " + s.keygrip + " of the imported key"));
+    }
+  }
+  return meta;
+}
+
+Result<std::string> OpenPgp::export_public(const std::string& fingerprint) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  return export_key(ctx->get(), fingerprint, 0);
+}
+
+Result<std::string> OpenPgp::export_secret(const std::string& fingerprint,
+                                           const util::SecretBuffer& key_secret,
+                                           const util::SecretBuffer& export_passphrase) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto hex = key_secret.to_hex();
+  PassphraseHook hook{&hex, main_keyid_of(fingerprint), false, false};
+  hook.install(ctx->get());
+  // Out of the agent, still protected by the key secret.
+  auto under_secret = export_key(ctx->get(), fingerprint, GPGME_EXPORT_MODE_SECRET);
+  if (auto agent = Agent::connect(home_); agent)
+    (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
+  if (!under_secret)
+    return under_secret.error();
+
+  // Re-protect in a throw-away home whose agent uses gpg's calibrated S2K, since the
+  // export passphrase is chosen by a person.
+  auto temp = TempHome::create(scratch_dir_, "export", S2kCost::calibrated);
+  if (!temp)
+    return temp.error();
+  auto tctx = new_ctx(temp->path());
+  if (!tctx)
+    return tctx.error();
+  auto imported = import_into(tctx->get(), *under_secret);
+  if (!imported)
+    return imported.error();
+  auto tkey = get_key(tctx->get(), fingerprint, true);
+  if (!tkey)
+    return tkey.error();
+  WMK_TRY(agent_passwd(temp->path(), meta_of(tkey->get()).keygrips, hex, export_passphrase));
+  PassphraseHook export_hook{&export_passphrase, main_keyid_of(fingerprint), false, false};
+  export_hook.install(tctx->get());
+  return export_key(tctx->get(), fingerprint, GPGME_EXPORT_MODE_SECRET);
+}
+
+Status OpenPgp::remove(const std::string& fingerprint) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  return delete_key(ctx->get(), fingerprint);
+}
+
+Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
+                                       const util::SecretBuffer& key_secret,
+                                       std::string_view ciphertext) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto hex = key_secret.to_hex();
+  PassphraseHook hook{&hex, main_keyid_of(fingerprint), false, false};
+  hook.install(ctx->get());
+  auto in = data_from(ciphertext);
+  if (!in)
+    return in.error();
+  SecretSink sink;
+  auto out = sink.data();
+  if (!out)
+    return out.error();
+  gpgme_error_t err = gpgme_op_decrypt_ext(ctx->get(), GPGME_DECRYPT_VERIFY, in->get(), out->get());
+  gpgme_decrypt_result_t res = gpgme_op_decrypt_result(ctx->get());
+  // EFAIL: gpg streams plaintext before it reports a missing or bad MDC; whatever
+  // reached the sink is dropped (wiped) with it when we refuse here.
+  if (res != nullptr && res->legacy_cipher_nomdc) {
+    return make_error(Errc::crypto,
+                      "refused: the message is not integrity protected (no MDC); it may have "
+                      "been altered");
+  }
+  if (err) {
+    auto code = gpgme_err_code(err);
+    if (code == GPG_ERR_NO_SECKEY || (code == GPG_ERR_BAD_PASSPHRASE && !hook.answered)) {
+      std::string recipients;
+      if (res != nullptr) {
+        for (gpgme_recipient_t r = res->recipients; r != nullptr; r = r->next)
+          recipients += std::string(recipients.empty() ? "" : ", ") + (r->keyid ? r->keyid : "?");
+      }
+      return make_error(Errc::crypto,
+                        "the message is not encrypted to key " + fingerprint +
+                            (recipients.empty() ? "" : " (it is for " + recipients + ")"));
+    }
+    if (code == GPG_ERR_BAD_PASSPHRASE) {
+      return make_error(Errc::corrupt,
+                        "the key secret does not open key " + fingerprint +
+                            " in the GnuPG home (the home and the database disagree)");
+    }
+    if (code == GPG_ERR_BAD_DATA || code == GPG_ERR_DECRYPT_FAILED) {
+      return make_error(Errc::crypto, "decryption failed: the message is damaged or was altered (" +
+                                          gpg_message(err) + ")");
+    }
+    return map_gpg_error("decryption failed", err);
+  }
+  if (!hook.answered) {
+    // gpg succeeded without our key: not a message encrypted to it (signed only, or
+    // symmetric). Nothing is returned.
+    return make_error(Errc::crypto, "the data is not a message encrypted to key " + fingerprint);
+  }
+  DecryptResult result;
+  result.integrity_protected = true;
+  if (res != nullptr) {
+    result.is_mime = res->is_mime != 0;
+    result.file_name = res->file_name != nullptr ? res->file_name : "";
+    result.cipher = res->symkey_algo != nullptr ? res->symkey_algo : "";
+  }
+  result.signatures = signatures_of(ctx->get(), gpgme_op_verify_result(ctx->get()), home_);
+  result.plaintext = sink.take();
+  return result;
+}
+
+Result<SignResult> OpenPgp::sign(const std::string& fingerprint,
+                                 const util::SecretBuffer& key_secret, std::string_view data) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto key = get_key(ctx->get(), fingerprint, true);
+  if (!key)
+    return key.error();
+  gpgme_signers_clear(ctx->get());
+  gpgme_error_t err = gpgme_signers_add(ctx->get(), key->get());
+  if (err)
+    return map_gpg_error("cannot use key " + fingerprint + " to sign", err);
+  auto hex = key_secret.to_hex();
+  PassphraseHook hook{&hex, main_keyid_of(fingerprint), false, false};
+  hook.install(ctx->get());
+  gpgme_set_armor(ctx->get(), 1);
+  gpgme_set_textmode(ctx->get(), 0);  // the caller signs canonical (CRLF) MIME bytes
+  auto in = data_from(data);
+  if (!in)
+    return in.error();
+  auto out = new_data();
+  if (!out)
+    return out.error();
+  err = gpgme_op_sign(ctx->get(), in->get(), out->get(), GPGME_SIG_MODE_DETACH);
+  if (err)
+    return map_gpg_error("signing with key " + fingerprint + " failed", err);
+  gpgme_sign_result_t res = gpgme_op_sign_result(ctx->get());
+  if (res == nullptr || res->signatures == nullptr || res->invalid_signers != nullptr)
+    return make_error(Errc::crypto, "gpg made no signature with key " + fingerprint);
+  const char* hash = gpgme_hash_algo_name(res->signatures->hash_algo);
+  SignResult result;
+  result.signature = take_string(std::move(out).value());
+  result.micalg = "pgp-" + lower(hash != nullptr ? hash : "sha256");
+  return result;
+}
+
+Result<VerifyResult> OpenPgp::verify(std::string_view signed_data, std::string_view signature) {
+  auto ctx = new_ctx(home_);
+  if (!ctx)
+    return ctx.error();
+  auto sig = data_from(signature);
+  if (!sig)
+    return sig.error();
+  VerifyResult result;
+  gpgme_error_t err = 0;
+  if (!signed_data.empty()) {
+    auto text = data_from(signed_data);
+    if (!text)
+      return text.error();
+    err = gpgme_op_verify(ctx->get(), sig->get(), text->get(), nullptr);
+  } else {
+    auto out = new_data();
+    if (!out)
+      return out.error();
+    err = gpgme_op_verify(ctx->get(), sig->get(), nullptr, out->get());
+    if (!err)
+      result.content = take_string(std::move(out).value());
+  }
+  if (err)
+    return map_gpg_error("the signature could not be checked", err);
+  result.signatures = signatures_of(ctx->get(), gpgme_op_verify_result(ctx->get()), home_);
+  if (result.signatures.empty())
+    return make_error(Errc::invalid_argument, "the data holds no OpenPGP signature");
+  return result;
+}
+
+Result<std::string> OpenPgp::encrypt(const std::vector<std::string>& recipient_keys,
+                                     std::string_view plaintext) {
+  if (recipient_keys.empty())
+    return make_error(Errc::invalid_argument, "no recipient to encrypt to");
+  for (const auto& k : recipient_keys) {
+    auto listed = inspect(k);
+    if (!listed)
+      return listed.error();
+    for (const auto& m : *listed) {
+      if (m.has_secret)
+        return make_error(Errc::invalid_argument, "a recipient key must be a public key");
+    }
+  }
+  auto temp = TempHome::create(scratch_dir_, "encrypt", S2kCost::cheap);
+  if (!temp)
+    return temp.error();
+  auto ctx = new_ctx(temp->path());
+  if (!ctx)
+    return ctx.error();
+  std::vector<Key> keys;
+  for (const auto& k : recipient_keys) {
+    auto imported = import_into(ctx->get(), k);
+    if (!imported)
+      return imported.error();
+    for (gpgme_import_status_t s = (*imported)->imports; s != nullptr; s = s->next) {
+      if (s->fpr == nullptr || s->result != 0)
+        continue;
+      auto key = get_key(ctx->get(), s->fpr, false);
+      if (!key)
+        return key.error();
+      if (!key->get()->can_encrypt || key->get()->revoked || key->get()->expired) {
+        return make_error(Errc::invalid_argument, std::string("recipient key ") + s->fpr +
+                                                      " cannot encrypt (expired, revoked or no "
+                                                      "encryption subkey)");
+      }
+      keys.push_back(std::move(key).value());
+    }
+  }
+  std::vector<gpgme_key_t> recp;
+  for (const auto& k : keys)
+    recp.push_back(k.get());
+  recp.push_back(nullptr);
+  gpgme_set_armor(ctx->get(), 1);
+  auto in = data_from(plaintext);
+  if (!in)
+    return in.error();
+  auto out = new_data();
+  if (!out)
+    return out.error();
+  // The caller chose these keys for these recipients; the temporary home has no web
+  // of trust to consult.
+  gpgme_error_t err =
+      gpgme_op_encrypt(ctx->get(), recp.data(), GPGME_ENCRYPT_ALWAYS_TRUST, in->get(), out->get());
+  if (err) {
+    gpgme_encrypt_result_t r = gpgme_op_encrypt_result(ctx->get());
+    if (r != nullptr && r->invalid_recipients != nullptr) {
+      return make_error(Errc::invalid_argument,
+                        std::string("recipient key ") +
+                            (r->invalid_recipients->fpr ? r->invalid_recipients->fpr : "?") +
+                            " cannot be used: " + gpg_message(r->invalid_recipients->reason));
+    }
+    return map_gpg_error("encryption failed", err);
+  }
+  return take_string(std::move(out).value());
+}
+
+Result<std::vector<AgentKeyState>> OpenPgp::agent_state(const std::string& fingerprint) {
+  auto meta = find(fingerprint);
+  if (!meta)
+    return meta.error();
+  auto agent = Agent::connect(home_);
+  if (!agent)
+    return agent.error();
+  std::vector<AgentKeyState> states;
+  for (const auto& grip : meta->keygrips) {
+    std::vector<std::string> status;
+    if (!agent->transact("KEYINFO " + grip, nullptr, nullptr, &status).ok())
+      continue;
+    for (const auto& line : status) {
+      // "KEYINFO <grip> <type> <serial> <idstr> <cached> <protection> ..."
+      if (line.rfind("KEYINFO ", 0) != 0)
+        continue;
+      std::vector<std::string> f;
+      std::size_t pos = 0;
+      while (pos <= line.size()) {
+        auto sp = line.find(' ', pos);
+        f.push_back(line.substr(pos, sp == std::string::npos ? std::string::npos : sp - pos));
+        if (sp == std::string::npos)
+          break;
+        pos = sp + 1;
+      }
+      if (f.size() >= 7) {
+        AgentKeyState s;
+        s.keygrip = f[1];
+        s.cached = f[5] == "1";
+        s.protection = f[6].empty() ? '-' : f[6][0];
+        states.push_back(s);
+      }
+    }
+  }
+  return states;
+}
+
+}  // namespace wmk::keys::detail

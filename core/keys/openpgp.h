@@ -1,0 +1,111 @@
+#pragma once
+// OpenPGP through GPGME against the server's GnuPG home. Internal to core/keys:
+// KeyStore owns the database side, this owns the GnuPG side. Every private-key
+// operation answers gpg-agent's loopback passphrase request with the hex of the
+// key's 256-bit key secret, from a SecretBuffer, through GPGME's passphrase
+// callback (a pipe): never argv, environment or a file.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/keys/types.h"
+#include "core/util/result.h"
+#include "core/util/secret.h"
+
+namespace wmk::keys::detail {
+
+struct PgpKeyMeta {
+  std::string fingerprint;  // uppercase hex of the primary key
+  std::string algorithm;    // e.g. "ed25519/cv25519"
+  std::int64_t created = 0;
+  std::optional<std::int64_t> expires;
+  bool revoked = false;
+  bool has_secret = false;
+  bool can_encrypt = false;
+  std::vector<std::string> user_ids;
+  std::vector<std::string> emails;    // lowercased, from the user ids
+  std::vector<std::string> keyids;    // 16 hex digits, primary first
+  std::vector<std::string> keygrips;  // primary first; empty when not listed
+};
+
+enum class PgpAlgorithm { ed25519, rsa3072 };
+
+// One key's protection state as gpg-agent reports it (KEYINFO).
+struct AgentKeyState {
+  std::string keygrip;
+  bool cached = false;    // the agent holds its passphrase in its cache
+  char protection = '-';  // 'P' protected, 'C' clear (unprotected), '-' unknown
+};
+
+class OpenPgp {
+ public:
+  // home: the GnuPG home (made by ensure_gnupg_home). scratch_dir: a private
+  // directory for short-lived GnuPG homes (export, encrypt), removed after use.
+  OpenPgp(std::string home, std::string scratch_dir);
+
+  // Creates a primary key (sign, certify) and an encryption subkey for user_id,
+  // protected under the key secret. expires_in: seconds from now, nullopt = never.
+  Result<PgpKeyMeta> generate(const std::string& user_id, PgpAlgorithm algorithm,
+                              std::optional<std::int64_t> expires_in,
+                              const util::SecretBuffer& key_secret);
+
+  // The keys in data (armored or binary) without importing them.
+  // Errc::invalid_argument if data holds no OpenPGP key.
+  Result<std::vector<PgpKeyMeta>> inspect(std::string_view data);
+
+  // The key with this fingerprint in the home. Errc::not_found if absent.
+  Result<PgpKeyMeta> find(const std::string& fingerprint);
+
+  // Imports the one secret key in data, protected by file_passphrase (empty if the
+  // file is unprotected), and re-protects it in gpg-agent under the key secret.
+  // Errc::wrong_passphrase if file_passphrase does not open it; on any failure the
+  // key is removed again from the home.
+  Result<PgpKeyMeta> import_secret(std::string_view data, const util::SecretBuffer& file_passphrase,
+                                   const util::SecretBuffer& key_secret);
+
+  // The armored public key.
+  Result<std::string> export_public(const std::string& fingerprint);
+
+  // The armored secret key re-protected under export_passphrase (with gpg's calibrated
+  // S2K), made in a temporary GnuPG home so that neither the unprotected key nor the
+  // export passphrase touches the server's home.
+  Result<std::string> export_secret(const std::string& fingerprint,
+                                    const util::SecretBuffer& key_secret,
+                                    const util::SecretBuffer& export_passphrase);
+
+  // Deletes the secret and the public key. Errc::not_found if absent.
+  Status remove(const std::string& fingerprint);
+
+  // Decrypts with the key's secret subkeys only; plaintext comes back only after gpg
+  // reported success and integrity protection. Errc::crypto for ciphertext without
+  // integrity protection or not encrypted to this key; Errc::corrupt for damaged data.
+  Result<DecryptResult> decrypt(const std::string& fingerprint,
+                                const util::SecretBuffer& key_secret, std::string_view ciphertext);
+
+  // A detached, armored signature over data made with this key.
+  Result<SignResult> sign(const std::string& fingerprint, const util::SecretBuffer& key_secret,
+                          std::string_view data);
+
+  // Checks a detached signature over signed_data, or an opaque/clearsigned message
+  // when signed_data is empty, against the public keys in the home.
+  Result<VerifyResult> verify(std::string_view signed_data, std::string_view signature);
+
+  // Encrypts plaintext (armored output) to the given armored public keys, in a
+  // temporary home. Errc::invalid_argument if a key is unusable for encryption.
+  Result<std::string> encrypt(const std::vector<std::string>& recipient_keys,
+                              std::string_view plaintext);
+
+  // gpg-agent's view of the key's secret parts (for checks and tests).
+  Result<std::vector<AgentKeyState>> agent_state(const std::string& fingerprint);
+
+  const std::string& home() const { return home_; }
+
+ private:
+  std::string home_;
+  std::string scratch_dir_;
+};
+
+}  // namespace wmk::keys::detail

@@ -1,0 +1,113 @@
+#pragma once
+// The values that key custody hands out: what a key is (KeyInfo), an unlocked key
+// (UnlockedKey), and the structured results of decrypt, sign and verify. No GPGME or
+// OpenSSL types appear here.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/util/secret.h"
+
+namespace wmk::keys {
+
+enum class KeyType { openpgp, smime };
+
+// "openpgp" or "smime", as stored and as the CLI spells it.
+const char* key_type_name(KeyType type);
+// Parses key_type_name()'s spelling; nullopt for anything else.
+std::optional<KeyType> parse_key_type(std::string_view text);
+
+// What `key show` prints. Never holds secret material.
+struct KeyInfo {
+  std::int64_t id = 0;
+  std::string fingerprint;  // uppercase hex
+  KeyType type = KeyType::openpgp;
+  std::int64_t user_id = 0;
+  std::string login;
+  std::string algorithm;  // "ed25519/cv25519", "rsa3072/rsa3072", "RSA-3072", "EC P-256"
+  std::int64_t created = 0;
+  std::optional<std::int64_t> expires;  // nullopt: never
+  bool revoked = false;
+  std::string kdf_params;                // "m=KiB,t=N,p=N" of the passphrase KDF
+  std::vector<std::string> emails;       // the user's addresses this key serves
+  std::vector<std::string> default_for;  // the subset for which it is the default key
+  // S/MIME only, from the leaf certificate.
+  std::string subject;
+  std::string issuer;
+  std::string serial;  // hex
+  std::int64_t not_before = 0;
+  std::int64_t not_after = 0;
+};
+
+// A key whose passphrase was checked: its KeyInfo and the 256-bit key secret that
+// opens its private key. Move-only; the secret lives in locked, wiped memory.
+class UnlockedKey {
+ public:
+  UnlockedKey(KeyInfo info, util::SecretBuffer key_secret)
+      : info_(std::move(info)), key_secret_(std::move(key_secret)) {}
+  const KeyInfo& info() const { return info_; }
+  // The key secret, e.g. for a grant to wrap under its own secret.
+  const util::SecretBuffer& key_secret() const { return key_secret_; }
+
+ private:
+  KeyInfo info_;
+  util::SecretBuffer key_secret_;
+};
+
+enum class SignatureStatus {
+  good,           // the signature is mathematically valid
+  bad,            // the data or the signature was altered
+  key_expired,    // valid, but made by a key that has expired
+  key_revoked,    // valid, but made by a key that has been revoked
+  no_public_key,  // the signer's key is unknown here: cannot check
+  error,          // could not be checked (malformed, unsupported algorithm)
+};
+
+// "good", "bad", ... for JSON and logs.
+const char* signature_status_name(SignatureStatus status);
+
+struct SignatureInfo {
+  SignatureStatus status = SignatureStatus::error;
+  // The signer is certified: OpenPGP validity full or ultimate, or an S/MIME chain
+  // that ends at a trusted root. A good signature may be untrusted.
+  bool trusted = false;
+  std::string fingerprint;          // of the signing key or certificate
+  std::string signer;               // primary user id, or the certificate subject
+  std::vector<std::string> emails;  // the signer's addresses, to match against From
+  std::int64_t created = 0;         // signature time, 0 if unknown
+  std::string detail;               // what the engine said, for display
+};
+
+struct DecryptResult {
+  util::SecretBuffer plaintext;  // released only after decryption and integrity check passed
+  // OpenPGP: MDC or AEAD (always true: anything else is refused). S/MIME: true for
+  // AuthEnvelopedData (AES-GCM), false for EnvelopedData (CBC, no integrity).
+  bool integrity_protected = false;
+  bool is_mime = false;   // OpenPGP literal data marked as MIME (RFC 4880 'm' / 'u')
+  std::string file_name;  // OpenPGP literal data file name, may be empty
+  std::string cipher;     // "AES256.CFB", "authEnvelopedData", ...
+  std::vector<SignatureInfo> signatures;  // OpenPGP signed-and-encrypted only
+};
+
+struct SignResult {
+  // OpenPGP: an ASCII-armored detached signature. S/MIME: a DER detached CMS
+  // SignedData (the body of application/pkcs7-signature).
+  std::string signature;
+  // The multipart/signed micalg parameter: "pgp-sha256" or "sha-256".
+  std::string micalg;
+};
+
+struct VerifyResult {
+  std::vector<SignatureInfo> signatures;
+  // For an opaque (non-detached) signature, the signed content.
+  std::string content;
+};
+
+// Content encryption for S/MIME encrypt: AES-256-GCM AuthEnvelopedData (RFC 5083,
+// integrity-protected, the default) or AES-256-CBC EnvelopedData for old clients.
+enum class SmimeCipher { aes256_gcm, aes256_cbc };
+
+}  // namespace wmk::keys

@@ -1,0 +1,519 @@
+"""Helpers for webmailkey's end-to-end suites (python3 standard library only).
+
+Not a test itself. A suite does:
+
+    from wmk_e2e import Instance
+
+    class T(unittest.TestCase):
+        @classmethod
+        def setUpClass(cls):
+            cls.wmk = Instance(config={"session_idle_timeout": 30})
+            cls.wmk.add_user("alice", "correct horse", "alice@example.org")
+            cls.wmk.start()
+
+        @classmethod
+        def tearDownClass(cls):
+            cls.wmk.close()
+
+        def test_login_page(self):
+            r = self.wmk.client().get("/login")
+            self.assertEqual(r.page, "login")
+
+Instance makes a temporary data directory and config, drives the real CLI
+($WEBMAILKEY_BUILD_DIR/webmailkey) and the real server (scripts/serve → lighttpd over
+HTTPS on a free loopback port). Client speaks HTTPS with http.client, trusts only the
+instance's self-signed certificate, keeps its own cookies and follows no redirects.
+
+Environment: WEBMAILKEY_BUILD_DIR (default SOURCE/build), WEBMAILKEY_SOURCE_DIR (default
+two levels up from this file), WMK_E2E_KEEP=1 keeps the temporary directory.
+"""
+
+import email
+import email.message
+import html.parser
+import http.client
+import json
+import mailbox
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+SOURCE_DIR = os.path.abspath(
+    os.environ.get("WEBMAILKEY_SOURCE_DIR")
+    or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+)
+BUILD_DIR = os.path.abspath(os.environ.get("WEBMAILKEY_BUILD_DIR") or os.path.join(SOURCE_DIR, "build"))
+CLI = os.path.join(BUILD_DIR, "webmailkey")
+CGI_BIN = os.path.join(BUILD_DIR, "cgi-bin")
+SERVE = os.path.join(SOURCE_DIR, "scripts", "serve")
+
+# Cheap KDF and password costs so that suites run fast; production uses the defaults.
+TEST_CONFIG = {
+    "allow_insecure_http": "false",
+    "kdf_memory_kib": 1024,
+    "kdf_iterations": 1,
+    "kdf_parallelism": 1,
+    "password_memory_kib": 1024,
+    "password_iterations": 1,
+}
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CliError(Exception):
+    def __init__(self, args, result):
+        super().__init__(
+            "webmailkey %s exited %d\nstdout: %s\nstderr: %s"
+            % (" ".join(args), result.returncode, result.stdout, result.stderr)
+        )
+        self.result = result
+
+
+class Instance:
+    """A webmailkey data directory, its config, and (after start()) a server."""
+
+    def __init__(self, config=None, tls=True):
+        """config: keys overriding TEST_CONFIG (values as they would be written in the
+        file). tls=False serves plain HTTP (to test that it is refused)."""
+        if not os.access(CLI, os.X_OK):
+            raise RuntimeError("no CLI at %s: build first or set WEBMAILKEY_BUILD_DIR" % CLI)
+        self.tmp = tempfile.mkdtemp(prefix="wmk-e2e-")
+        self.data_dir = os.path.join(self.tmp, "data")
+        self.config_path = os.path.join(self.tmp, "webmailkey.conf")
+        self.tls = tls
+        self.port = None
+        self.server = None
+        self.settings = dict(TEST_CONFIG)
+        self.settings["data_dir"] = self.data_dir
+        self.settings.update(config or {})
+        self.write_config()
+        self.cli("init")
+
+    # ---- config and CLI
+
+    def write_config(self, **changes):
+        """(Re)writes the config file with changes applied. The CGI programs read it at
+        every request, so changes apply to the next request without a restart."""
+        self.settings.update(changes)
+        with open(self.config_path, "w") as f:
+            for k, v in self.settings.items():
+                if isinstance(v, bool):
+                    v = "true" if v else "false"
+                f.write("%s = %s\n" % (k, v))
+        os.chmod(self.config_path, 0o600)
+
+    def cli(self, *args, input=None, check=True, json_output=False):
+        """Runs the real CLI with this instance's config. Returns the CompletedProcess
+        (text mode), or the parsed JSON of stdout with json_output=True."""
+        argv = [CLI, "--config", self.config_path]
+        if json_output:
+            argv.append("--json")
+        argv += [str(a) for a in args]
+        if isinstance(input, str):
+            input = input.encode()
+        result = subprocess.run(argv, input=input, capture_output=True, timeout=120)
+        result.stdout = result.stdout.decode("utf-8", "replace")
+        result.stderr = result.stderr.decode("utf-8", "replace")
+        if check and result.returncode != 0:
+            raise CliError(args, result)
+        if json_output:
+            return json.loads(result.stdout)
+        return result
+
+    def add_user(self, login, password, email=None, name=None):
+        """`webmailkey user add LOGIN --email ADDR --password-stdin`."""
+        args = ["user", "add", login, "--email", email or "%s@example.org" % login]
+        if name:
+            args += ["--name", name]
+        args.append("--password-stdin")
+        return self.cli(*args, input=password + "\n")
+
+    def deliver(self, login, message, folder=None):
+        """`webmailkey deliver LOGIN [--folder F]` with message (bytes or str) on stdin."""
+        args = ["deliver", login]
+        if folder:
+            args += ["--folder", folder]
+        return self.cli(*args, input=message)
+
+    def maildir_path(self, login):
+        """The user's Maildir under the default pattern %h/mail/%u/Maildir (tests that
+        change `maildir` in the config compute it themselves)."""
+        return os.path.join(self.data_dir, "mail", login, "Maildir")
+
+    def deliver_with_python(self, login, message, folder="INBOX"):
+        """Puts message (bytes, str or email.message.Message) into the user's Maildir
+        with Python's own mailbox module, as another delivery agent would: an outside
+        tool, independent of webmailkey's code. Returns the message's uid."""
+        os.makedirs(os.path.dirname(self.maildir_path(login)), mode=0o700, exist_ok=True)
+        md = mailbox.Maildir(self.maildir_path(login), create=True)
+        if folder != "INBOX":
+            md = md.add_folder(folder) if folder not in md.list_folders() else md.get_folder(folder)
+        if isinstance(message, email.message.Message):
+            message = message.as_bytes()
+        elif isinstance(message, str):
+            message = message.encode()
+        return md.add(bytes(message))
+
+    # ---- server
+
+    @property
+    def scheme(self):
+        return "https" if self.tls else "http"
+
+    @property
+    def origin(self):
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
+
+    @property
+    def cert_path(self):
+        return os.path.join(self.data_dir, "tls", "cert.pem")
+
+    @property
+    def error_log(self):
+        return os.path.join(self.data_dir, "log", "lighttpd-error.log")
+
+    def start(self, timeout=20):
+        """Starts scripts/serve on a free port and waits until it answers."""
+        if self.server:
+            return self
+        last_error = None
+        for _attempt in range(3):  # a port can be taken between free_port() and bind
+            self.port = free_port()
+            argv = [SERVE, "--data-dir", self.data_dir, "--config", self.config_path,
+                    "--port", str(self.port), "--build-dir", BUILD_DIR]
+            if not self.tls:
+                argv.append("--no-tls")
+            self.server_log = open(os.path.join(self.tmp, "serve.log"), "ab")
+            self.server = subprocess.Popen(argv, stdout=self.server_log, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.server.poll() is not None:
+                    last_error = "scripts/serve exited %d" % self.server.returncode
+                    break
+                try:
+                    r = self.client().get("/static/style.css")
+                    if r.status == 200:
+                        return self
+                except (OSError, http.client.HTTPException) as e:
+                    last_error = repr(e)
+                time.sleep(0.1)
+            else:
+                last_error = "no answer within %ds (%s)" % (timeout, last_error)
+            self.stop()
+        raise RuntimeError("the server did not start: %s\n%s" % (last_error, self.logs()))
+
+    def stop(self):
+        """Stops the server (the whole process group)."""
+        if self.server is None:
+            return
+        try:
+            os.killpg(self.server.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait()
+        self.server = None
+        self.server_log.close()
+
+    def logs(self):
+        """The serve output and lighttpd's error log (CGI stderr lands there)."""
+        out = []
+        for path in (os.path.join(self.tmp, "serve.log"), self.error_log):
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    out.append("==> %s <==\n%s" % (path, f.read().decode("utf-8", "replace")))
+        return "\n".join(out)
+
+    def close(self):
+        self.stop()
+        if os.environ.get("WMK_E2E_KEEP") == "1":
+            sys.stderr.write("kept %s\n" % self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def client(self, **kwargs):
+        return Client(self, **kwargs)
+
+    # ---- the CGI programs without a server
+
+    def run_cgi(self, program, method="GET", query="", body=b"", https=False, headers=None,
+                content_type="application/x-www-form-urlencoded", env=None):
+        """Runs build/cgi-bin/PROGRAM.cgi as a web server would, without HTTPS=on unless
+        https=True. headers: {"Cookie": ...} become HTTP_* variables. Returns a Response."""
+        if isinstance(body, str):
+            body = body.encode()
+        e = {
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "WEBMAILKEY_CONFIG": self.config_path,
+            "REQUEST_METHOD": method,
+            "QUERY_STRING": query,
+            "REQUEST_URI": "/%s%s" % (program, "?" + query if query else ""),
+            "SCRIPT_NAME": "/" + program,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1",
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+        }
+        if https:
+            e["HTTPS"] = "on"
+        if method in ("POST", "PUT"):
+            e["CONTENT_LENGTH"] = str(len(body))
+            e["CONTENT_TYPE"] = content_type
+        for k, v in (headers or {}).items():
+            e["HTTP_" + k.upper().replace("-", "_")] = v
+        e.update(env or {})
+        p = subprocess.run([os.path.join(CGI_BIN, program + ".cgi")], input=body, env=e,
+                           capture_output=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("%s.cgi exited %d: %s" % (program, p.returncode, p.stderr))
+        return Response.from_cgi(p.stdout, p.stderr.decode("utf-8", "replace"))
+
+
+class Response:
+    """An HTTP (or CGI) response: status, headers, body, and what the page says."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers  # [(name, value)] in order, names as sent
+        self.body = body
+        self._parsed = None
+
+    @classmethod
+    def from_cgi(cls, output, stderr=""):
+        head, _, body = output.partition(b"\r\n\r\n")
+        if not _:
+            head, _, body = output.partition(b"\n\n")
+        headers = []
+        status = 200
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            value = value.strip()
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value))
+        r = cls(status, headers, body)
+        r.stderr = stderr
+        return r
+
+    def header(self, name):
+        """The first value of a header (case-insensitive), or None."""
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return None
+
+    def header_all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    @property
+    def location(self):
+        return self.header("Location")
+
+    def _html(self):
+        if self._parsed is None:
+            self._parsed = _PageParser()
+            self._parsed.feed(self.text)
+            self._parsed.close()
+        return self._parsed
+
+    @property
+    def page(self):
+        """The data-page attribute of <body>, or None."""
+        return self._html().page
+
+    def hidden(self, name, form_action=None):
+        """The value of the first hidden input named name (in the form with that action,
+        when given), or None."""
+        for form in self._html().forms:
+            if form_action is not None and form["action"] != form_action:
+                continue
+            for field in form["inputs"]:
+                if field.get("name") == name and field.get("type") == "hidden":
+                    return field.get("value", "")
+        return None
+
+    def forms(self):
+        """[{"action", "method", "inputs": [attrs...], "buttons": [attrs...]}]."""
+        return self._html().forms
+
+    def links(self):
+        """Every <a href> in order."""
+        return self._html().links
+
+    def text_of(self, css_class):
+        """The text of elements with that class, concatenated (for notices)."""
+        return self._html().class_text.get(css_class, "")
+
+    def set_cookies(self):
+        """{name: {"value": v, attribute (lowercase): value or True}} of Set-Cookie."""
+        out = {}
+        for v in self.header_all("Set-Cookie"):
+            parts = [p.strip() for p in v.split(";")]
+            name, _, value = parts[0].partition("=")
+            attrs = {"value": value}
+            for p in parts[1:]:
+                k, eq, val = p.partition("=")
+                attrs[k.lower()] = val if eq else True
+            out[name] = attrs
+        return out
+
+    def __repr__(self):
+        return "<Response %d page=%r>" % (self.status, self.page)
+
+
+class _PageParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.page = None
+        self.forms = []
+        self.links = []
+        self.class_text = {}
+        self._form = None
+        self._class_stack = []
+
+    def handle_starttag(self, tag, attrs):
+        a = {k: (v if v is not None else "") for k, v in attrs}
+        if tag == "body":
+            self.page = a.get("data-page")
+        elif tag == "form":
+            self._form = {"action": a.get("action", ""), "method": a.get("method", "get").lower(),
+                          "enctype": a.get("enctype", ""), "inputs": [], "buttons": []}
+            self.forms.append(self._form)
+        elif tag in ("input", "textarea", "select") and self._form is not None:
+            a.setdefault("type", "text" if tag == "input" else tag)
+            self._form["inputs"].append(a)
+        elif tag == "button" and self._form is not None:
+            self._form["buttons"].append(a)
+        elif tag == "a" and "href" in a:
+            self.links.append(a["href"])
+        if tag not in ("input", "meta", "link", "br", "img", "hr"):
+            self._class_stack.append(a.get("class", "").split())
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        if tag not in ("input", "meta", "link", "br", "img", "hr") and self._class_stack:
+            self._class_stack.pop()
+
+    def handle_data(self, data):
+        for classes in self._class_stack:
+            for c in classes:
+                self.class_text[c] = self.class_text.get(c, "") + data
+
+
+class Client:
+    """One browser: its own cookie jar, HTTPS trusting only the instance's certificate,
+    no redirects followed. POSTs carry Origin and Sec-Fetch-Site as a browser's would
+    (pass same_origin=False, or headers, to act like another site)."""
+
+    def __init__(self, instance, user_agent="wmk-e2e/1"):
+        self.instance = instance
+        self.cookies = {}
+        self.user_agent = user_agent
+        self.last = None
+
+    def _connection(self):
+        inst = self.instance
+        if inst.tls:
+            ctx = ssl.create_default_context(cafile=inst.cert_path)
+            return http.client.HTTPSConnection("127.0.0.1", inst.port, context=ctx, timeout=60)
+        return http.client.HTTPConnection("127.0.0.1", inst.port, timeout=60)
+
+    def request(self, method, path, body=None, headers=None):
+        """Sends one request with this client's cookies; stores Set-Cookie; returns a
+        Response."""
+        h = {"Host": "127.0.0.1:%d" % self.instance.port, "User-Agent": self.user_agent}
+        if self.cookies:
+            h["Cookie"] = "; ".join("%s=%s" % kv for kv in self.cookies.items())
+        h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}
+        conn = self._connection()
+        try:
+            conn.request(method, path, body=body, headers=h)
+            raw = conn.getresponse()
+            r = Response(raw.status, raw.getheaders(), raw.read())
+        finally:
+            conn.close()
+        for name, attrs in r.set_cookies().items():
+            if attrs.get("max-age") == "0" or attrs["value"] == "":
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = attrs["value"]
+        self.last = r
+        return r
+
+    def get(self, path, params=None, headers=None):
+        if params:
+            path += ("&" if "?" in path else "?") + urllib.parse.urlencode(params)
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path, fields=None, headers=None, same_origin=True, files=None):
+        """POSTs fields (dict or list of pairs) urlencoded, or multipart/form-data when
+        files = [(field, filename, content_type, bytes)] is given."""
+        h = {}
+        if same_origin:
+            h["Origin"] = self.instance.origin
+            h["Sec-Fetch-Site"] = "same-origin"
+        if files:
+            body, ctype = encode_multipart(fields or {}, files)
+        else:
+            body, ctype = urllib.parse.urlencode(fields or {}).encode(), \
+                "application/x-www-form-urlencoded"
+        h["Content-Type"] = ctype
+        h.update(headers or {})
+        return self.request("POST", path, body=body, headers=h)
+
+    def follow(self, response):
+        """GETs the Location of a redirect."""
+        loc = response.location
+        if not loc:
+            raise AssertionError("not a redirect: %r" % response)
+        return self.get(loc)
+
+
+def encode_multipart(fields, files):
+    """A multipart/form-data body as browsers send it. Returns (bytes, content type)."""
+    boundary = "----wmk-e2e-%d" % int(time.time() * 1e6)
+    items = fields.items() if isinstance(fields, dict) else fields
+    out = []
+    for name, value in items:
+        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n"
+                    % (boundary, name)).encode())
+        out.append(value.encode() if isinstance(value, str) else value)
+        out.append(b"\r\n")
+    for field, filename, ctype, data in files:
+        out.append(("--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"%s\"\r\n"
+                    "Content-Type: %s\r\n\r\n" % (boundary, field, filename, ctype)).encode())
+        out.append(data)
+        out.append(b"\r\n")
+    out.append(("--%s--\r\n" % boundary).encode())
+    return b"".join(out), "multipart/form-data; boundary=%s" % boundary
