@@ -53,13 +53,7 @@ struct Outside {
 
   std::string path(const std::string& name) const { return dir.path() + "/" + name; }
 
-  std::string home(const std::string& name) {
-    std::string h = path(name);
-    std::filesystem::create_directories(h);
-    std::filesystem::permissions(h, std::filesystem::perms::owner_all);
-    test::spit(h + "/gpg-agent.conf", "s2k-count 65536\n");
-    return h;
-  }
+  std::string home(const std::string& name) { return test::make_outside_gnupg_home(path(name)); }
 
   static std::string openssl(const std::vector<std::string>& args, const std::string& input = "") {
     std::vector<std::string> argv = {"openssl"};
