@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/auth/users.h"
 #include "core/crypto/aead.h"
 #include "core/crypto/kdf.h"
 #include "core/keys/gnupg_home.h"
@@ -19,6 +20,8 @@ constexpr std::size_t kKeySecretSize = 32;
 constexpr std::size_t kSaltSize = 16;
 constexpr std::int64_t kDefaultCertDays = 365;
 constexpr std::int64_t kSecondsPerDay = 86400;
+// Shortest fingerprint prefix that names a key (as grant::GrantStore::find_key).
+constexpr std::size_t kMinPrefix = 8;
 // A certificate issued moments ago on a machine whose clock runs a little ahead is
 // still usable.
 constexpr std::int64_t kNotBeforeSkew = 300;
@@ -37,28 +40,22 @@ std::string lower(std::string s) {
   return s;
 }
 
-// ---- users: a stop-gap until auth::UserStore (core/auth/users.h) is on main; it
-// only reads the auth tables.
-
+// The user's addresses, lowercased, primary first.
 struct UserRow {
   std::int64_t id = 0;
   std::string login;
   std::string name;
-  std::vector<std::string> emails;  // lowercased, primary first
+  std::vector<std::string> emails;
 };
 
-Result<UserRow> lookup_user(store::Db& db, const std::string& login) {
-  auto st = db.prepare("SELECT id, login, name FROM users WHERE login = ?");
-  st.bind(1, login);
-  if (!st.step())
+Result<UserRow> lookup_user(store::Db& db, const util::Clock& clock, const std::string& login) {
+  auto u = auth::UserStore(db, clock).find(login);
+  if (!u)
     return make_error(Errc::not_found, "no user " + login);
-  UserRow u{st.column_int(0), st.column_text(1), st.column_text(2), {}};
-  auto em =
-      db.prepare("SELECT email FROM user_emails WHERE user_id = ? ORDER BY is_primary DESC, rowid");
-  em.bind(1, u.id);
-  while (em.step())
-    u.emails.push_back(lower(em.column_text(0)));
-  return u;
+  UserRow row{u->id, u->login, u->name, {}};
+  for (const auto& e : u->emails)
+    row.emails.push_back(lower(e));
+  return row;
 }
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
@@ -116,6 +113,16 @@ Result<std::vector<std::string>> choose_emails(const UserRow& user,
 }  // namespace
 
 KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
+KeyStore::~KeyStore() = default;
+KeyStore::KeyStore(KeyStore&&) noexcept = default;
+
+detail::OpenPgp& KeyStore::pgp() {
+  if (!pgp_) {
+    pgp_ =
+        std::make_unique<detail::OpenPgp>(app_.config.gnupg_home(), app_.config.data_dir + "/tmp");
+  }
+  return *pgp_;
+}
 
 Status KeyStore::check_home() {
   if (home_checked_)
@@ -126,10 +133,6 @@ Status KeyStore::check_home() {
 }
 
 namespace {
-
-detail::OpenPgp pgp_for(const config::Config& c) {
-  return detail::OpenPgp(c.gnupg_home(), c.data_dir + "/tmp");
-}
 
 constexpr const char* kKeyColumns =
     "SELECT k.id, k.fingerprint, k.type, k.user_id, u.login, k.algorithm, k.created, "
@@ -176,7 +179,7 @@ Result<KeyInfo> KeyStore::load(std::int64_t id) {
   auto st = app_.db.prepare(std::string(kKeyColumns) + "WHERE k.id = ?");
   st.bind(1, id);
   if (!st.step())
-    return make_error(Errc::not_found, "key " + std::to_string(id) + " is gone");
+    return make_error(Errc::not_found, "no key with id " + std::to_string(id));
   return row_to_info(app_.db, st);
 }
 
@@ -260,7 +263,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
   };
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, login);
+  auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
     return fail(user.error());
   if (user->emails.empty())
@@ -292,7 +295,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     std::optional<std::int64_t> expires_in;
     if (options.valid_days && *options.valid_days > 0)
       expires_in = *options.valid_days * kSecondsPerDay;
-    auto pgp = pgp_for(app_.config);
+    auto& pgp = this->pgp();
     auto meta = pgp.generate(uid, algo, expires_in, key_secret);
     if (!meta)
       return fail(meta.error());
@@ -350,12 +353,12 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   };
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, login);
+  auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
     return fail(h.error());
-  auto pgp = pgp_for(app_.config);
+  auto& pgp = this->pgp();
   auto listed = pgp.inspect(key_data);
   if (!listed)
     return fail(listed.error());
@@ -404,7 +407,7 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
   };
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, login);
+  auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
     return fail(user.error());
   auto m = detail::looks_like_pem(key_data) ? detail::parse_pem(key_data, file_passphrase)
@@ -431,7 +434,7 @@ Result<std::vector<KeyInfo>> KeyStore::list(const std::optional<std::string>& lo
   std::string sql = kKeyColumns;
   std::int64_t user_id = 0;
   if (login) {
-    auto user = lookup_user(app_.db, *login);
+    auto user = lookup_user(app_.db, *app_.clock, *login);
     if (!user)
       return user.error();
     user_id = user->id;
@@ -460,8 +463,12 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
     }
     want += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
-  if (want.empty())
-    return make_error(Errc::invalid_argument, "no key fingerprint given");
+  if (want.size() < kMinPrefix) {
+    return make_error(Errc::invalid_argument,
+                      "a key is named by its fingerprint or a prefix of "
+                      "at least " +
+                          std::to_string(kMinPrefix) + " hex digits");
+  }
   auto st = app_.db.prepare(std::string(kKeyColumns) +
                             "WHERE substr(k.fingerprint, 1, ?) = ? ORDER BY k.fingerprint");
   st.bind_all(static_cast<std::int64_t>(want.size()), want);
@@ -483,6 +490,10 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
                                                   " keys; give more digits:" + names);
   }
   return std::move(hits.front());
+}
+
+Result<KeyInfo> KeyStore::find_by_id(std::int64_t id) {
+  return load(id);
 }
 
 Result<KeyInfo> KeyStore::find_default(const std::string& email, KeyType type) {
@@ -527,8 +538,7 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
   if (key.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
-    out = pgp_for(app_.config)
-              .export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
+    out = pgp().export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
   } else {
     auto der = open_smime_key(key, unlocked->key_secret());
     if (!der)
@@ -627,7 +637,7 @@ Status KeyStore::remove(const KeyInfo& key) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
     // Inside the transaction: if gpg fails, the row stays and nothing changed.
-    Status gone = pgp_for(app_.config).remove(key.fingerprint);
+    Status gone = pgp().remove(key.fingerprint);
     if (!gone.ok() && gone.code() != Errc::not_found)
       return fail(gone.error());
   }
@@ -727,7 +737,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   if (info.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
-    out = pgp_for(app_.config).decrypt(info.fingerprint, key.key_secret(), ciphertext);
+    out = pgp().decrypt(info.fingerprint, key.key_secret(), ciphertext);
   } else {
     auto der = open_smime_key(info, key.key_secret());
     if (!der)
@@ -759,7 +769,7 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
   if (info.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
-    out = pgp_for(app_.config).sign(info.fingerprint, key.key_secret(), data);
+    out = pgp().sign(info.fingerprint, key.key_secret(), data);
   } else {
     auto der = open_smime_key(info, key.key_secret());
     if (!der)
@@ -782,7 +792,7 @@ Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data
                                       std::string_view signature) {
   if (type == KeyType::openpgp) {
     WMK_TRY(check_home());
-    return pgp_for(app_.config).verify(signed_data, signature);
+    return pgp().verify(signed_data, signature);
   }
   return detail::verify(signed_data, signature);
 }
@@ -790,7 +800,7 @@ Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data
 Result<std::string> KeyStore::encrypt(KeyType type, const std::vector<std::string>& recipient_keys,
                                       std::string_view plaintext, SmimeCipher cipher) {
   if (type == KeyType::openpgp)
-    return pgp_for(app_.config).encrypt(recipient_keys, plaintext);
+    return pgp().encrypt(recipient_keys, plaintext);
   return detail::encrypt(recipient_keys, plaintext, cipher);
 }
 
