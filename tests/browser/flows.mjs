@@ -128,7 +128,7 @@ for (const run of Object.keys(RUNS)) {
       assert.doesNotMatch(name, /[\/\\"]|^\./, `a safe file name: ${name}`);
       assert.match(name, /\.pdf$/);
       // A download makes no response event: ask again with this context's cookies.
-      const resp = await page.context().request.get(new URL(href, page.url()).href);
+      const resp = await page.context().request.get(new URL(href, page.url()).href, { maxRetries: 2 });
       const h = resp.headers();
       assert.match(h['content-disposition'], /^attachment;/);
       assert.equal(h['content-type'], 'application/pdf', 'type from libmagic, not the sender');

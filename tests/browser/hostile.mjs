@@ -55,7 +55,7 @@ async function assertFramesSandboxed(page, name) {
     }
     // Nothing active arrived in it.
     for (const sel of ['script', 'iframe', 'object', 'embed', 'form', 'input', 'base', 'meta[http-equiv]',
-      'link', 'style', '[onload]', '[onerror]', '[onclick]', '[style]', 'img[src^="http"]', 'svg']) {
+      'link:not([rel="stylesheet"][href="/static/mail.css"])', 'style', '[onload]', '[onerror]', '[onclick]', '[style]', 'img[src^="http"]', 'svg']) {
       assert.equal(await f.locator(sel).count(), 0, `${name}: no ${sel} in the mail frame`);
     }
   }
@@ -102,7 +102,7 @@ async function openAndCheck(page, watch, entry, shots, t) {
   // Attachments: downloads, never pages.
   const hrefs = await page.locator('ul.attachments a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   for (const href of hrefs) {
-    const resp = await page.context().request.get(ORIGIN + href);
+    const resp = await page.context().request.get(ORIGIN + href, { maxRetries: 2 });
     const h = resp.headers();
     checkPageHeaders(href, resp.status(), h);
     assert.match(h['content-disposition'] || '', /^attachment;/, `${name}: ${href} is an attachment`);
@@ -152,6 +152,24 @@ describe('hostile mail', () => {
       await openAndCheck(ctx.page, ctx.watch, entry, shots, t);
     });
   }
+
+  test('"Show as plain text" shows the HTML mail as text, without a frame', async () => {
+    const { page, watch } = ctx;
+    const entry = S.beacons.find((b) => b.name === 'html-only');
+    await goto(page, `/message?id=${encodeURIComponent(entry.uid)}&folder=INBOX`);
+    await navigate(page, page.getByRole('link', { name: 'Show as plain text' }));
+    await expectPage(page, 'message');
+    assert.equal(page.frames().length, 1, 'no frame in the text view');
+    assert.match(await page.locator('pre.body').innerText(), /Beacon html-only: if you can read this/);
+    await assertNoMailMarkupOutside(page, 'as text');
+    await page.waitForTimeout(100);
+    assert.doesNotMatch(await page.title(), /PWNED/);
+    assert.deepEqual(await posted(page), []);
+    assert.deepEqual(watch.offsite, []);
+    await shots.take(page, 'as-plain-text');
+    await navigate(page, page.getByRole('link', { name: 'Show formatted' }));
+    assert.equal(page.frames().length, 2, 'back to the frame');
+  });
 
   test('hostile HTML inside encryption is framed the same way once decrypted', async (t) => {
     if (!haveProgram('decrypt')) {
