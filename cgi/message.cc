@@ -1,10 +1,13 @@
 // /message
-//   GET  id (the Maildir uid), folder (default INBOX) → the message: headers, the text
-//        body escaped in a <pre>, the attachments with links to /attachment. An
+//   GET  id (the Maildir uid), folder (default INBOX), view (html|text) → the message:
+//        headers, the text body escaped in a <pre> (an HTML-only body sanitized in a
+//        sandboxed frame, or with view=text as text), the attachments with links to
+//        /attachment. An
 //        encrypted message shows that it is encrypted and a Decrypt button (POST
 //        /decrypt with id, folder and csrf). Viewing marks the message seen.
 //        404 for an unknown folder or message.
 #include "cgi/common/guard.h"
+#include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
 #include "core/mail/mime.h"
 
@@ -47,17 +50,28 @@ Html encrypted_content(const Context& ctx, std::string_view uid, mail::Folder fo
                {"folder", mail::folder_name(folder)}});
 }
 
-Html text_content(const mail::ParsedMessage& m) {
+// How an HTML-only body is shown: sanitized in the sandboxed frame, or as text.
+enum class HtmlView { framed, text };
+
+Html text_content(const mail::ParsedMessage& m, HtmlView view, std::string_view uid,
+                  mail::Folder folder) {
   switch (m.text_format) {
     case mail::BodyFormat::plain:
       return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", m.text}});
-    case mail::BodyFormat::html:
-      // Until the sanitized HTML view exists, HTML is shown as its source text:
-      // escaped, so nothing in it runs or loads.
+    case mail::BodyFormat::html: {
+      auto href = [&](std::string_view v) {
+        return url("/message", {{"id", uid}, {"folder", mail::folder_name(folder)}, {"view", v}});
+      };
+      if (view == HtmlView::text)
+        return fill(
+            R"(<p class="body-view">Shown as plain text. <a href="{{href}}">Show formatted</a></p>
+{{body}})",
+            {{"href", href("html")}, {"body", html_mail_as_text(m.text)}});
       return fill(
-          R"(<p class="notice">This message has only an HTML version; it is shown as source text.</p>
-<pre class="body">{{text}}</pre>)",
-          {{"text", m.text}});
+          R"(<p class="body-view">Formatted message: scripts, forms, styles, images and remote content are removed. <a href="{{href}}">Show as plain text</a></p>
+{{frame}})",
+          {{"href", href("text")}, {"frame", html_mail_frame(m.text)}});
+    }
     case mail::BodyFormat::none:
       break;
   }
@@ -89,6 +103,8 @@ Response message(Context& ctx) {
   auto uid = ctx.request.field("id").value_or("");
   if (!folder || !mail::valid_uid(uid))
     return error_response(404, "There is no such message.", ctx.viewer());
+  const HtmlView view =
+      ctx.request.field("view").value_or("") == "text" ? HtmlView::text : HtmlView::framed;
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
     return error_response(404, box.error().message, ctx.viewer());
@@ -128,7 +144,7 @@ Response message(Context& ctx) {
   p.title = m.subject.empty() ? "(no subject)" : m.subject;
   Html content = mail::is_encrypted(m.protection)
                      ? encrypted_content(ctx, uid, *folder)
-                     : text_content(m) + attachment_list(m, uid, *folder);
+                     : text_content(m, view, uid, *folder) + attachment_list(m, uid, *folder);
   p.main = fill(
       R"(<article class="message">
 <h1>{{subject}}</h1>
