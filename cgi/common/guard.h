@@ -54,8 +54,8 @@ struct Context {
 
   // The header's user and Logout token, when logged in.
   std::optional<Viewer> viewer() const;
-  // A page for this request: viewer set, and the session's pending notice (taken,
-  // so it is shown once).
+  // A page for this request: viewer set, the session's pending notice (taken, so it
+  // is shown once), and the key banner (unlocked keys, time left, Lock).
   Page page(std::string name, std::string title, Nav nav = Nav::none);
   // The live session; throws std::logic_error (a bug) in an anonymous program without one.
   const session::Session& live_session() const;

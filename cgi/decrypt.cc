@@ -1,0 +1,39 @@
+// /decrypt
+//   POST id, folder (default INBOX), csrf → flow 3: the decrypted message
+//        (data-page="decrypted", Cache-Control: no-store) when this session holds a
+//        live grant on the message's key and the browser's grant cookie opens it; else
+//        the unlock page (data-page="unlock"); or 409 "key in use elsewhere"
+//        (data-page="in-use") when another session holds the key. Only messages of the
+//        user's own mailbox: the request names a folder and a uid, never ciphertext.
+#include "cgi/common/guard.h"
+#include "cgi/common/key_pages.h"
+#include "cgi/common/message_view.h"
+
+namespace wmk::cgi {
+
+namespace {
+
+Response decrypt(Context& ctx) {
+  auto ref = message_param(ctx.request);
+  if (!ref)
+    return error_response(404, "There is no such message.", ctx.viewer());
+  auto outcome = webflow::open_for_decrypt(ctx.app, ctx.live_session(),
+                                           request_grant_secret(ctx.request), *ref,
+                                           client_of(ctx.request));
+  if (!outcome)
+    return flow_error_response(ctx, *ref, outcome.error());
+  return outcome_response(ctx, *ref, *outcome);
+}
+
+}  // namespace
+
+}  // namespace wmk::cgi
+
+int main() {
+  using namespace wmk::cgi;
+  Program program{.name = "decrypt",
+                  .methods = {"POST"},
+                  .access = Access::session,
+                  .secrets = {.fields = {}, .cookies = {kGrantCookie}}};
+  return run(program, decrypt);
+}

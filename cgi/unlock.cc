@@ -1,0 +1,80 @@
+// /unlock
+//   POST passphrase, confirm (unless the config sets unlock_confirmation = false),
+//        id + folder of a message, csrf → flow 4: the key that decrypts the message is
+//        unlocked for this session (a grant; the grant cookie is set when the session
+//        had none) and the decrypted message is shown (data-page="decrypted").
+//        Wrong passphrase → 403 on the message page (data-page="message", the state
+//        before Decrypt) saying so; passphrase and confirmation differ or are missing
+//        → 400, the unlock page again; too many wrong passphrases for the key → 429;
+//        the key unlocked in another session meanwhile → 409 data-page="in-use".
+//   POST ... draft instead of id: unlock to sign a draft (the compose flow adds it).
+//   The passphrase fields never reach cgicc or a std::string (SecretNames).
+#include "cgi/common/guard.h"
+#include "cgi/common/key_pages.h"
+#include "cgi/common/message_view.h"
+
+namespace wmk::cgi {
+
+namespace {
+
+Response unlock_for_message(Context& ctx, const webflow::MessageRef& ref) {
+  auto key = webflow::key_for_message(ctx.app, ctx.live_session(), ref);
+  if (!key)
+    return flow_error_response(ctx, ref, key.error());
+  auto outcome = unlock_from_form(ctx, *key);
+  if (!outcome) {
+    const Error& e = outcome.error();
+    if (e.code == Errc::invalid_argument) {
+      std::string text = e.message;
+      if (!text.empty())
+        text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+      return page_response(400,
+                           unlock_page(ctx, ref, *key, Notice{Notice::Kind::error, text + "."}));
+    }
+    if (e.code == Errc::wrong_passphrase) {
+      return message_page(ctx, ref, 403,
+                          Notice{Notice::Kind::error,
+                                 "Wrong passphrase: your key was not unlocked. Press Decrypt "
+                                 "to try again."});
+    }
+    return flow_error_response(ctx, ref, e);
+  }
+  if (auto* in_use = std::get_if<webflow::InUseElsewhere>(&*outcome))
+    return in_use_response(ctx, ref, *in_use);
+
+  auto& unlocked = std::get<webflow::Unlocked>(*outcome);
+  std::optional<util::SecretBuffer> secret =
+      util::SecretBuffer::copy_of(unlocked.grant_secret.bytes());
+  auto decrypted =
+      webflow::open_for_decrypt(ctx.app, ctx.live_session(), secret, ref, client_of(ctx.request));
+  Response r = decrypted ? outcome_response(ctx, ref, *decrypted)
+                         : flow_error_response(ctx, ref, decrypted.error());
+  // The grant exists whatever the decryption gave: the browser needs its secret.
+  set_grant_cookie(r, unlocked);
+  return r;
+}
+
+Response unlock(Context& ctx) {
+  if (ctx.request.field("draft")) {
+    // Hook for the compose flow (flow 5): find the draft and its signing key, then
+    // unlock_from_form(ctx, key), set_grant_cookie() and show the signed review.
+    return error_response(400, "Signing drafts is not available yet.", ctx.viewer());
+  }
+  auto ref = message_param(ctx.request);
+  if (!ref)
+    return error_response(404, "There is no such message.", ctx.viewer());
+  return unlock_for_message(ctx, *ref);
+}
+
+}  // namespace
+
+}  // namespace wmk::cgi
+
+int main() {
+  using namespace wmk::cgi;
+  Program program{.name = "unlock",
+                  .methods = {"POST"},
+                  .access = Access::session,
+                  .secrets = {.fields = {"passphrase", "confirm"}, .cookies = {kGrantCookie}}};
+  return run(program, unlock);
+}
