@@ -21,10 +21,13 @@ Response message(Context& ctx) {
   if (!box)
     return error_response(404, box.error().message, ctx.viewer());
   const auto& maildir = (*box)->maildir();
-  const auto* folder = &ref->folder;
-  const auto& uid = ref->uid;
-  if (maildir.mark_seen(*folder, uid))
-    (void)(*box)->index().note_changed(*folder, uid);
+  // Mark it seen unless the index already says so: each Maildir lookup of a message in
+  // cur/ lists the folder, which costs ~20 ms per lookup at 10,000 messages.
+  auto& index = (*box)->index();
+  if (auto summary = index.find(ref->folder, ref->uid); !summary || !summary->seen) {
+    if (maildir.mark_seen(ref->folder, ref->uid))
+      (void)index.note_changed(ref->folder, ref->uid);
+  }
   return message_page(ctx, *ref, 200);
 }
 

@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   register_deliver(app, ctx);
   register_audit(app, ctx);
   register_grant(app, ctx);
+  register_key(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -17,6 +17,7 @@
 #include "cgi/common/request.h"
 #include "cgi/common/response.h"
 #include "core/app/app.h"
+#include "core/grant/cookie.h"
 #include "core/session/session.h"
 #include "core/util/clock.h"
 
@@ -26,8 +27,8 @@ inline constexpr std::string_view kSessionCookie = "__Host-wmk-session";
 // The pre-session CSRF token of the login form (double submit: cookie + field).
 inline constexpr std::string_view kLoginCsrfCookie = "__Host-wmk-login-csrf";
 
-// The grant cookie (core/grant/cookie.h names it too); cleared at logout.
-inline constexpr std::string_view kGrantCookie = "__Host-wmk-grant";
+// The grant cookie; cleared at login and logout.
+inline constexpr std::string_view kGrantCookie = grant::kGrantCookieName;
 
 // Who may run a program.
 enum class Access {

@@ -1,15 +1,11 @@
 #include "core/keys/key_audit.h"
 
-#include <pwd.h>
-#include <unistd.h>
+#include "core/audit/audit.h"
 
 namespace wmk::keys {
 
 Actor Actor::cli() {
-  struct passwd* pw = ::getpwuid(::getuid());
-  std::string name =
-      pw != nullptr && pw->pw_name != nullptr ? pw->pw_name : "uid " + std::to_string(::getuid());
-  return Actor{"admin:" + name, "", ""};
+  return Actor{audit::admin_actor(), "", ""};
 }
 
 void record_key_event(store::Db& db, const util::Clock& clock, const Actor& actor,
@@ -21,12 +17,9 @@ void record_key_event(store::Db& db, const util::Clock& clock, const Actor& acto
     full_detail += ": ";
     full_detail += detail;
   }
-  db.prepare(
-        "INSERT INTO audit (at, login, event, outcome, key_fpr, session, client_addr, detail) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind_all(clock.now(), owner_login, event, outcome, fingerprint, actor.session,
-                actor.client_addr, full_detail)
-      .run();
+  audit::AuditLog(db, clock).record(
+      audit::AuditEvent{std::string(owner_login), std::string(event), std::string(outcome),
+                        std::string(fingerprint), actor.session, actor.client_addr, full_detail});
 }
 
 }  // namespace wmk::keys

@@ -1,7 +1,7 @@
 #pragma once
-// Audit rows for key operations. A stop-gap: core/audit (AuditLog) comes from the
-// auth branch; once it is on main, record_key_event forwards to it and this file
-// keeps only the Actor type. Every row says who, which key, what, when, outcome.
+// Audit rows for key operations, written through audit::AuditLog. Every row says
+// who (the actor, in detail), which key (fingerprint, owner login), what (event),
+// when (the clock) and the outcome.
 
 #include <string>
 #include <string_view>
@@ -13,11 +13,11 @@ namespace wmk::keys {
 
 // Who asks for a key operation: the admin at the CLI, or a web session.
 struct Actor {
-  std::string who;          // "admin:root", or the login of the web user
+  std::string who;          // "cli:root", or the login of the web user
   std::string session;      // short session id, "" outside the web
   std::string client_addr;  // "" outside the web
 
-  // The admin running the CLI, named after the Unix account.
+  // The admin running the CLI, named after the Unix account (audit::admin_actor).
   static Actor cli();
 };
 
@@ -31,9 +31,8 @@ inline constexpr const char* kEventPasswd = "key.passwd";
 inline constexpr const char* kEventDelete = "key.delete";
 inline constexpr const char* kEventExport = "key.export";
 
-// Appends one row to the audit table: login is the key owner's, outcome "ok" or
-// "fail", detail says what failed (never a secret). Throws StoreError if the
-// database fails, like every other write.
+// Appends one audit row: login is the key owner's, outcome "ok" or "fail", detail
+// says what failed (never a secret). Throws StoreError only on a broken database.
 void record_key_event(store::Db& db, const util::Clock& clock, const Actor& actor,
                       std::string_view owner_login, std::string_view event,
                       std::string_view outcome, std::string_view fingerprint,

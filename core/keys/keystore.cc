@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/auth/users.h"
 #include "core/crypto/aead.h"
 #include "core/crypto/kdf.h"
 #include "core/keys/gnupg_home.h"
@@ -19,6 +20,8 @@ constexpr std::size_t kKeySecretSize = 32;
 constexpr std::size_t kSaltSize = 16;
 constexpr std::int64_t kDefaultCertDays = 365;
 constexpr std::int64_t kSecondsPerDay = 86400;
+// Shortest fingerprint prefix that names a key (as grant::GrantStore::find_key).
+constexpr std::size_t kMinPrefix = 8;
 // A certificate issued moments ago on a machine whose clock runs a little ahead is
 // still usable.
 constexpr std::int64_t kNotBeforeSkew = 300;
@@ -37,28 +40,22 @@ std::string lower(std::string s) {
   return s;
 }
 
-// ---- users: a stop-gap until auth::UserStore (core/auth/users.h) is on main; it
-// only reads the auth tables.
-
+// The user's addresses, lowercased, primary first.
 struct UserRow {
   std::int64_t id = 0;
   std::string login;
   std::string name;
-  std::vector<std::string> emails;  // lowercased, primary first
+  std::vector<std::string> emails;
 };
 
-Result<UserRow> lookup_user(store::Db& db, const std::string& login) {
-  auto st = db.prepare("SELECT id, login, name FROM users WHERE login = ?");
-  st.bind(1, login);
-  if (!st.step())
+Result<UserRow> lookup_user(store::Db& db, const util::Clock& clock, const std::string& login) {
+  auto u = auth::UserStore(db, clock).find(login);
+  if (!u)
     return make_error(Errc::not_found, "no user " + login);
-  UserRow u{st.column_int(0), st.column_text(1), st.column_text(2), {}};
-  auto em =
-      db.prepare("SELECT email FROM user_emails WHERE user_id = ? ORDER BY is_primary DESC, rowid");
-  em.bind(1, u.id);
-  while (em.step())
-    u.emails.push_back(lower(em.column_text(0)));
-  return u;
+  UserRow row{u->id, u->login, u->name, {}};
+  for (const auto& e : u->emails)
+    row.emails.push_back(lower(e));
+  return row;
 }
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
@@ -260,7 +257,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
   };
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, login);
+  auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
     return fail(user.error());
   if (user->emails.empty())
@@ -350,7 +347,7 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   };
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, login);
+  auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
@@ -404,7 +401,7 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
   };
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, login);
+  auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
     return fail(user.error());
   auto m = detail::looks_like_pem(key_data) ? detail::parse_pem(key_data, file_passphrase)
@@ -431,7 +428,7 @@ Result<std::vector<KeyInfo>> KeyStore::list(const std::optional<std::string>& lo
   std::string sql = kKeyColumns;
   std::int64_t user_id = 0;
   if (login) {
-    auto user = lookup_user(app_.db, *login);
+    auto user = lookup_user(app_.db, *app_.clock, *login);
     if (!user)
       return user.error();
     user_id = user->id;
@@ -460,8 +457,12 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
     }
     want += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
-  if (want.empty())
-    return make_error(Errc::invalid_argument, "no key fingerprint given");
+  if (want.size() < kMinPrefix) {
+    return make_error(Errc::invalid_argument,
+                      "a key is named by its fingerprint or a prefix of "
+                      "at least " +
+                          std::to_string(kMinPrefix) + " hex digits");
+  }
   auto st = app_.db.prepare(std::string(kKeyColumns) +
                             "WHERE substr(k.fingerprint, 1, ?) = ? ORDER BY k.fingerprint");
   st.bind_all(static_cast<std::int64_t>(want.size()), want);

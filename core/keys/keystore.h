@@ -77,9 +77,10 @@ class KeyStore {
   // Every key, or login's keys (Errc::not_found for an unknown login).
   Result<std::vector<KeyInfo>> list(const std::optional<std::string>& login = std::nullopt);
 
-  // The key whose fingerprint is, or starts with, fingerprint_or_prefix (hex, any
-  // case, spaces and 0x ignored). Errc::not_found if none, Errc::invalid_argument
-  // listing the candidates if the prefix is ambiguous or not hex.
+  // The key whose fingerprint is, or starts with, fingerprint_or_prefix (8 or more
+  // hex digits, any case; spaces, colons and 0x ignored). Errc::not_found if none,
+  // Errc::invalid_argument if it is not such a prefix or, listing the candidates, if
+  // it matches several keys.
   Result<KeyInfo> find(const std::string& fingerprint_or_prefix);
 
   // The default key of this type for an address. Errc::not_found if none.

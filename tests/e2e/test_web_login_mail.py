@@ -86,6 +86,9 @@ class LoginAndMail(unittest.TestCase):
                                    date=time.time() - 3600))
         cls.attachment_uid = cls.wmk.deliver_with_python("alice", message_with_attachment())
         cls.encrypted_uid = cls.wmk.deliver_with_python("alice", pgp_mime_message())
+        # And one through webmailkey's own delivery agent, as Postfix would run it.
+        cls.wmk.deliver("alice", plain_message("Delivered by the CLI", "via deliver\n",
+                                               date=time.time() - 7200))
         # Bob has enough mail for two pages.
         for i in range(7):
             cls.wmk.deliver_with_python("bob", plain_message("Bob message %d" % i, "x\n",
@@ -186,6 +189,7 @@ class LoginAndMail(unittest.TestCase):
         self.assertNotIn("<b>aus</b>", r.text)
         self.assertIn("Report attached", r.text)
         self.assertIn("Secret plans", r.text)
+        self.assertIn("Delivered by the CLI", r.text)
         for uid in (self.plain_uid, self.attachment_uid, self.encrypted_uid):
             self.assertIn("/message?" + urllib.parse.urlencode({"id": uid, "folder": "INBOX"}),
                           [l.replace("&amp;", "&") for l in r.links()])

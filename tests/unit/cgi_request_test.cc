@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 namespace wmk::cgi {
 
 namespace {
@@ -152,6 +154,24 @@ TEST(CgiRequest, ParseUrlencodedHandlesEdgeCases) {
   EXPECT_EQ(p[2].second, "%zz");
   EXPECT_EQ(p[3].second, "%4");
   EXPECT_EQ(p[4].second, "AB ");
+}
+
+}  // namespace wmk::cgi
+
+namespace wmk::cgi {
+
+// Regression: the secret cookie must not stay readable in the process environment.
+TEST(CgiRequest, ProcessSourceWipesTheCookieVariableItTook) {
+  ::setenv("REQUEST_METHOD", "GET", 1);
+  ::setenv("HTTP_COOKIE", "a=1; __Host-wmk-session=TOKENVALUE", 1);
+  auto r = Request::parse(RequestSource::process(),
+                          SecretNames{.fields = {}, .cookies = {"__Host-wmk-session"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(std::string(std::getenv("HTTP_COOKIE")).find("TOKENVALUE"), std::string::npos);
+  EXPECT_EQ(r->cookie("a"), "1");
+  EXPECT_EQ(r->take_secret_cookie("__Host-wmk-session")->view(), "TOKENVALUE");
+  ::unsetenv("HTTP_COOKIE");
+  ::unsetenv("REQUEST_METHOD");
 }
 
 }  // namespace wmk::cgi

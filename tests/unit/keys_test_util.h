@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/app/app.h"
+#include "core/auth/users.h"
 #include "core/keys/gnupg_home.h"
 #include "core/keys/keystore.h"
 #include "core/util/clock.h"
@@ -94,12 +95,14 @@ class KeysEnv {
     if (!a)
       throw std::runtime_error("app::init failed: " + a.error().message);
     app_.emplace(std::move(a).value());
-    // Plain SQL until auth::UserStore is on main (it owns these tables).
-    app_->db.exec(
-        "INSERT INTO users (id, login, name, password_hash, created) VALUES "
-        "(1, 'alice', 'Alice Example', 'x', 0), (2, 'bob', 'Bob Example', 'x', 0);"
-        "INSERT INTO user_emails (user_id, email, is_primary) VALUES "
-        "(1, 'alice@example.org', 1), (1, 'alice@work.example', 0), (2, 'bob@example.org', 1);");
+    auth::UserStore users(app_->db, clock_);
+    const crypto::KdfParams cheap{64, 1, 1};
+    auto pw = util::SecretBuffer::copy_of(std::string_view("login password"));
+    if (!users.add("alice", "alice@example.org", "Alice Example", pw, cheap).ok() ||
+        !users.add_email("alice", "alice@work.example").ok() ||
+        !users.add("bob", "bob@example.org", "Bob Example", pw, cheap).ok()) {
+      throw std::runtime_error("cannot create the test users");
+    }
   }
   ~KeysEnv() {
     for (const auto& h : homes_)

@@ -1,0 +1,354 @@
+#include "core/mail/outgoing.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/util/encoding.h"
+
+namespace wmk::mail {
+
+namespace {
+
+std::string lower_ascii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// raw's header block without its Content-* headers and without the blank line that
+// ends it: the message headers to put in front of another entity.
+std::string headers_without_content(std::string_view raw) {
+  std::string out;
+  std::size_t pos = 0;
+  bool skipping = false;
+  while (pos < raw.size()) {
+    std::size_t nl = raw.find('\n', pos);
+    std::size_t end = nl == std::string_view::npos ? raw.size() : nl + 1;
+    std::string_view line = raw.substr(pos, end - pos);
+    if (line == "\n" || line == "\r\n")
+      break;
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (!skipping)
+        out += line;
+    } else {
+      skipping = lower_ascii(line.substr(0, std::min<std::size_t>(line.size(), 8))) == "content-";
+      if (!skipping)
+        out += line;
+    }
+    pos = end;
+  }
+  return to_lf_line_ends(out);
+}
+
+// The reply rule: a reply to an encrypted message may quote decrypted text, so it
+// leaves unencrypted only when the user said so.
+Status check_reply_rule(const Draft& draft) {
+  if (draft.original_encrypted && !draft.encrypt && !draft.unencrypted_reply_ok)
+    return make_error(Errc::invalid_argument,
+                      "this message answers an encrypted one: encrypt it, or confirm that it "
+                      "may be sent unencrypted");
+  return {};
+}
+
+}  // namespace
+
+keys::KeyType key_type_of(Technology t) {
+  return t == Technology::smime ? keys::KeyType::smime : keys::KeyType::openpgp;
+}
+
+Outbox::Outbox(const Maildir& maildir, keys::KeyStore& keys, Transport& transport,
+               const util::Clock& clock)
+    : maildir_(maildir), keys_(keys), transport_(transport), clock_(clock) {}
+
+Result<keys::KeyInfo> Outbox::sender_key(const std::string& address, Technology technology) {
+  auto key = keys_.find_default(address, key_type_of(technology));
+  if (!key) {
+    if (key.code() == Errc::not_found)
+      return make_error(Errc::not_found,
+                        std::string("there is no ") +
+                            (technology == Technology::smime ? "S/MIME" : "OpenPGP") + " key for " +
+                            address);
+    return key.error();
+  }
+  return key;
+}
+
+Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
+  std::vector<std::string> addresses = recipients(draft);
+  std::string sender = lower_ascii(draft.from.address);
+  bool sender_listed = false;
+  for (const std::string& a : addresses)
+    sender_listed = sender_listed || lower_ascii(a) == sender;
+  if (!sender_listed)
+    addresses.push_back(draft.from.address);
+  std::vector<std::string> keys;
+  std::vector<std::string> missing;
+  for (const std::string& address : addresses) {
+    auto key = keys_.find_default(address, key_type_of(draft.technology));
+    if (!key) {
+      if (key.code() != Errc::not_found)
+        return key.error();
+      missing.push_back(address);
+      continue;
+    }
+    if (key->revoked) {
+      missing.push_back(address + " (key revoked)");
+      continue;
+    }
+    auto pub = keys_.export_public(*key);
+    if (!pub)
+      return pub.error();
+    keys.push_back(std::move(pub).value());
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& m : missing)
+      list += (list.empty() ? "" : ", ") + m;
+    return make_error(
+        Errc::not_found,
+        std::string("cannot encrypt: no ") +
+            (draft.technology == Technology::smime ? "S/MIME certificate" : "OpenPGP public key") +
+            " is known for " + list);
+  }
+  return keys;
+}
+
+Result<std::string> Outbox::store_replacing(std::string_view message,
+                                            const std::optional<std::string>& replace_id) {
+  WMK_TRY(maildir_.ensure());
+  auto id = maildir_.store(Folder::drafts, message, Flags{Flag::draft, Flag::seen});
+  if (!id)
+    return id.error();
+  if (replace_id && *replace_id != *id && valid_uid(*replace_id))
+    (void)maildir_.remove(Folder::drafts, *replace_id);  // not_found: already gone
+  return id;
+}
+
+Result<std::string> Outbox::protect_for_sender(const Draft& draft, std::string_view inner,
+                                               const DraftMeta& meta, const HeaderFields& fields) {
+  auto key = sender_key(draft.from.address, draft.technology);
+  if (!key)
+    return make_error(key.code(), "cannot keep the draft encrypted: " + key.error().message);
+  auto pub = keys_.export_public(*key);
+  if (!pub)
+    return pub.error();
+  auto ciphertext = keys_.encrypt(key_type_of(draft.technology), {*pub}, inner);
+  if (!ciphertext)
+    return ciphertext.error();
+  std::string entity;
+  if (draft.technology == Technology::openpgp) {
+    auto e = pgp_encrypted_entity(*ciphertext);
+    if (!e)
+      return e.error();
+    entity = std::move(e).value();
+  } else {
+    entity = smime_encrypted_entity(*ciphertext, SmimeEnvelope::auth_enveloped);
+  }
+  auto headers = message_headers(draft, fields);
+  if (!headers)
+    return headers.error();
+  return assemble_message(draft_header_line(meta) + *headers, entity);
+}
+
+Result<std::string> Outbox::save_draft(const Draft& draft,
+                                       const std::optional<std::string>& replace_id) {
+  WMK_TRY(validate_draft(draft, DraftCheck::to_save));
+  HeaderFields fields{clock_.now(), make_message_id(draft.from.address)};
+  auto plain = draft_message(draft, fields);
+  if (!plain)
+    return plain.error();
+  if (!draft.encrypt)
+    return store_replacing(*plain, replace_id);
+  DraftMeta meta = meta_of(draft, DraftState::editing);
+  meta.is_protected = true;
+  auto message = protect_for_sender(draft, *plain, meta, fields);
+  if (!message)
+    return message.error();
+  return store_replacing(*message, replace_id);
+}
+
+Result<DraftMeta> Outbox::draft_meta(const std::string& id) {
+  auto raw = maildir_.read(Folder::drafts, id);
+  if (!raw)
+    return raw.error();
+  return read_draft_meta(*raw);
+}
+
+Result<Address> Outbox::draft_sender(const std::string& id) {
+  auto raw = maildir_.read(Folder::drafts, id);
+  if (!raw)
+    return raw.error();
+  auto parsed = parse_message(*raw, ParseDepth::structure);
+  if (!parsed)
+    return parsed.error();
+  return parsed->from;
+}
+
+Result<Draft> Outbox::load_draft(const std::string& id, const keys::UnlockedKey* key) {
+  auto raw = maildir_.read(Folder::drafts, id);
+  if (!raw)
+    return raw.error();
+  auto meta = read_draft_meta(*raw);
+  if (!meta)
+    return meta.error();
+  if (!meta->is_protected)
+    return parse_draft(*raw);
+  if (key == nullptr)
+    return make_error(Errc::invalid_argument, "the draft is encrypted: unlock the key first");
+  auto payload = encrypted_payload(*raw);
+  if (!payload)
+    return make_error(Errc::corrupt, "the encrypted draft has no encrypted part");
+  auto plain = keys_.decrypt(*key, payload->bytes);
+  if (!plain)
+    return plain.error();
+  std::string inner(plain->plaintext.view());
+  Result<Draft> draft = meta->state == DraftState::editing
+                            ? parse_draft(inner)
+                            : parse_draft(headers_without_content(*raw) + to_lf_line_ends(inner));
+  if (!draft)
+    return draft.error();
+  draft->sign = meta->sign;
+  draft->encrypt = meta->encrypt;
+  draft->technology = meta->technology;
+  draft->original_encrypted = meta->original_encrypted;
+  draft->unencrypted_reply_ok = meta->unencrypted_reply_ok;
+  return draft;
+}
+
+Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* signer,
+                                 const std::optional<std::string>& replace_id) {
+  if (!draft.sign && !draft.encrypt)
+    return make_error(Errc::invalid_argument, "the message is to be neither signed nor encrypted");
+  WMK_TRY(validate_draft(draft, DraftCheck::to_send));
+  WMK_TRY(check_reply_rule(draft));
+  if (draft.sign) {
+    if (signer == nullptr)
+      return make_error(Errc::invalid_argument, "signing needs the sender's unlocked key");
+    const keys::KeyInfo& info = signer->info();
+    bool serves = std::find(info.emails.begin(), info.emails.end(),
+                            lower_ascii(draft.from.address)) != info.emails.end();
+    if (info.type != key_type_of(draft.technology) || !serves)
+      return make_error(Errc::invalid_argument, "the unlocked key " + info.fingerprint +
+                                                    " does not sign for " + draft.from.address +
+                                                    " with " + technology_name(draft.technology));
+  }
+  // Every recipient key is found before anything is signed or stored.
+  std::vector<std::string> public_keys;
+  if (draft.encrypt) {
+    auto found = encryption_keys(draft);
+    if (!found)
+      return found.error();
+    public_keys = std::move(found).value();
+  }
+
+  HeaderFields fields{clock_.now(), make_message_id(draft.from.address)};
+  auto headers = message_headers(draft, fields);
+  if (!headers)
+    return headers.error();
+  auto content = content_entity(draft);
+  if (!content)
+    return content.error();
+
+  Prepared p;
+  p.technology = draft.technology;
+  std::string entity = *content;
+  if (draft.sign) {
+    auto sig = keys_.sign(*signer, *content);
+    if (!sig)
+      return sig.error();
+    auto s = signed_entity(
+        *content,
+        draft.technology == Technology::openpgp ? SignatureFormat::openpgp : SignatureFormat::smime,
+        sig->signature, sig->micalg);
+    if (!s)
+      return s.error();
+    entity = std::move(s).value();
+    p.is_signed = true;
+    p.signed_content = *content;
+    p.signer_fingerprint = signer->info().fingerprint;
+    p.micalg = sig->micalg;
+  }
+  if (draft.encrypt) {
+    auto ciphertext = keys_.encrypt(key_type_of(draft.technology), public_keys, entity);
+    if (!ciphertext)
+      return ciphertext.error();
+    if (draft.technology == Technology::openpgp) {
+      auto e = pgp_encrypted_entity(*ciphertext);
+      if (!e)
+        return e.error();
+      entity = std::move(e).value();
+    } else {
+      entity = smime_encrypted_entity(*ciphertext, SmimeEnvelope::auth_enveloped);
+    }
+    p.is_encrypted = true;
+    p.encrypted_to = recipients(draft);
+    std::string sender = lower_ascii(draft.from.address);
+    if (std::none_of(p.encrypted_to.begin(), p.encrypted_to.end(),
+                     [&](const std::string& a) { return lower_ascii(a) == sender; }))
+      p.encrypted_to.push_back(draft.from.address);
+  }
+  p.message = assemble_message(*headers, entity);
+  p.digest = util::sha256_hex(p.message);
+  DraftMeta meta = meta_of(draft, DraftState::prepared);
+  meta.is_protected = draft.encrypt;
+  auto id = store_replacing(to_lf_line_ends(draft_header_line(meta)) + p.message, replace_id);
+  if (!id)
+    return id.error();
+  p.draft_id = std::move(id).value();
+  return p;
+}
+
+Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std::string>& digest) {
+  auto raw = maildir_.read(Folder::drafts, id);
+  if (!raw)
+    return raw.error();
+  auto meta = read_draft_meta(*raw);
+  if (!meta)
+    return meta.error();
+  std::string message;
+  if (meta->state == DraftState::prepared) {
+    message = strip_draft_header(*raw);
+    if (!digest || util::sha256_hex(message) != *digest)
+      return make_error(Errc::conflict,
+                        "the prepared message changed since it was shown; review it again");
+  } else {
+    if (meta->sign || meta->encrypt || meta->is_protected)
+      return make_error(Errc::invalid_argument,
+                        "the message is to be signed or encrypted: prepare it first");
+    auto draft = parse_draft(*raw);
+    if (!draft)
+      return draft.error();
+    WMK_TRY(validate_draft(*draft, DraftCheck::to_send));
+    WMK_TRY(check_reply_rule(*draft));
+    auto built = build_message(*draft, {clock_.now(), make_message_id(draft->from.address)});
+    if (!built)
+      return built.error();
+    message = std::move(built).value();
+  }
+  auto parsed = parse_message(message, ParseDepth::structure);
+  if (!parsed)
+    return parsed.error();
+  Draft envelope;
+  envelope.from = parsed->from;
+  envelope.to = parsed->to;
+  envelope.cc = parsed->cc;
+  WMK_TRY(validate_draft(envelope, DraftCheck::to_send));
+
+  SentMessage sent;
+  sent.message_id = parsed->message_id;
+  sent.recipients = recipients(envelope);
+  WMK_TRY(transport_.send(envelope.from.address, sent.recipients, message));
+
+  if (auto st = maildir_.ensure(); !st) {
+    sent.sent_copy_error = st.error();
+  } else if (auto copy = maildir_.store(Folder::sent, message, Flags{Flag::seen}); !copy) {
+    sent.sent_copy_error = copy.error();
+  } else {
+    sent.sent_id = std::move(copy).value();
+  }
+  (void)maildir_.remove(Folder::drafts, id);
+  return sent;
+}
+
+}  // namespace wmk::mail
