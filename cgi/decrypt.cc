@@ -17,9 +17,8 @@ Response decrypt(Context& ctx) {
   auto ref = message_param(ctx.request);
   if (!ref)
     return error_response(404, "There is no such message.", ctx.viewer());
-  auto outcome = webflow::open_for_decrypt(ctx.app, ctx.live_session(),
-                                           request_grant_secret(ctx.request), *ref,
-                                           client_of(ctx.request));
+  auto outcome = webflow::open_for_decrypt(
+      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), *ref, client_of(ctx.request));
   if (!outcome)
     return flow_error_response(ctx, *ref, outcome.error());
   return outcome_response(ctx, *ref, *outcome);

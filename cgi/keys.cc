@@ -20,11 +20,16 @@ std::string event_label(const std::string& event, const std::string& outcome) {
     const char* text;
   };
   static constexpr Label kLabels[] = {
-      {"key.unlock", "Unlock"},          {"key.decrypt", "Decrypt"},
-      {"key.sign", "Sign"},              {"grant.create", "Unlock for a session"},
-      {"grant.revoke", "Unlock stopped"}, {"grant.expire", "Unlock ended (time limit)"},
-      {"grant.use", "Unlock refused"},    {"key.generate", "Key created"},
-      {"key.import", "Key imported"},     {"key.passwd", "Passphrase changed"},
+      {"key.unlock", "Unlock"},
+      {"key.decrypt", "Decrypt"},
+      {"key.sign", "Sign"},
+      {"grant.create", "Unlock for a session"},
+      {"grant.revoke", "Unlock stopped"},
+      {"grant.expire", "Unlock ended (time limit)"},
+      {"grant.use", "Unlock refused"},
+      {"key.generate", "Key created"},
+      {"key.import", "Key imported"},
+      {"key.passwd", "Passphrase changed"},
       {"key.export", "Key exported"},
   };
   std::string text = event;

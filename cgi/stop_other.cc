@@ -15,9 +15,8 @@ namespace wmk::cgi {
 namespace {
 
 Response as_decrypt(Context& ctx, const webflow::MessageRef& ref) {
-  auto outcome = webflow::open_for_decrypt(ctx.app, ctx.live_session(),
-                                           request_grant_secret(ctx.request), ref,
-                                           client_of(ctx.request));
+  auto outcome = webflow::open_for_decrypt(
+      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), ref, client_of(ctx.request));
   if (!outcome)
     return flow_error_response(ctx, ref, outcome.error());
   return outcome_response(ctx, ref, *outcome);
@@ -40,9 +39,9 @@ Response stop_other(Context& ctx) {
     return as_decrypt(ctx, *ref);
   }
 
-  auto stopped = webflow::stop_other(ctx.app, ctx.live_session(), *key,
-                                     ctx.request.field("grant").value_or(""),
-                                     client_of(ctx.request));
+  auto stopped =
+      webflow::stop_other(ctx.app, ctx.live_session(), *key,
+                          ctx.request.field("grant").value_or(""), client_of(ctx.request));
   if (!stopped)
     return flow_error_response(ctx, *ref, stopped.error());
   switch (stopped->result) {

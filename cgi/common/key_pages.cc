@@ -31,8 +31,8 @@ std::string where_and_when(const grant::GrantInfo& g) {
     s += " from " + g.client_addr;
   if (!g.user_agent.empty()) {
     constexpr std::size_t kShown = 80;
-    std::string ua = g.user_agent.size() > kShown ? g.user_agent.substr(0, kShown) + "\u2026"
-                                                  : g.user_agent;
+    std::string ua =
+        g.user_agent.size() > kShown ? g.user_agent.substr(0, kShown) + "\u2026" : g.user_agent;
     s += " (" + ua + ")";
   }
   return s;
@@ -59,11 +59,12 @@ std::string signature_sentence(const keys::SignatureInfo& s) {
   std::string who = s.signer.empty() ? s.fingerprint : s.signer;
   switch (s.status) {
     case keys::SignatureStatus::good:
-      return std::string(s.trusted ? "Valid signature" : "Valid signature from an uncertified key") +
+      return std::string(s.trusted ? "Valid signature"
+                                   : "Valid signature from an uncertified key") +
              " by " + who;
     case keys::SignatureStatus::bad:
-      return "BAD signature: the message was altered after it was signed (claimed signer: " +
-             who + ")";
+      return "BAD signature: the message was altered after it was signed (claimed signer: " + who +
+             ")";
     case keys::SignatureStatus::key_expired:
       return "Signature by an expired key: " + who;
     case keys::SignatureStatus::key_revoked:
@@ -278,7 +279,7 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
   const auto& v = d.view;
   Page p = ctx.page("decrypted", "Message", message_nav(ref));
   p.key_banner = key_banner(ctx, message_url(ref));
-  p.title = v.envelope.subject.empty() ? "(no subject)" : v.envelope.subject;
+  p.title = d.envelope.subject.empty() ? "(no subject)" : d.envelope.subject;
 
   std::vector<Html> indicators;
   indicators.push_back(fill(
@@ -288,9 +289,9 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
        {"cipher", v.cipher.empty() ? std::string() : " (" + v.cipher + ")"}}));
   for (const auto& s : v.signatures) {
     const bool good = s.status == keys::SignatureStatus::good;
-    indicators.push_back(fill(R"(<li class="indicator {{cls}}">{{text}}</li>)",
-                              {{"cls", good ? "signature-good" : "signature-bad"},
-                               {"text", signature_sentence(s)}}));
+    indicators.push_back(fill(
+        R"(<li class="indicator {{cls}}">{{text}}</li>)",
+        {{"cls", good ? "signature-good" : "signature-bad"}, {"text", signature_sentence(s)}}));
   }
   if (v.signatures.empty())
     indicators.push_back(Html(R"(<li class="indicator unsigned">Not signed.</li>)"));
@@ -306,7 +307,7 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
 </article>
 {{back}})",
                 {{"subject", p.title},
-                 {"headers", header_rows(v.envelope)},
+                 {"headers", header_rows(d.envelope)},
                  {"indicators", join(indicators)},
                  {"content", text_content(v.body)},
                  {"parts", decrypted_parts(v.body)},

@@ -85,9 +85,9 @@ Html attachment_list(const mail::ParsedMessage& m, const webflow::MessageRef& re
   for (const auto& part : m.parts) {
     if (!part.is_attachment || part.role != mail::PartRole::content)
       continue;
-    std::string href = url("/attachment", {{"id", ref.uid},
-                                           {"folder", mail::folder_name(ref.folder)},
-                                           {"part", part.id}});
+    std::string href =
+        url("/attachment",
+            {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}, {"part", part.id}});
     items.push_back(fill(
         R"(<li><a href="{{href}}" download>{{name}}</a> <span class="size">({{size}})</span></li>)",
         {{"href", href},

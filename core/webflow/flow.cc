@@ -65,10 +65,9 @@ Result<keys::KeyInfo> choose_key(app::App& app, const auth::User& user,
       first = std::move(k);
   }
   if (!first) {
-    return make_error(Errc::not_found,
-                      std::string("you have no ") +
-                          (type == keys::KeyType::smime ? "S/MIME" : "OpenPGP") +
-                          " key here that could decrypt this message");
+    return make_error(Errc::not_found, std::string("you have no ") +
+                                           (type == keys::KeyType::smime ? "S/MIME" : "OpenPGP") +
+                                           " key here that could decrypt this message");
   }
   return std::move(*first);
 }
@@ -90,8 +89,6 @@ Result<DecryptedView> decrypt_message(keys::KeyStore& store, const keys::Unlocke
                       "been altered on its way (EFAIL); it is not shown");
   }
   DecryptedView v;
-  if (auto outer = mail::parse_message(raw, mail::ParseDepth::structure))
-    v.envelope = std::move(outer).value();
   v.protection = payload->protection;
   v.cipher = result->cipher;
   v.integrity_protected = true;
@@ -210,7 +207,10 @@ Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& s
     auto grant = grants.for_session_and_key(session.id, key->id);
     if (!grant)  // ended in the moment since use(): the decryption stands, the banner not
       return make_error(Errc::expired, "the key's unlock ended while the message was opened");
-    return DecryptOutcome{Decrypted{std::move(key).value(), std::move(*grant),
+    mail::ParsedMessage envelope;
+    if (auto outer = mail::parse_message(*raw, mail::ParseDepth::structure))
+      envelope = std::move(outer).value();
+    return DecryptOutcome{Decrypted{std::move(key).value(), std::move(*grant), std::move(envelope),
                                     std::move(view).value()}};
   }
   switch (key_secret.code()) {
@@ -289,8 +289,7 @@ Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
     if (created.code() == Errc::key_in_use) {
       if (auto other = grants.live_for_key(key.id))
         return UnlockOutcome{InUseElsewhere{key, std::move(*other)}};
-      return make_error(Errc::conflict,
-                        "another session held the key a moment ago; try again");
+      return make_error(Errc::conflict, "another session held the key a moment ago; try again");
     }
     return created.error();
   }
@@ -339,18 +338,16 @@ std::vector<UnlockedKeyState> key_banner_state(app::App& app, const session::Ses
   std::vector<UnlockedKeyState> out;
   for (const auto& g : live) {
     auto type = types.find(g.key_id);
-    out.push_back(UnlockedKeyState{
-        g.key_id, g.key_fingerprint,
-        type == types.end() ? keys::KeyType::openpgp : type->second, g.id, g.seconds_left(now),
-        g.deadline()});
+    out.push_back(UnlockedKeyState{g.key_id, g.key_fingerprint,
+                                   type == types.end() ? keys::KeyType::openpgp : type->second,
+                                   g.id, g.seconds_left(now), g.deadline()});
   }
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.deadline < b.deadline; });
   return out;
 }
 
-std::vector<HistoryEntry> key_history(app::App& app, const session::Session& session,
-                                      int limit) {
+std::vector<HistoryEntry> key_history(app::App& app, const session::Session& session, int limit) {
   keys::KeyStore store(app);
   auto all = store.list(session.login);
   if (!all)
@@ -364,9 +361,8 @@ std::vector<HistoryEntry> key_history(app::App& app, const session::Session& ses
     rows.insert(rows.end(), std::make_move_iterator(some.begin()),
                 std::make_move_iterator(some.end()));
   }
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return a.at != b.at ? a.at > b.at : a.id > b.id;
-  });
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.at != b.at ? a.at > b.at : a.id > b.id; });
   if (limit > 0 && rows.size() > static_cast<std::size_t>(limit))
     rows.resize(static_cast<std::size_t>(limit));
   std::vector<HistoryEntry> out;

@@ -44,11 +44,10 @@ struct MessageRef {
 // What decrypting a message showed. Interim shape: core/reader's DecryptedView
 // replaces it when that lands.
 struct DecryptedView {
-  mail::ParsedMessage envelope;  // the outer message's headers (From, To, Subject, Date)
   mail::Protection protection = mail::Protection::none;  // how the message was encrypted
   std::string cipher;                                    // "AES256.CFB", "authEnvelopedData"...
-  bool integrity_protected = false;  // always true: anything else is refused
-  bool is_mime = false;              // the plaintext was a MIME entity (parsed into body)
+  bool integrity_protected = false;                      // always true: anything else is refused
+  bool is_mime = false;  // the plaintext was a MIME entity (parsed into body)
   // The decrypted content: its text body and leaf parts (is_mime), or the plaintext
   // as text. Never stored anywhere.
   mail::ParsedMessage body;
@@ -58,7 +57,8 @@ struct DecryptedView {
 // This session's grant opened the key and the message was decrypted.
 struct Decrypted {
   keys::KeyInfo key;
-  grant::GrantInfo grant;  // after this use: its new idle deadline
+  grant::GrantInfo grant;        // after this use: its new idle deadline
+  mail::ParsedMessage envelope;  // the stored message's headers (From, To, Subject, Date)
   DecryptedView view;
 };
 
