@@ -7,8 +7,12 @@
 //        before Decrypt) saying so; passphrase and confirmation differ or are missing
 //        → 400, the unlock page again; too many wrong passphrases for the key → 429;
 //        the key unlocked in another session meanwhile → 409 data-page="in-use".
-//   POST ... draft instead of id: unlock to sign a draft (the compose flow adds it).
+//   POST passphrase, confirm, draft (+ then = sign|edit), csrf: unlocks the draft's
+//        signing key for this session and resumes the draft: signed for review
+//        (data-page="signed") or opened in the compose form; 403 and the unlock page
+//        again on a wrong passphrase, the draft kept (cgi/common/compose_flow.h).
 //   The passphrase fields never reach cgicc or a std::string (SecretNames).
+#include "cgi/common/compose_flow.h"
 #include "cgi/common/guard.h"
 #include "cgi/common/key_pages.h"
 #include "cgi/common/message_view.h"
@@ -55,10 +59,12 @@ Response unlock_for_message(Context& ctx, const webflow::MessageRef& ref) {
 }
 
 Response unlock(Context& ctx) {
-  if (ctx.request.field("draft")) {
-    // Hook for the compose flow (flow 5): find the draft and its signing key, then
-    // unlock_from_form(ctx, key), set_grant_cookie() and show the signed review.
-    return error_response(400, "Signing drafts is not available yet.", ctx.viewer());
+  if (auto draft = ctx.request.field("draft")) {
+    auto passphrase = ctx.request.take_secret("passphrase");
+    auto confirm = ctx.request.take_secret("confirm");
+    if (!passphrase)
+      return error_response(400, "The passphrase is missing.", ctx.viewer());
+    return unlock_for_draft(ctx, *draft, *passphrase, confirm);
   }
   auto ref = message_param(ctx.request);
   if (!ref)

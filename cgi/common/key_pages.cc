@@ -5,6 +5,7 @@
 #include "cgi/common/mailbox.h"
 #include "cgi/common/message_view.h"
 #include "core/grant/cookie.h"
+#include "core/mail/sanitize.h"
 
 namespace wmk::cgi {
 
@@ -55,26 +56,55 @@ Html back_to_message(const webflow::MessageRef& ref) {
   return fill(R"(<p><a href="{{href}}">Back to the message</a></p>)", {{"href", message_url(ref)}});
 }
 
-std::string signature_sentence(const keys::SignatureInfo& s) {
-  std::string who = s.signer.empty() ? s.fingerprint : s.signer;
-  switch (s.status) {
-    case keys::SignatureStatus::good:
-      return std::string(s.trusted ? "Valid signature"
-                                   : "Valid signature from an uncertified key") +
-             " by " + who;
-    case keys::SignatureStatus::bad:
-      return "BAD signature: the message was altered after it was signed (claimed signer: " + who +
-             ")";
-    case keys::SignatureStatus::key_expired:
-      return "Signature by an expired key: " + who;
-    case keys::SignatureStatus::key_revoked:
-      return "Signature by a revoked key: " + who;
-    case keys::SignatureStatus::no_public_key:
-      return "Signed by a key unknown here (" + s.fingerprint + "): cannot be checked";
-    case keys::SignatureStatus::error:
+// The overall signature state in words. Only `valid` says "valid signature".
+std::string signature_state_sentence(const reader::MessageView& v) {
+  std::string signer;
+  for (const auto& s : v.signatures) {
+    if (s.status == reader::VerdictStatus::good) {
+      signer = s.signer.empty() ? s.signer_fingerprint : s.signer;
+      break;
+    }
+  }
+  switch (v.signature_state) {
+    case reader::SignatureState::none:
+      return "Not signed.";
+    case reader::SignatureState::valid:
+      return "Valid signature by " + signer + ", the sender, covering the whole message.";
+    case reader::SignatureState::partially_signed:
+      return "Signed by " + signer +
+             ", but the signature covers only part of what is shown: the rest is not signed.";
+    case reader::SignatureState::signer_mismatch:
+      return "Signed by " + signer + ", who is not the sender named in From.";
+    case reader::SignatureState::bad:
+      return "BAD signature: the message was altered after it was signed.";
+    case reader::SignatureState::unknown_key:
+      return "Signed by a key that is not known or not trusted here: the signature cannot "
+             "be checked.";
+    case reader::SignatureState::expired:
+      return "Signed with a key or certificate that has expired.";
+    case reader::SignatureState::revoked:
+      return "Signed with a key or certificate that has been revoked.";
+    case reader::SignatureState::error:
       break;
   }
-  return "The signature could not be checked" + (s.detail.empty() ? "" : ": " + s.detail);
+  return "The signature could not be checked.";
+}
+
+Html signature_details(const reader::MessageView& v) {
+  std::vector<Html> items;
+  for (const auto& s : v.signatures) {
+    std::string who = s.signer.empty() ? "(unknown signer)" : s.signer;
+    if (!s.signer_fingerprint.empty())
+      who += " \u2014 " + s.signer_fingerprint;
+    items.push_back(
+        fill(R"(<li data-verdict="{{status}}">{{status}}: {{who}}{{when}}</li>)",
+             {{"status", reader::verdict_status_name(s.status)},
+              {"who", who},
+              {"when", s.created > 0 ? ", signed " + format_date(s.created) : std::string()}}));
+  }
+  if (items.empty())
+    return {};
+  return fill(R"(<ul class="signature-details">{{items}}</ul>)", {{"items", join(items)}});
 }
 
 const char* protection_label(mail::Protection p) {
@@ -92,24 +122,81 @@ const char* protection_label(mail::Protection p) {
   return "encrypted";
 }
 
-// Attachments of decrypted content: named, not downloadable (nothing decrypted is
-// kept to serve them from).
-Html decrypted_parts(const mail::ParsedMessage& m) {
+// The attachments of one segment: stored parts link to /attachment; decrypted ones
+// are buttons that POST /decrypt with the part (decrypted again for that request).
+Html segment_attachments(const Context& ctx, const webflow::MessageRef& ref,
+                         const reader::Segment& seg) {
   std::vector<Html> items;
-  for (const auto& part : m.parts) {
-    if (!part.is_attachment || part.role != mail::PartRole::content)
-      continue;
-    items.push_back(fill(R"(<li>{{name}} <span class="size">({{type}}, {{size}})</span></li>)",
-                         {{"name", part.filename.empty() ? "part-" + part.id : part.filename},
-                          {"type", part.content_type},
-                          {"size", format_size(part.size)}}));
+  for (const auto& a : seg.attachments) {
+    Html size = fill(R"(<span class="size">({{type}}, {{size}})</span>)",
+                     {{"type", a.sniffed_type}, {"size", format_size(a.size)}});
+    switch (a.source) {
+      case reader::PartSource::message:
+        items.push_back(fill(
+            R"(<li><a href="{{href}}" download>{{name}}</a> {{size}}</li>)",
+            {{"href",
+              url("/attachment",
+                  {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}, {"part", a.id}})},
+             {"name", a.filename},
+             {"size", size}}));
+        break;
+      case reader::PartSource::decrypted:
+        items.push_back(fill(
+            R"(<li><form method="post" action="/decrypt" class="inline">{{csrf}}{{fields}}<input type="hidden" name="part" value="{{part}}"><button type="submit" class="link">{{name}}</button></form> {{size}}</li>)",
+            {{"csrf", csrf_field(ctx.live_session().csrf_token)},
+             {"fields", message_fields(ref)},
+             {"part", a.id},
+             {"name", a.filename},
+             {"size", size}}));
+        break;
+      case reader::PartSource::signed_content:
+        items.push_back(
+            fill(R"(<li>{{name}} {{size}}</li>)", {{"name", a.filename}, {"size", size}}));
+        break;
+    }
   }
   if (items.empty())
     return {};
-  return fill(R"(<section class="attachments"><h2>Encrypted attachments</h2>
-<p class="empty">Attachments of an encrypted message cannot be downloaded here yet.</p>
-<ul class="attachments">{{items}}</ul></section>)",
-              {{"items", join(items)}});
+  return fill(
+      R"(<div class="attachments"><h2>Attachments</h2><ul class="attachments">{{items}}</ul></div>)",
+      {{"items", join(items)}});
+}
+
+// The text of one segment: plain text escaped; HTML sanitized and shown in a
+// sandboxed frame (no scripts, no same origin, the page's CSP inherited).
+Html segment_body(const reader::Segment& seg) {
+  switch (seg.format) {
+    case mail::BodyFormat::plain:
+      return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", seg.text}});
+    case mail::BodyFormat::html:
+      // srcdoc takes the sanitizer's output as an attribute value: escaped by fill,
+      // unescaped once by the browser into the frame's document.
+      return fill(
+          R"(<iframe class="mail-html" title="Message text, HTML" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" srcdoc="{{html}}"></iframe>)",
+          {{"html", mail::sanitize_html(seg.text)}});
+    case mail::BodyFormat::none:
+      break;
+  }
+  return {};
+}
+
+Html segment_html(const Context& ctx, const webflow::MessageRef& ref, const reader::Segment& seg,
+                  bool alone) {
+  const bool decrypted = seg.kind == reader::Segment::Kind::decrypted;
+  Html label;
+  if (decrypted && !alone)
+    label = Html(R"(<p class="segment-label">Decrypted part</p>)");
+  else if (!decrypted)
+    label = Html(
+        R"(<p class="segment-label">Not encrypted: this part came in the clear, beside the encrypted one. Anyone could have written or changed it.</p>)");
+  return fill(R"(<section class="segment {{kind}}" data-part="{{part}}">
+{{label}}{{body}}{{attachments}}
+</section>)",
+              {{"kind", decrypted ? "decrypted" : "plain"},
+               {"part", seg.part_id},
+               {"label", label},
+               {"body", segment_body(seg)},
+               {"attachments", segment_attachments(ctx, ref, seg)}});
 }
 
 }  // namespace
@@ -281,39 +368,50 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
   p.key_banner = key_banner(ctx, message_url(ref));
   p.title = d.envelope.subject.empty() ? "(no subject)" : d.envelope.subject;
 
-  std::vector<Html> indicators;
-  indicators.push_back(fill(
-      R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; integrity checked.</li>)",
+  const bool signature_ok = v.signature_state == reader::SignatureState::valid;
+  const bool unsigned_ = v.signature_state == reader::SignatureState::none;
+  Html indicators = fill(
+      R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; integrity checked.</li>
+<li class="indicator {{sig_cls}}" data-signature-state="{{state}}">{{sig}}{{details}}</li>)",
       {{"how", protection_label(v.protection)},
        {"key", key_label(d.key.type, d.key.fingerprint)},
-       {"cipher", v.cipher.empty() ? std::string() : " (" + v.cipher + ")"}}));
-  for (const auto& s : v.signatures) {
-    const bool good = s.status == keys::SignatureStatus::good;
-    indicators.push_back(fill(
-        R"(<li class="indicator {{cls}}">{{text}}</li>)",
-        {{"cls", good ? "signature-good" : "signature-bad"}, {"text", signature_sentence(s)}}));
+       {"cipher", v.cipher.empty() ? std::string() : " (" + v.cipher + ")"},
+       {"sig_cls", signature_ok ? "signature-good"
+                   : unsigned_  ? "unsigned"
+                                : "signature-bad"},
+       {"state", reader::signature_state_name(v.signature_state)},
+       {"sig", signature_state_sentence(v)},
+       {"details", signature_details(v)}});
+  if (v.segments.size() > 1) {
+    indicators += Html(
+        R"(<li class="indicator mixed">Only part of this message was encrypted: each part is shown on its own and marked.</li>)");
   }
-  if (v.signatures.empty())
-    indicators.push_back(Html(R"(<li class="indicator unsigned">Not signed.</li>)"));
+
+  std::vector<Html> segments;
+  for (const auto& seg : v.segments)
+    segments.push_back(segment_html(ctx, ref, seg, v.segments.size() == 1));
 
   p.main = fill(R"(<article class="message decrypted">
 <h1>{{subject}}</h1>
 <dl class="headers">{{headers}}</dl>
 <ul class="indicators" aria-label="Protection">{{indicators}}</ul>
-<section class="decrypted-content">
-{{content}}
-</section>
-{{parts}}
+{{segments}}
 </article>
 {{back}})",
                 {{"subject", p.title},
                  {"headers", header_rows(d.envelope)},
-                 {"indicators", join(indicators)},
-                 {"content", text_content(v.body)},
-                 {"parts", decrypted_parts(v.body)},
+                 {"indicators", indicators},
+                 {"segments", join(segments)},
                  {"back", back_to_message(ref)}});
   Response r = page_response(200, p);
   // Nothing decrypted may be kept by the browser, a proxy or the back-forward cache.
+  r.set_header("Cache-Control", "no-store");
+  return r;
+}
+
+Response decrypted_part_response(const webflow::DecryptedPart& part) {
+  Response r =
+      Response::download(part.content.bytes, part.content.sniffed_type, part.content.filename);
   r.set_header("Cache-Control", "no-store");
   return r;
 }

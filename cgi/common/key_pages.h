@@ -73,6 +73,9 @@ Response confirm_stop_response(Context& ctx, const webflow::MessageRef& ref,
 Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                             const webflow::Decrypted& decrypted);
 
+// A decrypted attachment as a download (never shown inline; Cache-Control: no-store).
+Response decrypted_part_response(const webflow::DecryptedPart& part);
+
 // What any of the flows' outcomes is shown as: the decrypted view, the unlock page,
 // or the in-use page.
 Response outcome_response(Context& ctx, const webflow::MessageRef& ref,

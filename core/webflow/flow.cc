@@ -40,71 +40,88 @@ Result<std::string> read_message(app::App& app, const auth::User& user, const Me
   return raw;
 }
 
-keys::KeyType key_type_for(mail::Protection p) {
-  return p == mail::Protection::smime_enveloped || p == mail::Protection::smime_auth_enveloped
-             ? keys::KeyType::smime
-             : keys::KeyType::openpgp;
-}
+// An encrypted message of the user's own mailbox and the user's key that opens it.
+struct Located {
+  std::string raw;
+  mail::ParsedMessage parsed;
+  keys::KeyInfo key;
+};
 
-// Interim key choice until core/reader's choose_key lands: the user's key of the
-// message's kind that is the default for their primary address, else the first one.
-Result<keys::KeyInfo> choose_key(app::App& app, const auth::User& user,
-                                 const mail::EncryptedPayload& payload) {
+Result<Located> locate(app::App& app, const session::Session& session, const MessageRef& ref) {
+  auto user = user_of(app, session);
+  if (!user)
+    return user.error();
+  auto raw = read_message(app, *user, ref);
+  if (!raw)
+    return raw.error();
+  auto message = reader::inspect(*raw);
+  if (!message) {
+    if (message.code() == Errc::not_found)
+      return make_error(Errc::unsupported, "this message is not encrypted");
+    return message.error();
+  }
+  auto parsed = mail::parse_message(*raw);
+  if (!parsed)
+    return parsed.error();
   keys::KeyStore store(app);
-  auto all = store.list(user.login);
-  if (!all)
-    return all.error();
-  const keys::KeyType type = key_type_for(payload.protection);
-  std::optional<keys::KeyInfo> first;
-  for (auto& k : *all) {
-    if (k.type != type)
-      continue;
-    if (std::find(k.default_for.begin(), k.default_for.end(), user.email) != k.default_for.end())
-      return std::move(k);
-    if (!first)
-      first = std::move(k);
-  }
-  if (!first) {
-    return make_error(Errc::not_found, std::string("you have no ") +
-                                           (type == keys::KeyType::smime ? "S/MIME" : "OpenPGP") +
-                                           " key here that could decrypt this message");
-  }
-  return std::move(*first);
+  auto key = reader::choose_key(store, *user, *message, *parsed);
+  if (!key)
+    return key.error();
+  return Located{std::move(raw).value(), std::move(parsed).value(), std::move(key).value()};
 }
 
-// Interim decryption until core/reader's decrypt lands: the encrypted payload with
-// the key; refused without integrity protection (EFAIL); the plaintext parsed as a
-// MIME entity where the format says it is one.
-Result<DecryptedView> decrypt_message(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                      std::string_view raw) {
-  auto payload = mail::encrypted_payload(raw);
-  if (!payload)
-    return payload.error();
-  auto result = store.decrypt(key, payload->bytes);
-  if (!result)
-    return result.error();
-  if (!result->integrity_protected) {
-    return make_error(Errc::crypto,
-                      "the message is encrypted without integrity protection, so it could have "
-                      "been altered on its way (EFAIL); it is not shown");
+// EFAIL: ciphertext without integrity protection (S/MIME EnvelopedData, i.e. CBC) is
+// refused as a whole. OpenPGP without MDC never gets this far (KeyStore refuses it).
+Status check_integrity(const reader::DecryptedView& view) {
+  if (view.integrity_protected)
+    return {};
+  return make_error(Errc::crypto,
+                    "the message is encrypted without integrity protection (" + view.cipher +
+                        "), so it could have been altered on its way to you (EFAIL); it is "
+                        "not shown");
+}
+
+// The key opened through this session's grant, or why not: NeedUnlock or
+// InUseElsewhere in `instead`.
+struct Opened {
+  std::optional<keys::UnlockedKey> key;
+  std::variant<std::monostate, NeedUnlock, InUseElsewhere> instead;
+};
+
+Result<Opened> open_with_grant(app::App& app, const session::Session& session,
+                               const std::optional<util::SecretBuffer>& grant_secret,
+                               keys::KeyStore& store, const keys::KeyInfo& key) {
+  grant::GrantStore grants(app.db, *app.clock, app.config);
+  // Without a cookie, use() still ends a grant of this session that nothing can open
+  // any more (its secret was only in the cookie), so the key is not blocked until it
+  // times out.
+  const util::SecretBuffer none;
+  auto key_secret = grants.use(session.id, key.id, grant_secret ? *grant_secret : none);
+  if (key_secret) {
+    auto unlocked = store.from_key_secret(key, std::move(key_secret).value());
+    if (!unlocked)
+      return unlocked.error();
+    return Opened{std::move(unlocked).value(), std::monostate{}};
   }
-  DecryptedView v;
-  v.protection = payload->protection;
-  v.cipher = result->cipher;
-  v.integrity_protected = true;
-  v.signatures = std::move(result->signatures);
-  const bool mime = payload->protection != mail::Protection::pgp_inline || result->is_mime;
-  if (mime) {
-    auto parsed = mail::parse_message(result->plaintext.view());
-    if (parsed) {
-      v.is_mime = true;
-      v.body = std::move(parsed).value();
-      return v;
-    }
+  std::string reason;
+  switch (key_secret.code()) {
+    case Errc::not_found:
+      break;
+    case Errc::expired:
+      reason = "Your earlier unlock of this key has ended (" + key_secret.error().message +
+               "). Unlock it again.";
+      break;
+    case Errc::revoked:
+      reason =
+          "This browser no longer holds the unlock of this key (its grant cookie was missing "
+          "or did not match), so that unlock was ended. Unlock it again.";
+      break;
+    default:
+      return key_secret.error();
   }
-  v.body.text = std::string(result->plaintext.view());
-  v.body.text_format = mail::BodyFormat::plain;
-  return v;
+  if (auto other = grants.live_for_key(key.id); other && other->session_id != session.id)
+    return Opened{std::nullopt, InUseElsewhere{key, std::move(*other)}};
+  return Opened{std::nullopt, NeedUnlock{key, std::move(reason)}};
 }
 
 Status owns(const session::Session& s, const keys::KeyInfo& key) {
@@ -127,19 +144,10 @@ std::optional<util::SecretBuffer> grant_secret_from_cookie(
 
 Result<keys::KeyInfo> key_for_message(app::App& app, const session::Session& session,
                                       const MessageRef& ref) {
-  auto user = user_of(app, session);
-  if (!user)
-    return user.error();
-  auto raw = read_message(app, *user, ref);
-  if (!raw)
-    return raw.error();
-  auto payload = mail::encrypted_payload(*raw);
-  if (!payload) {
-    if (payload.code() == Errc::not_found)
-      return make_error(Errc::unsupported, "this message is not encrypted");
-    return payload.error();
-  }
-  return choose_key(app, *user, *payload);
+  auto located = locate(app, session, ref);
+  if (!located)
+    return located.error();
+  return std::move(located->key);
 }
 
 Result<KeyState> key_state(app::App& app, const session::Session& session,
@@ -173,64 +181,62 @@ Result<std::vector<KeyState>> key_states(app::App& app, const session::Session& 
 Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& session,
                                         const std::optional<util::SecretBuffer>& grant_secret,
                                         const MessageRef& ref, const Client& client) {
-  auto user = user_of(app, session);
-  if (!user)
-    return user.error();
-  auto raw = read_message(app, *user, ref);
-  if (!raw)
-    return raw.error();
-  auto payload = mail::encrypted_payload(*raw);
-  if (!payload) {
-    if (payload.code() == Errc::not_found)
-      return make_error(Errc::unsupported, "this message is not encrypted");
-    return payload.error();
-  }
-  auto key = choose_key(app, *user, *payload);
-  if (!key)
-    return key.error();
+  auto located = locate(app, session, ref);
+  if (!located)
+    return located.error();
+  keys::KeyStore store(app, actor_of(session, client));
+  auto opened = open_with_grant(app, session, grant_secret, store, located->key);
+  if (!opened)
+    return opened.error();
+  if (auto* need = std::get_if<NeedUnlock>(&opened->instead))
+    return DecryptOutcome{std::move(*need)};
+  if (auto* in_use = std::get_if<InUseElsewhere>(&opened->instead))
+    return DecryptOutcome{std::move(*in_use)};
 
+  auto view = reader::decrypt(store, *opened->key, located->raw);
+  if (!view)
+    return view.error();
+  WMK_TRY(check_integrity(*view));
   grant::GrantStore grants(app.db, *app.clock, app.config);
-  // Without a cookie, use() still ends a grant of this session that nothing can open
-  // any more (its secret was only in the cookie), so the key is not blocked until it
-  // times out.
-  const util::SecretBuffer none;
-  auto key_secret = grants.use(session.id, key->id, grant_secret ? *grant_secret : none);
-  std::string reason;
-  if (key_secret) {
-    keys::KeyStore store(app, actor_of(session, client));
-    auto unlocked = store.from_key_secret(*key, std::move(key_secret).value());
-    if (!unlocked)
-      return unlocked.error();
-    auto view = decrypt_message(store, *unlocked, *raw);
-    if (!view)
-      return view.error();
-    auto grant = grants.for_session_and_key(session.id, key->id);
-    if (!grant)  // ended in the moment since use(): the decryption stands, the banner not
-      return make_error(Errc::expired, "the key's unlock ended while the message was opened");
-    mail::ParsedMessage envelope;
-    if (auto outer = mail::parse_message(*raw, mail::ParseDepth::structure))
-      envelope = std::move(outer).value();
-    return DecryptOutcome{Decrypted{std::move(key).value(), std::move(*grant), std::move(envelope),
-                                    std::move(view).value()}};
+  auto grant = grants.for_session_and_key(session.id, located->key.id);
+  if (!grant)  // ended in the moment since it was used
+    return make_error(Errc::expired, "the key's unlock ended while the message was opened");
+  return DecryptOutcome{Decrypted{std::move(located->key), std::move(*grant),
+                                  std::move(located->parsed), std::move(view).value()}};
+}
+
+Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& session,
+                                        const std::optional<util::SecretBuffer>& grant_secret,
+                                        const MessageRef& ref, std::string_view part_id,
+                                        const Client& client) {
+  auto located = locate(app, session, ref);
+  if (!located)
+    return located.error();
+  keys::KeyStore store(app, actor_of(session, client));
+  auto opened = open_with_grant(app, session, grant_secret, store, located->key);
+  if (!opened)
+    return opened.error();
+  if (auto* need = std::get_if<NeedUnlock>(&opened->instead))
+    return PartOutcome{std::move(*need)};
+  if (auto* in_use = std::get_if<InUseElsewhere>(&opened->instead))
+    return PartOutcome{std::move(*in_use)};
+  // The whole message first: a part is only released from content whose integrity
+  // was checked, and only if the view offers it as a decrypted attachment.
+  auto view = reader::decrypt(store, *opened->key, located->raw);
+  if (!view)
+    return view.error();
+  WMK_TRY(check_integrity(*view));
+  bool offered = false;
+  for (const auto& segment : view->segments) {
+    for (const auto& a : segment.attachments)
+      offered = offered || (a.source == reader::PartSource::decrypted && a.id == part_id);
   }
-  switch (key_secret.code()) {
-    case Errc::not_found:
-      break;
-    case Errc::expired:
-      reason = "Your earlier unlock of this key has ended (" + key_secret.error().message +
-               "). Unlock it again.";
-      break;
-    case Errc::revoked:
-      reason =
-          "This browser no longer holds the unlock of this key (its grant cookie was missing "
-          "or did not match), so that unlock was ended. Unlock it again.";
-      break;
-    default:
-      return key_secret.error();
-  }
-  if (auto other = grants.live_for_key(key->id); other && other->session_id != session.id)
-    return DecryptOutcome{InUseElsewhere{std::move(key).value(), std::move(*other)}};
-  return DecryptOutcome{NeedUnlock{std::move(key).value(), std::move(reason)}};
+  if (!offered)
+    return make_error(Errc::not_found, "the decrypted message has no such attachment");
+  auto part = reader::decrypted_part(store, *opened->key, located->raw, part_id);
+  if (!part)
+    return part.error();
+  return PartOutcome{DecryptedPart{std::move(located->key), std::move(part).value()}};
 }
 
 Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,

@@ -23,6 +23,7 @@
 #include "core/keys/types.h"
 #include "core/mail/maildir.h"
 #include "core/mail/mime.h"
+#include "core/reader/reader.h"
 #include "core/session/session.h"
 #include "core/util/result.h"
 #include "core/util/secret.h"
@@ -41,18 +42,9 @@ struct MessageRef {
   std::string uid;
 };
 
-// What decrypting a message showed. Interim shape: core/reader's DecryptedView
-// replaces it when that lands.
-struct DecryptedView {
-  mail::Protection protection = mail::Protection::none;  // how the message was encrypted
-  std::string cipher;                                    // "AES256.CFB", "authEnvelopedData"...
-  bool integrity_protected = false;                      // always true: anything else is refused
-  bool is_mime = false;  // the plaintext was a MIME entity (parsed into body)
-  // The decrypted content: its text body and leaf parts (is_mime), or the plaintext
-  // as text. Never stored anywhere.
-  mail::ParsedMessage body;
-  std::vector<keys::SignatureInfo> signatures;  // OpenPGP signed-and-encrypted
-};
+// What decrypting a message showed: plain and decrypted segments kept apart, the
+// signature verdicts (core/reader). Never stored anywhere.
+using DecryptedView = reader::DecryptedView;
 
 // This session's grant opened the key and the message was decrypted.
 struct Decrypted {
@@ -60,6 +52,12 @@ struct Decrypted {
   grant::GrantInfo grant;        // after this use: its new idle deadline
   mail::ParsedMessage envelope;  // the stored message's headers (From, To, Subject, Date)
   DecryptedView view;
+};
+
+// One part of the decrypted content, decrypted again for this request (a download).
+struct DecryptedPart {
+  keys::KeyInfo key;
+  mail::PartContent content;
 };
 
 // This session holds no usable grant on the key and no other session does: the
@@ -78,6 +76,7 @@ struct InUseElsewhere {
 };
 
 using DecryptOutcome = std::variant<Decrypted, NeedUnlock, InUseElsewhere>;
+using PartOutcome = std::variant<DecryptedPart, NeedUnlock, InUseElsewhere>;
 
 // A key was unlocked: the grant, and the grant secret that opens it. new_cookie says
 // the secret is new and must be set as the browser's grant cookie
@@ -154,6 +153,15 @@ Result<std::vector<KeyState>> key_states(app::App& app, const session::Session& 
 Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& session,
                                         const std::optional<util::SecretBuffer>& grant_secret,
                                         const MessageRef& ref, const Client& client);
+
+// The attachment part_id of the decrypted content of message ref (an attachment of
+// the view with reader::PartSource::decrypted), under this session's grant as
+// open_for_decrypt. Errors as open_for_decrypt, plus Errc::invalid_argument for a
+// malformed part id and Errc::not_found if the decrypted content has no such part.
+Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& session,
+                                        const std::optional<util::SecretBuffer>& grant_secret,
+                                        const MessageRef& ref, std::string_view part_id,
+                                        const Client& client);
 
 // Flow 4: checks passphrase (and confirmation, when required) for key and records a
 // grant for this session, sealed under the browser's grant secret (grant_secret, if

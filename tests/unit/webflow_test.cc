@@ -147,7 +147,8 @@ TEST_F(WebflowTest, DecryptNeedsUnlockThenOpensWithTheGrant) {
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   auto* d = std::get_if<Decrypted>(&*opened);
   ASSERT_NE(d, nullptr);
-  EXPECT_NE(d->view.body.text.find(kSecretText), std::string::npos) << d->view.body.text;
+  EXPECT_NE(d->view.decrypted().text.find(kSecretText), std::string::npos)
+      << d->view.decrypted().text;
   EXPECT_TRUE(d->view.integrity_protected);
   EXPECT_EQ(d->envelope.subject, "Secret");
   EXPECT_EQ(d->grant.id, u.grant.id);
@@ -319,6 +320,88 @@ TEST_F(WebflowTest, IdleAndAbsoluteLimitsEndTheGrant) {
   ASSERT_TRUE(absolute.ok());
   EXPECT_TRUE(std::holds_alternative<NeedUnlock>(*absolute));
   EXPECT_EQ(audit_count("grant.expire", "expired"), 2);
+}
+
+TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsRefusedWholly) {
+  keys::GenerateOptions o;
+  o.type = keys::KeyType::smime;
+  o.algorithm = "p256";
+  auto store = env.store();
+  auto smime = store.generate("alice", o, secret("smime passphrase"));
+  ASSERT_TRUE(smime.ok()) << smime.error().message;
+  auto cert = store.export_public(smime->key);
+  ASSERT_TRUE(cert.ok());
+  test::spit(env.path("cert.pem"), *cert);
+  test::spit(env.path("inner.eml"), "Content-Type: text/plain\n\nCBC secret text\n");
+  std::string uids[2];
+  int i = 0;
+  for (const char* cipher : {"-aes256", "-aes-256-gcm"}) {
+    auto enc = test::run_cmd({"openssl", "cms", "-encrypt", cipher, "-in", env.path("inner.eml"),
+                              "-recip", env.path("cert.pem"), "-subject", "S/MIME"});
+    ASSERT_EQ(enc.status, 0) << enc.err;
+    uids[i++] = deliver("alice", "From: carol@example.net\nTo: alice@example.org\n" + enc.out);
+  }
+  auto r = unlock(env.app(), alice1_, smime->key, secret("smime passphrase"),
+                  secret("smime passphrase"), Confirmation::required, std::nullopt, client1());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::optional<util::SecretBuffer> cookie(std::move(std::get<Unlocked>(*r).grant_secret));
+
+  auto cbc = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[0]},
+                              client1());
+  ASSERT_FALSE(cbc.ok());
+  EXPECT_EQ(cbc.code(), Errc::crypto);
+  EXPECT_NE(cbc.error().message.find("integrity"), std::string::npos) << cbc.error().message;
+  EXPECT_EQ(cbc.error().message.find("CBC secret"), std::string::npos);
+
+  auto gcm = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[1]},
+                              client1());
+  ASSERT_TRUE(gcm.ok()) << gcm.error().message;
+  auto* d = std::get_if<Decrypted>(&*gcm);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->view.decrypted().text.find("CBC secret text"), std::string::npos);
+  EXPECT_EQ(d->key.type, keys::KeyType::smime);
+}
+
+TEST_F(WebflowTest, DecryptedAttachmentsOnlyThroughTheGrantAndOnlyOfferedOnes) {
+  std::string inner =
+      "Content-Type: multipart/mixed; boundary=\"in\"\n\n--in\nContent-Type: text/plain\n\n"
+      "see the file\n--in\nContent-Type: application/octet-stream\n"
+      "Content-Disposition: attachment; filename=\"plan.bin\"\n"
+      "Content-Transfer-Encoding: base64\n\nAAECAwQFBgc=\n--in--\n";
+  auto enc = KeysEnv::gpg(home_, {"--trust-model", "always", "--armor", "-r", fpr_, "-e"}, inner);
+  ASSERT_EQ(enc.status, 0) << enc.err;
+  std::string msg =
+      "From: Erin <erin@example.net>\nTo: alice@example.org\nSubject: File\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
+      "boundary=\"b1\"\n\n--b1\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n"
+      "--b1\nContent-Type: application/octet-stream\n\n" +
+      enc.out + "\n--b1--\n";
+  MessageRef with_file{mail::Folder::inbox, deliver("alice", msg)};
+
+  auto locked = open_decrypted_part(env.app(), alice1_, std::nullopt, with_file, "2", client1());
+  ASSERT_TRUE(locked.ok()) << locked.error().message;
+  EXPECT_TRUE(std::holds_alternative<NeedUnlock>(*locked));
+
+  std::optional<util::SecretBuffer> cookie = unlock_ok(alice1_, client1());
+  auto view = open_for_decrypt(env.app(), alice1_, cookie, with_file, client1());
+  ASSERT_TRUE(view.ok());
+  const auto& seg = std::get<Decrypted>(*view).view.decrypted();
+  ASSERT_EQ(seg.attachments.size(), 1u);
+  EXPECT_EQ(seg.attachments[0].source, reader::PartSource::decrypted);
+  EXPECT_EQ(seg.attachments[0].filename, "plan.bin");
+
+  auto part =
+      open_decrypted_part(env.app(), alice1_, cookie, with_file, seg.attachments[0].id, client1());
+  ASSERT_TRUE(part.ok()) << part.error().message;
+  auto* got = std::get_if<DecryptedPart>(&*part);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->content.bytes, std::string("\x00\x01\x02\x03\x04\x05\x06\x07", 8));
+  EXPECT_EQ(got->content.filename, "plan.bin");
+  // The text part is not an offered attachment; a malformed id is refused.
+  EXPECT_EQ(open_decrypted_part(env.app(), alice1_, cookie, with_file, "1", client1()).code(),
+            Errc::not_found);
+  EXPECT_NE(open_decrypted_part(env.app(), alice1_, cookie, with_file, "../1", client1()).code(),
+            Errc::internal);
 }
 
 TEST_F(WebflowTest, OnlyTheUsersOwnMailboxAndKeys) {

@@ -1,0 +1,49 @@
+#pragma once
+// HTML mail made safe to show, or turned into plain text.
+//
+// Both functions parse the HTML with gumbo (a real HTML5 parser, the same tree a
+// browser would build) and walk that tree. Nothing from the source text is ever
+// copied to the output: elements and attributes come from fixed allow-lists, and every
+// text and attribute value is escaped here. What is not allowed is dropped:
+// scripts, styles, frames, forms, plugins, SVG/MathML (with their content), every
+// event handler, `style`, `class` and `id`, every URL except `a href` with http, https
+// or mailto, and every image (remote content is never loaded: an image becomes the
+// text "[image]").
+//
+// sanitize_html must be the LAST step before output: pass its result straight to the
+// page, which puts it in a sandboxed iframe (srcdoc) or in a separate response under a
+// strict Content-Security-Policy. Do not edit, concatenate into other markup, or
+// re-parse and re-serialize its output with anything else; do not run it on text
+// that is later decoded (charset, transfer encoding) again.
+//
+// Resource limits (hostile mail is crafted to exhaust a parser): input past
+// kMaxHtmlInputBytes is cut off; start tags that would nest deeper than
+// kMaxHtmlNesting, tags past kMaxHtmlTags and attributes past kMaxHtmlAttributes in a
+// tag are removed before parsing (text stays); the output nests at most
+// kMaxHtmlOutputDepth elements.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace wmk::mail {
+
+inline constexpr std::size_t kMaxHtmlInputBytes = std::size_t{8} << 20;
+inline constexpr int kMaxHtmlNesting = 256;
+inline constexpr std::size_t kMaxHtmlTags = 200'000;
+inline constexpr std::size_t kMaxHtmlAttributes = 64;  // per tag
+inline constexpr int kMaxHtmlOutputDepth = 200;
+
+// An HTML fragment (body content, no <html>/<head>/<body>) holding only allow-listed
+// elements and attributes, every text and value escaped, valid UTF-8. Links get
+// rel="noopener noreferrer" and target="_blank". Never fails: input that is not HTML
+// comes out as escaped text, input with nothing showable as "".
+std::string sanitize_html(std::string_view html);
+
+// The text of an HTML body for a plain-text view: valid UTF-8 with LF line ends, no
+// control characters but LF and TAB; block elements start new lines, list items "- ",
+// quotes "> ", links "text <url>" (only http, https and mailto URLs are shown), images
+// "[image]". Never fails. The result is text: escape it when putting it into HTML.
+std::string html_to_text(std::string_view html);
+
+}  // namespace wmk::mail
