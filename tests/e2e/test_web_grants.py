@@ -9,6 +9,7 @@ made by openssl and imported from PKCS#12), and delivered with `webmailkey deliv
 
 import email.message
 import email.utils
+import html
 import os
 import re
 import shutil
@@ -74,6 +75,12 @@ class Gpg:
         run(["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"], check=False)
 
 
+HOSTILE_HTML = ('<p onclick="steal()">Hello <b>HTML-BODY-TEXT</b></p>'
+                '<script>alert("xss")</script><img src="https://evil.example/track.png">'
+                '<a href="javascript:alert(1)">click</a>')
+ATTACHMENT = bytes(range(256)) * 3
+
+
 def inner_entity(body):
     m = email.message.EmailMessage()
     m.set_content(body)
@@ -81,7 +88,12 @@ def inner_entity(body):
 
 
 def pgp_mime(gpg, fpr, body, subject, sender="Erin <erin@example.net>"):
-    """A PGP/MIME message (RFC 3156) around gpg's ciphertext of a MIME entity."""
+    """A PGP/MIME message (RFC 3156) around gpg's ciphertext of a text/plain entity."""
+    return pgp_mime_entity(gpg, fpr, inner_entity(body), subject, sender)
+
+
+def pgp_mime_entity(gpg, fpr, entity, subject, sender="Erin <erin@example.net>"):
+    """A PGP/MIME message (RFC 3156) around gpg's ciphertext of the MIME entity."""
     m = email.message.EmailMessage()
     m["From"] = sender
     m["To"] = "alice@example.org"
@@ -95,7 +107,7 @@ def pgp_mime(gpg, fpr, body, subject, sender="Erin <erin@example.net>"):
     control.set_content(b"Version: 1\n", maintype="application", subtype="pgp-encrypted",
                         cte="7bit")
     payload = email.message.EmailMessage()
-    payload.set_content(gpg.encrypt(fpr, inner_entity(body)), maintype="application",
+    payload.set_content(gpg.encrypt(fpr, entity), maintype="application",
                         subtype="octet-stream", cte="7bit", filename="encrypted.asc")
     m.attach(control)
     m.attach(payload)
@@ -197,6 +209,16 @@ class WebGrants(unittest.TestCase):
                      "-to", "alice@example.org", "-subject", "S/MIME " + name])
             cls.deliver(name, r.stdout)
         cls.deliver("mixed", mixed_plain_and_encrypted(cls.gpg, cls.fpr))
+        html_msg = email.message.EmailMessage()
+        html_msg.set_content(HOSTILE_HTML, subtype="html")
+        cls.deliver("html", pgp_mime_entity(cls.gpg, cls.fpr, html_msg.as_bytes(),
+                                            "HTML inside").as_bytes())
+        with_file = email.message.EmailMessage()
+        with_file.set_content("The plan is attached.\n")
+        with_file.add_attachment(ATTACHMENT, maintype="application", subtype="octet-stream",
+                                 filename="plan.bin")
+        cls.deliver("attachment", pgp_mime_entity(cls.gpg, cls.fpr, with_file.as_bytes(),
+                                                  "File inside").as_bytes())
         plain = email.message.EmailMessage()
         plain["From"] = "carol@example.net"
         plain["To"] = "alice@example.org"
@@ -411,6 +433,46 @@ class WebGrants(unittest.TestCase):
             else:
                 self.assertIn("ENCRYPTED-BODY", body)
                 self.assertNotIn("PLAIN-INTRO", body)
+
+    def test_decrypted_html_is_sanitized_in_a_sandboxed_frame(self):
+        c = self.browser()
+        r = self.open_with_unlock(c, "html")
+        frames = re.findall(r"<iframe([^>]*)></iframe>", r.text)
+        self.assertEqual(len(frames), 1, r.text)
+        attrs = dict(re.findall(r'(\w[\w-]*)="([^"]*)"', frames[0]))
+        self.assertIn("sandbox", attrs)
+        self.assertNotIn("allow-scripts", attrs["sandbox"])
+        self.assertNotIn("allow-same-origin", attrs["sandbox"])
+        srcdoc = html.unescape(attrs["srcdoc"])
+        self.assertIn("HTML-BODY-TEXT", srcdoc)
+        for bad in ("<script", "onclick", "evil.example", "javascript:"):
+            self.assertNotIn(bad, srcdoc)
+        # The indicators are the page's own, outside the frame.
+        self.assertIn("integrity checked", r.text_of("indicators"))
+        self.assertNotIn("integrity checked", srcdoc)
+        self.assertEqual(r.header("Cache-Control"), "no-store")
+
+    def test_decrypted_attachment_downloads_through_the_grant(self):
+        c = self.browser()
+        r = self.open_with_unlock(c, "attachment")
+        forms = [f for f in r.forms() if f["action"] == "/decrypt" and
+                 any(i.get("name") == "part" for i in f["inputs"])]
+        self.assertEqual(len(forms), 1, r.text)
+        part = [i["value"] for i in forms[0]["inputs"] if i.get("name") == "part"][0]
+        self.assertIn("plan.bin", r.text)
+        d = c.post("/decrypt", {"id": self.ids["attachment"], "folder": "INBOX",
+                                "part": part, "csrf": c.csrf})
+        self.assertEqual(d.status, 200)
+        self.assertEqual(d.body, ATTACHMENT)
+        self.assertTrue(d.header("Content-Disposition").startswith("attachment"))
+        self.assertIn("plan.bin", d.header("Content-Disposition"))
+        self.assertEqual(d.header("Cache-Control"), "no-store")
+        # Without the grant: the unlock page, nothing of the file.
+        c.post("/lock", {"csrf": c.csrf})
+        d = c.post("/decrypt", {"id": self.ids["attachment"], "folder": "INBOX",
+                                "part": part, "csrf": c.csrf})
+        self.assertEqual(d.page, "unlock")
+        self.assertNotIn(ATTACHMENT, d.body)
 
     def test_plain_message_is_not_decryptable(self):
         c = self.browser()
