@@ -169,10 +169,10 @@ Page Context::page(std::string name, std::string title, Nav nav) {
     session::SessionStore sessions(app.db, *app.clock, app.config);
     if (auto notice = sessions.take_notice(session->id))
       p.notice = Notice{Notice::Kind::info, *notice};
-    // Every page says which keys are unlocked and for how long; Lock comes back here
-    // (a page reached by POST comes back to the inbox unless its handler says better).
-    std::string back = "/inbox";
-    if (!request.is_post()) {
+    // Every page says which keys are unlocked and for how long; Lock comes back here,
+    // or where the handler says (return_path).
+    std::string back = return_path.value_or("/inbox");
+    if (!return_path && !request.is_post()) {
       back = request.path();
       if (auto query = request.env("QUERY_STRING"); query && !query->empty())
         back += "?" + *query;

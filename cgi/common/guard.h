@@ -52,6 +52,9 @@ struct Context {
   Request& request;
   std::optional<session::Session> session;  // the live session, if any
   std::optional<Errc> session_error;        // why the cookie opened none (expired, ...)
+  // Where the key banner's Lock button returns to; unset: the request's own path for a
+  // GET, /inbox after a POST. Pages about a message set it to the message.
+  std::optional<std::string> return_path = std::nullopt;
 
   // The header's user and Logout token, when logged in.
   std::optional<Viewer> viewer() const;

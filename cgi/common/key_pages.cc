@@ -263,8 +263,8 @@ webflow::Client client_of(const Request& request) {
 
 Page unlock_page(Context& ctx, const keys::KeyInfo& key, const Html& target_fields,
                  std::string_view back_url, Nav nav, std::optional<Notice> notice) {
+  ctx.return_path = safe_return_path(back_url);
   Page p = ctx.page("unlock", "Unlock your key", nav);
-  p.key_banner = key_banner(ctx, back_url);
   if (notice)
     add_notice(p, std::move(*notice));
   Html confirmation;
@@ -320,8 +320,8 @@ void set_grant_cookie(Response& r, const webflow::Unlocked& unlocked) {
 
 Response in_use_response(Context& ctx, const webflow::MessageRef& ref,
                          const webflow::InUseElsewhere& in_use) {
+  ctx.return_path = message_url(ref);
   Page p = ctx.page("in-use", "Key in use elsewhere", message_nav(ref));
-  p.key_banner = key_banner(ctx, message_url(ref));
   p.main = fill(R"(<h1>Your key is in use elsewhere</h1>
 <p class="in-use-summary">Your {{label}} is unlocked in another session, {{where}}. A key is only ever unlocked in one session at a time.</p>
 {{facts}}
@@ -342,8 +342,8 @@ Response in_use_response(Context& ctx, const webflow::MessageRef& ref,
 
 Response confirm_stop_response(Context& ctx, const webflow::MessageRef& ref,
                                const keys::KeyInfo& key, const grant::GrantInfo& other) {
+  ctx.return_path = message_url(ref);
   Page p = ctx.page("confirm-stop", "Stop the key's use elsewhere?", message_nav(ref));
-  p.key_banner = key_banner(ctx, message_url(ref));
   p.main = fill(R"(<h1>Stop the key's use in the other session?</h1>
 <p>Your {{label}} is unlocked in another session, {{where}}. That session will no longer be able to decrypt or sign, and will be told so at its next request.</p>
 {{facts}}
@@ -364,8 +364,8 @@ Response confirm_stop_response(Context& ctx, const webflow::MessageRef& ref,
 Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                             const webflow::Decrypted& d) {
   const auto& v = d.view;
+  ctx.return_path = message_url(ref);
   Page p = ctx.page("decrypted", "Message", message_nav(ref));
-  p.key_banner = key_banner(ctx, message_url(ref));
   p.title = d.envelope.subject.empty() ? "(no subject)" : d.envelope.subject;
 
   const bool signature_ok = v.signature_state == reader::SignatureState::valid;

@@ -135,6 +135,7 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     throw std::runtime_error("reading a message failed: " + raw.error().message);
   }
 
+  ctx.return_path = message_url(ref);
   Page p = ctx.page("message", "Message", message_nav(ref));
   if (notice)
     add_notice(p, std::move(*notice));
