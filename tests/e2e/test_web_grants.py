@@ -682,14 +682,15 @@ class WebGrants(unittest.TestCase):
         self.wmk.write_config(grant_idle_timeout=5, grant_absolute_timeout=7)
         try:
             c = self.browser()
-            start = time.time()
             self.open_with_unlock(c)
+            created = self.live_grants()[0]["created"]  # the server's clock, this machine's
+            self.assertLessEqual(self.live_grants()[0]["expires"], created + 7)
             for _ in range(2):
                 time.sleep(3)
                 r = self.decrypt(c)  # used: the idle limit moves, the absolute one does not
-                if time.time() - start < 6.5:
+                if time.time() < created + 6.5:
                     self.assertEqual(r.page, "decrypted")
-            time.sleep(max(0, start + 7.5 - time.time()))
+            time.sleep(max(0, created + 7.5 - time.time()))
             r = self.decrypt(c)
             self.assertEqual(r.page, "unlock", r.text)
             self.assertNotIn(SECRET_TEXT, r.text)
