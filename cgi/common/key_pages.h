@@ -81,9 +81,11 @@ Response decrypted_part_response(const webflow::DecryptedPart& part);
 Response outcome_response(Context& ctx, const webflow::MessageRef& ref,
                           webflow::DecryptOutcome& outcome);
 
-// The response for an error of the key flows, in words for the user: 404 for a
-// message or key that is not there, 400 for a message that is not encrypted, 422
-// style refusals (integrity, not for this key) as 409 on the message's own page...
+// The response for an error of the key flows, in words for the user, on the
+// message's own page: 404 no such message or no key for it, 400 not encrypted or
+// decryption refused (no integrity protection, not for this key, altered), 403 key
+// expired or revoked, 429 too many wrong passphrases, 409 busy. Anything else is a
+// bug: thrown, so the guard answers 500.
 Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const Error& error);
 
 }  // namespace wmk::cgi
