@@ -66,10 +66,10 @@ Html key_row(const webflow::KeyState& st, std::int64_t now) {
   if (k.revoked)
     validity += ", revoked";
   return fill(R"(<tr class="key {{cls}}" data-key="{{fpr}}">
-<td>{{kind}}</td>
-<td class="fingerprint"><code>{{fpr}}</code><br><span class="muted">{{algo}}; {{validity}}</span></td>
-<td>{{emails}}</td>
-<td class="key-grant-state">{{state}}</td>
+<td data-label="Kind">{{kind}}</td>
+<td class="fingerprint" data-label="Fingerprint"><code>{{fpr}}</code><br><span class="muted">{{algo}}; {{validity}}</span></td>
+<td data-label="Addresses">{{emails}}</td>
+<td class="key-grant-state" data-label="State">{{state}}</td>
 </tr>
 )",
               {{"cls", cls},
@@ -83,7 +83,7 @@ Html key_row(const webflow::KeyState& st, std::int64_t now) {
 
 Html history_row(const webflow::HistoryEntry& h) {
   return fill(R"(<tr class="event" data-event="{{event}}" data-outcome="{{outcome}}">
-<td class="date">{{at}}</td><td>{{what}}</td><td><code>{{fpr}}</code></td><td>{{session}}</td><td>{{addr}}</td><td>{{detail}}</td>
+<td class="date" data-label="When">{{at}}</td><td data-label="What">{{what}}</td><td data-label="Key"><code>{{fpr}}</code></td><td data-label="Session">{{session}}</td><td data-label="From">{{addr}}</td><td class="detail" data-label="Details">{{detail}}</td>
 </tr>
 )",
               {{"event", h.event},

@@ -1,6 +1,8 @@
 // /message
-//   GET  id (the Maildir uid), folder (default INBOX) → the message: headers, the text
-//        body escaped in a <pre>, the attachments with links to /attachment. An
+//   GET  id (the Maildir uid), folder (default INBOX), view (html|text) → the message:
+//        headers, the text body escaped in a <pre> (an HTML-only body sanitized in a
+//        sandboxed frame, or with view=text as text), the attachments with links to
+//        /attachment. An
 //        encrypted message shows that it is encrypted and a Decrypt button (POST
 //        /decrypt with id, folder and csrf), which looks different while the key is
 //        unlocked in this session. Viewing marks the message seen.
@@ -28,7 +30,9 @@ Response message(Context& ctx) {
     if (maildir.mark_seen(ref->folder, ref->uid))
       (void)index.note_changed(ref->folder, ref->uid);
   }
-  return message_page(ctx, *ref, 200);
+  const HtmlView view =
+      ctx.request.field("view").value_or("") == "text" ? HtmlView::text : HtmlView::framed;
+  return message_page(ctx, *ref, 200, std::nullopt, view);
 }
 
 }  // namespace

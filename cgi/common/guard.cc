@@ -189,9 +189,17 @@ const session::Session& Context::live_session() const {
 }
 
 bool same_origin(const Request& request) {
-  if (auto site = request.env("HTTP_SEC_FETCH_SITE"); site && *site != "same-origin")
+  auto site = request.env("HTTP_SEC_FETCH_SITE");
+  if (site && *site != "same-origin")
     return false;
-  if (auto origin = request.env("HTTP_ORIGIN")) {
+  auto origin = request.env("HTTP_ORIGIN");
+  // Our pages send `Referrer-Policy: no-referrer`, under which browsers serialise the
+  // Origin of a form POST as "null" (Fetch, "serializing a request origin"). Then only
+  // Sec-Fetch-Site tells where the form came from: accepted when it says same-origin
+  // (a sandboxed frame's opaque origin makes it cross-site), refused when absent.
+  if (origin && *origin == "null")
+    return site.has_value();
+  if (origin) {
     auto host = request.env("HTTP_HOST");
     if (!host || host->empty())
       return false;

@@ -76,8 +76,9 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 // Returns the process exit status: 0, or 1 when the response could not be written.
 int run(const Program& program, const Handler& handler);
 
-// True when a state-changing request comes from our own pages: Origin, when sent,
-// equals this site; Sec-Fetch-Site, when sent, is same-origin. Browsers send at
+// True when a state-changing request comes from our own pages: Sec-Fetch-Site, when
+// sent, is same-origin; Origin, when sent, equals this site, or is "null" (what
+// browsers send under no-referrer) with Sec-Fetch-Site present. Browsers send at
 // least one of them on every POST.
 bool same_origin(const Request& request);
 

@@ -2,10 +2,10 @@
 
 #include <stdexcept>
 
+#include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
 #include "cgi/common/message_view.h"
 #include "core/grant/cookie.h"
-#include "core/mail/sanitize.h"
 
 namespace wmk::cgi {
 
@@ -162,18 +162,15 @@ Html segment_attachments(const Context& ctx, const webflow::MessageRef& ref,
       {{"items", join(items)}});
 }
 
-// The text of one segment: plain text escaped; HTML sanitized and shown in a
-// sandboxed frame (no scripts, no same origin, the page's CSP inherited).
+// The text of one segment: plain text escaped; HTML sanitized and shown in the
+// sandboxed mail frame (no scripts, no same origin, the page's CSP inherited).
 Html segment_body(const reader::Segment& seg) {
   switch (seg.format) {
     case mail::BodyFormat::plain:
       return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", seg.text}});
     case mail::BodyFormat::html:
-      // srcdoc takes the sanitizer's output as an attribute value: escaped by fill,
-      // unescaped once by the browser into the frame's document.
-      return fill(
-          R"(<iframe class="mail-html" title="Message text, HTML" sandbox="allow-popups allow-popups-to-escape-sandbox" referrerpolicy="no-referrer" srcdoc="{{html}}"></iframe>)",
-          {{"html", mail::sanitize_html(seg.text)}});
+      // Sanitized, in the sandboxed mail frame; the indicators stay outside it.
+      return html_mail_frame(seg.text);
     case mail::BodyFormat::none:
       break;
   }

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
 
 namespace wmk::cgi {
@@ -63,17 +64,25 @@ Html header_rows(const mail::ParsedMessage& m) {
   return rows;
 }
 
-Html text_content(const mail::ParsedMessage& m) {
+Html text_content(const mail::ParsedMessage& m, HtmlView view, const webflow::MessageRef& ref) {
   switch (m.text_format) {
     case mail::BodyFormat::plain:
       return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", m.text}});
-    case mail::BodyFormat::html:
-      // Until the sanitized HTML view exists, HTML is shown as its source text:
-      // escaped, so nothing in it runs or loads.
+    case mail::BodyFormat::html: {
+      auto href = [&](std::string_view v) {
+        return url("/message",
+                   {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}, {"view", v}});
+      };
+      if (view == HtmlView::text)
+        return fill(
+            R"(<p class="body-view">Shown as plain text. <a href="{{href}}">Show formatted</a></p>
+{{body}})",
+            {{"href", href("html")}, {"body", html_mail_as_text(m.text)}});
       return fill(
-          R"(<p class="notice">This message has only an HTML version; it is shown as source text.</p>
-<pre class="body">{{text}}</pre>)",
-          {{"text", m.text}});
+          R"(<p class="body-view">Formatted message: scripts, forms, styles, images and remote content are removed. <a href="{{href}}">Show as plain text</a></p>
+{{frame}})",
+          {{"href", href("text")}, {"frame", html_mail_frame(m.text)}});
+    }
     case mail::BodyFormat::none:
       break;
   }
@@ -121,7 +130,7 @@ Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, Decry
 }
 
 Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
-                      std::optional<Notice> notice) {
+                      std::optional<Notice> notice, HtmlView view) {
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
     return error_response(404, box.error().message, ctx.viewer());
@@ -161,7 +170,7 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     }
     content = encrypted_content(ctx, ref, look);
   } else {
-    content = text_content(m) + attachment_list(m, ref);
+    content = text_content(m, view, ref) + attachment_list(m, ref);
   }
   p.main = fill(
       R"(<article class="message">

@@ -36,8 +36,13 @@ Nav message_nav(const webflow::MessageRef& ref);
 // From, To, Cc and Date as <dt>/<dd> rows.
 Html header_rows(const mail::ParsedMessage& m);
 
-// The best text body of m, escaped (HTML bodies shown as source text).
-Html text_content(const mail::ParsedMessage& m);
+// How an HTML-only body is shown: sanitized in the sandboxed frame, or as text.
+enum class HtmlView { framed, text };
+
+// The best text body of m: plain text escaped in a <pre>; an HTML body sanitized in
+// the sandboxed mail frame (cgi/common/mail_frame.h) or, with HtmlView::text, as
+// text, with a link to switch.
+Html text_content(const mail::ParsedMessage& m, HtmlView view, const webflow::MessageRef& ref);
 
 // Links to /attachment for m's attachments; empty if it has none.
 Html attachment_list(const mail::ParsedMessage& m, const webflow::MessageRef& ref);
@@ -53,6 +58,7 @@ Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, Decry
 // the headers and the text, or the encrypted placeholder with its Decrypt button.
 // Error pages for a message that cannot be found or read.
 Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
-                      std::optional<Notice> notice = std::nullopt);
+                      std::optional<Notice> notice = std::nullopt,
+                      HtmlView view = HtmlView::framed);
 
 }  // namespace wmk::cgi

@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 
 #include "core/keys/gnupg_home.h"
 #include "core/util/fs.h"
@@ -403,8 +405,16 @@ class TempHome {
     if (path_.empty())
       return;
     (void)stop_agent(path_);
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
+    // gpgconf --kill returns before the agent has exited, and an exiting agent still
+    // removes its sockets: a single remove_all can race with it and leave the
+    // directory behind. Retry briefly until it is gone.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      std::error_code ec;
+      std::filesystem::remove_all(path_, ec);
+      if (!std::filesystem::exists(path_, ec))
+        break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   const std::string& path() const { return path_; }
 

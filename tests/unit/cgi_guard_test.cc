@@ -122,10 +122,26 @@ TEST_F(CgiGuard, RefusesCrossSitePosts) {
   EXPECT_EQ(call(e).status(), 403);
   e["HTTP_SEC_FETCH_SITE"] = "same-site";
   EXPECT_EQ(call(e).status(), 403);
+  // A sandboxed frame's opaque origin: "null", and cross-site.
+  e["HTTP_ORIGIN"] = "null";
+  e["HTTP_SEC_FETCH_SITE"] = "cross-site";
+  EXPECT_EQ(call(e).status(), 403);
+  // "null" with nothing else to tell where the form came from.
+  e.erase("HTTP_SEC_FETCH_SITE");
+  EXPECT_EQ(call(e).status(), 403);
+  EXPECT_FALSE(called_);
+  e["HTTP_ORIGIN"] = "https://mail.example.org";
+  e["HTTP_SEC_FETCH_SITE"] = "same-origin";
+  EXPECT_EQ(call(e).status(), 200);
+  EXPECT_TRUE(called_);
+}
+
+// Regression: under our Referrer-Policy no-referrer, Chromium posts our own forms with
+// `Origin: null` and `Sec-Fetch-Site: same-origin`; refusing that refused every login.
+TEST_F(CgiGuard, AcceptsOriginNullFromOwnPagesUnderNoReferrer) {
+  auto e = env("POST");
   e["HTTP_ORIGIN"] = "null";
   e["HTTP_SEC_FETCH_SITE"] = "same-origin";
-  EXPECT_EQ(call(e).status(), 403);
-  e["HTTP_ORIGIN"] = "https://mail.example.org";
   EXPECT_EQ(call(e).status(), 200);
   EXPECT_TRUE(called_);
 }
