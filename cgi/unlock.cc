@@ -53,8 +53,9 @@ Response unlock_for_message(Context& ctx, const webflow::MessageRef& ref) {
       webflow::open_for_decrypt(ctx.app, ctx.live_session(), secret, ref, client_of(ctx.request));
   Response r = decrypted ? outcome_response(ctx, ref, *decrypted)
                          : flow_error_response(ctx, ref, decrypted.error());
-  // The grant exists whatever the decryption gave: the browser needs its secret.
-  set_grant_cookie(r, unlocked);
+  // The grant exists whatever the decryption gave: the browser needs its secret, and
+  // the session's new token.
+  set_unlock_cookies(r, unlocked);
   return r;
 }
 

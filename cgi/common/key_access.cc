@@ -55,10 +55,10 @@ Result<keys::UnlockedKey> KeyAccess::unlock(const keys::KeyInfo& key,
   // The same unlock as /unlock for a message (core/webflow): throttled per key before
   // the KDF, another session's live grant checked before and after it, one grant
   // secret per session. The caller has checked the confirmation field.
-  const auto& session = ctx_.live_session();
-  auto outcome = webflow::unlock(
-      ctx_.app, session, key, passphrase, std::nullopt, webflow::Confirmation::not_asked,
-      grant_secret(), webflow::Client{ctx_.request.client_addr(), ctx_.request.user_agent()});
+  auto outcome =
+      webflow::unlock(ctx_.app, ctx_.live_session(), key, passphrase, std::nullopt,
+                      webflow::Confirmation::not_asked, grant_secret(),
+                      webflow::Client{ctx_.request.client_addr(), ctx_.request.user_agent()});
   if (!outcome)
     return outcome.error();
   if (std::holds_alternative<webflow::InUseElsewhere>(*outcome))
@@ -69,6 +69,11 @@ Result<keys::UnlockedKey> KeyAccess::unlock(const keys::KeyInfo& key,
     new_cookie_.emplace(
         SetCookie::session_secret(kGrantCookie, grant::encode_grant_cookie(unlocked.grant_secret)));
   }
+  // The session has a new token now (a privilege change): the request goes on as it,
+  // and the browser gets the new cookie.
+  new_session_cookie_.emplace(SetCookie::session_secret(kSessionCookie, unlocked.session_token));
+  ctx_.session = unlocked.session;
+  const auto& session = ctx_.live_session();
   cookie_secret_ = std::move(unlocked.grant_secret);
   cookie_read_ = true;
   // The key itself, through the grant just made (one AES-GCM open, no second KDF).
@@ -79,6 +84,10 @@ Result<keys::UnlockedKey> KeyAccess::unlock(const keys::KeyInfo& key,
 }
 
 void KeyAccess::add_cookies(Response& response) {
+  if (new_session_cookie_) {
+    response.add_cookie(std::move(*new_session_cookie_));
+    new_session_cookie_.reset();
+  }
   if (new_cookie_) {
     response.add_cookie(std::move(*new_cookie_));
     new_cookie_.reset();

@@ -30,12 +30,14 @@ class KeyAccess {
 
   // Unlocks key with passphrase through webflow::unlock (throttled per key, audited)
   // and records a grant for this session, making a grant cookie when the session has
-  // none yet (see add_cookies). Errc::wrong_passphrase, Errc::locked_out (wait),
+  // none yet and giving the session a new token (ctx's session is replaced; see
+  // add_cookies). Errc::wrong_passphrase, Errc::locked_out (wait),
   // Errc::key_in_use (another session holds a live grant: see live_elsewhere),
   // Errc::expired/revoked.
   Result<keys::UnlockedKey> unlock(const keys::KeyInfo& key, const util::SecretBuffer& passphrase);
 
-  // Adds the grant cookie that unlock() made, if any, to response.
+  // Adds the cookies that unlock() made, if any, to response: the session's new token
+  // and a new grant cookie.
   void add_cookies(Response& response);
 
   // The live grant on key in another session, if any (for the key-in-use page).
@@ -49,6 +51,7 @@ class KeyAccess {
   grant::GrantStore grants_;
   std::optional<util::SecretBuffer> cookie_secret_;
   std::optional<SetCookie> new_cookie_;
+  std::optional<SetCookie> new_session_cookie_;
   bool cookie_read_ = false;
 };
 

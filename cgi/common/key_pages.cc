@@ -304,15 +304,22 @@ Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, const keys::KeyInf
   const auto mode = ctx.app.config.unlock_confirmation ? webflow::Confirmation::required
                                                        : webflow::Confirmation::not_asked;
   const util::SecretBuffer none;
-  return webflow::unlock(ctx.app, ctx.live_session(), key, passphrase ? *passphrase : none,
-                         confirmation, mode, grant_secret, client_of(ctx.request));
+  auto outcome = webflow::unlock(ctx.app, ctx.live_session(), key, passphrase ? *passphrase : none,
+                                 confirmation, mode, grant_secret, client_of(ctx.request));
+  if (outcome) {
+    if (auto* unlocked = std::get_if<webflow::Unlocked>(&*outcome))
+      ctx.session = unlocked->session;
+  }
+  return outcome;
 }
 
-void set_grant_cookie(Response& r, const webflow::Unlocked& unlocked) {
-  if (!unlocked.new_cookie)
-    return;
-  r.add_cookie(
-      SetCookie::session_secret(kGrantCookie, grant::encode_grant_cookie(unlocked.grant_secret)));
+void set_unlock_cookies(Response& r, const webflow::Unlocked& unlocked) {
+  if (!unlocked.session_token.empty())
+    r.add_cookie(SetCookie::session_secret(kSessionCookie, unlocked.session_token));
+  if (unlocked.new_cookie) {
+    r.add_cookie(
+        SetCookie::session_secret(kGrantCookie, grant::encode_grant_cookie(unlocked.grant_secret)));
+  }
 }
 
 Response in_use_response(Context& ctx, const webflow::MessageRef& ref,

@@ -52,11 +52,13 @@ Page unlock_page(Context& ctx, const webflow::MessageRef& ref, const keys::KeyIn
 // The unlock form of this request (fields `passphrase` and `confirm`, declared
 // secret by the program) run through webflow::unlock for key, with the browser's
 // grant secret and the config's confirmation rule. Shared by /unlock's message and
-// draft branches. On Unlocked, pass it to set_grant_cookie() on the response.
+// draft branches. On Unlocked the request goes on as the session with its new token
+// (ctx.session is replaced); pass the outcome to set_unlock_cookies() on the response.
 Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, const keys::KeyInfo& key);
 
-// Sets the grant cookie on r when the unlock made a new grant secret.
-void set_grant_cookie(Response& r, const webflow::Unlocked& unlocked);
+// Sets the cookies an unlock gives on r: the session's new token, and the grant
+// cookie when the unlock made a new grant secret.
+void set_unlock_cookies(Response& r, const webflow::Unlocked& unlocked);
 
 // 409: the key is unlocked in another session (when, from where); Decrypt again
 // leads to the confirmation.

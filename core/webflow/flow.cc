@@ -281,7 +281,7 @@ Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
 
   // One grant secret per login session: reused while the session holds grants
   // sealed under it, else a fresh one for the browser's cookie.
-  Unlocked out{unlocked->info(), {}, {}, false};
+  Unlocked out{unlocked->info(), {}, {}, false, {}, {}};
   if (grant_secret && grant_secret->size() == grant::kGrantSecretSize &&
       !grants.for_session(session.id).empty()) {
     out.grant_secret = util::SecretBuffer::copy_of(grant_secret->bytes());
@@ -290,7 +290,7 @@ Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
     out.new_cookie = true;
   }
   auto created = grants.create(session.id, key.id, unlocked->key_secret(), out.grant_secret,
-                               client.addr, client.user_agent);
+                               client.addr, client.user_agent);  // bound to the old id, moved below
   if (!created) {
     if (created.code() == Errc::key_in_use) {
       if (auto other = grants.live_for_key(key.id))
@@ -299,7 +299,22 @@ Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
     }
     return created.error();
   }
-  out.grant = std::move(created).value();
+  // A privilege change: the session gets a new token, its grants (the new one
+  // included) move along, and a token from before (leaked, or planted) is dead.
+  session::SessionStore sessions(app.db, *app.clock, app.config);
+  auto rotated =
+      sessions.rotate(session, [&](const std::string& old_id, const std::string& new_id) {
+        auto moved = grants.rebind_session(old_id, new_id, out.grant_secret);
+        return moved ? Status{} : Status{moved.error()};
+      });
+  if (!rotated)
+    return rotated.error();
+  out.session = std::move(rotated->session);
+  out.session_token = std::move(rotated->token);
+  auto grant = grants.for_session_and_key(out.session.id, key.id);
+  if (!grant)
+    return make_error(Errc::conflict, "the new unlock ended at once; unlock again");
+  out.grant = std::move(*grant);
   return UnlockOutcome{std::move(out)};
 }
 

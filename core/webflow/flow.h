@@ -81,11 +81,16 @@ using PartOutcome = std::variant<DecryptedPart, NeedUnlock, InUseElsewhere>;
 // A key was unlocked: the grant, and the grant secret that opens it. new_cookie says
 // the secret is new and must be set as the browser's grant cookie
 // (grant::grant_set_cookie); otherwise it is the one the browser already holds.
+// The session was given a new token (a privilege change: SessionStore::rotate), with
+// the session's grants moved along: use `session` from now on and set
+// `session_token` as the browser's session cookie — the old token no longer works.
 struct Unlocked {
   keys::KeyInfo key;
   grant::GrantInfo grant;
   util::SecretBuffer grant_secret;
   bool new_cookie = false;
+  session::Session session;
+  util::SecretBuffer session_token;
 };
 
 using UnlockOutcome = std::variant<Unlocked, InUseElsewhere>;
@@ -175,7 +180,8 @@ Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& s
 //   Errc::expired / Errc::revoked — the key itself cannot be used;
 //   Errc::not_found        — the key is not the session user's, or the session ended.
 // A live grant of another session gives InUseElsewhere (checked before and after the
-// KDF: two sessions racing never both get a grant).
+// KDF: two sessions racing never both get a grant). On success the session has a new
+// token (see Unlocked).
 Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
                              const keys::KeyInfo& key, const util::SecretBuffer& passphrase,
                              const std::optional<util::SecretBuffer>& confirmation,

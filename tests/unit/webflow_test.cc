@@ -13,6 +13,7 @@
 #include "core/grant/cookie.h"
 #include "core/mail/maildir.h"
 #include "core/session/session.h"
+#include "core/util/encoding.h"
 #include "core/webflow/flow.h"
 #include "tests/unit/keys_test_util.h"
 
@@ -82,14 +83,16 @@ class WebflowTest : public ::testing::Test {
   Client client1() const { return Client{"192.0.2.1", "Browser-One"}; }
   Client client2() const { return Client{"192.0.2.2", "Browser-Two"}; }
 
-  // Unlocks key_ for s; returns the grant secret.
-  util::SecretBuffer unlock_ok(const session::Session& s, const Client& c,
+  // Unlocks key_ for s (which then names the session by its new id); returns the
+  // grant secret.
+  util::SecretBuffer unlock_ok(session::Session& s, const Client& c,
                                const std::optional<util::SecretBuffer>& cookie = std::nullopt) {
     auto r = unlock(env.app(), s, key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required,
                     cookie, c);
     EXPECT_TRUE(r.ok()) << r.error().message;
     auto* u = std::get_if<Unlocked>(&*r);
     EXPECT_NE(u, nullptr);
+    s = u->session;
     return util::SecretBuffer::copy_of(u->grant_secret.bytes());
   }
 
@@ -134,6 +137,16 @@ TEST_F(WebflowTest, DecryptNeedsUnlockThenOpensWithTheGrant) {
                   Confirmation::required, std::nullopt, client1());
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto& u = std::get<Unlocked>(*r);
+  // A new session token: the old id is gone, the grant moved to the new one.
+  EXPECT_NE(u.session.id, alice1_.id);
+  EXPECT_EQ(u.session.short_id, alice1_.short_id);
+  EXPECT_EQ(u.session.csrf_token, alice1_.csrf_token);
+  EXPECT_EQ(u.session.id, util::sha256_hex(u.session_token.view()));
+  EXPECT_EQ(u.grant.session_id, u.session.id);
+  const std::string old_id = alice1_.id;
+  alice1_ = u.session;
+  EXPECT_EQ(env.count("SELECT count(*) FROM sessions WHERE id = '" + old_id + "'"), 0);
+  EXPECT_EQ(audit_count("session.rotate", "ok"), 1);
   EXPECT_TRUE(u.new_cookie);
   EXPECT_EQ(u.grant_secret.size(), grant::kGrantSecretSize);
   EXPECT_EQ(u.grant.client_addr, "192.0.2.1");
@@ -273,6 +286,11 @@ TEST_F(WebflowTest, OneGrantSecretPerSessionWhileItHoldsGrants) {
   auto& u = std::get<Unlocked>(*r);
   EXPECT_FALSE(u.new_cookie);
   EXPECT_TRUE(u.grant_secret.equals(first));
+  alice1_ = u.session;
+  // The first key's grant moved with the session and still opens with the same cookie.
+  auto moved = open_for_decrypt(env.app(), alice1_, cookie, ref(), client1());
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_TRUE(std::holds_alternative<Decrypted>(*moved));
   auto banner = key_banner_state(env.app(), alice1_);
   ASSERT_EQ(banner.size(), 2u);
   EXPECT_EQ(banner[0].seconds_left, 600);
@@ -285,6 +303,7 @@ TEST_F(WebflowTest, OneGrantSecretPerSessionWhileItHoldsGrants) {
   auto again = unlock(env.app(), alice1_, key_, secret(kKeyPass), secret(kKeyPass),
                       Confirmation::required, cookie, client1());
   ASSERT_TRUE(again.ok());
+  alice1_ = std::get<Unlocked>(*again).session;
   EXPECT_TRUE(std::get<Unlocked>(*again).new_cookie);
   EXPECT_FALSE(std::get<Unlocked>(*again).grant_secret.equals(first));
 }
@@ -344,6 +363,7 @@ TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsRefusedWholly) {
   auto r = unlock(env.app(), alice1_, smime->key, secret("smime passphrase"),
                   secret("smime passphrase"), Confirmation::required, std::nullopt, client1());
   ASSERT_TRUE(r.ok()) << r.error().message;
+  alice1_ = std::get<Unlocked>(*r).session;
   std::optional<util::SecretBuffer> cookie(std::move(std::get<Unlocked>(*r).grant_secret));
 
   auto cbc = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[0]},
@@ -455,16 +475,17 @@ TEST_F(WebflowTest, TwoSessionsRacingToUnlockNeverBothGetAGrantNorFail) {
   for (int round = 0; round < 20; ++round) {
     std::latch start(2);
     std::atomic<int> won{0}, in_use{0}, failed{0};
-    auto contender = [&](const session::Session* s, const Client* c) {
+    auto contender = [&](session::Session* s, const Client* c) {
       try {
         auto app = app::open(env.config_path(), env.clock());
         ASSERT_TRUE(app.ok());
         start.arrive_and_wait();
         auto r = unlock(*app, *s, key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required,
                         std::nullopt, *c);
-        if (r.ok() && std::holds_alternative<Unlocked>(*r))
+        if (r.ok() && std::holds_alternative<Unlocked>(*r)) {
+          *s = std::get<Unlocked>(*r).session;  // this thread's own session object
           ++won;
-        else if (r.ok())
+        } else if (r.ok())
           ++in_use;
         else
           ++failed;
