@@ -346,6 +346,7 @@ class WebGrants(unittest.TestCase):
         self.assertEqual(self.live_grants(), [])
 
         # Right passphrase: the decrypted message, a grant, the grant cookie.
+        before = c.cookies[SESSION_COOKIE]
         r = self.unlock(c)
         self.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
         self.assertIn(SECRET_TEXT, r.text)
@@ -360,6 +361,12 @@ class WebGrants(unittest.TestCase):
         self.assertIn("min left", self.banner(r))
         self.assertGreater(self.seconds_left(r), 590)
         self.assertEqual(len(self.live_grants()), 1)
+        # The unlock gave the session a new token; the one from before is dead.
+        self.assertIn(SESSION_COOKIE, r.set_cookies())
+        self.assertNotEqual(c.cookies[SESSION_COOKIE], before)
+        stale = self.wmk.client()
+        stale.cookies[SESSION_COOKIE] = before
+        self.assertEqual(stale.get("/inbox").status, 303)
 
         # Every page now shows the key state; the Decrypt button changes look.
         for path in ("/inbox", "/keys", "/inbox?folder=Sent"):
