@@ -28,8 +28,8 @@ struct Config {
   std::chrono::seconds grant_absolute_timeout{7200};
 
   // Argon2id cost for key passphrases (~250 ms on a 2-core machine at the defaults).
-  std::uint32_t kdf_memory_kib = 262144;
-  std::uint32_t kdf_iterations = 3;
+  std::uint32_t kdf_memory_kib = 131072;
+  std::uint32_t kdf_iterations = 2;
   std::uint32_t kdf_parallelism = 1;
   // Argon2id cost for login passwords.
   std::uint32_t password_memory_kib = 65536;

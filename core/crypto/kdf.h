@@ -13,11 +13,11 @@
 namespace wmk::crypto {
 
 struct KdfParams {
-  std::uint32_t memory_kib = 262144;
-  std::uint32_t iterations = 3;
+  std::uint32_t memory_kib = 131072;
+  std::uint32_t iterations = 2;
   std::uint32_t parallelism = 1;
 
-  // "m=262144,t=3,p=1", as stored beside a key.
+  // "m=131072,t=2,p=1", as stored beside a key.
   std::string to_string() const;
   // Parses to_string()'s format; nullopt if malformed or out of range.
   static std::optional<KdfParams> parse(const std::string& text);

@@ -113,6 +113,16 @@ Result<std::vector<std::string>> choose_emails(const UserRow& user,
 }  // namespace
 
 KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
+KeyStore::~KeyStore() = default;
+KeyStore::KeyStore(KeyStore&&) noexcept = default;
+
+detail::OpenPgp& KeyStore::pgp() {
+  if (!pgp_) {
+    pgp_ =
+        std::make_unique<detail::OpenPgp>(app_.config.gnupg_home(), app_.config.data_dir + "/tmp");
+  }
+  return *pgp_;
+}
 
 Status KeyStore::check_home() {
   if (home_checked_)
@@ -123,10 +133,6 @@ Status KeyStore::check_home() {
 }
 
 namespace {
-
-detail::OpenPgp pgp_for(const config::Config& c) {
-  return detail::OpenPgp(c.gnupg_home(), c.data_dir + "/tmp");
-}
 
 constexpr const char* kKeyColumns =
     "SELECT k.id, k.fingerprint, k.type, k.user_id, u.login, k.algorithm, k.created, "
@@ -173,7 +179,7 @@ Result<KeyInfo> KeyStore::load(std::int64_t id) {
   auto st = app_.db.prepare(std::string(kKeyColumns) + "WHERE k.id = ?");
   st.bind(1, id);
   if (!st.step())
-    return make_error(Errc::not_found, "key " + std::to_string(id) + " is gone");
+    return make_error(Errc::not_found, "no key with id " + std::to_string(id));
   return row_to_info(app_.db, st);
 }
 
@@ -289,7 +295,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     std::optional<std::int64_t> expires_in;
     if (options.valid_days && *options.valid_days > 0)
       expires_in = *options.valid_days * kSecondsPerDay;
-    auto pgp = pgp_for(app_.config);
+    auto& pgp = this->pgp();
     auto meta = pgp.generate(uid, algo, expires_in, key_secret);
     if (!meta)
       return fail(meta.error());
@@ -352,7 +358,7 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
     return fail(h.error());
-  auto pgp = pgp_for(app_.config);
+  auto& pgp = this->pgp();
   auto listed = pgp.inspect(key_data);
   if (!listed)
     return fail(listed.error());
@@ -486,6 +492,10 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
   return std::move(hits.front());
 }
 
+Result<KeyInfo> KeyStore::find_by_id(std::int64_t id) {
+  return load(id);
+}
+
 Result<KeyInfo> KeyStore::find_default(const std::string& email, KeyType type) {
   auto st = app_.db.prepare(
       "SELECT key_id FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
@@ -528,8 +538,7 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
   if (key.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
-    out = pgp_for(app_.config)
-              .export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
+    out = pgp().export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
   } else {
     auto der = open_smime_key(key, unlocked->key_secret());
     if (!der)
@@ -628,7 +637,7 @@ Status KeyStore::remove(const KeyInfo& key) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
     // Inside the transaction: if gpg fails, the row stays and nothing changed.
-    Status gone = pgp_for(app_.config).remove(key.fingerprint);
+    Status gone = pgp().remove(key.fingerprint);
     if (!gone.ok() && gone.code() != Errc::not_found)
       return fail(gone.error());
   }
@@ -728,7 +737,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   if (info.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
-    out = pgp_for(app_.config).decrypt(info.fingerprint, key.key_secret(), ciphertext);
+    out = pgp().decrypt(info.fingerprint, key.key_secret(), ciphertext);
   } else {
     auto der = open_smime_key(info, key.key_secret());
     if (!der)
@@ -760,7 +769,7 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
   if (info.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
-    out = pgp_for(app_.config).sign(info.fingerprint, key.key_secret(), data);
+    out = pgp().sign(info.fingerprint, key.key_secret(), data);
   } else {
     auto der = open_smime_key(info, key.key_secret());
     if (!der)
@@ -783,7 +792,7 @@ Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data
                                       std::string_view signature) {
   if (type == KeyType::openpgp) {
     WMK_TRY(check_home());
-    return pgp_for(app_.config).verify(signed_data, signature);
+    return pgp().verify(signed_data, signature);
   }
   return detail::verify(signed_data, signature);
 }
@@ -791,7 +800,7 @@ Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data
 Result<std::string> KeyStore::encrypt(KeyType type, const std::vector<std::string>& recipient_keys,
                                       std::string_view plaintext, SmimeCipher cipher) {
   if (type == KeyType::openpgp)
-    return pgp_for(app_.config).encrypt(recipient_keys, plaintext);
+    return pgp().encrypt(recipient_keys, plaintext);
   return detail::encrypt(recipient_keys, plaintext, cipher);
 }
 

@@ -8,6 +8,7 @@
 // milliseconds. Every key operation is audited.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,10 @@
 #include "core/util/secret.h"
 
 namespace wmk::keys {
+
+namespace detail {
+class OpenPgp;
+}
 
 // Shortest key passphrase accepted when one is set (generate, import, passwd).
 inline constexpr std::size_t kMinPassphraseLength = 8;
@@ -48,6 +53,11 @@ class KeyStore {
   // Uses app's database, config (data_dir, KDF cost) and clock; actor is recorded
   // in every audit row.
   explicit KeyStore(app::App& app, Actor actor = Actor::cli());
+  ~KeyStore();
+  KeyStore(KeyStore&&) noexcept;
+  KeyStore& operator=(KeyStore&&) = delete;
+  KeyStore(const KeyStore&) = delete;
+  KeyStore& operator=(const KeyStore&) = delete;
 
   // Creates a key for login, protected by passphrase. Errc::not_found for an unknown
   // login, Errc::invalid_argument for an address that is not the user's, a short
@@ -82,6 +92,10 @@ class KeyStore {
   // Errc::invalid_argument if it is not such a prefix or, listing the candidates, if
   // it matches several keys.
   Result<KeyInfo> find(const std::string& fingerprint_or_prefix);
+
+  // The key with this database id (as grants and other tables refer to it).
+  // Errc::not_found if there is none.
+  Result<KeyInfo> find_by_id(std::int64_t id);
 
   // The default key of this type for an address. Errc::not_found if none.
   Result<KeyInfo> find_default(const std::string& email, KeyType type);
@@ -136,6 +150,8 @@ class KeyStore {
 
  private:
   Status check_home();
+  // The OpenPGP engine, made on first use and kept with its GPGME context.
+  detail::OpenPgp& pgp();
   Result<KeyInfo> load(std::int64_t id);
   Result<KeyInfo> store_new_key(std::int64_t user_id, const std::string& login, KeyType type,
                                 const std::string& fingerprint, const std::string& algorithm,
@@ -156,6 +172,7 @@ class KeyStore {
   app::App& app_;
   Actor actor_;
   bool home_checked_ = false;
+  std::unique_ptr<detail::OpenPgp> pgp_;
 };
 
 }  // namespace wmk::keys

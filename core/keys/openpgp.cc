@@ -1,5 +1,6 @@
 #include "core/keys/openpgp.h"
 
+#include <assuan.h>
 #include <gpgme.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -37,6 +39,10 @@ using Key = std::unique_ptr<std::remove_pointer_t<gpgme_key_t>, KeyRelease>;
 void initialise_gpgme() {
   static std::once_flag once;
   std::call_once(once, [] {
+    // Without this GPGME runs gpgconf (twice) and gpgsm --version at start-up, in every
+    // CGI request; gpg is found at its installed path instead. (Ignored if another
+    // part of the process initialised GPGME first.)
+    gpgme_set_global_flag("disable-gpgconf", "1");
     if (gpgme_check_version("1.13.0") == nullptr)
       throw std::runtime_error("GPGME 1.13 or later is required");
     if (gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP) != 0)
@@ -268,26 +274,29 @@ Result<Key> get_key(gpgme_ctx_t ctx, const std::string& fingerprint, bool secret
   return Key(raw);
 }
 
-// ---- gpg-agent, spoken to directly (Assuan through GPGME) for passphrase changes:
-// its PASSPHRASE and NEW_PASSPHRASE inquiries say which passphrase it wants, which
-// gpg's own --passwd flow does not.
+// ---- gpg-agent, spoken to directly over its Assuan socket (libassuan) for passphrase
+// changes: its PASSPHRASE and NEW_PASSPHRASE inquiries say which passphrase it wants,
+// which gpg's own --passwd flow does not. (Not GPGME's Assuan engine: that one needs
+// gpgconf, which GPGME is told not to run; see initialise_gpgme.)
+
+struct AssuanRelease {
+  void operator()(assuan_context_t c) const { assuan_release(c); }
+};
+using AssuanCtx = std::unique_ptr<std::remove_pointer_t<assuan_context_t>, AssuanRelease>;
 
 class Agent {
  public:
   static Result<Agent> connect(const std::string& home) {
-    initialise_gpgme();
     WMK_TRY(launch_agent(home));
     auto socket = agent_socket_path(home);
     if (!socket)
       return socket.error();
-    gpgme_ctx_t raw = nullptr;
-    gpgme_error_t err = gpgme_new(&raw);
+    assuan_context_t raw = nullptr;
+    gpg_error_t err = assuan_new(&raw);
     if (err)
-      return gpg_error_as(Errc::crypto, "cannot create a GPGME context", err);
-    Ctx ctx(raw);
-    err = gpgme_set_protocol(raw, GPGME_PROTOCOL_ASSUAN);
-    if (!err)
-      err = gpgme_ctx_set_engine_info(raw, GPGME_PROTOCOL_ASSUAN, socket->c_str(), nullptr);
+      return gpg_error_as(Errc::io, "cannot set up an Assuan connection", err);
+    AssuanCtx ctx(raw);
+    err = assuan_socket_connect(raw, socket->c_str(), ASSUAN_INVALID_PID, 0);
     if (err)
       return gpg_error_as(Errc::io, "cannot reach gpg-agent for " + home, err);
     Agent agent(std::move(ctx));
@@ -299,13 +308,9 @@ class Agent {
   // NEW_PASSPHRASE one (nullptr: refuse it). Status lines are appended to status.
   Status transact(const std::string& command, const util::SecretBuffer* old_pass,
                   const util::SecretBuffer* new_pass, std::vector<std::string>* status) {
-    Inquiry inq{old_pass, new_pass, status, 0};
-    gpgme_error_t op_err = 0;
-    gpgme_error_t err =
-        gpgme_op_assuan_transact_ext(ctx_.get(), command.c_str(), nullptr, nullptr,
-                                     &Inquiry::inquire, &inq, &Inquiry::status_cb, &inq, &op_err);
-    if (!err)
-      err = op_err;
+    Inquiry inq{ctx_.get(), old_pass, new_pass, status, 0};
+    gpg_error_t err = assuan_transact(ctx_.get(), command.c_str(), nullptr, nullptr,
+                                      &Inquiry::inquire, &inq, &Inquiry::status_cb, &inq);
     if (err) {
       std::string verb = command.substr(0, command.find(' '));
       return map_gpg_error("gpg-agent refused " + verb, err);
@@ -314,44 +319,44 @@ class Agent {
   }
 
  private:
-  explicit Agent(Ctx ctx) : ctx_(std::move(ctx)) {}
+  explicit Agent(AssuanCtx ctx) : ctx_(std::move(ctx)) {}
   struct Inquiry {
+    assuan_context_t ctx;
     const util::SecretBuffer* old_pass;
     const util::SecretBuffer* new_pass;
     std::vector<std::string>* status;
     int old_asked;
 
-    static gpgme_error_t inquire(void* opaque, const char* name, const char* /*args*/,
-                                 gpgme_data_t* r_data) {
-      if (name == nullptr) {  // GPGME hands the answered data back for release
-        if (r_data != nullptr && *r_data != nullptr)
-          gpgme_data_release(*r_data);
-        return 0;
-      }
+    static gpg_error_t inquire(void* opaque, const char* line) {
       auto* self = static_cast<Inquiry*>(opaque);
+      std::string_view keyword(line);
+      keyword = keyword.substr(0, keyword.find(' '));
       const util::SecretBuffer* answer = nullptr;
-      if (std::strcmp(name, "PASSPHRASE") == 0) {
+      if (keyword == "PASSPHRASE") {
         // In loopback mode a wrong passphrase is asked for again: give up at once.
         if (self->old_pass == nullptr || self->old_pass->empty() || self->old_asked++ > 0)
           return gpg_error(GPG_ERR_BAD_PASSPHRASE);
         answer = self->old_pass;
-      } else if (std::strcmp(name, "NEW_PASSPHRASE") == 0) {
+      } else if (keyword == "NEW_PASSPHRASE") {
         if (self->new_pass == nullptr)
           return gpg_error(GPG_ERR_CANCELED);
         answer = self->new_pass;
       } else {
         return 0;  // other inquiries (PINENTRY_LAUNCHED) need no data
       }
-      return gpgme_data_new_from_mem(r_data, answer->view().data(), answer->size(), 0);
+      assuan_begin_confidential(self->ctx);
+      gpg_error_t err = assuan_send_data(self->ctx, answer->data(), answer->size());
+      assuan_end_confidential(self->ctx);
+      return err;
     }
-    static gpgme_error_t status_cb(void* opaque, const char* keyword, const char* args) {
+    static gpg_error_t status_cb(void* opaque, const char* line) {
       auto* self = static_cast<Inquiry*>(opaque);
       if (self->status != nullptr)
-        self->status->push_back(std::string(keyword) + " " + (args != nullptr ? args : ""));
+        self->status->emplace_back(line);
       return 0;
     }
   };
-  Ctx ctx_;
+  AssuanCtx ctx_;
 };
 
 // Re-protects each of the key's secret parts that the agent holds: asks the agent
@@ -469,8 +474,11 @@ SignatureStatus status_of(gpgme_signature_t sig) {
   }
 }
 
-std::vector<SignatureInfo> signatures_of(gpgme_ctx_t ctx, gpgme_verify_result_t result,
-                                         const std::string& home) {
+// The signatures of a verify result; signer details are looked up on the context
+// list_ctx() gives (asked for only when needed), not the verifying one: a listing
+// would reset its result.
+std::vector<SignatureInfo> signatures_of(gpgme_verify_result_t result,
+                                         const std::function<gpgme_ctx_t()>& list_ctx) {
   std::vector<SignatureInfo> out;
   if (result == nullptr)
     return out;
@@ -483,63 +491,97 @@ std::vector<SignatureInfo> signatures_of(gpgme_ctx_t ctx, gpgme_verify_result_t 
         info.status == SignatureStatus::good &&
         (sig->validity == GPGME_VALIDITY_FULL || sig->validity == GPGME_VALIDITY_ULTIMATE);
     info.detail = gpg_message(sig->status);
-    if (!info.fingerprint.empty() && info.status != SignatureStatus::no_public_key) {
-      // A separate context: listing inside the verifying one would reset its result.
-      auto list_ctx = new_ctx(home);
-      if (list_ctx) {
-        auto key = get_key(list_ctx->get(), info.fingerprint, false);
-        if (key) {
-          auto m = meta_of(key->get());
-          info.fingerprint = m.fingerprint;  // the primary key, not the signing subkey
-          if (!m.user_ids.empty())
-            info.signer = m.user_ids.front();
-          info.emails = m.emails;
-        }
+    gpgme_ctx_t list = nullptr;
+    if (!info.fingerprint.empty() && info.status != SignatureStatus::no_public_key)
+      list = list_ctx();
+    if (list != nullptr) {
+      auto key = get_key(list, info.fingerprint, false);
+      if (key) {
+        auto m = meta_of(key->get());
+        info.fingerprint = m.fingerprint;  // the primary key, not the signing subkey
+        if (!m.user_ids.empty())
+          info.signer = m.user_ids.front();
+        info.emails = m.emails;
       }
     }
     out.push_back(std::move(info));
   }
-  (void)ctx;
   return out;
 }
 
 }  // namespace
 
+struct OpenPgp::State {
+  Ctx ctx;
+  Ctx list;  // made only when a signature's key must be looked up
+
+  // The listing context, made on first use. nullptr if GPGME cannot make one.
+  gpgme_ctx_t list_ctx(const std::string& home) {
+    if (!list) {
+      auto made = new_ctx(home);
+      if (!made)
+        return nullptr;
+      list = std::move(made).value();
+    }
+    gpgme_set_keylist_mode(list.get(), GPGME_KEYLIST_MODE_LOCAL);
+    return list.get();
+  }
+};
+
 OpenPgp::OpenPgp(std::string home, std::string scratch_dir)
     : home_(std::move(home)), scratch_dir_(std::move(scratch_dir)) {}
+OpenPgp::~OpenPgp() = default;
+OpenPgp::OpenPgp(OpenPgp&&) noexcept = default;
+
+Result<OpenPgp::State*> OpenPgp::contexts() {
+  if (!state_) {
+    auto ctx = new_ctx(home_);
+    if (!ctx)
+      return ctx.error();
+    state_ = std::make_unique<State>(State{std::move(ctx).value(), nullptr});
+  }
+  gpgme_ctx_t c = state_->ctx.get();
+  gpgme_set_passphrase_cb(c, nullptr, nullptr);
+  gpgme_signers_clear(c);
+  gpgme_set_armor(c, 0);
+  gpgme_set_textmode(c, 0);
+  gpgme_set_keylist_mode(c, GPGME_KEYLIST_MODE_LOCAL);
+  return state_.get();
+}
 
 Result<PgpKeyMeta> OpenPgp::generate(const std::string& user_id, PgpAlgorithm algorithm,
                                      std::optional<std::int64_t> expires_in,
                                      const util::SecretBuffer& key_secret) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
   auto hex = key_secret.to_hex();
   PassphraseHook hook{&hex, "", false, false};
-  hook.install(ctx->get());
+  hook.install(ctx);
   const char* primary_algo = algorithm == PgpAlgorithm::ed25519 ? "ed25519" : "rsa3072";
   const char* sub_algo = algorithm == PgpAlgorithm::ed25519 ? "cv25519" : "rsa3072";
   unsigned int expiry_flag = expires_in ? 0u : static_cast<unsigned int>(GPGME_CREATE_NOEXPIRE);
   unsigned long expires = expires_in ? static_cast<unsigned long>(*expires_in) : 0;
   gpgme_error_t err =
-      gpgme_op_createkey(ctx->get(), user_id.c_str(), primary_algo, 0, expires, nullptr,
+      gpgme_op_createkey(ctx, user_id.c_str(), primary_algo, 0, expires, nullptr,
                          GPGME_CREATE_SIGN | GPGME_CREATE_CERT | GPGME_CREATE_FORCE | expiry_flag);
   if (err)
     return map_gpg_error("gpg could not create the key", err);
-  gpgme_genkey_result_t gen = gpgme_op_genkey_result(ctx->get());
+  gpgme_genkey_result_t gen = gpgme_op_genkey_result(ctx);
   if (gen == nullptr || gen->fpr == nullptr)
     return make_error(Errc::crypto, "gpg created a key but did not say which");
   std::string fpr = upper(gen->fpr);
-  auto primary = get_key(ctx->get(), fpr, true);
+  auto primary = get_key(ctx, fpr, true);
   if (!primary)
     return primary.error();
-  err = gpgme_op_createsubkey(ctx->get(), primary->get(), sub_algo, 0, expires,
+  err = gpgme_op_createsubkey(ctx, primary->get(), sub_algo, 0, expires,
                               GPGME_CREATE_ENCR | expiry_flag);
   if (err) {
-    (void)delete_key(ctx->get(), fpr);
+    (void)delete_key(ctx, fpr);
     return map_gpg_error("gpg could not create the encryption subkey", err);
   }
-  auto full = get_key(ctx->get(), fpr, true);
+  auto full = get_key(ctx, fpr, true);
   if (!full)
     return full.error();
   // Key generation passes the passphrase between gpg and the agent in the agent's
@@ -550,26 +592,27 @@ Result<PgpKeyMeta> OpenPgp::generate(const std::string& user_id, PgpAlgorithm al
 }
 
 Result<std::vector<PgpKeyMeta>> OpenPgp::inspect(std::string_view data) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
   auto in = data_from(data);
   if (!in)
     return in.error();
-  gpgme_set_keylist_mode(ctx->get(), GPGME_KEYLIST_MODE_LOCAL | GPGME_KEYLIST_MODE_WITH_KEYGRIP);
-  gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx->get(), in->get(), 0);
+  gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL | GPGME_KEYLIST_MODE_WITH_KEYGRIP);
+  gpgme_error_t err = gpgme_op_keylist_from_data_start(ctx, in->get(), 0);
   if (err)
     return map_gpg_error("gpg could not read the key data", err);
   std::vector<PgpKeyMeta> keys;
   for (;;) {
     gpgme_key_t raw = nullptr;
-    err = gpgme_op_keylist_next(ctx->get(), &raw);
+    err = gpgme_op_keylist_next(ctx, &raw);
     if (err)
       break;
     Key key(raw);
     keys.push_back(meta_of(key.get()));
   }
-  gpgme_op_keylist_end(ctx->get());
+  gpgme_op_keylist_end(ctx);
   if (err && gpgme_err_code(err) != GPG_ERR_EOF)
     return map_gpg_error("gpg could not read the key data", err);
   if (keys.empty())
@@ -578,15 +621,16 @@ Result<std::vector<PgpKeyMeta>> OpenPgp::inspect(std::string_view data) {
 }
 
 Result<PgpKeyMeta> OpenPgp::find(const std::string& fingerprint) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
-  auto key = get_key(ctx->get(), fingerprint, false);
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
+  auto key = get_key(ctx, fingerprint, false);
   if (!key)
     return key.error();
   auto meta = meta_of(key->get());
   // The public listing does not say whether the secret is present: ask for it.
-  auto secret = get_key(ctx->get(), fingerprint, true);
+  auto secret = get_key(ctx, fingerprint, true);
   meta.has_secret = secret.ok();
   if (secret)
     meta.keygrips = meta_of(secret->get()).keygrips;
@@ -604,37 +648,38 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
                                                   " OpenPGP keys; import one at a time");
   }
   const std::string fpr = keys->front().fingerprint;
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
   // gpg stores an imported secret key in its original OpenPGP protection (under the
   // file's passphrase) until the agent re-protects it below.
-  auto imported = import_into(ctx->get(), data);
+  auto imported = import_into(ctx, data);
   if (!imported)
     return imported.error();
   if ((*imported)->secret_imported == 0 && (*imported)->secret_unchanged == 0) {
-    (void)delete_key(ctx->get(), fpr);
+    (void)delete_key(ctx, fpr);
     return make_error(Errc::invalid_argument,
                       "the file holds no OpenPGP secret key (is it a public key?)");
   }
   auto undo = [&](Error e) -> Error {
-    (void)delete_key(ctx->get(), fpr);
+    (void)delete_key(ctx, fpr);
     if (auto agent = Agent::connect(home_); agent)
       (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
     return e;
   };
-  auto key = get_key(ctx->get(), fpr, true);
+  auto key = get_key(ctx, fpr, true);
   if (!key)
     return undo(key.error());
   auto meta = meta_of(key->get());
   auto hex = key_secret.to_hex();
-  Status st = agent_passwd(home_, meta.keygrips, file_passphrase, hex);
-  if (!st.ok()) {
-    if (st.code() == Errc::wrong_passphrase || st.code() == Errc::crypto) {
+  Status passwd = agent_passwd(home_, meta.keygrips, file_passphrase, hex);
+  if (!passwd.ok()) {
+    if (passwd.code() == Errc::wrong_passphrase || passwd.code() == Errc::crypto) {
       return undo(make_error(Errc::wrong_passphrase,
                              "the passphrase given for the key file is wrong (or missing)"));
     }
-    return undo(st.error());
+    return undo(passwd.error());
   }
   // Every secret part must now be protected (never clear) in the agent.
   auto states = agent_state(fpr);
@@ -650,23 +695,25 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
 }
 
 Result<std::string> OpenPgp::export_public(const std::string& fingerprint) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
-  return export_key(ctx->get(), fingerprint, 0);
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
+  return export_key(ctx, fingerprint, 0);
 }
 
 Result<std::string> OpenPgp::export_secret(const std::string& fingerprint,
                                            const util::SecretBuffer& key_secret,
                                            const util::SecretBuffer& export_passphrase) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
   auto hex = key_secret.to_hex();
   PassphraseHook hook{&hex, main_keyid_of(fingerprint), false, false};
-  hook.install(ctx->get());
+  hook.install(ctx);
   // Out of the agent, still protected by the key secret.
-  auto under_secret = export_key(ctx->get(), fingerprint, GPGME_EXPORT_MODE_SECRET);
+  auto under_secret = export_key(ctx, fingerprint, GPGME_EXPORT_MODE_SECRET);
   if (auto agent = Agent::connect(home_); agent)
     (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
   if (!under_secret)
@@ -677,37 +724,40 @@ Result<std::string> OpenPgp::export_secret(const std::string& fingerprint,
   auto temp = TempHome::create(scratch_dir_, "export", S2kCost::calibrated);
   if (!temp)
     return temp.error();
-  auto tctx = new_ctx(temp->path());
-  if (!tctx)
-    return tctx.error();
-  auto imported = import_into(tctx->get(), *under_secret);
+  auto temp_ctx = new_ctx(temp->path());
+  if (!temp_ctx)
+    return temp_ctx.error();
+  gpgme_ctx_t tctx = temp_ctx->get();
+  auto imported = import_into(tctx, *under_secret);
   if (!imported)
     return imported.error();
-  auto tkey = get_key(tctx->get(), fingerprint, true);
+  auto tkey = get_key(tctx, fingerprint, true);
   if (!tkey)
     return tkey.error();
   WMK_TRY(agent_passwd(temp->path(), meta_of(tkey->get()).keygrips, hex, export_passphrase));
   PassphraseHook export_hook{&export_passphrase, main_keyid_of(fingerprint), false, false};
-  export_hook.install(tctx->get());
-  return export_key(tctx->get(), fingerprint, GPGME_EXPORT_MODE_SECRET);
+  export_hook.install(tctx);
+  return export_key(tctx, fingerprint, GPGME_EXPORT_MODE_SECRET);
 }
 
 Status OpenPgp::remove(const std::string& fingerprint) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
-  return delete_key(ctx->get(), fingerprint);
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
+  return delete_key(ctx, fingerprint);
 }
 
 Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
                                        const util::SecretBuffer& key_secret,
                                        std::string_view ciphertext) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
   auto hex = key_secret.to_hex();
   PassphraseHook hook{&hex, main_keyid_of(fingerprint), false, false};
-  hook.install(ctx->get());
+  hook.install(ctx);
   auto in = data_from(ciphertext);
   if (!in)
     return in.error();
@@ -715,8 +765,8 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
   auto out = sink.data();
   if (!out)
     return out.error();
-  gpgme_error_t err = gpgme_op_decrypt_ext(ctx->get(), GPGME_DECRYPT_VERIFY, in->get(), out->get());
-  gpgme_decrypt_result_t res = gpgme_op_decrypt_result(ctx->get());
+  gpgme_error_t err = gpgme_op_decrypt_ext(ctx, GPGME_DECRYPT_VERIFY, in->get(), out->get());
+  gpgme_decrypt_result_t res = gpgme_op_decrypt_result(ctx);
   // EFAIL: gpg streams plaintext before it reports a missing or bad MDC; whatever
   // reached the sink is dropped (wiped) with it when we refuse here.
   if (res != nullptr && res->legacy_cipher_nomdc) {
@@ -759,38 +809,40 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
     result.file_name = res->file_name != nullptr ? res->file_name : "";
     result.cipher = res->symkey_algo != nullptr ? res->symkey_algo : "";
   }
-  result.signatures = signatures_of(ctx->get(), gpgme_op_verify_result(ctx->get()), home_);
+  result.signatures =
+      signatures_of(gpgme_op_verify_result(ctx), [&] { return (*st)->list_ctx(home_); });
   result.plaintext = sink.take();
   return result;
 }
 
 Result<SignResult> OpenPgp::sign(const std::string& fingerprint,
                                  const util::SecretBuffer& key_secret, std::string_view data) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
-  auto key = get_key(ctx->get(), fingerprint, true);
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
+  auto key = get_key(ctx, fingerprint, true);
   if (!key)
     return key.error();
-  gpgme_signers_clear(ctx->get());
-  gpgme_error_t err = gpgme_signers_add(ctx->get(), key->get());
+  gpgme_signers_clear(ctx);
+  gpgme_error_t err = gpgme_signers_add(ctx, key->get());
   if (err)
     return map_gpg_error("cannot use key " + fingerprint + " to sign", err);
   auto hex = key_secret.to_hex();
   PassphraseHook hook{&hex, main_keyid_of(fingerprint), false, false};
-  hook.install(ctx->get());
-  gpgme_set_armor(ctx->get(), 1);
-  gpgme_set_textmode(ctx->get(), 0);  // the caller signs canonical (CRLF) MIME bytes
+  hook.install(ctx);
+  gpgme_set_armor(ctx, 1);
+  gpgme_set_textmode(ctx, 0);  // the caller signs canonical (CRLF) MIME bytes
   auto in = data_from(data);
   if (!in)
     return in.error();
   auto out = new_data();
   if (!out)
     return out.error();
-  err = gpgme_op_sign(ctx->get(), in->get(), out->get(), GPGME_SIG_MODE_DETACH);
+  err = gpgme_op_sign(ctx, in->get(), out->get(), GPGME_SIG_MODE_DETACH);
   if (err)
     return map_gpg_error("signing with key " + fingerprint + " failed", err);
-  gpgme_sign_result_t res = gpgme_op_sign_result(ctx->get());
+  gpgme_sign_result_t res = gpgme_op_sign_result(ctx);
   if (res == nullptr || res->signatures == nullptr || res->invalid_signers != nullptr)
     return make_error(Errc::crypto, "gpg made no signature with key " + fingerprint);
   const char* hash = gpgme_hash_algo_name(res->signatures->hash_algo);
@@ -801,9 +853,10 @@ Result<SignResult> OpenPgp::sign(const std::string& fingerprint,
 }
 
 Result<VerifyResult> OpenPgp::verify(std::string_view signed_data, std::string_view signature) {
-  auto ctx = new_ctx(home_);
-  if (!ctx)
-    return ctx.error();
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
   auto sig = data_from(signature);
   if (!sig)
     return sig.error();
@@ -813,18 +866,19 @@ Result<VerifyResult> OpenPgp::verify(std::string_view signed_data, std::string_v
     auto text = data_from(signed_data);
     if (!text)
       return text.error();
-    err = gpgme_op_verify(ctx->get(), sig->get(), text->get(), nullptr);
+    err = gpgme_op_verify(ctx, sig->get(), text->get(), nullptr);
   } else {
     auto out = new_data();
     if (!out)
       return out.error();
-    err = gpgme_op_verify(ctx->get(), sig->get(), nullptr, out->get());
+    err = gpgme_op_verify(ctx, sig->get(), nullptr, out->get());
     if (!err)
       result.content = take_string(std::move(out).value());
   }
   if (err)
     return map_gpg_error("the signature could not be checked", err);
-  result.signatures = signatures_of(ctx->get(), gpgme_op_verify_result(ctx->get()), home_);
+  result.signatures =
+      signatures_of(gpgme_op_verify_result(ctx), [&] { return (*st)->list_ctx(home_); });
   if (result.signatures.empty())
     return make_error(Errc::invalid_argument, "the data holds no OpenPGP signature");
   return result;
@@ -846,18 +900,19 @@ Result<std::string> OpenPgp::encrypt(const std::vector<std::string>& recipient_k
   auto temp = TempHome::create(scratch_dir_, "encrypt", S2kCost::cheap);
   if (!temp)
     return temp.error();
-  auto ctx = new_ctx(temp->path());
-  if (!ctx)
-    return ctx.error();
+  auto temp_ctx = new_ctx(temp->path());
+  if (!temp_ctx)
+    return temp_ctx.error();
+  gpgme_ctx_t ctx = temp_ctx->get();
   std::vector<Key> keys;
   for (const auto& k : recipient_keys) {
-    auto imported = import_into(ctx->get(), k);
+    auto imported = import_into(ctx, k);
     if (!imported)
       return imported.error();
     for (gpgme_import_status_t s = (*imported)->imports; s != nullptr; s = s->next) {
       if (s->fpr == nullptr || s->result != 0)
         continue;
-      auto key = get_key(ctx->get(), s->fpr, false);
+      auto key = get_key(ctx, s->fpr, false);
       if (!key)
         return key.error();
       if (!key->get()->can_encrypt || key->get()->revoked || key->get()->expired) {
@@ -872,7 +927,7 @@ Result<std::string> OpenPgp::encrypt(const std::vector<std::string>& recipient_k
   for (const auto& k : keys)
     recp.push_back(k.get());
   recp.push_back(nullptr);
-  gpgme_set_armor(ctx->get(), 1);
+  gpgme_set_armor(ctx, 1);
   auto in = data_from(plaintext);
   if (!in)
     return in.error();
@@ -882,9 +937,9 @@ Result<std::string> OpenPgp::encrypt(const std::vector<std::string>& recipient_k
   // The caller chose these keys for these recipients; the temporary home has no web
   // of trust to consult.
   gpgme_error_t err =
-      gpgme_op_encrypt(ctx->get(), recp.data(), GPGME_ENCRYPT_ALWAYS_TRUST, in->get(), out->get());
+      gpgme_op_encrypt(ctx, recp.data(), GPGME_ENCRYPT_ALWAYS_TRUST, in->get(), out->get());
   if (err) {
-    gpgme_encrypt_result_t r = gpgme_op_encrypt_result(ctx->get());
+    gpgme_encrypt_result_t r = gpgme_op_encrypt_result(ctx);
     if (r != nullptr && r->invalid_recipients != nullptr) {
       return make_error(Errc::invalid_argument,
                         std::string("recipient key ") +

@@ -6,6 +6,7 @@
 // callback (a pipe): never argv, environment or a file.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,7 +45,14 @@ class OpenPgp {
  public:
   // home: the GnuPG home (made by ensure_gnupg_home). scratch_dir: a private
   // directory for short-lived GnuPG homes (export, encrypt), removed after use.
+  // The GPGME context for home is made on first use and kept: making one runs
+  // `gpg --version`, which would double the cost of every operation.
   OpenPgp(std::string home, std::string scratch_dir);
+  ~OpenPgp();
+  OpenPgp(OpenPgp&&) noexcept;
+  OpenPgp& operator=(OpenPgp&&) = delete;
+  OpenPgp(const OpenPgp&) = delete;
+  OpenPgp& operator=(const OpenPgp&) = delete;
 
   // Creates a primary key (sign, certify) and an encryption subkey for user_id,
   // protected under the key secret. expires_in: seconds from now, nullopt = never.
@@ -104,8 +112,14 @@ class OpenPgp {
   const std::string& home() const { return home_; }
 
  private:
+  struct State;
+  // The home's context, with no passphrase callback, signers, armor or text mode left
+  // from an earlier operation (and a second one, made on demand, for key lookups
+  // while an operation's result is still needed).
+  Result<State*> contexts();
   std::string home_;
   std::string scratch_dir_;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace wmk::keys::detail

@@ -68,19 +68,6 @@ Error bad_address(std::string_view address, std::string_view why) {
                     "the address " + quoted_for_error(address) + " " + std::string(why));
 }
 
-// True if a message id (without brackets) is safe to write between angle brackets.
-bool valid_message_id(std::string_view id) {
-  if (id.empty() || id.size() > kMaxAddressBytes)
-    return false;
-  for (char c : id) {
-    auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == '(' ||
-        c == ')' || c == ',' || c == ';')
-      return false;
-  }
-  return true;
-}
-
 // RFC 2047 B encoded-words for all of text (UTF-8), split on character boundaries.
 // For text that holds something looking like an encoded-word ("=?"): GMime would
 // write it as it is, and every reader would then decode it into something else.
@@ -495,6 +482,18 @@ const char* technology_name(Technology t) {
 }
 
 // ---- the draft
+
+bool valid_message_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxAddressBytes)
+    return false;
+  for (char c : id) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == '(' ||
+        c == ')' || c == ',' || c == ';')
+      return false;
+  }
+  return true;
+}
 
 std::vector<std::string> recipients(const Draft& draft) {
   std::vector<std::string> out;

@@ -103,6 +103,10 @@ enum class DraftCheck {
 // and the address.
 Status validate_draft(const Draft& draft, DraftCheck check);
 
+// True if id (without angle brackets) can be written as a message id: printable ASCII
+// without space, brackets, quotes, parentheses, commas or semicolons, 1-254 bytes.
+bool valid_message_id(std::string_view id);
+
 // A new Message-ID (without angle brackets): random, at the sender's domain.
 std::string make_message_id(std::string_view from_address);
 

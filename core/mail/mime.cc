@@ -378,6 +378,10 @@ bool ParsedMessage::has_attachments() const {
   return std::any_of(parts.begin(), parts.end(), [](const Part& p) { return p.is_attachment; });
 }
 
+std::string decode_text(std::string_view bytes, std::string_view charset) {
+  return crlf_to_lf(to_utf8(bytes, charset));
+}
+
 std::string clean_header_text(std::string_view text) {
   std::string valid = make_valid_utf8(text);
   std::string out;

@@ -119,6 +119,11 @@ Result<EncryptedPayload> encrypted_payload(std::string_view raw);
 // valid UTF-8, at most 200 bytes. "" if nothing is left.
 std::string safe_filename(std::string_view name);
 
+// Text bytes in charset as UTF-8 with LF line ends, as ParsedMessage::text holds a
+// body: bytes that are not valid in the declared (or missing) charset are read as
+// windows-1252, then ISO-8859-1. Never fails.
+std::string decode_text(std::string_view bytes, std::string_view charset);
+
 // Header text safe to show: valid UTF-8, every control character and Unicode line
 // or paragraph separator replaced by a space, trimmed.
 std::string clean_header_text(std::string_view text);

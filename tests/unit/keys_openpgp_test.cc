@@ -530,6 +530,29 @@ TEST_F(OpenPgpKeys, MessageWithoutIntegrityProtectionIsRefused) {
             1);
 }
 
+TEST_F(OpenPgpKeys, TamperedMessageReleasesNothing) {
+  KeyInfo key = generate();
+  auto pub = store.export_public(key);
+  std::string outside = env.outside_home("sender");
+  ASSERT_EQ(KeysEnv::gpg(outside, {"--import"}, *pub).status, 0);
+  // Uncompressed, so that a flipped byte lands in the literal data, not in a
+  // compression stream that would fail on its own.
+  auto ct =
+      KeysEnv::gpg(outside, {"--trust-model", "always", "-z", "0", "-e", "-r", key.fingerprint},
+                   std::string(4000, 'x'));
+  ASSERT_EQ(ct.status, 0) << ct.err;
+  auto unlocked = store.unlock(key, secret(kPass));
+  ASSERT_TRUE(unlocked.ok());
+  ASSERT_TRUE(store.decrypt(*unlocked, ct.out).ok());
+  std::string tampered = ct.out;
+  tampered[tampered.size() - 1000] ^= 0x20;
+  auto dec = store.decrypt(*unlocked, tampered);
+  ASSERT_FALSE(dec.ok());
+  EXPECT_EQ(dec.code(), Errc::crypto) << dec.error().message;
+  EXPECT_EQ(store.find_by_id(key.id)->fingerprint, key.fingerprint);
+  EXPECT_EQ(store.find_by_id(key.id + 100).code(), Errc::not_found);
+}
+
 TEST_F(OpenPgpKeys, DecryptUsesOnlyTheUnlockedKey) {
   KeyInfo alice = generate("alice");
   KeyInfo bob = generate("bob");

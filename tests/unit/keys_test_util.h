@@ -83,6 +83,15 @@ inline util::SecretBuffer secret(std::string_view s) {
   return util::SecretBuffer::copy_of(s);
 }
 
+// Creates a GnuPG home at path for "outside" gpg (mode 0700). Its agent uses a cheap
+// S2K only to keep the tests fast; stop it with keys::stop_agent when done.
+inline std::string make_outside_gnupg_home(const std::string& path) {
+  std::filesystem::create_directories(path);
+  chmod(path.c_str(), 0700);
+  spit(path + "/gpg-agent.conf", "s2k-count 65536\n");
+  return path;
+}
+
 // A data directory initialised by app::init, with user alice (two addresses) and bob.
 class KeysEnv {
  public:
@@ -125,10 +134,7 @@ class KeysEnv {
   // uses a cheap S2K only to keep the tests fast (gpg's calibrated one costs seconds
   // per key on a loaded machine); nothing here depends on the fixture's S2K cost.
   std::string outside_home(const std::string& name) {
-    std::string h = path(name);
-    std::filesystem::create_directories(h);
-    chmod(h.c_str(), 0700);
-    spit(h + "/gpg-agent.conf", "s2k-count 65536\n");
+    std::string h = make_outside_gnupg_home(path(name));
     homes_.push_back(h);
     return h;
   }

@@ -254,3 +254,29 @@ TEST_F(MaildirTest, ReadRefusesOversizedMessages) {
 
 }  // namespace
 }  // namespace wmk::mail
+
+namespace wmk::mail {
+namespace {
+
+// Regression: find() on a read message must not depend on listing the folder, and a
+// message renamed by another client with other flags must still be found.
+TEST_F(MaildirTest, FindsSeenAndOtherwiseFlaggedMessagesInCur) {
+  auto uid = md.deliver(Folder::inbox, kMessage);
+  ASSERT_TRUE(uid.ok());
+  ASSERT_TRUE(md.mark_seen(Folder::inbox, *uid).ok());
+  auto seen = md.find(Folder::inbox, *uid);
+  ASSERT_TRUE(seen.ok()) << seen.error().message;
+  EXPECT_EQ(seen->filename, *uid + ":2,S");
+  EXPECT_TRUE(seen->flags.has(Flag::seen));
+  // An outside client (Dovecot) marks it replied and flagged: FRS.
+  fs::rename(root() + "/cur/" + *uid + ":2,S", root() + "/cur/" + *uid + ":2,FRS");
+  auto moved = md.find(Folder::inbox, *uid);
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(moved->filename, *uid + ":2,FRS");
+  auto raw = md.read(Folder::inbox, *uid);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(*raw, kMessage);
+}
+
+}  // namespace
+}  // namespace wmk::mail

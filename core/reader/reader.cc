@@ -1,0 +1,751 @@
+#include "core/reader/reader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+
+#include "core/mail/gmime_ref.h"
+#include "core/mail/magic.h"
+
+namespace wmk::reader {
+
+namespace {
+
+using mail::GRef;
+
+constexpr std::string_view kPgpMessageBegin = "-----BEGIN PGP MESSAGE-----";
+constexpr std::string_view kPgpMessageEnd = "-----END PGP MESSAGE-----";
+constexpr std::string_view kPgpSignedBegin = "-----BEGIN PGP SIGNED MESSAGE-----";
+constexpr std::string_view kPgpSignatureEnd = "-----END PGP SIGNATURE-----";
+constexpr std::size_t kMaxPartIdLength = 64;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool blank(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+}
+
+// The same syntax mail::part_content accepts: "1", "2.1", ... Checked before anything
+// is decrypted, so a bad id costs no decryption.
+bool valid_part_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxPartIdLength || id.front() == '.' || id.back() == '.')
+    return false;
+  char prev = '.';
+  for (char c : id) {
+    if ((c == '.' && prev == '.') || (c != '.' && (c < '0' || c > '9')))
+      return false;
+    prev = c;
+  }
+  return true;
+}
+
+std::string parent_id(const std::string& id) {
+  auto dot = id.rfind('.');
+  return dot == std::string::npos ? std::string() : id.substr(0, dot);
+}
+
+keys::KeyType key_type_for(mail::Protection p) {
+  return p == mail::Protection::smime_enveloped || p == mail::Protection::smime_auth_enveloped
+             ? keys::KeyType::smime
+             : keys::KeyType::openpgp;
+}
+
+const char* key_type_words(keys::KeyType t) {
+  return t == keys::KeyType::openpgp ? "an OpenPGP key" : "an S/MIME key";
+}
+
+// ---- GMime helpers
+
+std::string mime_type_of(GMimeObject* obj) {
+  GMimeContentType* ct = g_mime_object_get_content_type(obj);
+  if (ct == nullptr)
+    return "text/plain";
+  mail::GChars type(g_mime_content_type_get_mime_type(ct));
+  return lower(type.str());
+}
+
+std::string param(GMimeObject* obj, const char* name) {
+  const char* v = g_mime_object_get_content_type_parameter(obj, name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+// The object as written on the wire with CRLF line ends: the canonical form that
+// RFC 3156 §5 and RFC 8551 §3.1.1 sign. GMime writes parsed headers and encoded
+// content back as they were read, which is what makes the signed bytes exact.
+std::string canonical_bytes(GMimeObject* obj) {
+  GMimeFormatOptions* options = g_mime_format_options_new();
+  g_mime_format_options_set_newline_format(options, GMIME_NEWLINE_FORMAT_DOS);
+  GRef<GMimeStream> mem(g_mime_stream_mem_new());
+  g_mime_object_write_to_stream(obj, options, mem.get());
+  g_mime_format_options_free(options);
+  GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+  return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+GMimeObject* root_of(GMimeMessage* message) {
+  return message != nullptr ? g_mime_message_get_mime_part(message) : nullptr;
+}
+
+bool is_opaque_smime_signature(GMimeObject* obj) {
+  if (obj == nullptr || !GMIME_IS_PART(obj))
+    return false;
+  std::string type = mime_type_of(obj);
+  return (type == "application/pkcs7-mime" || type == "application/x-pkcs7-mime") &&
+         lower(param(obj, "smime-type")) == "signed-data";
+}
+
+// ---- signatures
+
+// A signature found while examining an entity, before the view knows whether the
+// entity is all that is shown.
+struct FoundSignature {
+  keys::SignatureInfo info;
+  keys::KeyType type = keys::KeyType::openpgp;
+  bool covers_entity = false;  // it signs the whole entity (not a part within it)
+};
+
+void add_signatures(const Result<keys::VerifyResult>& verified, keys::KeyType type,
+                    bool covers_entity, std::vector<FoundSignature>& out) {
+  if (!verified) {
+    keys::SignatureInfo info;
+    info.status = keys::SignatureStatus::error;
+    info.detail = verified.error().message;
+    out.push_back(FoundSignature{std::move(info), type, covers_entity});
+    return;
+  }
+  for (const auto& s : verified->signatures)
+    out.push_back(FoundSignature{s, type, covers_entity});
+}
+
+// Checks every multipart/signed in the tree below obj (is_root: obj is the root of
+// the entity shown) with the key code, over the exact signed bytes.
+void check_multipart_signed(keys::KeyStore& store, GMimeObject* obj, bool is_root,
+                            std::vector<FoundSignature>& out) {
+  if (!GMIME_IS_MULTIPART(obj))
+    return;  // leaves, and message/rfc822 parts (a forwarded message is not this one)
+  GMimeMultipart* mp = GMIME_MULTIPART(obj);
+  std::string type = mime_type_of(obj);
+  if (type == "multipart/encrypted")
+    return;  // ciphertext: nothing to check without decrypting it
+  int n = g_mime_multipart_get_count(mp);
+  if (type == "multipart/signed" && n >= 2) {
+    std::string protocol = lower(param(obj, "protocol"));
+    std::optional<keys::KeyType> key_type;
+    if (protocol == "application/pgp-signature")
+      key_type = keys::KeyType::openpgp;
+    else if (protocol == "application/pkcs7-signature" ||
+             protocol == "application/x-pkcs7-signature")
+      key_type = keys::KeyType::smime;
+    GMimeObject* content = g_mime_multipart_get_part(mp, 0);
+    GMimeObject* signature = g_mime_multipart_get_part(mp, 1);
+    if (key_type) {
+      if (!GMIME_IS_PART(signature)) {
+        keys::SignatureInfo info;
+        info.detail = "the signature part of multipart/signed is not a single part";
+        out.push_back(FoundSignature{std::move(info), *key_type, is_root});
+      } else {
+        std::string signed_bytes = canonical_bytes(content);
+        std::string sig = mail::decoded_content(GMIME_PART(signature));
+        add_signatures(store.verify(*key_type, signed_bytes, sig), *key_type, is_root, out);
+      }
+    }
+    check_multipart_signed(store, content, false, out);
+    return;
+  }
+  for (int i = 0; i < n; ++i)
+    check_multipart_signed(store, g_mime_multipart_get_part(mp, i), false, out);
+}
+
+VerdictStatus status_of(const keys::SignatureInfo& s, keys::KeyType type) {
+  switch (s.status) {
+    case keys::SignatureStatus::good:
+      // Anyone can make a certificate naming any address: only a chain to a trusted
+      // root identifies an S/MIME signer. An OpenPGP signer is known when its key is
+      // in the server's GnuPG home, where only an admin puts keys.
+      if (type == keys::KeyType::smime && !s.trusted)
+        return VerdictStatus::unknown_key;
+      return VerdictStatus::good;
+    case keys::SignatureStatus::bad:
+      return VerdictStatus::bad;
+    case keys::SignatureStatus::key_expired:
+      return VerdictStatus::expired_key;
+    case keys::SignatureStatus::key_revoked:
+      return VerdictStatus::revoked_key;
+    case keys::SignatureStatus::no_public_key:
+      return VerdictStatus::unknown_key;
+    case keys::SignatureStatus::error:
+      return VerdictStatus::error;
+  }
+  return VerdictStatus::error;
+}
+
+SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_address,
+                            bool entity_alone) {
+  SignatureVerdict v;
+  v.status = status_of(f.info, f.type);
+  v.type = f.type;
+  v.signer_fingerprint = f.info.fingerprint;
+  v.signer = f.info.signer;
+  v.signer_emails = f.info.emails;
+  v.trusted = f.info.trusted;
+  std::string from = lower(from_address);
+  v.matches_from =
+      !from.empty() && std::any_of(f.info.emails.begin(), f.info.emails.end(),
+                                   [&](const std::string& e) { return lower(e) == from; });
+  v.covers_whole = f.covers_entity && entity_alone;
+  v.created = f.info.created;
+  v.detail = f.info.detail;
+  return v;
+}
+
+SignatureState state_of(const std::vector<SignatureVerdict>& verdicts) {
+  if (verdicts.empty())
+    return SignatureState::none;
+  auto any = [&](auto pred) { return std::any_of(verdicts.begin(), verdicts.end(), pred); };
+  auto with = [&](VerdictStatus s) {
+    return any([s](const SignatureVerdict& v) { return v.status == s; });
+  };
+  if (with(VerdictStatus::bad))
+    return SignatureState::bad;
+  if (with(VerdictStatus::error))
+    return SignatureState::error;
+  // One good signature by the From address over everything shown vouches for it all,
+  // including nested signatures it covers that cannot be checked here.
+  if (any([](const SignatureVerdict& v) {
+        return v.status == VerdictStatus::good && v.covers_whole && v.matches_from;
+      }))
+    return SignatureState::valid;
+  if (with(VerdictStatus::revoked_key))
+    return SignatureState::revoked;
+  if (with(VerdictStatus::expired_key))
+    return SignatureState::expired;
+  if (with(VerdictStatus::unknown_key))
+    return SignatureState::unknown_key;
+  if (any([](const SignatureVerdict& v) { return !v.matches_from; }))
+    return SignatureState::signer_mismatch;
+  return SignatureState::partially_signed;
+}
+
+// ---- entities (a decrypted plaintext, or the content of an opaque signature)
+
+struct Entity {
+  std::string bytes;  // a MIME entity, or text when !is_mime
+  bool is_mime = true;
+  bool withheld = false;  // an opaque signature failed: its content is not released
+  std::vector<FoundSignature> signatures;
+};
+
+// True if GMime finds a MIME header block in bytes.
+bool parses_as_mime(std::string_view bytes) {
+  return mail::parse_message(bytes, mail::ParseDepth::structure).ok();
+}
+
+// If the entity's root is an opaque S/MIME signature (signed-data), replaces the
+// entity by the signed content, checked by CMS; adds its verdict.
+void unwrap_opaque_signature(keys::KeyStore& store, Entity& e) {
+  if (!e.is_mime)
+    return;
+  GRef<GMimeMessage> msg = mail::parse_gmime_message(e.bytes);
+  GMimeObject* root = root_of(msg.get());
+  if (!is_opaque_smime_signature(root))
+    return;
+  std::string der = mail::decoded_content(GMIME_PART(root));
+  auto verified = store.verify(keys::KeyType::smime, "", der);
+  add_signatures(verified, keys::KeyType::smime, true, e.signatures);
+  if (!verified || verified->content.empty()) {
+    e.bytes.clear();
+    e.is_mime = false;
+    e.withheld = true;
+    return;
+  }
+  e.bytes = std::move(verified->content);
+  e.is_mime = parses_as_mime(e.bytes);
+}
+
+// The entity a decryption gave: PGP/MIME and S/MIME plaintext is a MIME entity;
+// inline PGP plaintext is text unless its literal data is marked MIME.
+Entity entity_of(mail::Protection protection, const keys::DecryptResult& decrypted) {
+  Entity e;
+  e.bytes = std::string(decrypted.plaintext.view());
+  bool mime_expected = protection != mail::Protection::pgp_inline || decrypted.is_mime;
+  e.is_mime = mime_expected && parses_as_mime(e.bytes);
+  return e;
+}
+
+// The part of an entity as a download, with the same rules as mail::part_content.
+Result<mail::PartContent> entity_part(const Entity& e, std::string_view part_id) {
+  if (e.withheld)
+    return make_error(Errc::crypto,
+                      "the S/MIME signature over this content is bad: its content is withheld");
+  if (e.is_mime)
+    return mail::part_content(e.bytes, part_id);
+  if (part_id != "1")
+    return make_error(Errc::not_found, "the message has no part " + std::string(part_id));
+  mail::PartContent out;
+  out.bytes = e.bytes;
+  out.sniffed_type = mail::sniff_mime_type(out.bytes);
+  out.declared_type = "text/plain";
+  out.filename = "message.txt";
+  return out;
+}
+
+Attachment attachment_of(std::string_view raw, const mail::Part& p, PartSource source) {
+  Attachment a;
+  a.id = p.id;
+  a.source = source;
+  a.size = p.size;
+  a.filename = p.filename.empty() ? "part-" + p.id : p.filename;
+  auto content = mail::part_content(raw, p.id);
+  a.sniffed_type = content ? content->sniffed_type : "application/octet-stream";
+  return a;
+}
+
+// A whole entity as one segment: its best text body and its attachments.
+Segment segment_of(const Entity& e, Segment::Kind kind, std::string part_id, PartSource source) {
+  Segment s;
+  s.kind = kind;
+  s.part_id = std::move(part_id);
+  if (e.withheld)
+    return s;
+  if (!e.is_mime) {
+    s.text = mail::decode_text(e.bytes, "");
+    s.format = mail::BodyFormat::plain;
+    return s;
+  }
+  auto parsed = mail::parse_message(e.bytes);
+  if (!parsed)
+    return s;  // parses_as_mime said yes; nothing sensible to add if it changed its mind
+  s.text = parsed->text;
+  s.format = parsed->text_format;
+  for (const auto& p : parsed->parts) {
+    // A nested encrypted part is listed so that it does not vanish; it stays ciphertext.
+    if (p.is_attachment || p.role == mail::PartRole::encrypted_payload)
+      s.attachments.push_back(attachment_of(e.bytes, p, source));
+  }
+  return s;
+}
+
+// Collects the plain parts of the stored message into segments, in order, never
+// putting two text bodies in one segment.
+class SegmentList {
+ public:
+  void add_text(const std::string& part_id, std::string text, mail::BodyFormat format) {
+    if (blank(text))
+      return;
+    if (open_ && current_.format != mail::BodyFormat::none)
+      flush();
+    start(part_id);
+    current_.text = std::move(text);
+    current_.format = format;
+  }
+  void add_attachment(const std::string& part_id, Attachment a) {
+    start(part_id);
+    current_.attachments.push_back(std::move(a));
+  }
+  void push(Segment s) {
+    flush();
+    segments_.push_back(std::move(s));
+  }
+  std::vector<Segment> take() {
+    flush();
+    return std::move(segments_);
+  }
+
+ private:
+  void start(const std::string& part_id) {
+    if (open_)
+      return;
+    current_ = Segment{};
+    current_.kind = Segment::Kind::plain;
+    current_.part_id = part_id;
+    open_ = true;
+  }
+  void flush() {
+    if (open_)
+      segments_.push_back(std::move(current_));
+    open_ = false;
+  }
+  bool open_ = false;  // current_ holds a segment being filled
+  Segment current_;
+  std::vector<Segment> segments_;
+};
+
+bool is_text_body(const mail::Part& p) {
+  return p.role == mail::PartRole::content && !p.is_attachment &&
+         (p.content_type == "text/plain" || p.content_type == "text/html");
+}
+
+// Text around an armored block in a text part: what precedes BEGIN and what follows
+// the END line. Both are plain, whatever the block is.
+struct Split {
+  std::string before;
+  std::string after;
+};
+
+Split split_around(const std::string& text, std::string_view begin_marker,
+                   std::string_view end_marker) {
+  Split s;
+  auto begin = text.find(begin_marker);
+  if (begin == std::string::npos)
+    return s;
+  s.before = text.substr(0, begin);
+  auto end = text.find(end_marker, begin);
+  if (end == std::string::npos)
+    return s;
+  auto eol = text.find('\n', end);
+  if (eol != std::string::npos)
+    s.after = text.substr(eol + 1);
+  return s;
+}
+
+std::string text_of_part(std::string_view raw, const mail::Part& p) {
+  auto content = mail::part_content(raw, p.id);
+  return content ? mail::decode_text(content->bytes, p.charset) : std::string();
+}
+
+// Builds the segments of a stored message: every plain part in order, with the
+// segments that special() makes in place of the part special_id.
+template <class Special>
+std::vector<Segment> build_segments(std::string_view raw, const mail::ParsedMessage& outer,
+                                    const std::string& special_id, Special special) {
+  SegmentList list;
+  for (const auto& p : outer.parts) {
+    if (p.id == special_id) {
+      special(p, list);
+      continue;
+    }
+    if (p.role == mail::PartRole::crypto_control || p.role == mail::PartRole::signature)
+      continue;
+    bool html_alternative =
+        p.content_type == "text/html" &&
+        std::any_of(outer.parts.begin(), outer.parts.end(), [&](const mail::Part& q) {
+          return q.content_type == "text/plain" && is_text_body(q) &&
+                 parent_id(q.id) == parent_id(p.id) && q.id != p.id;
+        });
+    if (is_text_body(p) && !html_alternative) {
+      list.add_text(
+          p.id, text_of_part(raw, p),
+          p.content_type == "text/html" ? mail::BodyFormat::html : mail::BodyFormat::plain);
+    } else {
+      list.add_attachment(p.id, attachment_of(raw, p, PartSource::message));
+    }
+  }
+  return list.take();
+}
+
+void finish_signatures(MessageView& view, const std::vector<FoundSignature>& found,
+                       const std::string& from_address) {
+  bool alone = view.segments.size() == 1;
+  for (const auto& f : found)
+    view.signatures.push_back(verdict_of(f, from_address, alone));
+  view.signature_state = state_of(view.signatures);
+}
+
+// Decrypts the payload and opens the entity it holds (an opaque S/MIME signature
+// at its root unwrapped). Shared by decrypt() and decrypted_part().
+struct Opened {
+  ProtectedMessage message;
+  keys::DecryptResult decrypted;
+  Entity entity;
+};
+
+Result<Opened> open(keys::KeyStore& store, const keys::UnlockedKey& key, std::string_view raw) {
+  auto message = inspect(raw);
+  if (!message)
+    return message.error();
+  if (key.info().type != message->key_type) {
+    return make_error(Errc::invalid_argument, std::string("this message needs ") +
+                                                  key_type_words(message->key_type) + ", not " +
+                                                  key_type_words(key.info().type) + " (" +
+                                                  key.info().fingerprint + ")");
+  }
+  auto decrypted = store.decrypt(key, message->payload);
+  if (!decrypted)
+    return decrypted.error();
+  Opened o{std::move(message).value(), std::move(decrypted).value(), Entity{}};
+  o.entity = entity_of(o.message.protection, o.decrypted);
+  unwrap_opaque_signature(store, o.entity);
+  return o;
+}
+
+}  // namespace
+
+// ---- public API
+
+const char* verdict_status_name(VerdictStatus status) {
+  switch (status) {
+    case VerdictStatus::good:
+      return "good";
+    case VerdictStatus::bad:
+      return "bad";
+    case VerdictStatus::unknown_key:
+      return "unknown_key";
+    case VerdictStatus::expired_key:
+      return "expired_key";
+    case VerdictStatus::revoked_key:
+      return "revoked_key";
+    case VerdictStatus::error:
+      return "error";
+  }
+  return "error";
+}
+
+const char* signature_state_name(SignatureState state) {
+  switch (state) {
+    case SignatureState::none:
+      return "none";
+    case SignatureState::valid:
+      return "valid";
+    case SignatureState::partially_signed:
+      return "partially_signed";
+    case SignatureState::signer_mismatch:
+      return "signer_mismatch";
+    case SignatureState::bad:
+      return "bad";
+    case SignatureState::unknown_key:
+      return "unknown_key";
+    case SignatureState::expired:
+      return "expired";
+    case SignatureState::revoked:
+      return "revoked";
+    case SignatureState::error:
+      return "error";
+  }
+  return "error";
+}
+
+const Segment& DecryptedView::decrypted() const {
+  for (const auto& s : segments) {
+    if (s.kind == Segment::Kind::decrypted)
+      return s;
+  }
+  throw std::logic_error("a DecryptedView without its decrypted segment");
+}
+
+Result<ProtectedMessage> inspect(std::string_view raw) {
+  auto payload = mail::encrypted_payload(raw);
+  if (!payload) {
+    if (payload.code() == Errc::not_found)
+      return make_error(Errc::not_found, "the message is not encrypted");
+    return payload.error();
+  }
+  ProtectedMessage m;
+  m.protection = payload->protection;
+  m.key_type = key_type_for(payload->protection);
+  m.payload_part_id = std::move(payload->part_id);
+  m.payload = std::move(payload->bytes);
+  return m;
+}
+
+Result<keys::KeyInfo> choose_key(keys::KeyStore& store, const auth::User& user,
+                                 const ProtectedMessage& message,
+                                 const mail::ParsedMessage& parsed) {
+  auto is_users = [&](const std::string& address) {
+    std::string a = lower(address);
+    return std::any_of(user.emails.begin(), user.emails.end(),
+                       [&](const std::string& e) { return lower(e) == a; });
+  };
+  auto own_default = [&](const std::string& address) -> std::optional<keys::KeyInfo> {
+    auto key = store.find_default(lower(address), message.key_type);
+    if (key && key->user_id == user.id)
+      return std::move(key).value();
+    return std::nullopt;
+  };
+  std::vector<std::string> addressed;
+  for (const auto* list : {&parsed.to, &parsed.cc}) {
+    for (const auto& a : *list) {
+      if (!a.address.empty() && is_users(a.address))
+        addressed.push_back(a.address);
+    }
+  }
+  for (const auto& address : addressed) {
+    if (auto key = own_default(address))
+      return std::move(*key);
+  }
+  if (!user.email.empty()) {
+    if (auto key = own_default(user.email))
+      return std::move(*key);
+  }
+  // Bcc, a list, or an address with no key of its own: any key of the user of this
+  // type, preferring one that is some address's default and still usable.
+  auto all = store.list(user.login);
+  if (!all)
+    return all.error();
+  std::optional<keys::KeyInfo> best;
+  auto rank = [](const keys::KeyInfo& k) {
+    return (k.revoked ? 0 : 2) + (k.default_for.empty() ? 0 : 1);
+  };
+  for (auto& k : *all) {
+    if (k.type != message.key_type || k.user_id != user.id)
+      continue;
+    if (!best || rank(k) > rank(*best))
+      best = k;
+  }
+  if (best)
+    return std::move(*best);
+  return make_error(Errc::not_found,
+                    message.key_type == keys::KeyType::openpgp
+                        ? "you have no OpenPGP key: this message is encrypted with OpenPGP"
+                        : "you have no S/MIME key: this message is encrypted with S/MIME");
+}
+
+Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
+                              std::string_view raw) {
+  auto outer = mail::parse_message(raw);
+  if (!outer)
+    return outer.error();
+  auto opened = open(store, key, raw);
+  if (!opened)
+    return opened.error();
+  const ProtectedMessage& message = opened->message;
+  Entity& entity = opened->entity;
+
+  DecryptedView view;
+  view.protection = message.protection;
+  view.key_fingerprint = key.info().fingerprint;
+  view.cipher = opened->decrypted.cipher;
+  view.integrity_protected = opened->decrypted.integrity_protected;
+
+  std::vector<FoundSignature> found;
+  // OpenPGP signed-and-encrypted: the signature covers the whole plaintext.
+  for (const auto& s : opened->decrypted.signatures)
+    found.push_back(FoundSignature{s, keys::KeyType::openpgp, true});
+  found.insert(found.end(), entity.signatures.begin(), entity.signatures.end());
+  if (entity.is_mime) {
+    GRef<GMimeMessage> msg = mail::parse_gmime_message(entity.bytes);
+    if (GMimeObject* root = root_of(msg.get()))
+      check_multipart_signed(store, root, true, found);
+  }
+
+  Segment decrypted =
+      segment_of(entity, Segment::Kind::decrypted, message.payload_part_id, PartSource::decrypted);
+  bool placed = false;
+  view.segments = build_segments(
+      raw, *outer, message.payload_part_id, [&](const mail::Part& p, SegmentList& list) {
+        if (message.protection != mail::Protection::pgp_inline) {
+          list.push(std::move(decrypted));
+          placed = true;
+          return;
+        }
+        // Inline PGP: the text around the armor is plain, whoever wrote it.
+        Split around = split_around(text_of_part(raw, p), kPgpMessageBegin, kPgpMessageEnd);
+        list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
+        list.push(std::move(decrypted));
+        placed = true;
+        list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
+      });
+  if (!placed)
+    view.segments.push_back(std::move(decrypted));  // mail and reader disagree on ids: a bug
+  finish_signatures(view, found, outer->from.address);
+  return view;
+}
+
+Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
+                                         std::string_view raw, std::string_view part_id) {
+  if (!valid_part_id(part_id))
+    return make_error(Errc::invalid_argument, "not a valid part id");
+  auto opened = open(store, key, raw);
+  if (!opened)
+    return opened.error();
+  return entity_part(opened->entity, part_id);
+}
+
+Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw) {
+  auto outer = mail::parse_message(raw);
+  if (!outer)
+    return outer.error();
+  if (mail::is_encrypted(outer->protection))
+    return make_error(Errc::invalid_argument, "the message is encrypted: decrypt it to read it");
+  if (!mail::is_signed(outer->protection))
+    return make_error(Errc::not_found, "the message is not signed");
+  MessageView view;
+  view.protection = outer->protection;
+  std::vector<FoundSignature> found;
+
+  GRef<GMimeMessage> msg = mail::parse_gmime_message(raw);
+  GMimeObject* root = root_of(msg.get());
+  if (is_opaque_smime_signature(root)) {
+    // The content is inside the signature: only CMS can release it.
+    Entity e;
+    e.bytes = canonical_bytes(root);
+    unwrap_opaque_signature(store, e);
+    view.segments.push_back(segment_of(e, Segment::Kind::plain, "1", PartSource::signed_content));
+    finish_signatures(view, e.signatures, outer->from.address);
+    return view;
+  }
+  if (root != nullptr)
+    check_multipart_signed(store, root, true, found);
+  if (!found.empty()) {
+    Segment s;
+    s.part_id = outer->text_part_id.empty() ? "1" : outer->text_part_id;
+    s.text = outer->text;
+    s.format = outer->text_format;
+    for (const auto& p : outer->parts) {
+      if (p.is_attachment || p.role == mail::PartRole::encrypted_payload)
+        s.attachments.push_back(attachment_of(raw, p, PartSource::message));
+    }
+    view.segments.push_back(std::move(s));
+    finish_signatures(view, found, outer->from.address);
+    return view;
+  }
+  // Inline clearsigned PGP: the first text body part holding a signed block.
+  const mail::Part* signed_part = nullptr;
+  std::string text;
+  for (const auto& p : outer->parts) {
+    if (is_text_body(p) && p.content_type == "text/plain") {
+      text = text_of_part(raw, p);
+      if (text.find(kPgpSignedBegin) != std::string::npos) {
+        signed_part = &p;
+        break;
+      }
+    }
+  }
+  if (signed_part == nullptr)
+    return make_error(Errc::not_found, "the message carries no signature that can be checked");
+  auto begin = text.find(kPgpSignedBegin);
+  auto end = text.find(kPgpSignatureEnd, begin);
+  std::string block = text.substr(
+      begin, end == std::string::npos ? std::string::npos : end + kPgpSignatureEnd.size() - begin);
+  auto verified = store.verify(keys::KeyType::openpgp, "", block + "\n");
+  add_signatures(verified, keys::KeyType::openpgp, true, found);
+  Segment signed_segment;
+  signed_segment.part_id = signed_part->id;
+  // Unverifiable: the block is shown as it is, as plain text with no claim.
+  signed_segment.text = verified ? mail::decode_text(verified->content, "") : block;
+  signed_segment.format = mail::BodyFormat::plain;
+  view.segments =
+      build_segments(raw, *outer, signed_part->id, [&](const mail::Part& p, SegmentList& list) {
+        Split around = split_around(text, kPgpSignedBegin, kPgpSignatureEnd);
+        list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
+        list.push(std::move(signed_segment));
+        list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
+      });
+  finish_signatures(view, found, outer->from.address);
+  return view;
+}
+
+Result<mail::PartContent> signed_part(keys::KeyStore& store, std::string_view raw,
+                                      std::string_view part_id) {
+  if (!valid_part_id(part_id))
+    return make_error(Errc::invalid_argument, "not a valid part id");
+  GRef<GMimeMessage> msg = mail::parse_gmime_message(raw);
+  if (!msg)
+    return make_error(Errc::corrupt, "not a mail message: no header block could be parsed");
+  GMimeObject* root = root_of(msg.get());
+  if (!is_opaque_smime_signature(root))
+    return make_error(Errc::not_found, "the message has no opaque S/MIME signature");
+  Entity e;
+  e.bytes = canonical_bytes(root);
+  unwrap_opaque_signature(store, e);
+  return entity_part(e, part_id);
+}
+
+}  // namespace wmk::reader
