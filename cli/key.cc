@@ -4,11 +4,12 @@
 //
 // Secrets come from stdin only, one per line, in the order docs/cli.md gives for each
 // command; a key file given as "-" follows those lines on stdin.
-#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/cli.h"
 #include "cli/stdin_secret.h"
@@ -22,51 +23,8 @@ namespace wmk::cli {
 namespace {
 
 constexpr std::size_t kMaxKeyFile = 1 << 20;
-constexpr std::size_t kMaxSecretLine = 4096;
 
-// ---- reading secrets
-
-// Turns terminal echo off for its lifetime.
-class NoEcho {
- public:
-  explicit NoEcho(int fd) : fd_(fd) {
-    if (tcgetattr(fd_, &saved_) == 0) {
-      termios t = saved_;
-      t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      active_ = tcsetattr(fd_, TCSAFLUSH, &t) == 0;
-    }
-  }
-  ~NoEcho() {
-    if (active_)
-      tcsetattr(fd_, TCSAFLUSH, &saved_);
-  }
-  NoEcho(const NoEcho&) = delete;
-  NoEcho& operator=(const NoEcho&) = delete;
-
- private:
-  int fd_;
-  termios saved_{};
-  bool active_ = false;
-};
-
-// One line from fd that may be empty (a key file without a passphrase). On a
-// terminal it is asked for with the echo off.
-Result<util::SecretBuffer> read_optional_secret(int fd, const std::string& prompt) {
-  std::optional<NoEcho> no_echo;
-  if (isatty(fd) != 0) {
-    std::cerr << prompt << std::flush;
-    no_echo.emplace(fd);
-  }
-  try {
-    auto s = util::read_secret_line(fd, kMaxSecretLine);
-    if (no_echo)
-      std::cerr << "\n";
-    return s;
-  } catch (const std::runtime_error&) {
-    return make_error(Errc::invalid_argument,
-                      "could not read the passphrase from file descriptor " + std::to_string(fd));
-  }
-}
+// ---- reading input
 
 Error needs_stdin(const std::string& command) {
   return make_error(Errc::invalid_argument,
@@ -302,7 +260,8 @@ void register_import(CLI::App& cmd, Context& ctx) {
     if (!pass)
       return report(ctx, pass.error());
     int fd = args->file_pass_fd > 0 ? args->file_pass_fd : STDIN_FILENO;
-    auto file_pass = read_optional_secret(fd, "Passphrase of " + args->file + " (empty if none): ");
+    auto file_pass = read_optional_secret(fd, "passphrase",
+                                          "Passphrase of " + args->file + " (empty if none): ");
     if (!file_pass)
       return report(ctx, file_pass.error());
     auto data = read_key_file(args->file);
