@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/util/ascii.h"
 #include "core/util/encoding.h"
 
 namespace wmk::mail {
 
 namespace {
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // raw's header block without its Content-* headers and without the blank line that
 // ends it: the message headers to put in front of another entity.
@@ -32,7 +26,8 @@ std::string headers_without_content(std::string_view raw) {
       if (!skipping)
         out += line;
     } else {
-      skipping = lower_ascii(line.substr(0, std::min<std::size_t>(line.size(), 8))) == "content-";
+      skipping =
+          util::ascii_lower(line.substr(0, std::min<std::size_t>(line.size(), 8))) == "content-";
       if (!skipping)
         out += line;
     }
@@ -76,10 +71,10 @@ Result<keys::KeyInfo> Outbox::sender_key(const std::string& address, Technology 
 
 Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
   std::vector<std::string> addresses = recipients(draft);
-  std::string sender = lower_ascii(draft.from.address);
+  std::string sender = util::ascii_lower(draft.from.address);
   bool sender_listed = false;
   for (const std::string& a : addresses)
-    sender_listed = sender_listed || lower_ascii(a) == sender;
+    sender_listed = sender_listed || util::ascii_lower(a) == sender;
   if (!sender_listed)
     addresses.push_back(draft.from.address);
   std::vector<std::string> keys;
@@ -227,7 +222,7 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
       return make_error(Errc::invalid_argument, "signing needs the sender's unlocked key");
     const keys::KeyInfo& info = signer->info();
     bool serves = std::find(info.emails.begin(), info.emails.end(),
-                            lower_ascii(draft.from.address)) != info.emails.end();
+                            util::ascii_lower(draft.from.address)) != info.emails.end();
     if (info.type != key_type_of(draft.technology) || !serves)
       return make_error(Errc::invalid_argument, "the unlocked key " + info.fingerprint +
                                                     " does not sign for " + draft.from.address +
@@ -283,9 +278,9 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
     }
     p.is_encrypted = true;
     p.encrypted_to = recipients(draft);
-    std::string sender = lower_ascii(draft.from.address);
+    std::string sender = util::ascii_lower(draft.from.address);
     if (std::none_of(p.encrypted_to.begin(), p.encrypted_to.end(),
-                     [&](const std::string& a) { return lower_ascii(a) == sender; }))
+                     [&](const std::string& a) { return util::ascii_lower(a) == sender; }))
       p.encrypted_to.push_back(draft.from.address);
   }
   p.message = assemble_message(*headers, entity);

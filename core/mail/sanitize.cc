@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/util/ascii.h"
 #include "core/util/html_escape.h"
 #include "core/util/utf8.h"
 
@@ -18,6 +19,7 @@ namespace wmk::mail {
 namespace {
 
 using util::append_utf8;
+using util::ascii_lower;
 using util::kReplacementChar;
 using util::next_code_point;
 
@@ -48,17 +50,6 @@ void for_each_shown_char(std::string_view s, Fn fn) {
 // unwanted control characters left out.
 void append_escaped(std::string& out, std::string_view s) {
   for_each_shown_char(s, [&](char32_t c) { util::append_html_escaped(out, c); });
-}
-
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = ascii_lower(c);
-  return out;
 }
 
 bool is_ascii_alpha(char c) {
