@@ -46,6 +46,14 @@ Status check_reply_rule(const Draft& draft) {
   return {};
 }
 
+// ciphertext (armored OpenPGP, or S/MIME DER) as the MIME entity that carries it.
+// Errc::invalid_argument when an OpenPGP ciphertext is not an armored PGP MESSAGE.
+Result<std::string> encrypted_entity(Technology technology, std::string_view ciphertext) {
+  if (technology == Technology::openpgp)
+    return pgp_encrypted_entity(ciphertext);
+  return smime_encrypted_entity(ciphertext, SmimeEnvelope::auth_enveloped);
+}
+
 }  // namespace
 
 keys::KeyType key_type_of(Technology t) {
@@ -131,19 +139,13 @@ Result<std::string> Outbox::protect_for_sender(const Draft& draft, std::string_v
   auto ciphertext = keys_.encrypt(key_type_of(draft.technology), {*pub}, inner);
   if (!ciphertext)
     return ciphertext.error();
-  std::string entity;
-  if (draft.technology == Technology::openpgp) {
-    auto e = pgp_encrypted_entity(*ciphertext);
-    if (!e)
-      return e.error();
-    entity = std::move(e).value();
-  } else {
-    entity = smime_encrypted_entity(*ciphertext, SmimeEnvelope::auth_enveloped);
-  }
+  auto entity = encrypted_entity(draft.technology, *ciphertext);
+  if (!entity)
+    return entity.error();
   auto headers = message_headers(draft, fields);
   if (!headers)
     return headers.error();
-  return assemble_message(draft_header_line(meta) + *headers, entity);
+  return assemble_message(draft_header_line(meta) + *headers, *entity);
 }
 
 Result<std::string> Outbox::save_draft(const Draft& draft,
@@ -268,14 +270,10 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
     auto ciphertext = keys_.encrypt(key_type_of(draft.technology), public_keys, entity);
     if (!ciphertext)
       return ciphertext.error();
-    if (draft.technology == Technology::openpgp) {
-      auto e = pgp_encrypted_entity(*ciphertext);
-      if (!e)
-        return e.error();
-      entity = std::move(e).value();
-    } else {
-      entity = smime_encrypted_entity(*ciphertext, SmimeEnvelope::auth_enveloped);
-    }
+    auto encrypted = encrypted_entity(draft.technology, *ciphertext);
+    if (!encrypted)
+      return encrypted.error();
+    entity = std::move(encrypted).value();
     p.is_encrypted = true;
     p.encrypted_to = recipients(draft);
     std::string sender = util::ascii_lower(draft.from.address);
