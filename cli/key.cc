@@ -13,6 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/stdin_secret.h"
+#include "cli/table.h"
 #include "core/keys/keystore.h"
 #include "core/util/fs.h"
 #include "core/util/json.h"
@@ -115,24 +116,6 @@ void print_key_text(const keys::KeyInfo& k) {
     row("serial", k.serial);
     row("valid from", util::format_utc(k.not_before));
     row("valid until", util::format_utc(k.not_after));
-  }
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i)
-      width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size())
-        line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
   }
 }
 
