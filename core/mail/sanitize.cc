@@ -19,67 +19,24 @@
 #include <utility>
 #include <vector>
 
+#include "core/util/ascii.h"
 #include "core/util/fs.h"
+#include "core/util/html_escape.h"
+#include "core/util/utf8.h"
 
 namespace wmk::mail {
 namespace {
 
-constexpr char32_t kReplacementChar = 0xfffd;
+using util::append_utf8;
+using util::ascii_lower;
+using util::kReplacementChar;
+using util::next_code_point;
+
 constexpr std::size_t kMaxUrlBytes = 8192;
 constexpr std::size_t kMaxAttributeBytes = 1024;
 constexpr std::size_t kMaxAltChars = 200;
 
 // ---------------------------------------------------------------- UTF-8 and escaping
-
-// The code point at s[i] and its length in bytes. An invalid, overlong or truncated
-// sequence counts as one byte and decodes to U+FFFD.
-std::pair<char32_t, std::size_t> next_code_point(std::string_view s, std::size_t i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  if (c < 0x80)
-    return {c, 1};
-  std::size_t len = 0;
-  char32_t cp = 0;
-  char32_t min = 0;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2, cp = c & 0x1f, min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3, cp = c & 0x0f, min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return {kReplacementChar, 1};
-  }
-  if (i + len > s.size())
-    return {kReplacementChar, 1};
-  for (std::size_t k = 1; k < len; ++k) {
-    unsigned char d = byte(i + k);
-    if ((d & 0xc0) != 0x80)
-      return {kReplacementChar, 1};
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return {kReplacementChar, 1};
-  return {cp, len};
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
 
 // Control characters that never belong in shown text (TAB and LF do).
 bool is_unwanted_control(char32_t c) {
@@ -98,42 +55,10 @@ void for_each_shown_char(std::string_view s, Fn fn) {
   }
 }
 
-// Appends s escaped for HTML text and for double-quoted attribute values alike.
-// Escaping '<' and '>' in attribute values too keeps the output one meaning under
-// every parser state (the mXSS lesson).
+// Appends s escaped for HTML text and for double-quoted attribute values alike,
+// unwanted control characters left out.
 void append_escaped(std::string& out, std::string_view s) {
-  for_each_shown_char(s, [&](char32_t c) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        append_utf8(out, c);
-    }
-  });
-}
-
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = ascii_lower(c);
-  return out;
+  for_each_shown_char(s, [&](char32_t c) { util::append_html_escaped(out, c); });
 }
 
 bool is_ascii_alpha(char c) {
