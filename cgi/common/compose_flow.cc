@@ -180,7 +180,8 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
 {{body}}</textarea>
 <fieldset><legend>Attachments</legend>
 {{kept}}
-<input type="file" name="attachment" multiple>
+<label for="attachment">Add files</label>
+<input id="attachment" type="file" name="attachment" multiple>
 <p class="hint">At most {{limit}} per file. The type is read from the file itself.</p>
 </fieldset>
 <fieldset><legend>Protection</legend>

@@ -88,6 +88,7 @@ async function openAndCheck(page, watch, entry, shots, t) {
   assert.equal(page.url(), ORIGIN + url, `${name}: the page did not navigate away`);
   assert.doesNotMatch(await page.title(), /PWNED/, `${name}: title unchanged`);
   const frames = await assertFramesSandboxed(page, name);
+  if (entry.framed) assert.equal(frames.length, 1, `${name}: the HTML body is in a frame`);
   await assertNoMailMarkupOutside(page, name);
 
   // Try what a reader would: click the links and buttons the mail shows in its frame.

@@ -54,7 +54,7 @@ export const RUNS = {
 // Screenshots of each step: ARTIFACTS/<run>/NN-step.png, numbered in order.
 export class Shots {
   // Each step is also checked for what a screenshot shows badly: a page wider than the
-  // window (sideways scrolling on a phone).
+  // window (sideways scrolling on a phone), a form control without a label.
   constructor(run) {
     this.run = run;
     this.dir = path.join(ARTIFACTS, run);
@@ -66,13 +66,19 @@ export class Shots {
     this.n += 1;
     const file = path.join(this.dir, `${String(this.n).padStart(2, '0')}-${step}.png`);
     await page.screenshot({ path: file, fullPage: true });
-    if (RUNS[this.run]?.javaScriptEnabled !== false) {
-      const wider = await page.evaluate(() => {
-        const d = document.documentElement;
-        return d.scrollWidth - d.clientWidth;
-      });
-      assert.ok(wider <= 0, `${this.run}/${step}: the page is ${wider}px wider than the window (${file})`);
-    }
+    // Playwright evaluates in its own world: this works with the page's JavaScript off.
+    const { wider, unlabelled } = await page.evaluate(() => {
+      const d = document.documentElement;
+      const controls = document.querySelectorAll('input:not([type=hidden]), select, textarea, button');
+      const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label') ||
+        el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim());
+      return {
+        wider: d.scrollWidth - d.clientWidth,
+        unlabelled: [...controls].filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 160)),
+      };
+    });
+    assert.ok(wider <= 0, `${this.run}/${step}: the page is ${wider}px wider than the window (${file})`);
+    assert.deepEqual(unlabelled, [], `${this.run}/${step}: form controls without a label (${file})`);
     return file;
   }
 }

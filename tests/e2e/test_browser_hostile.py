@@ -112,7 +112,7 @@ class BrowserHostile(unittest.TestCase):
             corpus.append({"name": os.path.basename(path), "uid": uid})
         beacons = []
         for name in ("html-only", "second"):
-            beacons.append({"name": name, "uid": cls.wmk.deliver_with_python(
+            beacons.append({"name": name, "framed": True, "uid": cls.wmk.deliver_with_python(
                 USER, html_mail(name, address))})
         beacons.append({"name": "svg-and-html-attachments",
                         "uid": cls.wmk.deliver_with_python(USER, svg_mail(address))})

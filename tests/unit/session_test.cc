@@ -6,9 +6,8 @@
 
 #include "core/audit/audit.h"
 #include "core/auth/users.h"
-#include "core/store/schema.h"
 #include "core/util/encoding.h"
-#include "tests/unit/test_util.h"
+#include "tests/unit/db_fixture.h"
 
 namespace wmk::session {
 
@@ -16,13 +15,12 @@ namespace {
 
 using std::chrono::seconds;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public test::DbTest {
  protected:
   void SetUp() override {
-    auto d = store::Db::open(dir.path() + "/t.db", store::OpenMode::create_if_missing);
-    ASSERT_TRUE(d.ok());
-    db.emplace(std::move(d).value());
-    ASSERT_TRUE(store::migrate(*db).ok());
+    test::DbTest::SetUp();
+    if (HasFatalFailure())
+      return;
     cfg.session_idle_timeout = seconds(1800);
     cfg.session_absolute_timeout = seconds(43200);
     sessions.emplace(*db, clock, cfg);
@@ -55,10 +53,7 @@ class SessionTest : public ::testing::Test {
         .bind_all("g-" + session_id, "FPR-" + session_id, session_id)
         .run();
   }
-  test::TempDir dir;
-  util::ManualClock clock;
   config::Config cfg;
-  std::optional<store::Db> db;
   std::optional<SessionStore> sessions;
   std::int64_t alice = 0, bob = 0;
 };
