@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "cli/table.h"
 #include "core/audit/audit.h"
 #include "core/grant/grant.h"
 #include "core/util/json.h"
@@ -33,24 +34,6 @@ std::string duration(std::int64_t seconds) {
     out += std::to_string(seconds / 60 % 60) + "m";
   out += std::to_string(seconds % 60) + "s";
   return out;
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i)
-      width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size())
-        line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
-  }
 }
 
 void list(Context& ctx, const std::optional<std::string>& login) {

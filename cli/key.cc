@@ -4,14 +4,16 @@
 //
 // Secrets come from stdin only, one per line, in the order docs/cli.md gives for each
 // command; a key file given as "-" follows those lines on stdin.
-#include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli/cli.h"
 #include "cli/stdin_secret.h"
+#include "cli/table.h"
 #include "core/keys/keystore.h"
 #include "core/util/fs.h"
 #include "core/util/json.h"
@@ -22,51 +24,8 @@ namespace wmk::cli {
 namespace {
 
 constexpr std::size_t kMaxKeyFile = 1 << 20;
-constexpr std::size_t kMaxSecretLine = 4096;
 
-// ---- reading secrets
-
-// Turns terminal echo off for its lifetime.
-class NoEcho {
- public:
-  explicit NoEcho(int fd) : fd_(fd) {
-    if (tcgetattr(fd_, &saved_) == 0) {
-      termios t = saved_;
-      t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      active_ = tcsetattr(fd_, TCSAFLUSH, &t) == 0;
-    }
-  }
-  ~NoEcho() {
-    if (active_)
-      tcsetattr(fd_, TCSAFLUSH, &saved_);
-  }
-  NoEcho(const NoEcho&) = delete;
-  NoEcho& operator=(const NoEcho&) = delete;
-
- private:
-  int fd_;
-  termios saved_{};
-  bool active_ = false;
-};
-
-// One line from fd that may be empty (a key file without a passphrase). On a
-// terminal it is asked for with the echo off.
-Result<util::SecretBuffer> read_optional_secret(int fd, const std::string& prompt) {
-  std::optional<NoEcho> no_echo;
-  if (isatty(fd) != 0) {
-    std::cerr << prompt << std::flush;
-    no_echo.emplace(fd);
-  }
-  try {
-    auto s = util::read_secret_line(fd, kMaxSecretLine);
-    if (no_echo)
-      std::cerr << "\n";
-    return s;
-  } catch (const std::runtime_error&) {
-    return make_error(Errc::invalid_argument,
-                      "could not read the passphrase from file descriptor " + std::to_string(fd));
-  }
-}
+// ---- reading input
 
 Error needs_stdin(const std::string& command) {
   return make_error(Errc::invalid_argument,
@@ -157,24 +116,6 @@ void print_key_text(const keys::KeyInfo& k) {
     row("serial", k.serial);
     row("valid from", util::format_utc(k.not_before));
     row("valid until", util::format_utc(k.not_after));
-  }
-}
-
-void print_table(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<std::size_t> width;
-  for (const auto& row : rows) {
-    width.resize(std::max(width.size(), row.size()));
-    for (std::size_t i = 0; i < row.size(); ++i)
-      width[i] = std::max(width[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size())
-        line += std::string(width[i] - row[i].size() + 2, ' ');
-    }
-    std::cout << line << "\n";
   }
 }
 
@@ -302,7 +243,8 @@ void register_import(CLI::App& cmd, Context& ctx) {
     if (!pass)
       return report(ctx, pass.error());
     int fd = args->file_pass_fd > 0 ? args->file_pass_fd : STDIN_FILENO;
-    auto file_pass = read_optional_secret(fd, "Passphrase of " + args->file + " (empty if none): ");
+    auto file_pass = read_optional_secret(fd, "passphrase",
+                                          "Passphrase of " + args->file + " (empty if none): ");
     if (!file_pass)
       return report(ctx, file_pass.error());
     auto data = read_key_file(args->file);

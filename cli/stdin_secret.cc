@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 
 namespace wmk::cli {
@@ -86,6 +87,24 @@ Result<util::SecretBuffer> read_stdin_secret(const std::string& what, SecretUse 
       return make_error(Errc::invalid_argument, "the two " + what + "s differ");
   }
   return first;
+}
+
+Result<util::SecretBuffer> read_optional_secret(int fd, const std::string& what,
+                                                const std::string& prompt) {
+  std::optional<NoEcho> no_echo;
+  if (isatty(fd) != 0) {
+    std::cerr << prompt << std::flush;
+    no_echo.emplace(fd);
+  }
+  try {
+    auto s = util::read_secret_line(fd, kMaxSecret);
+    if (no_echo)
+      std::cerr << "\n";
+    return s;
+  } catch (const std::runtime_error&) {
+    return make_error(Errc::invalid_argument,
+                      "could not read the " + what + " from file descriptor " + std::to_string(fd));
+  }
 }
 
 }  // namespace wmk::cli

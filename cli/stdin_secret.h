@@ -17,4 +17,10 @@ enum class SecretUse { existing, new_secret };
 // entries on a terminal differ, or the line is too long.
 Result<util::SecretBuffer> read_stdin_secret(const std::string& what, SecretUse use);
 
+// One line from fd that may be empty (a key file without a passphrase); on a terminal
+// it is asked for with prompt, the echo off. Errc::invalid_argument when the line
+// cannot be read or is too long; what names the secret in that error.
+Result<util::SecretBuffer> read_optional_secret(int fd, const std::string& what,
+                                                const std::string& prompt);
+
 }  // namespace wmk::cli

@@ -109,9 +109,8 @@ Response ComposeSession::finish(Response r) {
 }
 
 Page ComposeSession::page(std::string name, std::string title) {
-  Page p = ctx_.page(std::move(name), std::move(title), Nav::compose);
-  p.key_banner = access_.banner();
-  return p;
+  // The key banner comes with the page (Context::page).
+  return ctx_.page(std::move(name), std::move(title), Nav::compose);
 }
 
 Result<keys::KeyInfo> ComposeSession::draft_key(const std::string& draft_id) {

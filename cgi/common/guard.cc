@@ -9,6 +9,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "cgi/common/key_pages.h"
 #include "core/config/config.h"
 
 namespace wmk::cgi {
@@ -64,7 +65,12 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   limits.max_body_bytes =
       static_cast<std::size_t>(app->config.attachment_max_bytes) * 2 + 1024 * 1024;
   SecretNames secrets = program.secrets;
-  secrets.cookies.push_back(kSessionCookie);
+  // The session and grant cookies are credentials: they never reach cgicc. The
+  // browser sends the grant cookie with every request, whichever program it is for.
+  for (auto name : {kSessionCookie, kGrantCookie}) {
+    if (std::find(secrets.cookies.begin(), secrets.cookies.end(), name) == secrets.cookies.end())
+      secrets.cookies.push_back(name);
+  }
   auto request = Request::parse(source, secrets, limits);
   if (!request) {
     int status = request.code() == Errc::unsupported ? 415 : 400;
@@ -163,6 +169,15 @@ Page Context::page(std::string name, std::string title, Nav nav) {
     session::SessionStore sessions(app.db, *app.clock, app.config);
     if (auto notice = sessions.take_notice(session->id))
       p.notice = Notice{Notice::Kind::info, *notice};
+    // Every page says which keys are unlocked and for how long; Lock comes back here,
+    // or where the handler says (return_path).
+    std::string back = return_path.value_or("/inbox");
+    if (!return_path && !request.is_post()) {
+      back = request.path();
+      if (auto query = request.env("QUERY_STRING"); query && !query->empty())
+        back += "?" + *query;
+    }
+    p.key_banner = key_banner(*this, back);
   }
   return p;
 }

@@ -52,11 +52,14 @@ struct Context {
   Request& request;
   std::optional<session::Session> session;  // the live session, if any
   std::optional<Errc> session_error;        // why the cookie opened none (expired, ...)
+  // Where the key banner's Lock button returns to; unset: the request's own path for a
+  // GET, /inbox after a POST. Pages about a message set it to the message.
+  std::optional<std::string> return_path = std::nullopt;
 
   // The header's user and Logout token, when logged in.
   std::optional<Viewer> viewer() const;
-  // A page for this request: viewer set, and the session's pending notice (taken,
-  // so it is shown once).
+  // A page for this request: viewer set, the session's pending notice (taken, so it
+  // is shown once), and the key banner (unlocked keys, time left, Lock).
   Page page(std::string name, std::string title, Nav nav = Nav::none);
   // The live session; throws std::logic_error (a bug) in an anonymous program without one.
   const session::Session& live_session() const;

@@ -3,98 +3,12 @@
 #include <map>
 #include <stdexcept>
 
+#include "core/util/html_escape.h"
+
 namespace wmk::cgi {
 
-namespace {
-
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid
-// (overlong forms, surrogates and code points above U+10FFFF included).
-std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  if (c < 0x80)
-    return 1;
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0)
-      lo = 0xA0;
-    if (c == 0xED)
-      hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0)
-      lo = 0x90;
-    if (c == 0xF4)
-      hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size())
-    return 0;
-  if (byte(i + 1) < lo || byte(i + 1) > hi)
-    return 0;
-  for (std::size_t k = 2; k < len; ++k) {
-    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF)
-      return 0;
-  }
-  return len;
-}
-
-}  // namespace
-
 std::string escape(std::string_view raw) {
-  std::string out;
-  out.reserve(raw.size() + raw.size() / 8);
-  for (std::size_t i = 0; i < raw.size();) {
-    char c = raw[i];
-    auto uc = static_cast<unsigned char>(c);
-    if (uc >= 0x80) {
-      std::size_t len = utf8_sequence_length(raw, i);
-      if (len == 0) {
-        out += kReplacement;
-        ++i;
-      } else {
-        out.append(raw.substr(i, len));
-        i += len;
-      }
-      continue;
-    }
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      case '\t':
-      case '\n':
-      case '\r':
-        out += c;
-        break;
-      default:
-        if (uc < 0x20 || uc == 0x7F)
-          out += kReplacement;
-        else
-          out += c;
-    }
-    ++i;
-  }
-  return out;
+  return util::html_escape(raw);
 }
 
 Html text(std::string_view raw) {

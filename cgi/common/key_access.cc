@@ -1,7 +1,7 @@
 #include "cgi/common/key_access.h"
 
-#include "core/auth/throttle.h"
 #include "core/grant/cookie.h"
+#include "core/webflow/flow.h"
 
 namespace wmk::cgi {
 
@@ -52,38 +52,42 @@ std::optional<keys::UnlockedKey> KeyAccess::from_grant(const keys::KeyInfo& key,
 
 Result<keys::UnlockedKey> KeyAccess::unlock(const keys::KeyInfo& key,
                                             const util::SecretBuffer& passphrase) {
-  const auto& session = ctx_.live_session();
-  auth::Throttle throttle(ctx_.app.db, *ctx_.app.clock, auth::throttle_policy(ctx_.app.config));
-  std::string key_scope = auth::key_scope(key.fingerprint);
-  std::string addr_scope = auth::address_scope(ctx_.request.client_addr());
-  WMK_TRY(throttle.check(addr_scope));
-  WMK_TRY(throttle.acquire(key_scope));
-  auto unlocked = keys_.unlock(key, passphrase);
-  if (!unlocked) {
-    if (unlocked.code() == Errc::wrong_passphrase)
-      throttle.record_failure(addr_scope);
-    return unlocked.error();
-  }
-  throttle.record_success(key_scope);
-
-  auto secret = grant_secret();
-  bool new_cookie = !secret;
-  util::SecretBuffer grant_secret_value =
-      new_cookie ? grant::new_grant_secret() : std::move(*secret);
-  auto g = grants_.create(session.id, key.id, unlocked->key_secret(), grant_secret_value,
-                          ctx_.request.client_addr(), ctx_.request.user_agent());
-  if (!g)
-    return g.error();
-  if (new_cookie) {
+  // The same unlock as /unlock for a message (core/webflow): throttled per key before
+  // the KDF, another session's live grant checked before and after it, one grant
+  // secret per session. The caller has checked the confirmation field.
+  auto outcome =
+      webflow::unlock(ctx_.app, ctx_.live_session(), key, passphrase, std::nullopt,
+                      webflow::Confirmation::not_asked, grant_secret(),
+                      webflow::Client{ctx_.request.client_addr(), ctx_.request.user_agent()});
+  if (!outcome)
+    return outcome.error();
+  if (std::holds_alternative<webflow::InUseElsewhere>(*outcome))
+    return make_error(Errc::key_in_use,
+                      "the key " + key.fingerprint + " is unlocked in another session");
+  auto& unlocked = std::get<webflow::Unlocked>(*outcome);
+  if (unlocked.new_cookie) {
     new_cookie_.emplace(
-        SetCookie::session_secret(kGrantCookie, grant::encode_grant_cookie(grant_secret_value)));
-    cookie_secret_ = std::move(grant_secret_value);
-    cookie_read_ = true;
+        SetCookie::session_secret(kGrantCookie, grant::encode_grant_cookie(unlocked.grant_secret)));
   }
-  return unlocked;
+  // The session has a new token now (a privilege change): the request goes on as it,
+  // and the browser gets the new cookie.
+  new_session_cookie_.emplace(SetCookie::session_secret(kSessionCookie, unlocked.session_token));
+  ctx_.session = unlocked.session;
+  const auto& session = ctx_.live_session();
+  cookie_secret_ = std::move(unlocked.grant_secret);
+  cookie_read_ = true;
+  // The key itself, through the grant just made (one AES-GCM open, no second KDF).
+  auto key_secret = grants_.use(session.id, key.id, *cookie_secret_);
+  if (!key_secret)
+    return key_secret.error();
+  return keys_.from_key_secret(key, std::move(key_secret).value());
 }
 
 void KeyAccess::add_cookies(Response& response) {
+  if (new_session_cookie_) {
+    response.add_cookie(std::move(*new_session_cookie_));
+    new_session_cookie_.reset();
+  }
   if (new_cookie_) {
     response.add_cookie(std::move(*new_cookie_));
     new_cookie_.reset();
@@ -95,21 +99,6 @@ std::optional<grant::GrantInfo> KeyAccess::live_elsewhere(const keys::KeyInfo& k
   if (g && g->session_id != ctx_.live_session().id)
     return g;
   return std::nullopt;
-}
-
-Html KeyAccess::banner() {
-  auto live = grants_.for_session(ctx_.live_session().id);
-  if (live.empty())
-    return {};
-  std::int64_t now = ctx_.app.clock->now();
-  std::vector<Html> items;
-  for (const auto& g : live) {
-    std::int64_t left = g.seconds_left(now);
-    items.push_back(fill(R"(<span class="unlocked">Key {{fpr}} unlocked — {{min}} min left</span>)",
-                         {{"fpr", g.key_fingerprint.substr(0, 16)},
-                          {"min", static_cast<long long>((left + 59) / 60)}}));
-  }
-  return join(items);
 }
 
 }  // namespace wmk::cgi

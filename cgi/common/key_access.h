@@ -28,20 +28,20 @@ class KeyAccess {
   // wrong) why says so.
   std::optional<keys::UnlockedKey> from_grant(const keys::KeyInfo& key, std::optional<Error>* why);
 
-  // Unlocks key with passphrase (throttled per key and per client address) and records
-  // a grant for this session, making a grant cookie when the session has none yet (see
-  // add_cookies). Errc::wrong_passphrase, Errc::locked_out (wait), Errc::key_in_use
-  // (another session holds a live grant: see live_elsewhere), Errc::expired/revoked.
+  // Unlocks key with passphrase through webflow::unlock (throttled per key, audited)
+  // and records a grant for this session, making a grant cookie when the session has
+  // none yet and giving the session a new token (ctx's session is replaced; see
+  // add_cookies). Errc::wrong_passphrase, Errc::locked_out (wait),
+  // Errc::key_in_use (another session holds a live grant: see live_elsewhere),
+  // Errc::expired/revoked.
   Result<keys::UnlockedKey> unlock(const keys::KeyInfo& key, const util::SecretBuffer& passphrase);
 
-  // Adds the grant cookie that unlock() made, if any, to response.
+  // Adds the cookies that unlock() made, if any, to response: the session's new token
+  // and a new grant cookie.
   void add_cookies(Response& response);
 
   // The live grant on key in another session, if any (for the key-in-use page).
   std::optional<grant::GrantInfo> live_elsewhere(const keys::KeyInfo& key);
-
-  // "OpenPGP key unlocked — 9 min left" for this session's live grants; empty if none.
-  Html banner();
 
  private:
   std::optional<util::SecretBuffer> grant_secret();
@@ -51,6 +51,7 @@ class KeyAccess {
   grant::GrantStore grants_;
   std::optional<util::SecretBuffer> cookie_secret_;
   std::optional<SetCookie> new_cookie_;
+  std::optional<SetCookie> new_session_cookie_;
   bool cookie_read_ = false;
 };
 

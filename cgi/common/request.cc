@@ -11,21 +11,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
+
+#include "core/util/encoding.h"
 
 namespace wmk::cgi {
 
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 // Decodes form-urlencoded text into out (at least text.size() bytes); returns the
 // decoded length. Used for secrets too, so it writes into caller-owned memory.
@@ -35,13 +28,18 @@ std::size_t form_decode(std::string_view text, char* out) {
     char c = text[i];
     if (c == '+') {
       out[n++] = ' ';
-    } else if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-               hex_value(text[i + 2]) >= 0) {
-      out[n++] = static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out[n++] = c;
+      continue;
     }
+    if (c == '%' && i + 2 < text.size()) {
+      auto hi = util::hex_digit_value(text[i + 1]);
+      auto lo = util::hex_digit_value(text[i + 2]);
+      if (hi && lo) {
+        out[n++] = static_cast<char>(*hi * 16 + *lo);
+        i += 2;
+        continue;
+      }
+    }
+    out[n++] = c;
   }
   return n;
 }

@@ -385,6 +385,42 @@ Result<util::SecretBuffer> GrantStore::use(const std::string& session_id, std::i
   return std::move(opened).value();
 }
 
+Result<int> GrantStore::rebind_session(const std::string& old_id, const std::string& new_id,
+                                       const util::SecretBuffer& grant_secret) {
+  int moved = 0;
+  for (const Row& r : load("g.session_id = ?", [&](store::Statement& st) { st.bind(1, old_id); })) {
+    const GrantInfo& g = r.info;
+    Result<util::SecretBuffer> opened =
+        make_error(Errc::crypto, "the grant secret has the wrong size");
+    if (grant_secret.size() == kGrantSecretSize) {
+      opened = crypto::open(
+          grant_secret, r.wrapped,
+          associated_data(g.id, old_id, g.key_id, g.key_fingerprint, r.stored_expires));
+    }
+    if (!opened) {
+      db_.prepare("DELETE FROM grants WHERE id = ?").bind(1, g.id).run();
+      record(db_, clock_,
+             {g.login,
+              kEventUse,
+              audit::outcome::kFail,
+              g.key_fingerprint,
+              g.session_short_id,
+              {},
+              "grant " + g.id + ": the grant cookie does not open it (" + errc_name(opened.code()) +
+                  "); grant deleted"});
+      continue;
+    }
+    const auto wrapped =
+        crypto::seal(grant_secret, opened->bytes(),
+                     associated_data(g.id, new_id, g.key_id, g.key_fingerprint, r.stored_expires));
+    db_.prepare("UPDATE grants SET session_id = ?, wrapped = ? WHERE id = ?")
+        .bind_all(new_id, wrapped, g.id)
+        .run();
+    ++moved;
+  }
+  return moved;
+}
+
 std::optional<GrantInfo> GrantStore::for_session_and_key(const std::string& session_id,
                                                          std::int64_t key_id) {
   auto rows = load("g.session_id = ? AND g.key_id = ?", [&](store::Statement& st) {

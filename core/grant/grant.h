@@ -124,6 +124,14 @@ class GrantStore {
   // Ends every grant. Returns how many.
   Result<int> revoke_all(const Revoker& by);
 
+  // Moves every grant of session old_id to new_id (the session got a new token:
+  // SessionStore::rotate), sealing each key secret again under grant_secret with the
+  // new id in its associated data. A grant that grant_secret does not open is deleted
+  // and audited, as use() would. Joins the caller's transaction. Returns how many
+  // grants moved.
+  Result<int> rebind_session(const std::string& old_id, const std::string& new_id,
+                             const util::SecretBuffer& grant_secret);
+
   // Deletes grants past their idle or absolute limit or whose session is gone or
   // past its own limits, in short transactions that re-check each row, so a grant
   // in use is never touched. Returns how many were (dry_run: would be) deleted.

@@ -548,6 +548,7 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
     if (!st.step())
       return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
     auto chain = st.column_blob(0);
+    st.reset();  // no read transaction held while the key works (see unlock)
     out = detail::export_pkcs12(
         *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()),
         export_passphrase);
@@ -571,16 +572,19 @@ Status KeyStore::change_passphrase(const KeyInfo& key, const util::SecretBuffer&
   if (!st.step())
     return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
   auto old_wrapped = st.column_blob(0);
+  st.reset();
   // Check the old passphrase without the expiry rule: an expired key may still get a
   // new passphrase.
   auto prot_st = app_.db.prepare("SELECT kdf_params, kdf_salt FROM keys WHERE id = ?");
   prot_st.bind(1, key.id);
   prot_st.step();
   auto params = crypto::KdfParams::parse(prot_st.column_text(0));
+  const auto old_salt = prot_st.column_blob(1);
+  prot_st.reset();
   if (!params)
     return fail(
         make_error(Errc::corrupt, "key " + key.fingerprint + " has damaged KDF parameters"));
-  auto old_kek = crypto::derive_key(old_passphrase, prot_st.column_blob(1), *params);
+  auto old_kek = crypto::derive_key(old_passphrase, old_salt, *params);
   auto key_secret = crypto::open(old_kek, old_wrapped, secret_ad(key.fingerprint, key.type));
   if (!key_secret) {
     return fail(make_error(Errc::wrong_passphrase, "wrong passphrase for key " + key.fingerprint));
@@ -680,11 +684,17 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
   if (st.column_text(0) != kKdfName)
     return fail(make_error(Errc::unsupported, "key " + key.fingerprint + " uses an unknown KDF"));
   auto params = crypto::KdfParams::parse(st.column_text(1));
+  const auto salt = st.column_blob(2);
+  const auto wrapped = st.column_blob(3);
+  // An open statement keeps a read transaction, and a read transaction held through
+  // the KDF makes the audit write below fail with SQLITE_BUSY (stale WAL snapshot)
+  // whenever another connection wrote meanwhile, e.g. a racing unlock's grant.
+  st.reset();
   if (!params)
     return fail(
         make_error(Errc::corrupt, "key " + key.fingerprint + " has damaged KDF parameters"));
-  auto kek = crypto::derive_key(passphrase, st.column_blob(2), *params);
-  auto secret = crypto::open(kek, st.column_blob(3), secret_ad(key.fingerprint, key.type));
+  auto kek = crypto::derive_key(passphrase, salt, *params);
+  auto secret = crypto::open(kek, wrapped, secret_ad(key.fingerprint, key.type));
   if (!secret) {
     if (secret.code() == Errc::corrupt)
       return fail(make_error(Errc::corrupt,
@@ -747,6 +757,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
     if (!st.step())
       return fail(make_error(Errc::not_found, "key " + info.fingerprint + " is gone"));
     auto chain = st.column_blob(0);
+    st.reset();  // no read transaction held while the key works (see unlock)
     out = detail::decrypt(
         *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()),
         ciphertext);
@@ -779,6 +790,7 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
     if (!st.step())
       return fail(make_error(Errc::not_found, "key " + info.fingerprint + " is gone"));
     auto chain = st.column_blob(0);
+    st.reset();  // no read transaction held while the key works (see unlock)
     out = detail::sign(
         *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()), data);
   }

@@ -322,6 +322,18 @@ Result<std::pair<PKey, CertStack>> key_and_chain(const util::SecretBuffer& pkcs8
   return std::make_pair(std::move(pkey).value(), std::move(certs).value());
 }
 
+// A new stack holding (a reference to) every certificate of chain after the first,
+// the leaf: the intermediates to send along with it.
+CertStack certs_after_leaf(STACK_OF(X509) * chain) {
+  CertStack extra(sk_X509_new_null());
+  for (int i = 1; i < sk_X509_num(chain); ++i) {
+    X509* c = sk_X509_value(chain, i);
+    X509_up_ref(c);
+    sk_X509_push(extra.get(), c);
+  }
+  return extra;
+}
+
 }  // namespace
 
 bool looks_like_pem(std::string_view data) {
@@ -552,12 +564,7 @@ Result<SignResult> sign(const util::SecretBuffer& pkcs8_der, std::string_view ch
     return kc.error();
   ERR_clear_error();
   X509* leaf = sk_X509_value(kc->second.get(), 0);
-  CertStack extra(sk_X509_new_null());
-  for (int i = 1; i < sk_X509_num(kc->second.get()); ++i) {
-    X509* c = sk_X509_value(kc->second.get(), i);
-    X509_up_ref(c);
-    sk_X509_push(extra.get(), c);
-  }
+  CertStack extra = certs_after_leaf(kc->second.get());
   const unsigned int flags = CMS_DETACHED | CMS_BINARY | CMS_PARTIAL;
   Cms cms(CMS_sign(nullptr, nullptr, extra.get(), nullptr, flags));
   if (!cms || CMS_add1_signer(cms.get(), leaf, kc->first.get(), EVP_sha256(), flags) == nullptr)
@@ -673,12 +680,7 @@ Result<std::string> export_pkcs12(const util::SecretBuffer& pkcs8_der, std::stri
     return kc.error();
   ERR_clear_error();
   X509* leaf = sk_X509_value(kc->second.get(), 0);
-  CertStack extra(sk_X509_new_null());
-  for (int i = 1; i < sk_X509_num(kc->second.get()); ++i) {
-    X509* c = sk_X509_value(kc->second.get(), i);
-    X509_up_ref(c);
-    sk_X509_push(extra.get(), c);
-  }
+  CertStack extra = certs_after_leaf(kc->second.get());
   auto pass = c_string(password);
   // nid 0 / iter 0: OpenSSL 3's defaults, AES-256-CBC with PBKDF2 and a SHA-256 MAC.
   P12 p12(PKCS12_create(reinterpret_cast<const char*>(pass.data()), nullptr, kc->first.get(), leaf,

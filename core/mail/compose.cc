@@ -6,6 +6,7 @@
 
 #include "core/mail/gmime_ref.h"
 #include "core/mail/magic.h"
+#include "core/util/ascii.h"
 #include "core/util/encoding.h"
 
 namespace wmk::mail {
@@ -23,13 +24,6 @@ bool is_atext(char c) {
   if (std::isalnum(static_cast<unsigned char>(c)) != 0)
     return true;
   return std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
-}
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string_view trim(std::string_view s) {
@@ -500,7 +494,7 @@ std::vector<std::string> recipients(const Draft& draft) {
   std::vector<std::string> seen;
   for (const auto* list : {&draft.to, &draft.cc}) {
     for (const Address& a : *list) {
-      std::string key = lower_ascii(a.address);
+      std::string key = util::ascii_lower(a.address);
       if (std::find(seen.begin(), seen.end(), key) != seen.end())
         continue;
       seen.push_back(key);

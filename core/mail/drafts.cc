@@ -4,22 +4,16 @@
 #include <map>
 
 #include "core/mail/gmime_ref.h"
+#include "core/util/ascii.h"
 
 namespace wmk::mail {
 
 namespace {
 
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // The value of the first header named name in raw's header block (unfolded), or
 // nullopt. Only the header block is looked at.
 std::optional<std::string> header_value(std::string_view raw, std::string_view name) {
-  std::string want = lower_ascii(name) + ":";
+  std::string want = util::ascii_lower(name) + ":";
   std::size_t pos = 0;
   while (pos < raw.size()) {
     std::size_t nl = raw.find('\n', pos);
@@ -29,7 +23,7 @@ std::optional<std::string> header_value(std::string_view raw, std::string_view n
       line.remove_suffix(1);
     if (line.empty())
       return std::nullopt;  // end of the header block
-    if (lower_ascii(line.substr(0, std::min(line.size(), want.size()))) == want) {
+    if (util::ascii_lower(line.substr(0, std::min(line.size(), want.size()))) == want) {
       std::string value(line.substr(want.size()));
       // Continuation lines.
       std::size_t next = end + 1;
@@ -65,7 +59,7 @@ std::map<std::string, std::string> parse_params(std::string_view value) {
           s.remove_suffix(1);
         return std::string(s);
       };
-      out[lower_ascii(trim(item.substr(0, eq)))] = trim(item.substr(eq + 1));
+      out[util::ascii_lower(trim(item.substr(0, eq)))] = trim(item.substr(eq + 1));
     }
     if (semi == std::string_view::npos)
       break;
@@ -138,7 +132,7 @@ Result<DraftMeta> read_draft_meta(std::string_view raw) {
 std::string strip_draft_header(std::string_view raw) {
   std::string out;
   out.reserve(raw.size());
-  std::string want = lower_ascii(kDraftHeader) + ":";
+  std::string want = util::ascii_lower(kDraftHeader) + ":";
   std::size_t pos = 0;
   bool in_headers = true;
   bool skipping = false;
@@ -153,7 +147,7 @@ std::string strip_draft_header(std::string_view raw) {
         pos = end;
         continue;
       } else {
-        skipping = lower_ascii(line.substr(0, std::min(line.size(), want.size()))) == want;
+        skipping = util::ascii_lower(line.substr(0, std::min(line.size(), want.size()))) == want;
         if (skipping) {
           pos = end;
           continue;

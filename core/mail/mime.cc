@@ -6,6 +6,7 @@
 
 #include "core/mail/gmime_ref.h"
 #include "core/mail/magic.h"
+#include "core/util/ascii.h"
 
 namespace wmk::mail {
 
@@ -46,13 +47,6 @@ constexpr std::string_view kPgpMessageEnd = "-----END PGP MESSAGE-----";
 constexpr std::string_view kPgpSignedBegin = "-----BEGIN PGP SIGNED MESSAGE-----";
 constexpr std::size_t kMaxFilenameBytes = 200;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string make_valid_utf8(std::string_view s) {
   if (g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr))
     return std::string(s);
@@ -86,7 +80,7 @@ bool is_bidi_control(gunichar c) {
 // that are not valid in the declared charset are read as windows-1252, and failing
 // that as ISO-8859-1, which maps every byte.
 std::string to_utf8(std::string_view bytes, std::string_view charset) {
-  std::string cs = lower(charset);
+  std::string cs = util::ascii_lower(charset);
   bool utf8_like = cs.empty() || cs == "utf-8" || cs == "utf8" || cs == "us-ascii" || cs == "ascii";
   if (utf8_like && g_utf8_validate(bytes.data(), static_cast<gssize>(bytes.size()), nullptr))
     return std::string(bytes);
@@ -131,7 +125,7 @@ std::string mime_type_of(GMimeObject* obj) {
   if (ct == nullptr)
     return "text/plain";
   GChars type(g_mime_content_type_get_mime_type(ct));
-  return lower(type.str());
+  return util::ascii_lower(type.str());
 }
 
 std::string param(GMimeObject* obj, const char* name) {
@@ -188,7 +182,7 @@ struct Walker {
     p.content_type = mime_type_of(obj);
     p.charset = clean_header_text(param(obj, "charset"));
     const char* disp = g_mime_object_get_disposition(obj);
-    p.disposition = disp != nullptr ? lower(clean_header_text(disp)) : "";
+    p.disposition = disp != nullptr ? util::ascii_lower(clean_header_text(disp)) : "";
     p.role = role;
     const char* name = nullptr;
     if (GMIME_IS_PART(obj)) {
@@ -201,7 +195,7 @@ struct Walker {
     p.filename = name != nullptr ? safe_filename(name) : "";
     if (p.content_type == "application/pkcs7-mime" ||
         p.content_type == "application/x-pkcs7-mime") {
-      std::string smime_type = lower(param(obj, "smime-type"));
+      std::string smime_type = util::ascii_lower(param(obj, "smime-type"));
       if (smime_type == "signed-data") {
         p.role = PartRole::signature;
         if (!signature)
@@ -226,7 +220,7 @@ struct Walker {
   void walk_multipart(GMimeMultipart* mp, const std::string& id, PartRole role) {
     GMimeObject* obj = GMIME_OBJECT(mp);
     std::string type = mime_type_of(obj);
-    std::string protocol = lower(param(obj, "protocol"));
+    std::string protocol = util::ascii_lower(param(obj, "protocol"));
     bool pgp_encrypted = type == "multipart/encrypted" && protocol == "application/pgp-encrypted";
     if (pgp_encrypted && !encryption) {
       encryption = Protection::pgp_mime;

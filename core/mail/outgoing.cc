@@ -3,18 +3,12 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/util/ascii.h"
 #include "core/util/encoding.h"
 
 namespace wmk::mail {
 
 namespace {
-
-std::string lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // raw's header block without its Content-* headers and without the blank line that
 // ends it: the message headers to put in front of another entity.
@@ -32,7 +26,8 @@ std::string headers_without_content(std::string_view raw) {
       if (!skipping)
         out += line;
     } else {
-      skipping = lower_ascii(line.substr(0, std::min<std::size_t>(line.size(), 8))) == "content-";
+      skipping =
+          util::ascii_lower(line.substr(0, std::min<std::size_t>(line.size(), 8))) == "content-";
       if (!skipping)
         out += line;
     }
@@ -49,6 +44,14 @@ Status check_reply_rule(const Draft& draft) {
                       "this message answers an encrypted one: encrypt it, or confirm that it "
                       "may be sent unencrypted");
   return {};
+}
+
+// ciphertext (armored OpenPGP, or S/MIME DER) as the MIME entity that carries it.
+// Errc::invalid_argument when an OpenPGP ciphertext is not an armored PGP MESSAGE.
+Result<std::string> encrypted_entity(Technology technology, std::string_view ciphertext) {
+  if (technology == Technology::openpgp)
+    return pgp_encrypted_entity(ciphertext);
+  return smime_encrypted_entity(ciphertext, SmimeEnvelope::auth_enveloped);
 }
 
 }  // namespace
@@ -76,10 +79,10 @@ Result<keys::KeyInfo> Outbox::sender_key(const std::string& address, Technology 
 
 Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
   std::vector<std::string> addresses = recipients(draft);
-  std::string sender = lower_ascii(draft.from.address);
+  std::string sender = util::ascii_lower(draft.from.address);
   bool sender_listed = false;
   for (const std::string& a : addresses)
-    sender_listed = sender_listed || lower_ascii(a) == sender;
+    sender_listed = sender_listed || util::ascii_lower(a) == sender;
   if (!sender_listed)
     addresses.push_back(draft.from.address);
   std::vector<std::string> keys;
@@ -136,19 +139,13 @@ Result<std::string> Outbox::protect_for_sender(const Draft& draft, std::string_v
   auto ciphertext = keys_.encrypt(key_type_of(draft.technology), {*pub}, inner);
   if (!ciphertext)
     return ciphertext.error();
-  std::string entity;
-  if (draft.technology == Technology::openpgp) {
-    auto e = pgp_encrypted_entity(*ciphertext);
-    if (!e)
-      return e.error();
-    entity = std::move(e).value();
-  } else {
-    entity = smime_encrypted_entity(*ciphertext, SmimeEnvelope::auth_enveloped);
-  }
+  auto entity = encrypted_entity(draft.technology, *ciphertext);
+  if (!entity)
+    return entity.error();
   auto headers = message_headers(draft, fields);
   if (!headers)
     return headers.error();
-  return assemble_message(draft_header_line(meta) + *headers, entity);
+  return assemble_message(draft_header_line(meta) + *headers, *entity);
 }
 
 Result<std::string> Outbox::save_draft(const Draft& draft,
@@ -227,7 +224,7 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
       return make_error(Errc::invalid_argument, "signing needs the sender's unlocked key");
     const keys::KeyInfo& info = signer->info();
     bool serves = std::find(info.emails.begin(), info.emails.end(),
-                            lower_ascii(draft.from.address)) != info.emails.end();
+                            util::ascii_lower(draft.from.address)) != info.emails.end();
     if (info.type != key_type_of(draft.technology) || !serves)
       return make_error(Errc::invalid_argument, "the unlocked key " + info.fingerprint +
                                                     " does not sign for " + draft.from.address +
@@ -273,19 +270,15 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
     auto ciphertext = keys_.encrypt(key_type_of(draft.technology), public_keys, entity);
     if (!ciphertext)
       return ciphertext.error();
-    if (draft.technology == Technology::openpgp) {
-      auto e = pgp_encrypted_entity(*ciphertext);
-      if (!e)
-        return e.error();
-      entity = std::move(e).value();
-    } else {
-      entity = smime_encrypted_entity(*ciphertext, SmimeEnvelope::auth_enveloped);
-    }
+    auto encrypted = encrypted_entity(draft.technology, *ciphertext);
+    if (!encrypted)
+      return encrypted.error();
+    entity = std::move(encrypted).value();
     p.is_encrypted = true;
     p.encrypted_to = recipients(draft);
-    std::string sender = lower_ascii(draft.from.address);
+    std::string sender = util::ascii_lower(draft.from.address);
     if (std::none_of(p.encrypted_to.begin(), p.encrypted_to.end(),
-                     [&](const std::string& a) { return lower_ascii(a) == sender; }))
+                     [&](const std::string& a) { return util::ascii_lower(a) == sender; }))
       p.encrypted_to.push_back(draft.from.address);
   }
   p.message = assemble_message(*headers, entity);

@@ -1,9 +1,17 @@
 #include "core/mail/sanitize.h"
 
+#include <fcntl.h>
 #include <gumbo.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
+#include <functional>
 #include <new>
 #include <optional>
 #include <string>
@@ -11,65 +19,24 @@
 #include <utility>
 #include <vector>
 
+#include "core/util/ascii.h"
+#include "core/util/fs.h"
+#include "core/util/html_escape.h"
+#include "core/util/utf8.h"
+
 namespace wmk::mail {
 namespace {
 
-constexpr char32_t kReplacementChar = 0xfffd;
+using util::append_utf8;
+using util::ascii_lower;
+using util::kReplacementChar;
+using util::next_code_point;
+
 constexpr std::size_t kMaxUrlBytes = 8192;
 constexpr std::size_t kMaxAttributeBytes = 1024;
 constexpr std::size_t kMaxAltChars = 200;
 
 // ---------------------------------------------------------------- UTF-8 and escaping
-
-// The code point at s[i] and its length in bytes. An invalid, overlong or truncated
-// sequence counts as one byte and decodes to U+FFFD.
-std::pair<char32_t, std::size_t> next_code_point(std::string_view s, std::size_t i) {
-  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = byte(i);
-  if (c < 0x80)
-    return {c, 1};
-  std::size_t len = 0;
-  char32_t cp = 0;
-  char32_t min = 0;
-  if (c >= 0xc2 && c <= 0xdf) {
-    len = 2, cp = c & 0x1f, min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    len = 3, cp = c & 0x0f, min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    len = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    return {kReplacementChar, 1};
-  }
-  if (i + len > s.size())
-    return {kReplacementChar, 1};
-  for (std::size_t k = 1; k < len; ++k) {
-    unsigned char d = byte(i + k);
-    if ((d & 0xc0) != 0x80)
-      return {kReplacementChar, 1};
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return {kReplacementChar, 1};
-  return {cp, len};
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
 
 // Control characters that never belong in shown text (TAB and LF do).
 bool is_unwanted_control(char32_t c) {
@@ -88,42 +55,10 @@ void for_each_shown_char(std::string_view s, Fn fn) {
   }
 }
 
-// Appends s escaped for HTML text and for double-quoted attribute values alike.
-// Escaping '<' and '>' in attribute values too keeps the output one meaning under
-// every parser state (the mXSS lesson).
+// Appends s escaped for HTML text and for double-quoted attribute values alike,
+// unwanted control characters left out.
 void append_escaped(std::string& out, std::string_view s) {
-  for_each_shown_char(s, [&](char32_t c) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        append_utf8(out, c);
-    }
-  });
-}
-
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = ascii_lower(c);
-  return out;
+  for_each_shown_char(s, [&](char32_t c) { util::append_html_escaped(out, c); });
 }
 
 bool is_ascii_alpha(char c) {
@@ -1084,16 +1019,234 @@ class TextConverter {
   std::vector<int> lists_;
 };
 
+// ------------------------------------------------------------- parser isolation
+//
+// gumbo 0.10.1 (the Debian package; upstream is archived) aborts on some inputs: an
+// assertion in its table handling fires for `<table><svg><desc><![CDATA[<]]>>`. A
+// message must not be able to kill the page that shows it, nor run the parser for
+// minutes, so the parse runs in a child process with a CPU limit. The parent accepts
+// the child's output only if it is in the sanitizer's output form (is_sanitized_html),
+// so even a child subverted by a parser bug cannot hand back markup we would not
+// have written.
+
+constexpr rlim_t kChildCpuSeconds = 10;
+constexpr std::size_t kMaxChildOutputBytes = std::size_t{256} << 20;
+
+// What produce() returns when run in a child process; nullopt if the child could not
+// be started, crashed, threw, or ran out of CPU time.
+std::optional<std::string> run_isolated(const std::function<std::string()>& produce) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return std::nullopt;
+  util::Fd read_end(fds[0]);
+  util::Fd write_end(fds[1]);
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return std::nullopt;
+  if (pid == 0) {
+    // The child: no destructors, no atexit handlers, no stdio flushing (the parent's
+    // buffered output must not be written twice); only _exit.
+    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    rlimit cpu{kChildCpuSeconds, kChildCpuSeconds + 1};
+    (void)::setrlimit(RLIMIT_CPU, &cpu);
+    rlimit no_core{0, 0};
+    (void)::setrlimit(RLIMIT_CORE, &no_core);
+    int status = 1;
+    try {
+      std::string out = produce();
+      status = util::write_all(write_end.get(), out).ok() ? 0 : 1;
+    } catch (...) {
+      status = 2;
+    }
+    ::_exit(status);
+  }
+  write_end.reset();
+  auto out = util::read_all(read_end.get(), kMaxChildOutputBytes);
+  read_end.reset();  // a child still writing (output too large) gets EPIPE
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR)
+      return std::nullopt;
+  }
+  if (!out || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return std::nullopt;
+  return std::move(out).value();
+}
+
+// The source as escaped text in a <pre>: what is shown when the parser failed.
+std::string source_as_text(std::string_view html) {
+  std::string out = "<pre>";
+  if (html.size() > kMaxHtmlInputBytes)
+    html = html.substr(0, kMaxHtmlInputBytes);
+  if (!html.empty() && html.front() == '\n')
+    out += '\n';
+  append_escaped(out, html);
+  out += "</pre>";
+  return out;
+}
+
+// ------------------------------------------------------------- output form check
+
+bool is_output_element(std::string_view name, bool* is_void) {
+  static const char* const kElements[] = {
+      "p",       "div",    "span", "b",    "i",   "u",     "s",       "strike", "em",
+      "strong",  "small",  "big",  "sub",  "sup", "del",   "ins",     "mark",   "q",
+      "cite",    "abbr",   "kbd",  "samp", "var", "tt",    "code",    "pre",    "blockquote",
+      "address", "center", "ul",   "ol",   "li",  "dl",    "dt",      "dd",     "h1",
+      "h2",      "h3",     "h4",   "h5",   "h6",  "table", "caption", "thead",  "tbody",
+      "tfoot",   "tr",     "td",   "th",   "a",   "font"};
+  for (const char* void_name : {"br", "hr", "wbr"}) {
+    if (name == void_name) {
+      *is_void = true;
+      return true;
+    }
+  }
+  *is_void = false;
+  return std::find(std::begin(kElements), std::end(kElements), name) != std::end(kElements);
+}
+
+bool is_output_attribute(std::string_view name) {
+  static const char* const kAttributes[] = {
+      "title", "lang",   "dir",         "align",       "valign",  "colspan", "rowspan",
+      "width", "border", "cellpadding", "cellspacing", "bgcolor", "color",   "size",
+      "face",  "start",  "type",        "value",       "href",    "rel",     "target"};
+  return std::find(std::begin(kAttributes), std::end(kAttributes), name) != std::end(kAttributes);
+}
+
+// The length of the character reference at s[i] if it is one the escaper writes, else 0.
+std::size_t escape_length(std::string_view s, std::size_t i) {
+  for (std::string_view e : {"&amp;", "&lt;", "&gt;", "&quot;", "&#39;"}) {
+    if (s.substr(i, e.size()) == e)
+      return e.size();
+  }
+  return 0;
+}
+
+std::string unescape(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t len = s[i] == '&' ? escape_length(s, i) : 0;
+    if (len == 0) {
+      out += s[i++];
+      continue;
+    }
+    std::string_view e = s.substr(i, len);
+    out += e == "&amp;" ? '&' : e == "&lt;" ? '<' : e == "&gt;" ? '>' : e == "&quot;" ? '"' : '\'';
+    i += len;
+  }
+  return out;
+}
+
+// True if s is text as append_escaped writes it: valid UTF-8, no control character
+// but TAB and LF, no < > " ' and no & that does not start one of our escapes.
+bool is_escaped_text(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    char c = s[i];
+    if (c == '<' || c == '>' || c == '"' || c == '\'')
+      return false;
+    if (c == '&') {
+      std::size_t len = escape_length(s, i);
+      if (len == 0)
+        return false;
+      i += len;
+      continue;
+    }
+    auto [cp, len] = next_code_point(s, i);
+    if ((cp == kReplacementChar && len == 1) || is_unwanted_control(cp))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+// True if s is valid UTF-8 without control characters but TAB and LF.
+bool is_clean_text(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto [cp, len] = next_code_point(s, i);
+    if ((cp == kReplacementChar && len == 1) || is_unwanted_control(cp))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+// True if tag (between < and >) is a start or end tag as the Sanitizer writes them.
+bool is_output_tag(std::string_view tag) {
+  bool is_void = false;
+  if (!tag.empty() && tag.front() == '/')
+    return is_output_element(tag.substr(1), &is_void) && !is_void;
+  std::size_t space = tag.find(' ');
+  std::string_view name = tag.substr(0, space);
+  if (!is_output_element(name, &is_void))
+    return false;
+  std::string_view rest = space == std::string_view::npos ? "" : tag.substr(space);
+  while (!rest.empty()) {
+    // ' NAME="VALUE"'
+    std::size_t eq = rest.find("=\"");
+    if (rest.front() != ' ' || eq == std::string_view::npos)
+      return false;
+    std::string_view attr = rest.substr(1, eq - 1);
+    std::size_t close = rest.find('"', eq + 2);
+    if (close == std::string_view::npos || !is_output_attribute(attr))
+      return false;
+    std::string_view value = rest.substr(eq + 2, close - eq - 2);
+    if (!is_escaped_text(value))
+      return false;
+    if (attr == "href" || attr == "rel" || attr == "target") {
+      if (name != "a")
+        return false;
+      std::string raw = unescape(value);
+      if (attr == "href" && safe_link(raw) != raw)
+        return false;
+      if (attr == "rel" && raw != "noopener noreferrer")
+        return false;
+      if (attr == "target" && raw != "_blank")
+        return false;
+    }
+    rest.remove_prefix(close + 1);
+  }
+  return true;
+}
+
 }  // namespace
 
+bool is_sanitized_html(std::string_view html) {
+  std::size_t text_start = 0;
+  for (std::size_t i = 0; i < html.size(); ++i) {
+    if (html[i] != '<')
+      continue;
+    std::size_t end = html.find('>', i);
+    if (end == std::string_view::npos ||
+        !is_escaped_text(html.substr(text_start, i - text_start)) ||
+        !is_output_tag(html.substr(i + 1, end - i - 1)))
+      return false;
+    i = end;
+    text_start = end + 1;
+  }
+  return is_escaped_text(html.substr(text_start));
+}
+
 std::string sanitize_html(std::string_view html) {
-  HtmlTree tree(html);
-  return Sanitizer().run(tree.document());
+  auto out = run_isolated([html] {
+    HtmlTree tree(html);
+    return Sanitizer().run(tree.document());
+  });
+  if (out && is_sanitized_html(*out))
+    return std::move(out).value();
+  return source_as_text(html);
 }
 
 std::string html_to_text(std::string_view html) {
-  HtmlTree tree(html);
-  return TextConverter().run(tree.document());
+  auto out = run_isolated([html] {
+    HtmlTree tree(html);
+    return TextConverter().run(tree.document());
+  });
+  if (out && is_clean_text(*out))
+    return std::move(out).value();
+  std::string text;
+  for_each_shown_char(html.substr(0, std::min(html.size(), kMaxHtmlInputBytes)),
+                      [&](char32_t c) { append_utf8(text, c); });
+  return text;
 }
 
 }  // namespace wmk::mail

@@ -8,6 +8,7 @@
 
 #include "core/mail/gmime_ref.h"
 #include "core/mail/magic.h"
+#include "core/util/ascii.h"
 
 namespace wmk::reader {
 
@@ -20,13 +21,6 @@ constexpr std::string_view kPgpMessageEnd = "-----END PGP MESSAGE-----";
 constexpr std::string_view kPgpSignedBegin = "-----BEGIN PGP SIGNED MESSAGE-----";
 constexpr std::string_view kPgpSignatureEnd = "-----END PGP SIGNATURE-----";
 constexpr std::size_t kMaxPartIdLength = 64;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -69,7 +63,7 @@ std::string mime_type_of(GMimeObject* obj) {
   if (ct == nullptr)
     return "text/plain";
   mail::GChars type(g_mime_content_type_get_mime_type(ct));
-  return lower(type.str());
+  return util::ascii_lower(type.str());
 }
 
 std::string param(GMimeObject* obj, const char* name) {
@@ -99,7 +93,7 @@ bool is_opaque_smime_signature(GMimeObject* obj) {
     return false;
   std::string type = mime_type_of(obj);
   return (type == "application/pkcs7-mime" || type == "application/x-pkcs7-mime") &&
-         lower(param(obj, "smime-type")) == "signed-data";
+         util::ascii_lower(param(obj, "smime-type")) == "signed-data";
 }
 
 // ---- signatures
@@ -137,7 +131,7 @@ void check_multipart_signed(keys::KeyStore& store, GMimeObject* obj, bool is_roo
     return;  // ciphertext: nothing to check without decrypting it
   int n = g_mime_multipart_get_count(mp);
   if (type == "multipart/signed" && n >= 2) {
-    std::string protocol = lower(param(obj, "protocol"));
+    std::string protocol = util::ascii_lower(param(obj, "protocol"));
     std::optional<keys::KeyType> key_type;
     if (protocol == "application/pgp-signature")
       key_type = keys::KeyType::openpgp;
@@ -196,10 +190,10 @@ SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_add
   v.signer = f.info.signer;
   v.signer_emails = f.info.emails;
   v.trusted = f.info.trusted;
-  std::string from = lower(from_address);
-  v.matches_from =
-      !from.empty() && std::any_of(f.info.emails.begin(), f.info.emails.end(),
-                                   [&](const std::string& e) { return lower(e) == from; });
+  std::string from = util::ascii_lower(from_address);
+  v.matches_from = !from.empty() &&
+                   std::any_of(f.info.emails.begin(), f.info.emails.end(),
+                               [&](const std::string& e) { return util::ascii_lower(e) == from; });
   v.covers_whole = f.covers_entity && entity_alone;
   v.created = f.info.created;
   v.detail = f.info.detail;
@@ -549,12 +543,12 @@ Result<keys::KeyInfo> choose_key(keys::KeyStore& store, const auth::User& user,
                                  const ProtectedMessage& message,
                                  const mail::ParsedMessage& parsed) {
   auto is_users = [&](const std::string& address) {
-    std::string a = lower(address);
+    std::string a = util::ascii_lower(address);
     return std::any_of(user.emails.begin(), user.emails.end(),
-                       [&](const std::string& e) { return lower(e) == a; });
+                       [&](const std::string& e) { return util::ascii_lower(e) == a; });
   };
   auto own_default = [&](const std::string& address) -> std::optional<keys::KeyInfo> {
-    auto key = store.find_default(lower(address), message.key_type);
+    auto key = store.find_default(util::ascii_lower(address), message.key_type);
     if (key && key->user_id == user.id)
       return std::move(key).value();
     return std::nullopt;

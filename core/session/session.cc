@@ -240,6 +240,30 @@ int SessionStore::purge(store::PurgeMode mode) {
   return static_cast<int>(expired.size());
 }
 
+Result<NewSession> SessionStore::rotate(const Session& s, const Rebind& rebind) {
+  auto raw = util::SecretBuffer::random(kTokenBytes);
+  NewSession ns{s, base64url_secret(raw)};
+  ns.session.id = util::sha256_hex(ns.token.view());
+  ns.session.expires = expiry_of(ns.session);
+
+  store::Transaction tx(db_);
+  // The grants still name the old id until rebind has moved them: check the foreign
+  // keys at commit, not at each statement.
+  db_.exec("PRAGMA defer_foreign_keys = ON");
+  auto up = db_.prepare("UPDATE sessions SET id = ? WHERE id = ?");
+  up.bind_all(ns.session.id, s.id);
+  WMK_TRY(up.try_step());
+  if (db_.changes() == 0)
+    return make_error(Errc::not_found, "no such session (logged out or expired)");
+  if (rebind)
+    WMK_TRY(rebind(s.id, ns.session.id));
+  audit::AuditLog(db_, clock_)
+      .record({s.login, "session.rotate", audit::outcome::kOk, "", s.short_id, s.client_addr,
+               "new session token"});
+  tx.commit();
+  return ns;
+}
+
 Status SessionStore::set_notice(const std::string& session_id, std::string_view text) {
   auto st = db_.prepare("UPDATE sessions SET notice = ? WHERE id = ?");
   st.bind_all(clean(text, kMaxNotice), session_id);

@@ -6,6 +6,7 @@
 // expired session is deleted on the spot, and its grants with it (ON DELETE CASCADE).
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,6 +67,17 @@ class SessionStore {
   // Sessions past their limits: counts them and, unless mode is dry_run, deletes them
   // (with their grants), auditing each. Live sessions are never touched.
   int purge(store::PurgeMode mode);
+
+  // Gives the session a new token, and so a new id, keeping everything else (short id,
+  // CSRF token, times, notice): done when the session gains a privilege (a key
+  // unlocked), so that a token that may have leaked before, or was planted, stops
+  // working. rebind(old_id, new_id) moves what refers to the old id (grants) inside
+  // the same transaction; foreign keys are checked at its end. Audited as
+  // session.rotate. Returns the session with its new id and the new token (the
+  // cookie value). Errc::not_found if the session is gone; an error of rebind undoes
+  // everything and is returned.
+  using Rebind = std::function<Status(const std::string& old_id, const std::string& new_id)>;
+  Result<NewSession> rotate(const Session& s, const Rebind& rebind);
 
   // Leaves a message for the session's next request (replacing any earlier one).
   // Errc::not_found if the session is gone.

@@ -25,14 +25,14 @@ std::string hex_encode(std::span<const std::uint8_t> bytes) {
   return out;
 }
 
-static int hex_value(char c) {
+std::optional<std::uint8_t> hex_digit_value(char c) {
   if (c >= '0' && c <= '9')
-    return c - '0';
+    return static_cast<std::uint8_t>(c - '0');
   if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
+    return static_cast<std::uint8_t>(c - 'a' + 10);
   if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
+    return static_cast<std::uint8_t>(c - 'A' + 10);
+  return std::nullopt;
 }
 
 std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text) {
@@ -40,10 +40,10 @@ std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text) {
     return std::nullopt;
   std::vector<std::uint8_t> out(text.size() / 2);
   for (std::size_t i = 0; i < out.size(); ++i) {
-    int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
-    if (hi < 0 || lo < 0)
+    auto hi = hex_digit_value(text[2 * i]), lo = hex_digit_value(text[2 * i + 1]);
+    if (!hi || !lo)
       return std::nullopt;
-    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+    out[i] = static_cast<std::uint8_t>(*hi << 4 | *lo);
   }
   return out;
 }

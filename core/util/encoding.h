@@ -11,6 +11,8 @@
 namespace wmk::util {
 
 std::string hex_encode(std::span<const std::uint8_t> bytes);
+// The value (0-15) of one hex digit, either case; nullopt if c is not one.
+std::optional<std::uint8_t> hex_digit_value(char c);
 // Returns nullopt if text is not even-length lowercase/uppercase hex.
 std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text);
 

@@ -2,29 +2,25 @@
 
 #include <gtest/gtest.h>
 
-#include "core/store/schema.h"
-#include "tests/unit/test_util.h"
+#include "tests/unit/db_fixture.h"
 
 namespace wmk::audit {
 
 namespace {
 
-class AuditTest : public ::testing::Test {
+class AuditTest : public test::DbTest {
  protected:
+  AuditTest() : test::DbTest(1'000'000) {}
   void SetUp() override {
-    auto d = store::Db::open(dir.path() + "/t.db", store::OpenMode::create_if_missing);
-    ASSERT_TRUE(d.ok());
-    db.emplace(std::move(d).value());
-    ASSERT_TRUE(store::migrate(*db).ok());
+    test::DbTest::SetUp();
+    if (HasFatalFailure())
+      return;
     log.emplace(*db, clock);
   }
   void add(const std::string& login, const std::string& ev, const std::string& fpr = "") {
     log->record(AuditEvent{login, ev, outcome::kOk, fpr, "ab12cd34", "192.0.2.1", "d"});
     clock.advance(std::chrono::seconds(10));
   }
-  test::TempDir dir;
-  util::ManualClock clock{1'000'000};
-  std::optional<store::Db> db;
   std::optional<AuditLog> log;
 };
 

@@ -2,8 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/store/schema.h"
-#include "tests/unit/test_util.h"
+#include "tests/unit/db_fixture.h"
 
 namespace wmk::auth {
 
@@ -15,18 +14,14 @@ util::SecretBuffer pw(std::string_view s) {
   return util::SecretBuffer::copy_of(s);
 }
 
-class UsersTest : public ::testing::Test {
+class UsersTest : public test::DbTest {
  protected:
   void SetUp() override {
-    auto d = store::Db::open(dir.path() + "/t.db", store::OpenMode::create_if_missing);
-    ASSERT_TRUE(d.ok());
-    db.emplace(std::move(d).value());
-    ASSERT_TRUE(store::migrate(*db).ok());
+    test::DbTest::SetUp();
+    if (HasFatalFailure())
+      return;
     users.emplace(*db, clock);
   }
-  test::TempDir dir;
-  util::ManualClock clock;
-  std::optional<store::Db> db;
   std::optional<UserStore> users;
 };
 

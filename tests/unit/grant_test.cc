@@ -647,3 +647,51 @@ TEST(GrantCookie, SetCookieHeaderHasTheSecurityAttributes) {
 
 }  // namespace
 }  // namespace wmk::grant
+
+namespace wmk::grant {
+
+// SessionStore::rotate moves a session's grants to its new id (after an unlock):
+// sealed again under the new id, so they open there and nowhere else; a grant the
+// given secret does not open is dropped.
+TEST_F(GrantTest, RebindSessionResealsUnderTheNewIdOnly) {
+  create_ok(kSessionA1, kKey1, secret_a_);
+  const std::string new_id(64, 'e');
+  store::Transaction tx(db());
+  db().exec("PRAGMA defer_foreign_keys = ON");
+  db().prepare("UPDATE sessions SET id = ? WHERE id = ?").bind_all(new_id, kSessionA1).run();
+  auto moved = grants().rebind_session(kSessionA1, new_id, secret_a_);
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_EQ(*moved, 1);
+  tx.commit();
+
+  auto secret = grants().use(new_id, kKey1, secret_a_);
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  EXPECT_TRUE(secret->equals(key_secret_));
+  EXPECT_EQ(grants().use(kSessionA1, kKey1, secret_a_).code(), Errc::not_found);
+
+  // The blob is bound to the new id: put back under the old one, it no longer opens.
+  store::Transaction tx2(db());
+  db().exec("PRAGMA defer_foreign_keys = ON");
+  db().prepare("UPDATE sessions SET id = ? WHERE id = ?").bind_all(kSessionA1, new_id).run();
+  db().prepare("UPDATE grants SET session_id = ? WHERE session_id = ?")
+      .bind_all(kSessionA1, new_id)
+      .run();
+  tx2.commit();
+  EXPECT_EQ(grants().use(kSessionA1, kKey1, secret_a_).code(), Errc::revoked);
+}
+
+TEST_F(GrantTest, RebindSessionDropsGrantsTheSecretDoesNotOpen) {
+  create_ok(kSessionA1, kKey1, secret_a_);
+  const std::string new_id(64, 'f');
+  store::Transaction tx(db());
+  db().exec("PRAGMA defer_foreign_keys = ON");
+  db().prepare("UPDATE sessions SET id = ? WHERE id = ?").bind_all(new_id, kSessionA1).run();
+  auto moved = grants().rebind_session(kSessionA1, new_id, secret_b_);
+  ASSERT_TRUE(moved.ok());
+  EXPECT_EQ(*moved, 0);
+  tx.commit();
+  EXPECT_EQ(count("SELECT count(*) FROM grants"), 0);
+  EXPECT_EQ(audit_count("grant.use", "fail"), 1);
+}
+
+}  // namespace wmk::grant

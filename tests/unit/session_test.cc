@@ -6,9 +6,8 @@
 
 #include "core/audit/audit.h"
 #include "core/auth/users.h"
-#include "core/store/schema.h"
 #include "core/util/encoding.h"
-#include "tests/unit/test_util.h"
+#include "tests/unit/db_fixture.h"
 
 namespace wmk::session {
 
@@ -16,13 +15,12 @@ namespace {
 
 using std::chrono::seconds;
 
-class SessionTest : public ::testing::Test {
+class SessionTest : public test::DbTest {
  protected:
   void SetUp() override {
-    auto d = store::Db::open(dir.path() + "/t.db", store::OpenMode::create_if_missing);
-    ASSERT_TRUE(d.ok());
-    db.emplace(std::move(d).value());
-    ASSERT_TRUE(store::migrate(*db).ok());
+    test::DbTest::SetUp();
+    if (HasFatalFailure())
+      return;
     cfg.session_idle_timeout = seconds(1800);
     cfg.session_absolute_timeout = seconds(43200);
     sessions.emplace(*db, clock, cfg);
@@ -55,10 +53,7 @@ class SessionTest : public ::testing::Test {
         .bind_all("g-" + session_id, "FPR-" + session_id, session_id)
         .run();
   }
-  test::TempDir dir;
-  util::ManualClock clock;
   config::Config cfg;
-  std::optional<store::Db> db;
   std::optional<SessionStore> sessions;
   std::int64_t alice = 0, bob = 0;
 };
@@ -278,6 +273,57 @@ TEST_F(SessionTest, CsrfMatches) {
   auto other = sessions->create(alice, "", "");
   ASSERT_TRUE(other.ok());
   EXPECT_FALSE(SessionStore::csrf_matches(s, other->session.csrf_token));
+}
+
+TEST_F(SessionTest, RotateGivesANewTokenAndTheOldOneStopsWorking) {
+  auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
+  ASSERT_TRUE(ns.ok());
+  const Session before = ns->session;
+  ASSERT_TRUE(sessions->set_notice(before.id, "hello").ok());
+  std::string seen_old, seen_new;
+  auto r = sessions->rotate(before, [&](const std::string& o, const std::string& n) {
+    seen_old = o;
+    seen_new = n;
+    return Status{};
+  });
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_NE(r->session.id, before.id);
+  EXPECT_EQ(r->session.id, util::sha256_hex(r->token.view()));
+  EXPECT_EQ(seen_old, before.id);
+  EXPECT_EQ(seen_new, r->session.id);
+  EXPECT_EQ(r->session.short_id, before.short_id);
+  EXPECT_EQ(r->session.csrf_token, before.csrf_token);
+  EXPECT_EQ(r->session.created, before.created);
+
+  EXPECT_EQ(sessions->resume(token_of(*ns)).code(), Errc::not_found);
+  auto again = sessions->resume(std::string(r->token.view()));
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->id, r->session.id);
+  EXPECT_EQ(sessions->take_notice(r->session.id).value_or(""), "hello");
+  EXPECT_EQ(count("sessions"), 1);
+  EXPECT_EQ(sessions->rotate(before, {}).code(), Errc::not_found);
+}
+
+TEST_F(SessionTest, RotateIsUndoneWhenRebindFails) {
+  auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
+  ASSERT_TRUE(ns.ok());
+  add_grant(ns->session.id);
+  auto r = sessions->rotate(ns->session, [](const std::string&, const std::string&) {
+    return Status{make_error(Errc::conflict, "no")};
+  });
+  EXPECT_EQ(r.code(), Errc::conflict);
+  EXPECT_TRUE(sessions->resume(token_of(*ns)).ok());
+  EXPECT_EQ(count("grants"), 1);
+}
+
+TEST_F(SessionTest, RotateWithGrantsLeftBehindIsRefusedByTheForeignKey) {
+  auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
+  ASSERT_TRUE(ns.ok());
+  add_grant(ns->session.id);
+  // A rebind that forgets the grants: the commit fails and nothing changes.
+  EXPECT_THROW((void)sessions->rotate(ns->session, {}), store::StoreError);
+  EXPECT_TRUE(sessions->resume(token_of(*ns)).ok());
+  EXPECT_EQ(count("grants"), 1);
 }
 
 }  // namespace wmk::session

@@ -3,8 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "core/config/config.h"
-#include "core/store/schema.h"
-#include "tests/unit/test_util.h"
+#include "tests/unit/db_fixture.h"
 
 namespace wmk::auth {
 
@@ -12,13 +11,12 @@ namespace {
 
 using std::chrono::seconds;
 
-class ThrottleTest : public ::testing::Test {
+class ThrottleTest : public test::DbTest {
  protected:
   void SetUp() override {
-    auto d = store::Db::open(dir.path() + "/t.db", store::OpenMode::create_if_missing);
-    ASSERT_TRUE(d.ok());
-    db.emplace(std::move(d).value());
-    ASSERT_TRUE(store::migrate(*db).ok());
+    test::DbTest::SetUp();
+    if (HasFatalFailure())
+      return;
     ThrottlePolicy p;
     p.max_failures = 3;
     p.lockout = seconds(60);
@@ -28,9 +26,6 @@ class ThrottleTest : public ::testing::Test {
     for (int i = 0; i < n; ++i)
       throttle->record_failure(scope);
   }
-  test::TempDir dir;
-  util::ManualClock clock;
-  std::optional<store::Db> db;
   std::optional<Throttle> throttle;
 };
 

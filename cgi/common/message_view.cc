@@ -1,0 +1,186 @@
+#include "cgi/common/message_view.h"
+
+#include <stdexcept>
+
+#include "cgi/common/mail_frame.h"
+#include "cgi/common/mailbox.h"
+
+namespace wmk::cgi {
+
+namespace {
+
+Html address_list(const std::vector<mail::Address>& list) {
+  std::string joined;
+  for (const auto& a : list) {
+    if (!joined.empty())
+      joined += ", ";
+    joined += a.display();
+  }
+  return text(joined);
+}
+
+}  // namespace
+
+void add_notice(Page& page, Notice notice) {
+  if (page.notice && !page.notice->text.empty()) {
+    notice.text = page.notice->text + " " + notice.text;
+    if (page.notice->kind == Notice::Kind::error)
+      notice.kind = Notice::Kind::error;
+  }
+  page.notice = std::move(notice);
+}
+
+std::optional<webflow::MessageRef> message_param(const Request& request) {
+  auto folder = folder_param(request);
+  auto uid = request.field("id").value_or("");
+  if (!folder || !mail::valid_uid(uid))
+    return std::nullopt;
+  return webflow::MessageRef{*folder, uid};
+}
+
+Html message_fields(const webflow::MessageRef& ref) {
+  return fill(
+      R"(<input type="hidden" name="id" value="{{id}}"><input type="hidden" name="folder" value="{{folder}}">)",
+      {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}});
+}
+
+std::string message_url(const webflow::MessageRef& ref) {
+  return url("/message", {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}});
+}
+
+Nav message_nav(const webflow::MessageRef& ref) {
+  return folder_nav(ref.folder);
+}
+
+Html header_rows(const mail::ParsedMessage& m) {
+  Html rows = fill(R"(<dt>From</dt><dd>{{from}}</dd>)",
+                   {{"from", m.from.display().empty() ? "(unknown sender)" : m.from.display()}});
+  if (!m.to.empty())
+    rows += fill(R"(<dt>To</dt><dd>{{to}}</dd>)", {{"to", address_list(m.to)}});
+  if (!m.cc.empty())
+    rows += fill(R"(<dt>Cc</dt><dd>{{cc}}</dd>)", {{"cc", address_list(m.cc)}});
+  if (m.date)
+    rows += fill(R"(<dt>Date</dt><dd>{{date}}</dd>)", {{"date", format_date(*m.date)}});
+  return rows;
+}
+
+Html text_content(const mail::ParsedMessage& m, HtmlView view, const webflow::MessageRef& ref) {
+  switch (m.text_format) {
+    case mail::BodyFormat::plain:
+      return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", m.text}});
+    case mail::BodyFormat::html: {
+      auto href = [&](std::string_view v) {
+        return url("/message",
+                   {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}, {"view", v}});
+      };
+      if (view == HtmlView::text)
+        return fill(
+            R"(<p class="body-view">Shown as plain text. <a href="{{href}}">Show formatted</a></p>
+{{body}})",
+            {{"href", href("html")}, {"body", html_mail_as_text(m.text)}});
+      return fill(
+          R"(<p class="body-view">Formatted message: scripts, forms, styles, images and remote content are removed. <a href="{{href}}">Show as plain text</a></p>
+{{frame}})",
+          {{"href", href("text")}, {"frame", html_mail_frame(m.text)}});
+    }
+    case mail::BodyFormat::none:
+      break;
+  }
+  return Html(R"(<p class="empty">This message has no text.</p>)");
+}
+
+Html attachment_list(const mail::ParsedMessage& m, const webflow::MessageRef& ref) {
+  std::vector<Html> items;
+  for (const auto& part : m.parts) {
+    if (!part.is_attachment || part.role != mail::PartRole::content)
+      continue;
+    std::string href =
+        url("/attachment",
+            {{"id", ref.uid}, {"folder", mail::folder_name(ref.folder)}, {"part", part.id}});
+    items.push_back(fill(
+        R"(<li><a href="{{href}}" download>{{name}}</a> <span class="size">({{size}})</span></li>)",
+        {{"href", href},
+         {"name", part.filename.empty() ? "part-" + part.id : part.filename},
+         {"size", format_size(part.size)}}));
+  }
+  if (items.empty())
+    return {};
+  return fill(
+      R"(<section class="attachments"><h2>Attachments</h2><ul class="attachments">{{items}}</ul></section>)",
+      {{"items", join(items)}});
+}
+
+Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, DecryptLook look) {
+  const bool unlocked = look == DecryptLook::unlocked;
+  return fill(R"(<section class="encrypted">
+<p><span class="badge encrypted">Encrypted</span> This message is encrypted. {{hint}}</p>
+<form method="post" action="/decrypt" class="inline">
+{{csrf}}{{fields}}
+<button type="submit" class="{{cls}}" data-key-state="{{state}}">{{label}}</button>
+</form>
+</section>)",
+              {{"hint", unlocked ? "Your key is unlocked: it opens at once."
+                                 : "Decrypt it to read it; you will be asked for your key's "
+                                   "passphrase."},
+               {"csrf", csrf_field(ctx.live_session().csrf_token)},
+               {"fields", message_fields(ref)},
+               {"cls", unlocked ? "decrypt unlocked" : "decrypt"},
+               {"state", unlocked ? "unlocked" : "locked"},
+               {"label", unlocked ? "Decrypt (key unlocked)" : "Decrypt"}});
+}
+
+Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
+                      std::optional<Notice> notice, HtmlView view) {
+  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  if (!box)
+    return error_response(404, box.error().message, ctx.viewer());
+  auto raw = (*box)->maildir().read(ref.folder, ref.uid);
+  if (!raw) {
+    if (raw.code() == Errc::not_found || raw.code() == Errc::invalid_argument)
+      return error_response(404, "There is no such message; it may have been moved or deleted.",
+                            ctx.viewer());
+    if (raw.code() == Errc::unsupported)
+      return error_response(413, "This message is too large to show here.", ctx.viewer());
+    throw std::runtime_error("reading a message failed: " + raw.error().message);
+  }
+
+  ctx.return_path = message_url(ref);
+  Page p = ctx.page("message", "Message", message_nav(ref));
+  if (notice)
+    add_notice(p, std::move(*notice));
+  Html back = fill(R"(<p><a href="{{href}}">Back to {{name}}</a></p>)",
+                   {{"href", url("/inbox", {{"folder", mail::folder_name(ref.folder)}})},
+                    {"name", folder_title(ref.folder)}});
+  auto parsed = mail::parse_message(*raw);
+  if (!parsed) {
+    add_notice(p, Notice{Notice::Kind::error,
+                         "This message could not be read: " + parsed.error().message});
+    p.main = back;
+    return page_response(status, p);
+  }
+  const auto& m = *parsed;
+  p.title = m.subject.empty() ? "(no subject)" : m.subject;
+  Html content;
+  if (mail::is_encrypted(m.protection)) {
+    DecryptLook look = DecryptLook::locked;
+    if (auto key = webflow::key_for_message(ctx.app, ctx.live_session(), ref)) {
+      auto state = webflow::key_state(ctx.app, ctx.live_session(), *key);
+      if (state && state->mine)
+        look = DecryptLook::unlocked;
+    }
+    content = encrypted_content(ctx, ref, look);
+  } else {
+    content = text_content(m, view, ref) + attachment_list(m, ref);
+  }
+  p.main = fill(
+      R"(<article class="message">
+<h1>{{subject}}</h1>
+<dl class="headers">{{headers}}</dl>
+{{content}}
+</article>
+{{back}})",
+      {{"subject", p.title}, {"headers", header_rows(m)}, {"content", content}, {"back", back}});
+  return page_response(status, p);
+}
+
+}  // namespace wmk::cgi

@@ -1,0 +1,53 @@
+// /decrypt
+//   POST id, folder (default INBOX), csrf → flow 3: the decrypted message
+//        (data-page="decrypted", Cache-Control: no-store) when this session holds a
+//        live grant on the message's key and the browser's grant cookie opens it; else
+//        the unlock page (data-page="unlock"); or 409 "key in use elsewhere"
+//        (data-page="in-use") when another session holds the key. Only messages of the
+//        user's own mailbox: the request names a folder and a uid, never ciphertext.
+//   POST id, folder, part, csrf → that attachment of the decrypted content as a
+//        download (decrypted again for this request), or the unlock / in-use page.
+#include "cgi/common/guard.h"
+#include "cgi/common/key_pages.h"
+#include "cgi/common/message_view.h"
+
+namespace wmk::cgi {
+
+namespace {
+
+Response decrypt(Context& ctx) {
+  auto ref = message_param(ctx.request);
+  if (!ref)
+    return error_response(404, "There is no such message.", ctx.viewer());
+  if (auto part = ctx.request.field("part")) {
+    auto got =
+        webflow::open_decrypted_part(ctx.app, ctx.live_session(), request_grant_secret(ctx.request),
+                                     *ref, *part, client_of(ctx.request));
+    if (!got)
+      return flow_error_response(ctx, *ref, got.error());
+    if (auto* content = std::get_if<webflow::DecryptedPart>(&*got))
+      return decrypted_part_response(*content);
+    if (auto* in_use = std::get_if<webflow::InUseElsewhere>(&*got))
+      return in_use_response(ctx, *ref, *in_use);
+    webflow::DecryptOutcome need{std::get<webflow::NeedUnlock>(std::move(*got))};
+    return outcome_response(ctx, *ref, need);
+  }
+  auto outcome = webflow::open_for_decrypt(
+      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), *ref, client_of(ctx.request));
+  if (!outcome)
+    return flow_error_response(ctx, *ref, outcome.error());
+  return outcome_response(ctx, *ref, *outcome);
+}
+
+}  // namespace
+
+}  // namespace wmk::cgi
+
+int main() {
+  using namespace wmk::cgi;
+  Program program{.name = "decrypt",
+                  .methods = {"POST"},
+                  .access = Access::session,
+                  .secrets = {.fields = {}, .cookies = {kGrantCookie}}};
+  return run(program, decrypt);
+}

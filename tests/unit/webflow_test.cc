@@ -1,0 +1,513 @@
+// core/webflow: the browser's key flows against real SQLite, a real GnuPG home and
+// messages encrypted by real gpg (a key made by gpg in an outside home and imported).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <set>
+#include <thread>
+
+#include "core/audit/audit.h"
+#include "core/auth/throttle.h"
+#include "core/config/config.h"
+#include "core/grant/cookie.h"
+#include "core/mail/maildir.h"
+#include "core/session/session.h"
+#include "core/util/encoding.h"
+#include "core/webflow/flow.h"
+#include "tests/unit/keys_test_util.h"
+
+namespace wmk::webflow {
+
+namespace {
+
+using test::KeysEnv;
+using test::secret;
+
+constexpr const char* kKeyPass = "alice key passphrase";
+constexpr const char* kFilePass = "gpg file passphrase";
+constexpr const char* kSecretText = "meet at the north gate at noon";
+
+class WebflowTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    home_ = env.outside_home("gpg-outside");
+    fpr_ = KeysEnv::gpg_make_key(home_, "Alice <alice@example.org>", kFilePass);
+    auto exported = KeysEnv::gpg(home_,
+                                 {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
+                                  "--export-secret-keys", fpr_},
+                                 std::string(kFilePass) + "\n");
+    ASSERT_EQ(exported.status, 0) << exported.err;
+    auto store = env.store();
+    auto key = store.import_openpgp("alice", exported.out, secret(kFilePass), secret(kKeyPass));
+    ASSERT_TRUE(key.ok()) << key.error().message;
+    key_ = *key;
+    uid_ = deliver("alice", pgp_mime(kSecretText));
+    alice1_ = new_session("alice", "192.0.2.1", "Browser-One");
+    alice2_ = new_session("alice", "192.0.2.2", "Browser-Two");
+  }
+
+  std::string pgp_mime(const std::string& text) {
+    std::string inner = "Content-Type: text/plain; charset=utf-8\n\n" + text + "\n";
+    auto enc = KeysEnv::gpg(home_, {"--trust-model", "always", "--armor", "-r", fpr_, "-e"}, inner);
+    EXPECT_EQ(enc.status, 0) << enc.err;
+    return "From: Erin <erin@example.net>\nTo: alice@example.org\nSubject: Secret\n"
+           "MIME-Version: 1.0\nContent-Type: multipart/encrypted; "
+           "protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\n\n"
+           "--b1\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n"
+           "--b1\nContent-Type: application/octet-stream\n\n" +
+           enc.out + "\n--b1--\n";
+  }
+
+  std::string deliver(const std::string& login, const std::string& message) {
+    std::string email = login + "@example.org";
+    mail::Maildir md(config::maildir_for(env.app().config, login, email), env.clock());
+    EXPECT_TRUE(md.ensure().ok());
+    auto uid = md.deliver(mail::Folder::inbox, message);
+    EXPECT_TRUE(uid.ok());
+    return *uid;
+  }
+
+  session::Session new_session(const std::string& login, const std::string& addr,
+                               const std::string& agent) {
+    auth::UserStore users(env.app().db, env.clock());
+    auto user = users.find(login);
+    EXPECT_TRUE(user.has_value());
+    session::SessionStore sessions(env.app().db, env.clock(), env.app().config);
+    auto s = sessions.create(user->id, addr, agent);
+    EXPECT_TRUE(s.ok());
+    return s->session;
+  }
+
+  MessageRef ref() const { return MessageRef{mail::Folder::inbox, uid_}; }
+  Client client1() const { return Client{"192.0.2.1", "Browser-One"}; }
+  Client client2() const { return Client{"192.0.2.2", "Browser-Two"}; }
+
+  // Unlocks key_ for s (which then names the session by its new id); returns the
+  // grant secret.
+  util::SecretBuffer unlock_ok(session::Session& s, const Client& c,
+                               const std::optional<util::SecretBuffer>& cookie = std::nullopt) {
+    auto r = unlock(env.app(), s, key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required,
+                    cookie, c);
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    auto* u = std::get_if<Unlocked>(&*r);
+    EXPECT_NE(u, nullptr);
+    s = u->session;
+    return util::SecretBuffer::copy_of(u->grant_secret.bytes());
+  }
+
+  std::uint32_t key_failures() {
+    auth::Throttle t(env.app().db, env.clock(), auth::throttle_policy(env.app().config));
+    return t.failures(auth::key_scope(key_.fingerprint));
+  }
+
+  int audit_count(const std::string& event, const std::string& outcome) {
+    auto st = env.app().db.prepare("SELECT count(*) FROM audit WHERE event = ? AND outcome = ?");
+    st.bind_all(event, outcome);
+    st.step();
+    return static_cast<int>(st.column_int(0));
+  }
+
+  KeysEnv env;
+  std::string home_;
+  std::string fpr_;
+  keys::KeyInfo key_;
+  std::string uid_;
+  session::Session alice1_;
+  session::Session alice2_;
+};
+
+TEST_F(WebflowTest, DecryptNeedsUnlockThenOpensWithTheGrant) {
+  auto k = key_for_message(env.app(), alice1_, ref());
+  ASSERT_TRUE(k.ok()) << k.error().message;
+  EXPECT_EQ(k->fingerprint, fpr_);
+
+  auto first = open_for_decrypt(env.app(), alice1_, std::nullopt, ref(), client1());
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto* need = std::get_if<NeedUnlock>(&*first);
+  ASSERT_NE(need, nullptr);
+  EXPECT_EQ(need->reason, "");
+
+  auto wrong = unlock(env.app(), alice1_, key_, secret("wrong"), secret("wrong"),
+                      Confirmation::required, std::nullopt, client1());
+  EXPECT_EQ(wrong.code(), Errc::wrong_passphrase);
+  EXPECT_EQ(key_failures(), 1u);
+
+  auto r = unlock(env.app(), alice1_, key_, secret(kKeyPass), secret(kKeyPass),
+                  Confirmation::required, std::nullopt, client1());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto& u = std::get<Unlocked>(*r);
+  // A new session token: the old id is gone, the grant moved to the new one.
+  EXPECT_NE(u.session.id, alice1_.id);
+  EXPECT_EQ(u.session.short_id, alice1_.short_id);
+  EXPECT_EQ(u.session.csrf_token, alice1_.csrf_token);
+  EXPECT_EQ(u.session.id, util::sha256_hex(u.session_token.view()));
+  EXPECT_EQ(u.grant.session_id, u.session.id);
+  const std::string old_id = alice1_.id;
+  alice1_ = u.session;
+  EXPECT_EQ(env.count("SELECT count(*) FROM sessions WHERE id = '" + old_id + "'"), 0);
+  EXPECT_EQ(audit_count("session.rotate", "ok"), 1);
+  EXPECT_TRUE(u.new_cookie);
+  EXPECT_EQ(u.grant_secret.size(), grant::kGrantSecretSize);
+  EXPECT_EQ(u.grant.client_addr, "192.0.2.1");
+  EXPECT_EQ(key_failures(), 0u);  // a success clears the count
+
+  // The cookie the browser gets opens the grant.
+  auto cookie = grant::encode_grant_cookie(u.grant_secret);
+  auto secret_back = grant_secret_from_cookie(std::move(cookie));
+  ASSERT_TRUE(secret_back.has_value());
+  auto opened = open_for_decrypt(env.app(), alice1_, secret_back, ref(), client1());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto* d = std::get_if<Decrypted>(&*opened);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->view.decrypted().text.find(kSecretText), std::string::npos)
+      << d->view.decrypted().text;
+  EXPECT_TRUE(d->view.integrity_protected);
+  EXPECT_EQ(d->envelope.subject, "Secret");
+  EXPECT_EQ(d->grant.id, u.grant.id);
+  EXPECT_GE(audit_count("key.decrypt", "ok"), 1);
+
+  // Without the cookie the grant can never open again: it ends, and says why.
+  auto no_cookie = open_for_decrypt(env.app(), alice1_, std::nullopt, ref(), client1());
+  ASSERT_TRUE(no_cookie.ok());
+  auto* again = std::get_if<NeedUnlock>(&*no_cookie);
+  ASSERT_NE(again, nullptr);
+  EXPECT_NE(again->reason.find("cookie"), std::string::npos) << again->reason;
+  EXPECT_TRUE(key_banner_state(env.app(), alice1_).empty());
+}
+
+TEST_F(WebflowTest, MalformedCookieCountsAsNone) {
+  EXPECT_FALSE(grant_secret_from_cookie(std::nullopt).has_value());
+  EXPECT_FALSE(grant_secret_from_cookie(secret("not base64url!")).has_value());
+  EXPECT_FALSE(grant_secret_from_cookie(secret("c2hvcnQ")).has_value());
+}
+
+TEST_F(WebflowTest, ConfirmationMustMatchAndIsNotCountedAsAGuess) {
+  auto missing = unlock(env.app(), alice1_, key_, secret(kKeyPass), std::nullopt,
+                        Confirmation::required, std::nullopt, client1());
+  EXPECT_EQ(missing.code(), Errc::invalid_argument);
+  auto differ = unlock(env.app(), alice1_, key_, secret(kKeyPass), secret("other"),
+                       Confirmation::required, std::nullopt, client1());
+  EXPECT_EQ(differ.code(), Errc::invalid_argument);
+  EXPECT_NE(differ.error().message.find("differ"), std::string::npos);
+  auto empty = unlock(env.app(), alice1_, key_, secret(""), secret(""), Confirmation::required,
+                      std::nullopt, client1());
+  EXPECT_EQ(empty.code(), Errc::invalid_argument);
+  EXPECT_EQ(key_failures(), 0u);
+  EXPECT_EQ(audit_count("key.unlock", "fail"), 0);
+
+  // With the confirmation switched off, a stray confirmation is ignored.
+  auto ok = unlock(env.app(), alice1_, key_, secret(kKeyPass), secret("ignored"),
+                   Confirmation::not_asked, std::nullopt, client1());
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_TRUE(std::holds_alternative<Unlocked>(*ok));
+}
+
+TEST_F(WebflowTest, WrongPassphrasesLockTheKeyOutAndAreAudited) {
+  env.app().config.max_failures = 2;
+  for (int i = 0; i < 2; ++i) {
+    auto r = unlock(env.app(), alice1_, key_, secret("guess"), secret("guess"),
+                    Confirmation::required, std::nullopt, client1());
+    EXPECT_EQ(r.code(), Errc::wrong_passphrase);
+  }
+  auto locked = unlock(env.app(), alice1_, key_, secret(kKeyPass), secret(kKeyPass),
+                       Confirmation::required, std::nullopt, client1());
+  EXPECT_EQ(locked.code(), Errc::locked_out);
+  EXPECT_EQ(audit_count("key.unlock", "locked_out"), 1);
+  EXPECT_EQ(audit_count("key.unlock", "fail"), 2);
+  env.clock().advance(std::chrono::seconds(61));
+  unlock_ok(alice1_, client1());
+}
+
+TEST_F(WebflowTest, SecondSessionSeesTheKeyInUseAndStopsItOnlyAfterConfirming) {
+  auto secret1 = unlock_ok(alice1_, client1());
+  const auto g1 = key_state(env.app(), alice1_, key_)->mine;
+  ASSERT_TRUE(g1.has_value());
+
+  auto seen = open_for_decrypt(env.app(), alice2_, std::nullopt, ref(), client2());
+  ASSERT_TRUE(seen.ok());
+  auto* in_use = std::get_if<InUseElsewhere>(&*seen);
+  ASSERT_NE(in_use, nullptr);
+  EXPECT_EQ(in_use->other.id, g1->id);
+  EXPECT_EQ(in_use->other.client_addr, "192.0.2.1");
+  EXPECT_EQ(in_use->other.user_agent, "Browser-One");
+
+  // Unlocking anyway neither steals the key nor counts a guess.
+  auto steal = unlock(env.app(), alice2_, key_, secret(kKeyPass), secret(kKeyPass),
+                      Confirmation::required, std::nullopt, client2());
+  ASSERT_TRUE(steal.ok());
+  EXPECT_TRUE(std::holds_alternative<InUseElsewhere>(*steal));
+  EXPECT_EQ(key_failures(), 0u);
+  auto still = key_state(env.app(), alice2_, key_);
+  ASSERT_TRUE(still->other.has_value());
+
+  // A grant id that is not the one holding the key stops nothing.
+  auto changed = stop_other(env.app(), alice2_, key_, "0000000000", client2());
+  ASSERT_TRUE(changed.ok());
+  EXPECT_EQ(changed->result, StopResult::changed);
+  EXPECT_EQ(changed->current->id, g1->id);
+  // The holder itself has nothing to stop.
+  EXPECT_EQ(stop_other(env.app(), alice1_, key_, g1->id, client1())->result, StopResult::own);
+
+  auto stopped = stop_other(env.app(), alice2_, key_, g1->id, client2());
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->result, StopResult::stopped);
+  EXPECT_EQ(stop_other(env.app(), alice2_, key_, g1->id, client2())->result,
+            StopResult::already_gone);
+
+  session::SessionStore sessions(env.app().db, env.clock(), env.app().config);
+  auto notice = sessions.take_notice(alice1_.id);
+  ASSERT_TRUE(notice.has_value());
+  EXPECT_NE(notice->find("192.0.2.2"), std::string::npos) << *notice;
+  EXPECT_FALSE(sessions.take_notice(alice2_.id).has_value());
+
+  std::optional<util::SecretBuffer> c1(std::move(secret1));
+  auto after = open_for_decrypt(env.app(), alice1_, c1, ref(), client1());
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(std::holds_alternative<NeedUnlock>(*after));
+  unlock_ok(alice2_, client2());
+  auto other_now = open_for_decrypt(env.app(), alice1_, c1, ref(), client1());
+  EXPECT_TRUE(std::holds_alternative<InUseElsewhere>(*other_now));
+}
+
+TEST_F(WebflowTest, OneGrantSecretPerSessionWhileItHoldsGrants) {
+  keys::GenerateOptions o;
+  o.type = keys::KeyType::smime;
+  o.algorithm = "p256";
+  auto store = env.store();
+  auto smime = store.generate("alice", o, secret("smime passphrase"));
+  ASSERT_TRUE(smime.ok()) << smime.error().message;
+
+  auto first = unlock_ok(alice1_, client1());
+  std::optional<util::SecretBuffer> cookie = util::SecretBuffer::copy_of(first.bytes());
+  auto r = unlock(env.app(), alice1_, smime->key, secret("smime passphrase"),
+                  secret("smime passphrase"), Confirmation::required, cookie, client1());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  auto& u = std::get<Unlocked>(*r);
+  EXPECT_FALSE(u.new_cookie);
+  EXPECT_TRUE(u.grant_secret.equals(first));
+  alice1_ = u.session;
+  // The first key's grant moved with the session and still opens with the same cookie.
+  auto moved = open_for_decrypt(env.app(), alice1_, cookie, ref(), client1());
+  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  EXPECT_TRUE(std::holds_alternative<Decrypted>(*moved));
+  auto banner = key_banner_state(env.app(), alice1_);
+  ASSERT_EQ(banner.size(), 2u);
+  EXPECT_EQ(banner[0].seconds_left, 600);
+
+  // After a lock, the next unlock makes a fresh secret even if the old cookie is sent.
+  auto n = lock(env.app(), alice1_, client1());
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 2);
+  EXPECT_TRUE(key_banner_state(env.app(), alice1_).empty());
+  auto again = unlock(env.app(), alice1_, key_, secret(kKeyPass), secret(kKeyPass),
+                      Confirmation::required, cookie, client1());
+  ASSERT_TRUE(again.ok());
+  alice1_ = std::get<Unlocked>(*again).session;
+  EXPECT_TRUE(std::get<Unlocked>(*again).new_cookie);
+  EXPECT_FALSE(std::get<Unlocked>(*again).grant_secret.equals(first));
+}
+
+TEST_F(WebflowTest, IdleAndAbsoluteLimitsEndTheGrant) {
+  // Sessions here are never resumed: let their own idle limit stay out of the way.
+  env.app().config.session_idle_timeout = std::chrono::hours(24);
+  auto s = unlock_ok(alice1_, client1());
+  std::optional<util::SecretBuffer> cookie(std::move(s));
+  env.clock().advance(std::chrono::seconds(599));
+  auto in_time = open_for_decrypt(env.app(), alice1_, cookie, ref(), client1());
+  ASSERT_TRUE(in_time.ok());
+  EXPECT_TRUE(std::holds_alternative<Decrypted>(*in_time));
+  env.clock().advance(std::chrono::seconds(600));
+  auto idle = open_for_decrypt(env.app(), alice1_, cookie, ref(), client1());
+  ASSERT_TRUE(idle.ok());
+  auto* need = std::get_if<NeedUnlock>(&*idle);
+  ASSERT_NE(need, nullptr);
+  EXPECT_NE(need->reason.find("ended"), std::string::npos) << need->reason;
+  EXPECT_EQ(audit_count("grant.expire", "expired"), 1);
+
+  // Used every 500 s, the grant still ends 7200 s after the unlock.
+  auto again = unlock_ok(alice1_, client1());
+  cookie = std::move(again);
+  for (int used = 500; used < 7200; used += 500) {
+    env.clock().advance(std::chrono::seconds(500));
+    auto r = open_for_decrypt(env.app(), alice1_, cookie, ref(), client1());
+    ASSERT_TRUE(r.ok());
+    ASSERT_TRUE(std::holds_alternative<Decrypted>(*r)) << "after " << used << " s";
+  }
+  env.clock().advance(std::chrono::seconds(200));  // 7200 s since the unlock
+  auto absolute = open_for_decrypt(env.app(), alice1_, cookie, ref(), client1());
+  ASSERT_TRUE(absolute.ok());
+  EXPECT_TRUE(std::holds_alternative<NeedUnlock>(*absolute));
+  EXPECT_EQ(audit_count("grant.expire", "expired"), 2);
+}
+
+TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsRefusedWholly) {
+  keys::GenerateOptions o;
+  o.type = keys::KeyType::smime;
+  o.algorithm = "p256";
+  auto store = env.store();
+  auto smime = store.generate("alice", o, secret("smime passphrase"));
+  ASSERT_TRUE(smime.ok()) << smime.error().message;
+  auto cert = store.export_public(smime->key);
+  ASSERT_TRUE(cert.ok());
+  test::spit(env.path("cert.pem"), *cert);
+  test::spit(env.path("inner.eml"), "Content-Type: text/plain\n\nCBC secret text\n");
+  std::string uids[2];
+  int i = 0;
+  for (const char* cipher : {"-aes256", "-aes-256-gcm"}) {
+    auto enc = test::run_cmd({"openssl", "cms", "-encrypt", cipher, "-in", env.path("inner.eml"),
+                              "-recip", env.path("cert.pem"), "-subject", "S/MIME"});
+    ASSERT_EQ(enc.status, 0) << enc.err;
+    uids[i++] = deliver("alice", "From: carol@example.net\nTo: alice@example.org\n" + enc.out);
+  }
+  auto r = unlock(env.app(), alice1_, smime->key, secret("smime passphrase"),
+                  secret("smime passphrase"), Confirmation::required, std::nullopt, client1());
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  alice1_ = std::get<Unlocked>(*r).session;
+  std::optional<util::SecretBuffer> cookie(std::move(std::get<Unlocked>(*r).grant_secret));
+
+  auto cbc = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[0]},
+                              client1());
+  ASSERT_FALSE(cbc.ok());
+  EXPECT_EQ(cbc.code(), Errc::crypto);
+  EXPECT_NE(cbc.error().message.find("integrity"), std::string::npos) << cbc.error().message;
+  EXPECT_EQ(cbc.error().message.find("CBC secret"), std::string::npos);
+
+  auto gcm = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[1]},
+                              client1());
+  ASSERT_TRUE(gcm.ok()) << gcm.error().message;
+  auto* d = std::get_if<Decrypted>(&*gcm);
+  ASSERT_NE(d, nullptr);
+  EXPECT_NE(d->view.decrypted().text.find("CBC secret text"), std::string::npos);
+  EXPECT_EQ(d->key.type, keys::KeyType::smime);
+}
+
+TEST_F(WebflowTest, DecryptedAttachmentsOnlyThroughTheGrantAndOnlyOfferedOnes) {
+  std::string inner =
+      "Content-Type: multipart/mixed; boundary=\"in\"\n\n--in\nContent-Type: text/plain\n\n"
+      "see the file\n--in\nContent-Type: application/octet-stream\n"
+      "Content-Disposition: attachment; filename=\"plan.bin\"\n"
+      "Content-Transfer-Encoding: base64\n\nAAECAwQFBgc=\n--in--\n";
+  auto enc = KeysEnv::gpg(home_, {"--trust-model", "always", "--armor", "-r", fpr_, "-e"}, inner);
+  ASSERT_EQ(enc.status, 0) << enc.err;
+  std::string msg =
+      "From: Erin <erin@example.net>\nTo: alice@example.org\nSubject: File\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
+      "boundary=\"b1\"\n\n--b1\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n"
+      "--b1\nContent-Type: application/octet-stream\n\n" +
+      enc.out + "\n--b1--\n";
+  MessageRef with_file{mail::Folder::inbox, deliver("alice", msg)};
+
+  auto locked = open_decrypted_part(env.app(), alice1_, std::nullopt, with_file, "2", client1());
+  ASSERT_TRUE(locked.ok()) << locked.error().message;
+  EXPECT_TRUE(std::holds_alternative<NeedUnlock>(*locked));
+
+  std::optional<util::SecretBuffer> cookie = unlock_ok(alice1_, client1());
+  auto view = open_for_decrypt(env.app(), alice1_, cookie, with_file, client1());
+  ASSERT_TRUE(view.ok());
+  const auto& seg = std::get<Decrypted>(*view).view.decrypted();
+  ASSERT_EQ(seg.attachments.size(), 1u);
+  EXPECT_EQ(seg.attachments[0].source, reader::PartSource::decrypted);
+  EXPECT_EQ(seg.attachments[0].filename, "plan.bin");
+
+  auto part =
+      open_decrypted_part(env.app(), alice1_, cookie, with_file, seg.attachments[0].id, client1());
+  ASSERT_TRUE(part.ok()) << part.error().message;
+  auto* got = std::get_if<DecryptedPart>(&*part);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->content.bytes, std::string("\x00\x01\x02\x03\x04\x05\x06\x07", 8));
+  EXPECT_EQ(got->content.filename, "plan.bin");
+  // The text part is not an offered attachment; a malformed id is refused.
+  EXPECT_EQ(open_decrypted_part(env.app(), alice1_, cookie, with_file, "1", client1()).code(),
+            Errc::not_found);
+  EXPECT_NE(open_decrypted_part(env.app(), alice1_, cookie, with_file, "../1", client1()).code(),
+            Errc::internal);
+}
+
+TEST_F(WebflowTest, OnlyTheUsersOwnMailboxAndKeys) {
+  auto bob = new_session("bob", "192.0.2.9", "Bob");
+  EXPECT_EQ(key_for_message(env.app(), bob, ref()).code(), Errc::not_found);
+  EXPECT_EQ(open_for_decrypt(env.app(), bob, std::nullopt, ref(), Client{}).code(),
+            Errc::not_found);
+  EXPECT_EQ(key_for_message(env.app(), alice1_, MessageRef{mail::Folder::inbox, "../x"}).code(),
+            Errc::invalid_argument);
+  // Another user's key: refused before anything is tried.
+  EXPECT_EQ(unlock(env.app(), bob, key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required,
+                   std::nullopt, Client{})
+                .code(),
+            Errc::not_found);
+  EXPECT_EQ(stop_other(env.app(), bob, key_, "x", Client{}).code(), Errc::not_found);
+  EXPECT_EQ(key_failures(), 0u);
+
+  auto plain = deliver("alice", "From: a@example.net\nSubject: hi\n\nplain\n");
+  EXPECT_EQ(key_for_message(env.app(), alice1_, MessageRef{mail::Folder::inbox, plain}).code(),
+            Errc::unsupported);
+}
+
+TEST_F(WebflowTest, HistoryListsTheUsersOwnKeyEvents) {
+  (void)unlock(env.app(), alice1_, key_, secret("wrong"), secret("wrong"), Confirmation::required,
+               std::nullopt, client1());
+  auto s = unlock_ok(alice1_, client1());
+  std::optional<util::SecretBuffer> cookie(std::move(s));
+  ASSERT_TRUE(open_for_decrypt(env.app(), alice1_, cookie, ref(), client1()).ok());
+  ASSERT_TRUE(lock(env.app(), alice1_, client1()).ok());
+  auto h = key_history(env.app(), alice1_);
+  std::set<std::string> events;
+  for (const auto& e : h) {
+    events.insert(e.event + "/" + e.outcome);
+    EXPECT_EQ(e.fingerprint, fpr_);
+  }
+  for (const char* want : {"key.unlock/fail", "key.unlock/ok", "grant.create/ok", "key.decrypt/ok",
+                           "grant.revoke/ok"}) {
+    EXPECT_TRUE(events.count(want)) << want;
+  }
+  auto bob = new_session("bob", "192.0.2.9", "Bob");
+  EXPECT_TRUE(key_history(env.app(), bob).empty());
+  ASSERT_FALSE(h.empty());
+  for (std::size_t i = 1; i < h.size(); ++i)
+    EXPECT_GE(h[i - 1].at, h[i].at);
+}
+
+// Regression: KeyStore::unlock held a read transaction through the KDF, so its audit
+// write failed with SQLITE_BUSY (an exception, a 500 page) whenever the other racer's
+// grant was committed meanwhile.
+TEST_F(WebflowTest, TwoSessionsRacingToUnlockNeverBothGetAGrantNorFail) {
+  for (int round = 0; round < 20; ++round) {
+    std::latch start(2);
+    std::atomic<int> won{0}, in_use{0}, failed{0};
+    auto contender = [&](session::Session* s, const Client* c) {
+      try {
+        auto app = app::open(env.config_path(), env.clock());
+        ASSERT_TRUE(app.ok());
+        start.arrive_and_wait();
+        auto r = unlock(*app, *s, key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required,
+                        std::nullopt, *c);
+        if (r.ok() && std::holds_alternative<Unlocked>(*r)) {
+          *s = std::get<Unlocked>(*r).session;  // this thread's own session object
+          ++won;
+        } else if (r.ok())
+          ++in_use;
+        else
+          ++failed;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "round " << round << ": " << e.what();
+        ++failed;
+      }
+    };
+    const Client c1 = client1(), c2 = client2();
+    std::thread t1(contender, &alice1_, &c1);
+    std::thread t2(contender, &alice2_, &c2);
+    t1.join();
+    t2.join();
+    ASSERT_EQ(won.load(), 1) << "round " << round;
+    ASSERT_EQ(in_use.load(), 1) << "round " << round;
+    ASSERT_EQ(failed.load(), 0) << "round " << round;
+    ASSERT_EQ(env.count("SELECT count(*) FROM grants"), 1);
+    ASSERT_TRUE(lock(env.app(), alice1_, client1()).ok());
+    ASSERT_TRUE(lock(env.app(), alice2_, client2()).ok());
+  }
+}
+
+}  // namespace
+
+}  // namespace wmk::webflow
