@@ -220,7 +220,7 @@ Html key_banner(Context& ctx, std::string_view back) {
   std::vector<Html> items;
   for (const auto& k : unlocked) {
     items.push_back(fill(
-        R"(<span class="key-state" data-key="{{fpr}}" data-seconds-left="{{secs}}">{{label}} unlocked — {{left}}</span>)",
+        R"(<span class="key-state" data-key="{{fpr}}" data-seconds-left="{{secs}}">{{label}} unlocked — <span class="time-left" aria-live="off">{{left}}</span></span>)",
         {{"fpr", k.fingerprint},
          {"secs", static_cast<long long>(k.seconds_left)},
          {"label", key_label(k.type, k.fingerprint)},

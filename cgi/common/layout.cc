@@ -60,7 +60,7 @@ Html render(const Page& page) {
 <meta name="referrer" content="no-referrer">
 <title>{{title}} — webmailkey</title>
 <link rel="stylesheet" href="/static/style.css">
-</head>
+{{scripts}}</head>
 <body data-page="{{page}}">
 <a class="skip" href="#main">Skip to content</a>
 {{header}}
@@ -73,6 +73,11 @@ Html render(const Page& page) {
 </html>
 )",
               {{"title", page.title},
+               // The one script: it keeps the banner's time left true while the page
+               // stays open. Pages work without it.
+               {"scripts", page.key_banner.empty()
+                               ? Html()
+                               : Html("<script src=\"/static/banner.js\" defer></script>\n")},
                {"page", page.name},
                {"header", header(page)},
                {"banner", banner},
@@ -81,7 +86,10 @@ Html render(const Page& page) {
 }
 
 Response page_response(int status, const Page& page) {
-  return Response::page(status, render(page));
+  Response r = Response::page(status, render(page));
+  if (!page.key_banner.empty())
+    r.extend_csp("script-src 'self'");
+  return r;
 }
 
 Response error_response(int status, std::string_view message, const std::optional<Viewer>& viewer) {

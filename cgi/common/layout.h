@@ -2,7 +2,9 @@
 // The page shell every program renders into: doctype, viewport, stylesheet, a
 // header with the app name, the user, the navigation and a Logout button, a slot
 // for the key-state banner, a slot for a notice, and <body data-page="..."> naming
-// the page's state for tests and scripts (DESIGN §6).
+// the page's state for tests and scripts (DESIGN §6). A page with the key banner
+// also loads /static/banner.js (a countdown of the time left; pages work without it)
+// and its response allows script-src 'self'.
 
 #include <optional>
 #include <string>
@@ -41,7 +43,8 @@ struct Page {
 // The whole document.
 Html render(const Page& page);
 
-// The document as a response with the given status.
+// The document as a response with the given status (script-src 'self' added to the
+// CSP when the page has a key banner).
 Response page_response(int status, const Page& page);
 
 // An error page (data-page="error") with the status, its reason and a message that

@@ -89,6 +89,24 @@ TEST(CgiLayout, LoggedOutPageHasNoNavigationOrLogout) {
   EXPECT_NE(s.find(R"(type="password")"), std::string::npos);
 }
 
+TEST(CgiLayout, OnlyPagesWithTheKeyBannerLoadTheBannerScript) {
+  Page p;
+  p.name = "inbox";
+  p.title = "Inbox";
+  p.main = Html("<h1>Inbox</h1>");
+  Response plain = page_response(200, p);
+  EXPECT_EQ(plain.body().find("<script"), std::string::npos);
+  EXPECT_EQ(plain.header("Content-Security-Policy")->find("script-src"), std::string::npos);
+  p.key_banner = Html("Key unlocked");
+  Response banner = page_response(200, p);
+  EXPECT_NE(banner.body().find(R"(<script src="/static/banner.js" defer></script>)"),
+            std::string::npos);
+  auto csp = *banner.header("Content-Security-Policy");
+  EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+  EXPECT_EQ(csp.rfind("default-src 'none'", 0), 0u) << csp;
+}
+
 TEST(CgiLayout, ErrorResponseHasStatusAndErrorPage) {
   Response r = error_response(404, "No such <message>.");
   EXPECT_EQ(r.status(), 404);
