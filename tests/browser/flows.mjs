@@ -218,6 +218,7 @@ for (const run of Object.keys(RUNS)) {
         await assertUnlockedBanner(page, p);
         if (p === '/keys') await shots.take(page, 'keys-unlocked');
       }
+      await checkLiveTimeLeft(page, run);
       await goto(page, '/compose');
       const sign = page.getByRole('button', { name: /^Sign/ });
       assert.match(await sign.innerText(), /unlocked/);
@@ -334,4 +335,23 @@ for (const run of Object.keys(RUNS)) {
 // Locks the key with the banner's Lock button (every page has it while a key is unlocked).
 async function lock(page) {
   await navigate(page, page.locator('.key-banner').getByRole('button', { name: 'Lock' }));
+}
+
+// With JavaScript, the banner's time left counts down while the page stays open
+// (/static/banner.js); without it, the page still says what the server wrote.
+async function checkLiveTimeLeft(page, run) {
+  const state = page.locator('.key-banner .key-state').first();
+  if (!RUNS[run].javaScriptEnabled) {
+    assert.equal(await page.locator('script').count(), 1, 'the one script tag is there');
+    return;
+  }
+  await page.clock.install();
+  await goto(page, '/inbox');
+  const seconds = Number(await state.getAttribute('data-seconds-left'));
+  const shown = await state.locator('.time-left').innerText();
+  assert.equal(shown, `${Math.floor(seconds / 60)} min left`);
+  await page.clock.fastForward('03:00');
+  assert.equal(await state.locator('.time-left').innerText(), `${Math.floor((seconds - 180) / 60)} min left`);
+  await page.clock.fastForward(seconds * 1000);
+  assert.match(await state.locator('.time-left').innerText(), /time is up/);
 }

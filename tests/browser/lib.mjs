@@ -144,9 +144,14 @@ export class Watch {
     await Promise.all(this.pending);
   }
 
-  // Every server response so far carried the headers; nothing went anywhere else.
-  async assertClean() {
+  // Every server response so far carried the headers; nothing went anywhere else; our
+  // own pages broke no rule of their own Content-Security-Policy (hostile mail may, and
+  // passes allowCspViolations).
+  async assertClean({ allowCspViolations = false } = {}) {
     await this.settle();
+    if (!allowCspViolations) {
+      assert.deepEqual(this.cspViolations().map((m) => m.text), [], `${this.label}: CSP violations`);
+    }
     assert.deepEqual(this.offsite, [], `${this.label}: requests left for other hosts`);
     assert.deepEqual(this.dialogs, [], `${this.label}: dialogs were opened`);
     assert.deepEqual(this.pageErrors, [], `${this.label}: script errors`);
