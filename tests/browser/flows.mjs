@@ -32,6 +32,7 @@ async function focusedText(page) {
 
 // Tabs forward until the element with that id has the focus; fails after `limit` keys.
 async function tabTo(page, id, limit = 12) {
+  if ((await focusedId(page)) === id) return 0;
   for (let i = 0; i < limit; i += 1) {
     await page.keyboard.press('Tab');
     if ((await focusedId(page)) === id) return i + 1;
@@ -79,6 +80,7 @@ for (const run of Object.keys(RUNS)) {
       await expectPage(page, 'login', 'after a wrong password');
       assert.match(await page.getByRole('alert').innerText(), /Wrong user name or password/);
       assert.equal(await page.getByLabel('User name').inputValue(), user, 'the user name is kept');
+      assert.equal(await focusedId(page), 'password', 'the cursor waits in the password field');
       await shots.take(page, 'login-failed');
 
       // The session cookie before and after: login gives a new id (no fixation).
@@ -295,7 +297,7 @@ for (const run of Object.keys(RUNS)) {
         const state = await dataPage(page);
         assert.ok(['unlock', 'in-use'].includes(state), state);
         if (state === 'unlock') {
-          await tabToField(page, 'passphrase');
+          assert.equal(await focusedId(page), 'passphrase', 'the unlock page starts in the passphrase field');
           await page.keyboard.press('Tab');
           assert.equal(await focusedId(page), 'confirm');
           await page.keyboard.press('Tab');
@@ -326,12 +328,6 @@ for (const run of Object.keys(RUNS)) {
       await watch.assertClean();
     });
   });
-}
-
-// The unlock form's passphrase field has the focus already (autofocus) or gets it by Tab.
-async function tabToField(page, id) {
-  if ((await focusedId(page)) === id) return 0;
-  return tabTo(page, id);
 }
 
 // Locks the key from the banner when /lock is built; otherwise ends the grants as an
