@@ -630,10 +630,16 @@ class WebGrants(unittest.TestCase):
         self.open_with_unlock(c)
         stolen = dict(c.cookies)
         self.assertIn(GRANT_COOKIE, stolen)
+        (grant,) = self.live_grants()
         r = c.post("/logout", {"csrf": c.csrf})
         self.assertEqual(r.status, 303)
         self.assertNotIn(GRANT_COOKIE, c.cookies)
         self.assertEqual(self.grants(), [])
+        # Each grant ended at logout is in the user's key history as stopped by its owner.
+        audit = self.wmk.cli("audit", "--login", "alice", json_output=True)
+        ended = [e for e in audit if e["event"] == "grant.revoke" and grant["id"] in e["detail"]]
+        self.assertEqual(len(ended), 1, audit[:5])
+        self.assertIn("owner", ended[0]["detail"])
 
         # The old session cookie is dead.
         replay = self.wmk.client(user_agent="Replayer")
