@@ -294,6 +294,33 @@ describe('hostile pages', () => {
     }
   });
 
+  test("CSRF tokens are bound to the session: another session's token is refused", async () => {
+    const a = await openContext(browser, 'desktop', 'csrf-a');
+    const b = await openContext(browser, 'desktop', 'csrf-b');
+    try {
+      await login(a.page, S.user, S.password);
+      await login(b.page, S.user, S.password);
+      const tokenA = await a.page.locator('form[action="/logout"] input[name="csrf"]').getAttribute('value');
+      // B's own Logout form, carrying A's token (as if it had leaked).
+      await b.page.locator('form[action="/logout"] input[name="csrf"]')
+        .evaluate((el, v) => { el.value = v; }, tokenA);
+      const answer = b.page.waitForResponse((r) => r.url() === `${ORIGIN}/logout`);
+      await navigate(b.page, b.page.getByRole('button', { name: 'Log out' }));
+      assert.equal((await answer).status(), 403);
+      await expectPage(b.page, 'error');
+      await shots.take(b.page, 'csrf-other-session');
+      await goto(b.page, '/inbox');
+      await expectPage(b.page, 'inbox', 'B is still logged in');
+      await goto(a.page, '/inbox');
+      await expectPage(a.page, 'inbox', 'A is still logged in');
+      await a.watch.assertClean();
+      await b.watch.assertClean();
+    } finally {
+      await a.context.close();
+      await b.context.close();
+    }
+  });
+
   test('no page can be framed by another site', async () => {
     const { context, page } = await openContext(browser, 'desktop', 'framing');
     try {
