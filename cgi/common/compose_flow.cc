@@ -6,6 +6,7 @@
 #include "core/mail/drafts.h"
 #include "core/mail/mime.h"
 #include "core/util/encoding.h"
+#include "core/webflow/flow.h"
 
 namespace wmk::cgi {
 
@@ -162,6 +163,13 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
   auto has_key = [&](mail::Technology t) {
     return outbox_.sender_key(d.from.address, t).ok() ? Html("") : Html(" (no key)");
   };
+  // The Sign button looks different while the signing key is unlocked in this session
+  // (DESIGN flow 4), as the Decrypt button does.
+  bool sign_unlocked = false;
+  if (auto key = outbox_.sender_key(d.from.address, d.technology)) {
+    for (const auto& k : webflow::key_banner_state(ctx_.app, ctx_.live_session()))
+      sign_unlocked = sign_unlocked || k.fingerprint == key->fingerprint;
+  }
   p.main = fill(
       R"(<h1>{{heading}}</h1>
 <form method="post" action="/compose" enctype="multipart/form-data" class="stacked compose">
@@ -193,7 +201,7 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
 </fieldset>
 <div class="actions">
 <button type="submit" name="action" value="send">Send</button>
-<button type="submit" name="action" value="sign" class="sign">Sign…</button>
+<button type="submit" name="action" value="sign" class="{{sign_class}}" data-key-state="{{sign_state}}">{{sign_label}}</button>
 <button type="submit" name="action" value="encrypt">Encrypt…</button>
 <button type="submit" name="action" value="save" class="secondary">Save draft</button>
 </div>
@@ -216,7 +224,10 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
        {"smime", checked(d.technology == mail::Technology::smime)},
        {"pgp_key", has_key(mail::Technology::openpgp)},
        {"smime_key", has_key(mail::Technology::smime)},
-       {"reply_guard", reply_guard}});
+       {"reply_guard", reply_guard},
+       {"sign_class", sign_unlocked ? "sign unlocked" : "sign"},
+       {"sign_state", sign_unlocked ? "unlocked" : "locked"},
+       {"sign_label", sign_unlocked ? "Sign (key unlocked)…" : "Sign…"}});
   return finish(page_response(status, p));
 }
 

@@ -25,20 +25,6 @@ std::string fingerprint_start(std::string_view fpr) {
   return out;
 }
 
-// "2025-05-01 14:05 UTC from 10.0.0.7 (Firefox/128 …)".
-std::string where_and_when(const grant::GrantInfo& g) {
-  std::string s = "since " + format_date(g.created);
-  if (!g.client_addr.empty())
-    s += " from " + g.client_addr;
-  if (!g.user_agent.empty()) {
-    constexpr std::size_t kShown = 80;
-    std::string ua =
-        g.user_agent.size() > kShown ? g.user_agent.substr(0, kShown) + "\u2026" : g.user_agent;
-    s += " (" + ua + ")";
-  }
-  return s;
-}
-
 Html grant_facts(const grant::GrantInfo& g) {
   return fill(R"(<dl class="headers grant-facts">
 <dt>Unlocked</dt><dd class="grant-created">{{created}}</dd>
@@ -327,16 +313,15 @@ Response in_use_response(Context& ctx, const webflow::MessageRef& ref,
   ctx.return_path = message_url(ref);
   Page p = ctx.page("in-use", "Key in use elsewhere", message_nav(ref));
   p.main = fill(R"(<h1>Your key is in use elsewhere</h1>
-<p class="in-use-summary">Your {{label}} is unlocked in another session, {{where}}. A key is only ever unlocked in one session at a time.</p>
+<p class="in-use-summary">Your {{label}} is unlocked in another session, shown below. A key is only ever unlocked in one session at a time.</p>
 {{facts}}
-<p>If that was you in another browser, or a browser that crashed, you can stop the key's use there and unlock it here. Otherwise, log in there and lock it, or wait until it times out.</p>
+<p>If that was you in another browser, or a browser that crashed, press Decrypt to stop the key's use there and unlock it here (you are asked to confirm first). Otherwise, log in there and lock it, or wait until it times out.</p>
 <form method="post" action="/stop-other" class="inline">
 {{csrf}}{{fields}}
 <button type="submit" class="decrypt">Decrypt</button>
 </form>
 {{back}})",
                 {{"label", key_label(in_use.key.type, in_use.key.fingerprint)},
-                 {"where", where_and_when(in_use.other)},
                  {"facts", grant_facts(in_use.other)},
                  {"csrf", csrf_field(ctx.live_session().csrf_token)},
                  {"fields", message_fields(ref)},
@@ -349,14 +334,13 @@ Response confirm_stop_response(Context& ctx, const webflow::MessageRef& ref,
   ctx.return_path = message_url(ref);
   Page p = ctx.page("confirm-stop", "Stop the key's use elsewhere?", message_nav(ref));
   p.main = fill(R"(<h1>Stop the key's use in the other session?</h1>
-<p>Your {{label}} is unlocked in another session, {{where}}. That session will no longer be able to decrypt or sign, and will be told so at its next request.</p>
+<p>Your {{label}} is unlocked in the session below. That session will no longer be able to decrypt or sign, and will be told so at its next request.</p>
 {{facts}}
 <form method="post" action="/stop-other" class="inline">
 {{csrf}}{{fields}}<input type="hidden" name="grant" value="{{grant}}"><input type="hidden" name="ok" value="1">
 <div class="actions"><button type="submit" class="danger">OK</button> <a class="button secondary" href="{{cancel}}">Cancel</a></div>
 </form>)",
                 {{"label", key_label(key.type, key.fingerprint)},
-                 {"where", where_and_when(other)},
                  {"facts", grant_facts(other)},
                  {"csrf", csrf_field(ctx.live_session().csrf_token)},
                  {"fields", message_fields(ref)},

@@ -109,12 +109,16 @@ Page login_page(std::string_view csrf, std::string_view user, const std::optiona
 <form method="post" action="/login" class="stacked login">
 {{csrf}}
 <label for="user">User name</label>
-<input id="user" name="user" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required value="{{user}}">
+<input id="user" name="user" type="text" autocomplete="username" autocapitalize="none" spellcheck="false" required value="{{user}}"{{focus_user}}>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input id="password" name="password" type="password" autocomplete="current-password" required{{focus_password}}>
 <button type="submit">Log in</button>
 </form>)",
-                {{"csrf", csrf_field(csrf)}, {"user", user}});
+                // The cursor waits where typing goes on: the password after a failure.
+                {{"csrf", csrf_field(csrf)},
+                 {"user", user},
+                 {"focus_user", user.empty() ? Html(" autofocus") : Html()},
+                 {"focus_password", user.empty() ? Html() : Html(" autofocus")}});
   return p;
 }
 

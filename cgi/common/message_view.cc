@@ -148,9 +148,13 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
   Page p = ctx.page("message", "Message", message_nav(ref));
   if (notice)
     add_notice(p, std::move(*notice));
-  Html back = fill(R"(<p><a href="{{href}}">Back to {{name}}</a></p>)",
-                   {{"href", url("/inbox", {{"folder", mail::folder_name(ref.folder)}})},
-                    {"name", folder_title(ref.folder)}});
+  Html back = fill(
+      R"(<p class="actions"><a href="{{reply}}">Reply</a> <a href="{{forward}}">Forward</a> <a href="{{href}}">Back to {{name}}</a></p>)",
+      {{"reply", url("/compose", {{"reply", ref.uid}, {"folder", mail::folder_name(ref.folder)}})},
+       {"forward",
+        url("/compose", {{"forward", ref.uid}, {"folder", mail::folder_name(ref.folder)}})},
+       {"href", url("/inbox", {{"folder", mail::folder_name(ref.folder)}})},
+       {"name", folder_title(ref.folder)}});
   auto parsed = mail::parse_message(*raw);
   if (!parsed) {
     add_notice(p, Notice{Notice::Kind::error,

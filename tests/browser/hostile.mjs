@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  ORIGIN, SCENARIO, Shots, checkPageHeaders, cli, dataPage, expectPage, goto, haveProgram, launch,
+  ORIGIN, SCENARIO, Shots, checkPageHeaders, cli, dataPage, expectPage, goto, launch,
   login, navigate, openContext,
 } from './lib.mjs';
 
@@ -172,11 +172,7 @@ describe('hostile mail', () => {
     assert.equal(page.frames().length, 2, 'back to the frame');
   });
 
-  test('hostile HTML inside encryption is framed the same way once decrypted', async (t) => {
-    if (!haveProgram('decrypt')) {
-      t.skip('/decrypt is not in this build yet');
-      return;
-    }
+  test('hostile HTML inside encryption is framed the same way once decrypted', async () => {
     const { page, watch } = ctx;
     await goto(page, `/message?id=${encodeURIComponent(S.encrypted.uid)}&folder=INBOX`);
     await navigate(page, page.getByRole('button', { name: 'Decrypt' }));
@@ -267,7 +263,7 @@ describe('hostile pages', () => {
       cli('grant', 'revoke', '--login', S.user);
       // Suppose the attacker even learnt the session's CSRF token.
       const csrf = await page.locator('form[action="/logout"] input[name="csrf"]').getAttribute('value');
-      const target = haveProgram('decrypt') ? { id: S.encrypted.uid, folder: 'INBOX' } : { draft: 'x', then: 'sign' };
+      const target = { id: S.encrypted.uid, folder: 'INBOX' };
       for (const site of [CROSS_SITE, SAME_SITE]) {
         await servePage(context, site, postForm('/unlock', {
           ...target, passphrase: S.key_passphrase, confirm: S.key_passphrase, csrf,
@@ -326,26 +322,24 @@ describe('hostile pages', () => {
       const session = (await context.cookies()).find((c) => c.name === SESSION);
       assert.ok(session && session.value !== planted, 'a new id at login');
       const first = session.value;
-      if (haveProgram('decrypt')) {
-        cli('grant', 'revoke', '--login', S.user);
-        await goto(page, `/message?id=${encodeURIComponent(S.encrypted.uid)}&folder=INBOX`);
-        await navigate(page, page.getByRole('button', { name: 'Decrypt' }));
-        await page.getByLabel('Key passphrase').fill(S.key_passphrase);
-        const confirm = page.getByLabel(/^Passphrase again/);
-        if (await confirm.count()) await confirm.fill(S.key_passphrase);
-        await navigate(page, page.getByRole('button', { name: 'OK' }));
-        await expectPage(page, 'decrypted');
-        const after = (await context.cookies()).find((c) => c.name === SESSION);
-        assert.notEqual(after.value, first, 'a new session id at unlock');
-        // The old id is dead.
-        const other = await browser.newContext({ ignoreHTTPSErrors: true });
-        await other.addCookies([{ name: SESSION, value: first, url: ORIGIN, secure: true, httpOnly: true, sameSite: 'Strict' }]);
-        const p2 = await other.newPage();
-        await p2.goto(`${ORIGIN}/inbox`);
-        assert.equal(await dataPage(p2), 'login', 'the id from before the unlock no longer works');
-        await other.close();
-        cli('grant', 'revoke', '--login', S.user);
-      }
+      cli('grant', 'revoke', '--login', S.user);
+      await goto(page, `/message?id=${encodeURIComponent(S.encrypted.uid)}&folder=INBOX`);
+      await navigate(page, page.getByRole('button', { name: 'Decrypt' }));
+      await page.getByLabel('Key passphrase').fill(S.key_passphrase);
+      const confirm = page.getByLabel(/^Passphrase again/);
+      if (await confirm.count()) await confirm.fill(S.key_passphrase);
+      await navigate(page, page.getByRole('button', { name: 'OK' }));
+      await expectPage(page, 'decrypted');
+      const after = (await context.cookies()).find((c) => c.name === SESSION);
+      assert.notEqual(after.value, first, 'a new session id at unlock');
+      // The old id is dead.
+      const other = await browser.newContext({ ignoreHTTPSErrors: true });
+      await other.addCookies([{ name: SESSION, value: first, url: ORIGIN, secure: true, httpOnly: true, sameSite: 'Strict' }]);
+      const p2 = await other.newPage();
+      await p2.goto(`${ORIGIN}/inbox`);
+      assert.equal(await dataPage(p2), 'login', 'the id from before the unlock no longer works');
+      await other.close();
+      cli('grant', 'revoke', '--login', S.user);
       await watch.assertClean();
     } finally {
       await context.close();

@@ -220,9 +220,3 @@ export function cli(...args) {
 export function sha256(buf) {
   return crypto.createHash('sha256').update(buf).digest('hex');
 }
-
-// Whether a CGI program exists in this build (flows that landed on other branches).
-export function haveProgram(name) {
-  const bin = process.env.WMK_CGI_BIN;
-  return !!bin && fs.existsSync(path.join(bin, `${name}.cgi`));
-}

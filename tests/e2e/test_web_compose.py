@@ -520,6 +520,31 @@ class Compose(unittest.TestCase):
         m.attach(payload)
         return self.wmk.deliver_with_python("alice", m)
 
+    def test_message_page_links_to_reply_and_forward(self):
+        m = email.message.EmailMessage()
+        m["From"] = "Carol <carol@example.net>"
+        m["To"] = "alice@example.org"
+        m["Subject"] = "Lunch?"
+        m.set_content("Shall we meet at noon?\n")
+        uid = self.wmk.deliver_with_python("alice", m)
+        c = self.wmk.client()
+        login(c)
+        page = c.get("/message", {"id": uid, "folder": "INBOX"})
+        self.assertEqual(page.page, "message", page.text)
+        links = page.links()
+        reply = [l for l in links if l.startswith("/compose?reply=")]
+        forward = [l for l in links if l.startswith("/compose?forward=")]
+        self.assertEqual(len(reply), 1, links)
+        self.assertEqual(len(forward), 1, links)
+        r = c.get(reply[0])
+        self.assertEqual(r.page, "compose", r.text)
+        inputs = {i.get("name"): i for f in r.forms() for i in f["inputs"]}
+        self.assertEqual(inputs["subject"]["value"], "Re: Lunch?")
+        self.assertIn("carol@example.net", inputs["to"]["value"])
+        f = c.get(forward[0])
+        self.assertEqual(f.page, "compose", f.text)
+        self.assertIn("noon", f.text)
+
     def test_reply_to_encrypted_message_is_encrypted_and_never_quoted_in_clear(self):
         uid = self.deliver_encrypted_to_alice("The launch code is 4711.\n")
         c = self.wmk.client()

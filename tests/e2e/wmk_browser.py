@@ -11,7 +11,6 @@ Environment given to node:
   WMK_SCENARIO    the scenario JSON file
   WMK_ARTIFACTS   BUILD/test-artifacts/browser/SUITE (emptied first; screenshots go here)
   WMK_CLI, WMK_CONFIG  the CLI and the instance's config (to check server state)
-  WMK_CGI_BIN     the built CGI programs (suites skip flows whose program is not built)
 """
 
 import email.message
@@ -23,7 +22,7 @@ import subprocess
 import tempfile
 import time
 
-from wmk_e2e import BUILD_DIR, CGI_BIN, CLI, SOURCE_DIR
+from wmk_e2e import BUILD_DIR, CLI, SOURCE_DIR
 
 BROWSER_DIR = os.path.join(SOURCE_DIR, "tests", "browser")
 BROWSER_SETUP = os.path.join(SOURCE_DIR, "scripts", "browser-setup")
@@ -59,7 +58,6 @@ def run_suite(suite, instance, scenario, timeout=600):
         "WMK_ARTIFACTS": artifacts_dir(suite),
         "WMK_CLI": CLI,
         "WMK_CONFIG": instance.config_path,
-        "WMK_CGI_BIN": CGI_BIN,
         "WEBMAILKEY_CHROMIUM": CHROMIUM,
     })
     return subprocess.run(["node", os.path.join(BROWSER_DIR, suite + ".mjs")], env=env,
