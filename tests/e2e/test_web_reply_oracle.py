@@ -89,8 +89,7 @@ class ReplyOracle(unittest.TestCase):
             sec = run([CLI, "--config", cls.wmk.config_path, "key", "export", cls.fpr[login_],
                        "--secret", "--passphrase-stdin"],
                       stdin=(KEY_PASS + "\n" + EXPORT_PASS + "\n").encode()).stdout
-            cls.gpg("--pinentry-mode", "loopback", "--passphrase", EXPORT_PASS, "--import",
-                    stdin=sec)
+            cls.gpg("--import", stdin=sec)
 
         # Bob's mail to Alice, encrypted (not signed), which Mallory captured and wraps
         # in his own mail with clear text beside it.
@@ -126,7 +125,8 @@ class ReplyOracle(unittest.TestCase):
     @classmethod
     def gpg(cls, *args, stdin=None, check=True):
         return run(["gpg", "--homedir", cls.gnupg, "--batch", "--no-tty", "--trust-model",
-                    "always"] + list(args), stdin=stdin, check=check)
+                    "always", "--pinentry-mode", "loopback", "--passphrase", EXPORT_PASS]
+                   + list(args), stdin=stdin, check=check)
 
     # ---- helpers
 
