@@ -41,6 +41,9 @@ struct Config {
   std::chrono::seconds lockout{60};
   std::uint64_t attachment_max_bytes = 10 * 1024 * 1024;
   std::uint32_t page_size = 50;
+  // A FastCGI worker exits after this many requests and the web server starts a new
+  // one (which reads the config afresh).
+  std::uint32_t worker_max_requests = 500;
 
   // Where the file came from ("" for built-in defaults).
   std::string source;
