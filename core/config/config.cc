@@ -112,6 +112,7 @@ const std::map<std::string, Setter>& setters() {
          return std::nullopt;
        }},
       {"page_size", uint_in(&Config::page_size, 5, 500)},
+      {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
   };
   return kSetters;
 }
@@ -220,7 +221,10 @@ std::string render(const Config& c) {
     << "max_failures = " << c.max_failures << "\n"
     << "lockout = " << c.lockout.count() << "\n"
     << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
-    << "page_size = " << c.page_size << "\n";
+    << "page_size = " << c.page_size << "\n"
+    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
+    << "# this file again).\n"
+    << "worker_max_requests = " << c.worker_max_requests << "\n";
   return o.str();
 }
 
