@@ -112,11 +112,25 @@ const std::map<std::string, Setter>& setters() {
          return std::nullopt;
        }},
       {"page_size", uint_in(&Config::page_size, 5, 500)},
+      {"smime_unprotected",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "text")
+           c.smime_unprotected = SmimeUnprotected::text;
+         else if (v == "refuse")
+           c.smime_unprotected = SmimeUnprotected::refuse;
+         else
+           return "expected text or refuse";
+         return std::nullopt;
+       }},
   };
   return kSetters;
 }
 
 }  // namespace
+
+const char* smime_unprotected_name(SmimeUnprotected v) {
+  return v == SmimeUnprotected::refuse ? "refuse" : "text";
+}
 
 Result<Config> parse(const std::string& text, const std::string& source_name) {
   Config c;
@@ -220,7 +234,10 @@ std::string render(const Config& c) {
     << "max_failures = " << c.max_failures << "\n"
     << "lockout = " << c.lockout.count() << "\n"
     << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
-    << "page_size = " << c.page_size << "\n";
+    << "page_size = " << c.page_size << "\n\n"
+    << "# S/MIME encrypted without integrity protection (EnvelopedData, AES-CBC): text\n"
+    << "# (shown as plain text only, marked as possibly altered) or refuse.\n"
+    << "smime_unprotected = " << smime_unprotected_name(c.smime_unprotected) << "\n";
   return o.str();
 }
 

@@ -6,6 +6,7 @@
 #include "core/audit/audit.h"
 #include "core/auth/throttle.h"
 #include "core/auth/users.h"
+#include "core/bindings/bindings.h"
 #include "core/config/config.h"
 #include "core/grant/cookie.h"
 #include "core/keys/key_audit.h"
@@ -68,17 +69,6 @@ Result<Located> locate(app::App& app, const session::Session& session, const Mes
   if (!key)
     return key.error();
   return Located{std::move(raw).value(), std::move(parsed).value(), std::move(key).value()};
-}
-
-// EFAIL: ciphertext without integrity protection (S/MIME EnvelopedData, i.e. CBC) is
-// refused as a whole. OpenPGP without MDC never gets this far (KeyStore refuses it).
-Status check_integrity(const reader::DecryptedView& view) {
-  if (view.integrity_protected)
-    return {};
-  return make_error(Errc::crypto,
-                    "the message is encrypted without integrity protection (" + view.cipher +
-                        "), so it could have been altered on its way to you (EFAIL); it is "
-                        "not shown");
 }
 
 // The key opened through this session's grant, or why not: NeedUnlock or
@@ -193,10 +183,12 @@ Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& s
   if (auto* in_use = std::get_if<InUseElsewhere>(&opened->instead))
     return DecryptOutcome{std::move(*in_use)};
 
-  auto view = reader::decrypt(store, *opened->key, located->raw);
+  // The reader keeps the EFAIL rules (integrity, S/MIME CBC as text or refused by
+  // config) and names the sender only as the binding sources know it.
+  auto view = reader::decrypt(store, *opened->key, located->raw, bindings::standard(app),
+                              reader::read_options(app.config));
   if (!view)
     return view.error();
-  WMK_TRY(check_integrity(*view));
   grant::GrantStore grants(app.db, *app.clock, app.config);
   auto grant = grants.for_session_and_key(session.id, located->key.id);
   if (!grant)  // ended in the moment since it was used
@@ -222,10 +214,12 @@ Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& s
     return PartOutcome{std::move(*in_use)};
   // The whole message first: a part is only released from content whose integrity
   // was checked, and only if the view offers it as a decrypted attachment.
-  auto view = reader::decrypt(store, *opened->key, located->raw);
+  // The reader keeps the EFAIL rules (integrity, S/MIME CBC as text or refused by
+  // config) and names the sender only as the binding sources know it.
+  auto view = reader::decrypt(store, *opened->key, located->raw, bindings::standard(app),
+                              reader::read_options(app.config));
   if (!view)
     return view.error();
-  WMK_TRY(check_integrity(*view));
   bool offered = false;
   for (const auto& segment : view->segments) {
     for (const auto& a : segment.attachments)
