@@ -312,6 +312,10 @@ class WebReading(unittest.TestCase):
                 for marker in MARKERS:
                     self.assertNotIn(marker.encode(), blob, path)
 
+    def setUp(self):
+        # Every test starts with no grant anywhere (one live grant per key).
+        self.wmk.cli("grant", "revoke", "--all")
+
     def tearDown(self):
         # After each flow: nothing decrypted was written anywhere.
         self.assert_no_marker_under_data_dir()
