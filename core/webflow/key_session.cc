@@ -1,5 +1,6 @@
 #include "core/webflow/key_session.h"
 
+#include "core/bindings/bindings.h"
 #include "core/config/config.h"
 #include "core/grant/grant.h"
 #include "core/mail/maildir.h"
@@ -13,17 +14,6 @@ Status owns(const session::Session& s, const keys::KeyInfo& key) {
   if (key.user_id != s.user_id)
     return make_error(Errc::not_found, "no such key for this user");
   return {};
-}
-
-// EFAIL: ciphertext without integrity protection is refused as a whole here.
-// OpenPGP without MDC never gets this far (KeyStore refuses it).
-Status check_integrity(const reader::DecryptedView& view) {
-  if (view.integrity_protected)
-    return {};
-  return make_error(Errc::crypto,
-                    "the message is encrypted without integrity protection (" + view.cipher +
-                        "), so it could have been altered on its way to you (EFAIL); it is "
-                        "not shown");
 }
 
 }  // namespace
@@ -164,14 +154,13 @@ std::optional<Outcome> instead_of_key(KeyOpen& opened) {
   return std::nullopt;
 }
 
-// The reader's view of raw with key; refused as a whole without integrity protection.
-Result<reader::DecryptedView> checked_view(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                           std::string_view raw) {
-  auto view = reader::decrypt(store, key, raw);
-  if (!view)
-    return view.error();
-  WMK_TRY(check_integrity(*view));
-  return view;
+// The reader's view of raw with key. The reader keeps the EFAIL rules (OpenPGP
+// without MDC refused; S/MIME CBC as marked text, or refused by config
+// smime_unprotected) and names the sender only as the binding sources know it.
+Result<reader::DecryptedView> checked_view(app::App& app, keys::KeyStore& store,
+                                           const keys::UnlockedKey& key, std::string_view raw) {
+  return reader::decrypt(store, key, raw, bindings::standard(app),
+                         reader::read_options(app.config));
 }
 
 }  // namespace
@@ -182,7 +171,7 @@ Result<DecryptOutcome> KeySession::decrypt_located(Located& located) {
     return opened.error();
   if (auto instead = instead_of_key<DecryptOutcome>(*opened))
     return std::move(*instead);
-  auto view = checked_view(keys_, std::get<keys::UnlockedKey>(*opened), located.raw);
+  auto view = checked_view(app_, keys_, std::get<keys::UnlockedKey>(*opened), located.raw);
   if (!view)
     return view.error();
   grant::GrantStore grants(app_.db, *app_.clock, app_.config);
@@ -212,7 +201,7 @@ Result<PartOutcome> KeySession::decrypted_part(const MessageRef& ref, std::strin
   const auto& key = std::get<keys::UnlockedKey>(*opened);
   // The whole message first: a part is only released from content whose integrity
   // was checked, and only if the view offers it as a decrypted attachment.
-  auto view = checked_view(keys_, key, located->raw);
+  auto view = checked_view(app_, keys_, key, located->raw);
   if (!view)
     return view.error();
   bool offered = false;
