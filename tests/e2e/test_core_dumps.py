@@ -74,6 +74,8 @@ class CoreDumps(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            if p.stdin:
+                p.stdin.close()
         return limits, self.cores_in(d), d
 
     def test_control_process_would_dump_core(self):
