@@ -23,14 +23,12 @@ class ThrottleTest : public test::DbTest {
     test::DbTest::SetUp();
     if (HasFatalFailure())
       return;
-    ThrottlePolicy p;
-    p.max_failures = 3;
-    p.lockout = seconds(60);
-    throttle.emplace(*db, clock, p);
+    throttle.emplace(*db, clock, policy());
   }
   static ThrottlePolicy policy() {
     ThrottlePolicy p;
     p.max_failures = 3;
+    p.address_max_failures = 3;
     p.lockout = seconds(60);
     return p;
   }
