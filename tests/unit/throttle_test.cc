@@ -259,11 +259,13 @@ TEST_F(ThrottleTest, AddressesHaveTheirOwnLimit) {
   ThrottlePolicy p = policy();
   p.address_max_failures = 5;
   Throttle t(*db, clock, p);
-  fail_times("addr:192.0.2.1", 4);
+  for (int i = 0; i < 4; ++i)
+    t.record_failure("addr:192.0.2.1");
   EXPECT_TRUE(t.check("addr:192.0.2.1").ok());
   t.record_failure("addr:192.0.2.1");
   EXPECT_EQ(t.check("addr:192.0.2.1").code(), Errc::locked_out);
-  fail_times("login:bob", 3);
+  for (int i = 0; i < 3; ++i)
+    t.record_failure("login:bob");
   EXPECT_EQ(t.check("login:bob").code(), Errc::locked_out);
 }
 
