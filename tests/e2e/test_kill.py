@@ -10,7 +10,7 @@ moments, many times each, and the store is checked after every kill:
 - `purge`: runs to the end on the next try;
 - `PRAGMA integrity_check` is ok after each kill.
 
-WMK_KILL_ROUNDS (default 8) sets the kills per command. Fixtures come from gpg and
+WMK_KILL_ROUNDS (default 6) sets the kills per command. Fixtures come from gpg and
 Python's email package."""
 
 import json
@@ -36,7 +36,7 @@ except ImportError:  # another Python than Debian's: ask Debian's (python3-argon
 BUILD_DIR = os.environ.get("WEBMAILKEY_BUILD_DIR",
                            os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 WEBMAILKEY = os.path.join(BUILD_DIR, "webmailkey")
-ROUNDS = int(os.environ.get("WMK_KILL_ROUNDS", "8"))
+ROUNDS = int(os.environ.get("WMK_KILL_ROUNDS", "6"))
 KEY_PASS = "Key-Passphrase-Kill-4417"
 NEW_PASS = "New-Key-Passphrase-Kill-8823"
 FILE_PASS = "File-Passphrase-Kill-2290"
