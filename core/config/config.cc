@@ -136,11 +136,26 @@ const std::map<std::string, Setter>& setters() {
        }},
       {"page_size", uint_in(&Config::page_size, 5, 500)},
       {"max_header_bytes", uint_in(&Config::max_header_bytes, 1024, 1024 * 1024)},
+      {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
+      {"smime_unprotected",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "text")
+           c.smime_unprotected = SmimeUnprotected::text;
+         else if (v == "refuse")
+           c.smime_unprotected = SmimeUnprotected::refuse;
+         else
+           return "expected text or refuse";
+         return std::nullopt;
+       }},
   };
   return kSetters;
 }
 
 }  // namespace
+
+const char* smime_unprotected_name(SmimeUnprotected v) {
+  return v == SmimeUnprotected::refuse ? "refuse" : "text";
+}
 
 Result<Config> parse(const std::string& text, const std::string& source_name) {
   Config c;
@@ -258,7 +273,13 @@ std::string render(const Config& c) {
     << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
     << "page_size = " << c.page_size << "\n"
     << "# The largest mail header `deliver` accepts, in bytes (at most 1048576).\n"
-    << "max_header_bytes = " << c.max_header_bytes << "\n";
+    << "max_header_bytes = " << c.max_header_bytes << "\n"
+    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
+    << "# this file again).\n"
+    << "worker_max_requests = " << c.worker_max_requests << "\n\n"
+    << "# S/MIME encrypted without integrity protection (EnvelopedData, AES-CBC): text\n"
+    << "# (shown as plain text only, marked as possibly altered) or refuse.\n"
+    << "smime_unprotected = " << smime_unprotected_name(c.smime_unprotected) << "\n";
   return o.str();
 }
 
