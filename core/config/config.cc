@@ -122,6 +122,7 @@ const std::map<std::string, Setter>& setters() {
            return "expected text or refuse";
          return std::nullopt;
        }},
+      {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
   };
   return kSetters;
 }
@@ -234,7 +235,10 @@ std::string render(const Config& c) {
     << "max_failures = " << c.max_failures << "\n"
     << "lockout = " << c.lockout.count() << "\n"
     << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
-    << "page_size = " << c.page_size << "\n\n"
+    << "page_size = " << c.page_size << "\n"
+    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
+    << "# this file again).\n"
+    << "worker_max_requests = " << c.worker_max_requests << "\n\n"
     << "# S/MIME encrypted without integrity protection (EnvelopedData, AES-CBC): text\n"
     << "# (shown as plain text only, marked as possibly altered) or refuse.\n"
     << "smime_unprotected = " << smime_unprotected_name(c.smime_unprotected) << "\n";
