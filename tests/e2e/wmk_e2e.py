@@ -313,6 +313,12 @@ class Instance:
         except subprocess.TimeoutExpired:
             os.killpg(self.server.pid, signal.SIGKILL)
             self.server.wait()
+        # A FastCGI worker lighttpd (re)started while it was shutting down missed the
+        # SIGTERM; it is still in the group.
+        try:
+            os.killpg(self.server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.server = None
         self.server_log.close()
 
