@@ -5,14 +5,23 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <stdexcept>
 
 #include "cgi/common/key_pages.h"
+#include "cgi/common/mailbox.h"
 #include "core/config/config.h"
 
 namespace wmk::cgi {
+
+std::size_t max_request_bytes(const config::Config& cfg) {
+  // Room for every attachment at its limit twice over (base64 and the form's own
+  // encoding) plus the text: a single file somewhat over the limit still arrives, and
+  // compose refuses it on the page that keeps what was typed.
+  return static_cast<std::size_t>(cfg.attachment_max_bytes) * 4 + 2 * 1024 * 1024;
+}
 
 namespace {
 
@@ -62,14 +71,22 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   }
 
   RequestLimits limits;
-  limits.max_body_bytes =
-      static_cast<std::size_t>(app->config.attachment_max_bytes) * 2 + 1024 * 1024;
+  limits.max_body_bytes = max_request_bytes(app->config);
   SecretNames secrets = program.secrets;
   // The session and grant cookies are credentials: they never reach cgicc. The
   // browser sends the grant cookie with every request, whichever program it is for.
   for (auto name : {kSessionCookie, kGrantCookie}) {
     if (std::find(secrets.cookies.begin(), secrets.cookies.end(), name) == secrets.cookies.end())
       secrets.cookies.push_back(name);
+  }
+  // A body past the programs' limit gets this page, not the web server's bare 413: the
+  // servers' own limits sit above it (examples/, scripts/serve). Below it, compose
+  // refuses a too-large file itself and keeps what was typed.
+  if (auto cl = source.env("CONTENT_LENGTH");
+      cl && cl->size() < 20 && std::strtoull(cl->c_str(), nullptr, 10) > limits.max_body_bytes) {
+    return error_response(413, "That was too much to send at once: at most " +
+                                   format_size(app->config.attachment_max_bytes) +
+                                   " per attached file. Go back, attach less, and send again.");
   }
   auto request = Request::parse(source, secrets, limits);
   if (!request) {
@@ -96,9 +113,14 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
 
   if (program.access == Access::session) {
     if (!ctx.session) {
-      bool ended = ctx.session_error &&
-                   (*ctx.session_error == Errc::expired || *ctx.session_error == Errc::disabled);
-      Response r = Response::redirect(ended ? "/login?ended=1" : "/login");
+      // The login page says why (cgi/login.cc): timed out, account switched off, or a
+      // session the server no longer knows (an admin ended it, or it was purged).
+      std::string target = "/login";
+      if (ctx.session_error)
+        target += *ctx.session_error == Errc::expired    ? "?ended=expired"
+                  : *ctx.session_error == Errc::disabled ? "?ended=disabled"
+                                                         : "?ended=gone";
+      Response r = Response::redirect(target);
       if (token)
         r.add_cookie(SetCookie::deletion(kSessionCookie));
       return r;
