@@ -84,6 +84,16 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   // refuses a too-large file itself and keeps what was typed.
   if (auto cl = source.env("CONTENT_LENGTH");
       cl && cl->size() < 20 && std::strtoull(cl->c_str(), nullptr, 10) > limits.max_body_bytes) {
+    // Read the body to its end unseen: a server that streams it to the program (Apache's
+    // mod_cgid) drops the connection, answer included, if the program stops reading.
+    std::uint64_t left = std::strtoull(cl->c_str(), nullptr, 10);
+    std::vector<std::uint8_t> sink(64 * 1024);
+    while (left > 0) {
+      std::size_t n = left < sink.size() ? static_cast<std::size_t>(left) : sink.size();
+      if (!source.read_body({sink.data(), n}))
+        break;
+      left -= n;
+    }
     return error_response(413, "That was too much to send at once: at most " +
                                    format_size(app->config.attachment_max_bytes) +
                                    " per attached file. Go back, attach less, and send again.");
@@ -225,7 +235,15 @@ bool same_origin(const Request& request) {
     auto host = request.env("HTTP_HOST");
     if (!host || host->empty())
       return false;
-    std::string expected = std::string(request.https() ? "https://" : "http://") + *host;
+    // A server may pass the host without its port (Debian's nginx fastcgi_params sets
+    // HTTP_HOST to $host): then the port the request came to completes it.
+    std::string authority = *host;
+    const char* default_port = request.https() ? "443" : "80";
+    if (auto port = request.env("SERVER_PORT"); authority.find(':') == std::string::npos &&
+                                                authority.front() != '[' && port &&
+                                                !port->empty() && *port != default_port)
+      authority += ":" + *port;
+    std::string expected = std::string(request.https() ? "https://" : "http://") + authority;
     if (lower(*origin) != lower(expected))
       return false;
   }
