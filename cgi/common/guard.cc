@@ -1,8 +1,5 @@
 #include "cgi/common/guard.h"
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <csignal>
 #include <cstdlib>
@@ -12,7 +9,9 @@
 
 #include "cgi/common/key_pages.h"
 #include "cgi/common/mailbox.h"
+#include "cgi/common/worker.h"
 #include "core/config/config.h"
+#include "core/util/process.h"
 
 namespace wmk::cgi {
 
@@ -42,17 +41,31 @@ std::string upper(std::string s) {
   return s;
 }
 
+// The config file named by the request (lighttpd's setenv), else by the process
+// environment (a FastCGI worker's bin-environment), else the default.
+std::string config_path_of(const RequestSource& source) {
+  if (auto p = source.env(config::kConfigEnv); p && !p->empty())
+    return *p;
+  return config::resolve_path(std::nullopt);
+}
+
 Response handle_unguarded(const Program& program, const RequestSource& source,
-                          const Handler& handler, const util::Clock& clock) {
-  std::string config_path = source.env(config::kConfigEnv).value_or(config::kDefaultConfigPath);
-  auto app = app::open(config_path, clock);
-  if (!app) {
-    log_error(program, "cannot open the service: " + app.error().message);
-    return error_response(503,
-                          "The service is not available: its configuration or database could "
-                          "not be opened. The administrator finds the reason in the web "
-                          "server's error log.");
+                          const Handler& handler, std::optional<app::App>& kept,
+                          const util::Clock& clock) {
+  std::string config_path = config_path_of(source);
+  if (!kept || kept->config.source != config_path || kept->clock != &clock) {
+    kept.reset();
+    auto opened = app::open(config_path, clock);
+    if (!opened) {
+      log_error(program, "cannot open the service: " + opened.error().message);
+      return error_response(503,
+                            "The service is not available: its configuration or database could "
+                            "not be opened. The administrator finds the reason in the web "
+                            "server's error log.");
+    }
+    kept.emplace(std::move(opened).value());
   }
+  app::App* app = &*kept;
 
   // Plain HTTP is refused before the body (which may hold a password) is read.
   bool https = lower(source.env("HTTPS").value_or("")) == "on";
@@ -104,6 +117,8 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
     return error_response(status, "The request could not be read: " + request.error().message);
   }
 
+  request->use_trusted_proxies(app->config.trusted_proxies);
+
   if (request->is_post() && !same_origin(*request)) {
     return error_response(403,
                           "This form was sent from another site, so it was refused. Open the "
@@ -153,8 +168,14 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
 
 Response handle(const Program& program, const RequestSource& source, const Handler& handler,
                 const util::Clock& clock) {
+  std::optional<app::App> app;
+  return handle(program, source, handler, app, clock);
+}
+
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                std::optional<app::App>& kept, const util::Clock& clock) {
   try {
-    return handle_unguarded(program, source, handler, clock);
+    return handle_unguarded(program, source, handler, kept, clock);
   } catch (const std::exception& e) {
     log_error(program, std::string("unexpected error: ") + e.what());
   } catch (...) {
@@ -167,13 +188,11 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 
 int run(const Program& program, const Handler& handler) {
   // No core dumps: a dump could hold a password, a passphrase or an unlocked key.
-  struct rlimit no_core {
-    0, 0
-  };
-  setrlimit(RLIMIT_CORE, &no_core);
-  prctl(PR_SET_DUMPABLE, 0);
+  util::disable_core_dumps();
   // A client that goes away makes write() fail instead of killing us mid-transaction.
   std::signal(SIGPIPE, SIG_IGN);
+  if (started_as_fastcgi())
+    return serve_fastcgi(program, handler);
   try {
     Response r = handle(program, RequestSource::process(), handler);
     return r.write_to_stdout() ? 0 : 1;

@@ -5,6 +5,7 @@
 #include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
 #include "cgi/common/message_view.h"
+#include "core/bindings/bindings.h"
 #include "core/grant/cookie.h"
 
 namespace wmk::cgi {
@@ -50,22 +51,32 @@ Html decrypted_actions(const webflow::MessageRef& ref) {
 // The overall signature state in words. Only `valid` says "valid signature".
 std::string signature_state_sentence(const reader::MessageView& v) {
   std::string signer;
+  std::string verified_by;  // the binding source that makes the signer the sender
   for (const auto& s : v.signatures) {
     if (s.status == reader::VerdictStatus::good) {
       signer = s.signer.empty() ? s.signer_fingerprint : s.signer;
-      break;
+      if (s.binding)
+        verified_by = bindings::source_words(s.binding->source);
+      if (s.matches_from)
+        break;
     }
   }
   switch (v.signature_state) {
     case reader::SignatureState::none:
       return "Not signed.";
     case reader::SignatureState::valid:
-      return "Valid signature by " + signer + ", the sender, covering the whole message.";
+      return "Valid signature by " + signer + ", the sender (address verified: " + verified_by +
+             "), covering the whole message.";
     case reader::SignatureState::partially_signed:
       return "Signed by " + signer +
              ", but the signature covers only part of what is shown: the rest is not signed.";
     case reader::SignatureState::signer_mismatch:
       return "Signed by " + signer + ", who is not the sender named in From.";
+    case reader::SignatureState::sender_unverified:
+      return "Signed by " + signer +
+             ". The key names the sender's address, but this server has not verified that "
+             "address for this key (anyone can put any address on a key), so it is not known "
+             "to be by the sender.";
     case reader::SignatureState::bad:
       return "BAD signature: the message was altered after it was signed.";
     case reader::SignatureState::unknown_key:
@@ -117,10 +128,16 @@ const char* protection_label(mail::Protection p) {
 // link to /decrypt with the part (decrypted again for that request, under the grant).
 Html segment_attachments(const Context& /*ctx*/, const webflow::MessageRef& ref,
                          const reader::Segment& seg) {
+  const bool unprotected = seg.integrity == reader::Segment::Integrity::none;
   std::vector<Html> items;
   for (const auto& a : seg.attachments) {
     Html size = fill(R"(<span class="size">({{type}}, {{size}})</span>)",
                      {{"type", a.sniffed_type}, {"size", format_size(a.size)}});
+    if (unprotected) {  // named only: its bytes could have been altered (EFAIL)
+      items.push_back(
+          fill(R"(<li>{{name}} {{size}}</li>)", {{"name", a.filename}, {"size", size}}));
+      continue;
+    }
     switch (a.source) {
       case reader::PartSource::message:
         items.push_back(fill(
@@ -148,13 +165,21 @@ Html segment_attachments(const Context& /*ctx*/, const webflow::MessageRef& ref,
   if (items.empty())
     return {};
   return fill(
-      R"(<div class="attachments"><h2>Attachments</h2><ul class="attachments">{{items}}</ul></div>)",
-      {{"items", join(items)}});
+      R"(<div class="attachments"><h2>Attachments</h2>{{note}}<ul class="attachments">{{items}}</ul></div>)",
+      {{"note",
+        unprotected
+            ? Html(
+                  R"(<p>Not offered for download: without integrity protection they could have been altered.</p>)")
+            : Html()},
+       {"items", join(items)}});
 }
 
 // The text of one segment: plain text escaped; HTML sanitized and shown in the
 // sandboxed mail frame (no scripts, no same origin, the page's CSP inherited).
 Html segment_body(const reader::Segment& seg) {
+  // Without integrity protection the reader gives plain text only; never a frame.
+  if (seg.integrity == reader::Segment::Integrity::none)
+    return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", seg.text}});
   switch (seg.format) {
     case mail::BodyFormat::plain:
       return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", seg.text}});
@@ -170,20 +195,28 @@ Html segment_body(const reader::Segment& seg) {
 Html segment_html(const Context& ctx, const webflow::MessageRef& ref, const reader::Segment& seg,
                   bool alone) {
   const bool decrypted = seg.kind == reader::Segment::Kind::decrypted;
+  const bool unprotected = seg.integrity == reader::Segment::Integrity::none;
   Html label;
-  if (decrypted && !alone)
+  if (unprotected)
+    label = Html(
+        R"(<p class="segment-label integrity-none"><span class="badge warning">Not integrity-protected</span> Decrypted, but this part was encrypted without integrity protection (S/MIME, AES-CBC): it may have been altered on its way to you. It is shown as plain text only, without formatting or links.</p>)");
+  else if (decrypted && !alone)
     label = Html(R"(<p class="segment-label">Decrypted part</p>)");
   else if (!decrypted)
     label = Html(
         R"(<p class="segment-label">Not encrypted: this part came in the clear, beside the encrypted one. Anyone could have written or changed it.</p>)");
-  return fill(R"(<section class="segment {{kind}}" data-part="{{part}}">
+  return fill(
+      R"(<section class="segment {{kind}}" data-part="{{part}}" data-integrity="{{integrity}}">
 {{label}}{{body}}{{attachments}}
 </section>)",
-              {{"kind", decrypted ? "decrypted" : "plain"},
-               {"part", seg.part_id},
-               {"label", label},
-               {"body", segment_body(seg)},
-               {"attachments", segment_attachments(ctx, ref, seg)}});
+      {{"kind", decrypted ? "decrypted" : "plain"},
+       {"part", seg.part_id},
+       {"integrity", !decrypted    ? "not-encrypted"
+                     : unprotected ? "none"
+                                   : "checked"},
+       {"label", label},
+       {"body", segment_body(seg)},
+       {"attachments", segment_attachments(ctx, ref, seg)}});
 }
 
 }  // namespace
@@ -287,15 +320,19 @@ Page unlock_page(Context& ctx, const webflow::MessageRef& ref, const keys::KeyIn
                      std::move(notice));
 }
 
-Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, const keys::KeyInfo& key) {
+std::unique_ptr<webflow::KeySession> key_session(Context& ctx) {
+  return std::make_unique<webflow::KeySession>(
+      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), client_of(ctx.request));
+}
+
+Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, webflow::KeySession& keys,
+                                                const keys::KeyInfo& key) {
   auto passphrase = ctx.request.take_secret("passphrase");
   auto confirmation = ctx.request.take_secret("confirm");
-  auto grant_secret = request_grant_secret(ctx.request);
   const auto mode = ctx.app.config.unlock_confirmation ? webflow::Confirmation::required
                                                        : webflow::Confirmation::not_asked;
   const util::SecretBuffer none;
-  auto outcome = webflow::unlock(ctx.app, ctx.live_session(), key, passphrase ? *passphrase : none,
-                                 confirmation, mode, grant_secret, client_of(ctx.request));
+  auto outcome = keys.unlock(key, passphrase ? *passphrase : none, confirmation, mode);
   if (outcome) {
     if (auto* unlocked = std::get_if<webflow::Unlocked>(&*outcome))
       ctx.session = unlocked->session;
@@ -363,11 +400,15 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
   const bool signature_ok = v.signature_state == reader::SignatureState::valid;
   const bool unsigned_ = v.signature_state == reader::SignatureState::none;
   Html indicators = fill(
-      R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; integrity checked.</li>
+      R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; {{integrity}}</li>
 <li class="indicator {{sig_cls}}" data-signature-state="{{state}}">{{sig}}{{details}}</li>)",
       {{"how", protection_label(v.protection)},
        {"key", key_label(d.key.type, d.key.fingerprint)},
        {"cipher", v.cipher.empty() ? std::string() : " (" + v.cipher + ")"},
+       {"integrity", v.integrity_protected
+                         ? "integrity checked."
+                         : "NOT integrity-protected: see the marked part below, which may "
+                           "have been altered."},
        {"sig_cls", signature_ok ? "signature-good"
                    : unsigned_  ? "unsigned"
                                 : "signature-bad"},
@@ -376,7 +417,13 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
        {"details", signature_details(v)}});
   if (v.segments.size() > 1) {
     indicators += Html(
-        R"(<li class="indicator mixed">Only part of this message was encrypted: each part is shown on its own and marked.</li>)");
+        R"(<li class="indicator mixed">This message has several parts, encrypted or not: each part is shown on its own and marked.</li>)");
+  }
+  if (v.key_expired) {
+    indicators += fill(
+        R"(<li class="indicator key-expired">Your {{key}} has expired{{when}}. It still opens your mail, but it can no longer sign.</li>)",
+        {{"key", key_label(d.key.type, d.key.fingerprint)},
+         {"when", d.key.expires ? " (on " + format_date(*d.key.expires) + ")" : std::string()}});
   }
 
   std::vector<Html> segments;
@@ -439,7 +486,9 @@ Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const
     case Errc::disabled:
       return on_message(403, "Your key cannot be used: " + error.message + ".");
     case Errc::locked_out:
-      return on_message(429, "Too many wrong passphrases for this key: " + error.message + ".");
+      return on_message(429, "This key is locked for a while: " + error.message + ".");
+    case Errc::busy:
+      return on_message(503, "Not tried: " + error.message + ".");
     case Errc::conflict:
       return on_message(409, "The key was busy: " + error.message + ".");
     default:

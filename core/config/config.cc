@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/util/fs.h"
+#include "core/util/net.h"
 
 namespace wmk::config {
 
@@ -81,6 +82,13 @@ Setter absolute_path(std::string Config::*field) {
 
 using Getter = std::function<std::string(const Config&)>;
 
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words)
+    out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
 std::string seconds_text(std::chrono::seconds s) {
   return std::to_string(s.count());
 }
@@ -142,26 +150,57 @@ const std::vector<KeySpec>& key_specs() {
       {"kdf_parallelism", "Argon2id lanes for key passphrases",
        uint_in(&Config::kdf_parallelism, 1, 16),
        [](const Config& c) { return std::to_string(c.kdf_parallelism); }},
-      {"password_memory_kib", "Argon2id memory (KiB) for login passwords",
+      {"password_memory_kib", "Argon2id memory (KiB) for login passwords (OWASP's minimum)",
        uint_in(&Config::password_memory_kib, 8, 4 * 1024 * 1024),
        [](const Config& c) { return std::to_string(c.password_memory_kib); }},
       {"password_iterations", "Argon2id passes for login passwords",
        uint_in(&Config::password_iterations, 1, 100),
        [](const Config& c) { return std::to_string(c.password_iterations); }},
       {"password_min_length",
-       "fewest characters a new login password or key passphrase may have (`user add`, "
-       "`user passwd`, `key generate|import|passwd`)",
+       "fewest characters a new login password may have (`user add`, `user passwd`)",
        uint_in(&Config::password_min_length, 1, 1024),
        [](const Config& c) { return std::to_string(c.password_min_length); }},
       {"unlock_confirmation", "ask for the key passphrase twice on the unlock page",
        boolean(&Config::unlock_confirmation),
        [b](const Config& c) { return b(c.unlock_confirmation); }},
-      {"max_failures", "wrong passwords or passphrases in a row before a lockout",
+      {"max_failures",
+       "online-guessing throttle: failures in a row per login and per key before a lock",
        uint_in(&Config::max_failures, 1, 1000),
        [](const Config& c) { return std::to_string(c.max_failures); }},
-      {"lockout", "seconds of the first lockout (doubles with each further one)",
+      {"max_failures_per_address",
+       "wrong passwords in a row from one client address, over all logins, before that "
+       "address is locked out",
+       uint_in(&Config::max_failures_per_address, 1, 100000),
+       [](const Config& c) { return std::to_string(c.max_failures_per_address); }},
+      {"lockout", "seconds of the first lock (doubles per further failure, up to a day)",
        seconds_in(&Config::lockout, 1, 86400),
        [](const Config& c) { return seconds_text(c.lockout); }},
+      {"trusted_proxies",
+       "reverse proxies (addresses, space-separated) whose `X-Forwarded-For` names the "
+       "client, e.g. `127.0.0.1 ::1` when a proxy runs in front on the same host; empty: "
+       "the connecting address is the client, and every client behind a proxy shares one "
+       "address for the throttle (docs/security.md)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::vector<std::string> out;
+         std::string item;
+         for (std::size_t i = 0; i <= v.size(); ++i) {
+           char ch = i < v.size() ? v[i] : ' ';
+           if (ch == ' ' || ch == ',' || ch == '\t') {
+             if (!item.empty()) {
+               auto canon = util::canonical_ip(item);
+               if (!canon)
+                 return "`" + item + "` is not an IPv4 or IPv6 address";
+               out.push_back(*canon);
+             }
+             item.clear();
+           } else {
+             item += ch;
+           }
+         }
+         c.trusted_proxies = std::move(out);
+         return std::nullopt;
+       },
+       [](const Config& c) { return join_words(c.trusted_proxies); }},
       {"attachment_max_bytes",
        "largest upload the compose page takes; the web server's request limit must be above it",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
@@ -175,6 +214,31 @@ const std::vector<KeySpec>& key_specs() {
        [](const Config& c) { return std::to_string(c.attachment_max_bytes); }},
       {"page_size", "messages per inbox page", uint_in(&Config::page_size, 5, 500),
        [](const Config& c) { return std::to_string(c.page_size); }},
+      {"max_header_bytes",
+       "the largest mail header `deliver` accepts, in bytes; larger mail is refused with exit "
+       "65 so the MTA bounces it",
+       uint_in(&Config::max_header_bytes, 1024, 1024 * 1024),
+       [](const Config& c) { return std::to_string(c.max_header_bytes); }},
+      {"worker_max_requests",
+       "a FastCGI worker serves this many requests, then renews itself (a fresh process "
+       "image, which reads this file again; SIGHUP does it at once)",
+       uint_in(&Config::worker_max_requests, 1, 1000000),
+       [](const Config& c) { return std::to_string(c.worker_max_requests); }},
+      {"smime_unprotected",
+       "S/MIME mail encrypted without integrity protection (EnvelopedData, AES-CBC, what "
+       "most mail programs send): `text` shows it as plain text only (never HTML, no links, "
+       "attachments listed but not offered), marked as possibly altered; `refuse` does not "
+       "show it. OpenPGP without integrity protection is always refused",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "text")
+           c.smime_unprotected = SmimeUnprotected::text;
+         else if (v == "refuse")
+           c.smime_unprotected = SmimeUnprotected::refuse;
+         else
+           return "expected text or refuse";
+         return std::nullopt;
+       },
+       [](const Config& c) { return std::string(smime_unprotected_name(c.smime_unprotected)); }},
   };
   return kKeys;
 }
@@ -188,6 +252,10 @@ const KeySpec* find_key(const std::string& name) {
 }
 
 }  // namespace
+
+const char* smime_unprotected_name(SmimeUnprotected v) {
+  return v == SmimeUnprotected::refuse ? "refuse" : "text";
+}
 
 Result<Config> parse(const std::string& text, const std::string& source_name) {
   Config c;

@@ -15,6 +15,13 @@ namespace wmk::config {
 inline constexpr const char* kDefaultConfigPath = "/etc/webmailkey/webmailkey.conf";
 inline constexpr const char* kConfigEnv = "WEBMAILKEY_CONFIG";
 
+// How S/MIME EnvelopedData (AES-CBC, no integrity protection) is read: decrypted and
+// shown as plain text only, marked as possibly altered; or refused as a whole.
+enum class SmimeUnprotected { text, refuse };
+
+// "text" or "refuse".
+const char* smime_unprotected_name(SmimeUnprotected v);
+
 struct Config {
   std::string data_dir = "/var/lib/webmailkey";
   // %u login, %d domain of the primary address, %n local part, %h data_dir.
@@ -31,19 +38,32 @@ struct Config {
   std::uint32_t kdf_memory_kib = 131072;
   std::uint32_t kdf_iterations = 2;
   std::uint32_t kdf_parallelism = 1;
-  // Argon2id cost for login passwords.
-  std::uint32_t password_memory_kib = 65536;
+  // Argon2id cost for login passwords: OWASP's minimum (19 MiB, t=2), chosen from
+  // measurement (docs/security.md "Login passwords").
+  std::uint32_t password_memory_kib = 19456;
   std::uint32_t password_iterations = 2;
 
   // Fewest characters of a new login password or key passphrase.
   std::uint32_t password_min_length = 10;
 
   bool unlock_confirmation = true;
+  SmimeUnprotected smime_unprotected = SmimeUnprotected::text;
   // Online guessing: after this many failures in a row, a lockout that doubles each time.
   std::uint32_t max_failures = 5;
+  // The same for all logins from one client address (password spraying).
+  std::uint32_t max_failures_per_address = 20;
   std::chrono::seconds lockout{60};
+  // Proxies whose X-Forwarded-For is believed (exact addresses). Empty: the
+  // connection's own address is the client's.
+  std::vector<std::string> trusted_proxies;
   std::uint64_t attachment_max_bytes = 10 * 1024 * 1024;
+  // The largest header block `deliver` accepts (bytes); larger mail is refused with
+  // EX_DATAERR so the MTA bounces it.
+  std::uint32_t max_header_bytes = 256 * 1024;
   std::uint32_t page_size = 50;
+  // A FastCGI worker exits after this many requests and the web server starts a new
+  // one (which reads the config afresh).
+  std::uint32_t worker_max_requests = 500;
 
   // Where the file came from ("" for built-in defaults).
   std::string source;

@@ -1,7 +1,13 @@
 #include "core/keys/keystore.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "core/auth/users.h"
 #include "core/crypto/aead.h"
@@ -10,6 +16,8 @@
 #include "core/keys/openpgp.h"
 #include "core/keys/smime.h"
 #include "core/util/encoding.h"
+#include "core/util/fs.h"
+#include "core/util/timefmt.h"
 
 namespace wmk::keys {
 
@@ -113,6 +121,67 @@ Result<std::vector<std::string>> choose_emails(const UserRow& user,
 KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
 KeyStore::~KeyStore() = default;
 KeyStore::KeyStore(KeyStore&&) noexcept = default;
+
+namespace {
+
+// Imports and generations hold this lock shared while a key is in the GnuPG home
+// without its row; the orphan sweep holds it exclusive, so it never mistakes a key
+// being imported for a leftover.
+Result<util::Fd> lock_key_changes(const config::Config& cfg, int how) {
+  WMK_TRY(util::ensure_private_dir(cfg.data_dir));
+  const std::string path = cfg.data_dir + "/keys.lock";
+  util::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid())
+    return make_error(Errc::io, "cannot open " + path + ": " + std::strerror(errno));
+  while (::flock(fd.get(), how) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      return make_error(Errc::busy, "a key is being imported or generated right now");
+    return make_error(Errc::io, "cannot lock " + path + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
+  WMK_TRY(check_home());
+  auto lock = lock_key_changes(app_.config, LOCK_EX | LOCK_NB);
+  if (!lock)
+    return lock.error();
+  Orphans out;
+  // No import runs (we hold the lock): every import scratch home is a leftover.
+  const std::string scratch = app_.config.data_dir + "/tmp";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(scratch, ec)) {
+    if (e.path().filename().string().rfind("import-", 0) != 0 || !e.is_directory())
+      continue;
+    if (mode == store::PurgeMode::remove) {
+      (void)stop_agent(e.path().string());
+      std::error_code rm;
+      std::filesystem::remove_all(e.path(), rm);
+    }
+    ++out.scratch_homes;
+  }
+  auto in_home = pgp().secret_fingerprints();
+  if (!in_home)
+    return in_home.error();
+  for (const auto& fpr : *in_home) {
+    auto st = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp'");
+    st.bind(1, fpr);
+    if (st.step())
+      continue;
+    st.reset();
+    if (mode == store::PurgeMode::remove) {
+      if (auto removed = pgp().remove(fpr); !removed.ok() && removed.code() != Errc::not_found)
+        return removed.error();
+      audit_raw("", kEventDelete, Status{}, fpr, "orphan in the GnuPG home (no database row)");
+    }
+    out.keys.push_back(fpr);
+  }
+  return out;
+}
 
 detail::OpenPgp& KeyStore::pgp() {
   if (!pgp_) {
@@ -293,6 +362,9 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     std::optional<std::int64_t> expires_in;
     if (options.valid_days && *options.valid_days > 0)
       expires_in = *options.valid_days * kSecondsPerDay;
+    auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+    if (!key_lock)
+      return fail(key_lock.error());
     auto& pgp = this->pgp();
     auto meta = pgp.generate(uid, algo, expires_in, key_secret);
     if (!meta)
@@ -356,6 +428,9 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
     return fail(h.error());
+  auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+  if (!key_lock)
+    return fail(key_lock.error());
   // A cut-off file must be reported as such, not by whatever gpg made of its first half.
   if (key_data.find("-----BEGIN PGP") != std::string_view::npos &&
       key_data.find("-----END PGP") == std::string_view::npos) {
@@ -644,15 +719,25 @@ Status KeyStore::remove(const KeyInfo& key) {
   return {};
 }
 
-Status KeyStore::usable_now(const KeyInfo& key) {
+Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
   if (key.revoked)
     return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
   std::int64_t now = app_.clock->now();
-  if (key.expires && *key.expires <= now)
-    return make_error(Errc::expired, "key " + key.fingerprint + " has expired");
   if (key.type == KeyType::smime && key.not_before > now + kNotBeforeSkew)
     return make_error(Errc::expired,
                       "the certificate of key " + key.fingerprint + " is not valid yet");
+  // Past its expiry a key still opens the mail that was sent to it (old mail must stay
+  // readable), but it no longer vouches for anything new: no signature.
+  if (use == KeyUse::sign && key_expired(key, now)) {
+    const bool smime = key.type == KeyType::smime;
+    return make_error(
+        Errc::expired,
+        std::string("your ") + (smime ? "S/MIME certificate" : "OpenPGP key") + " " +
+            key.fingerprint + " expired on " + util::format_utc(*key.expires) +
+            ": it still decrypts your mail, but it can no longer sign. Send without a "
+            "signature, or ask your administrator for a new " +
+            (smime ? "certificate" : "key"));
+  }
   return {};
 }
 
@@ -668,7 +753,7 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
     audit(key, kEventUnlock, e);
     return e;
   };
-  if (auto st = usable_now(key); !st.ok())
+  if (auto st = usable_for(key, KeyUse::decrypt); !st.ok())
     return fail(st.error());
   auto st =
       app_.db.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
@@ -706,7 +791,7 @@ Result<UnlockedKey> KeyStore::from_key_secret(const KeyInfo& key_in,
   auto fresh = load(key_in.id);
   if (!fresh || fresh->fingerprint != key_in.fingerprint)
     return make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
-  WMK_TRY(usable_now(*fresh));
+  WMK_TRY(usable_for(*fresh, KeyUse::decrypt));
   if (key_secret.size() != kKeySecretSize)
     return make_error(Errc::crypto, "a key secret is " + std::to_string(kKeySecretSize) + " bytes");
   if (fresh->type == KeyType::smime) {
@@ -735,7 +820,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
     audit(info, kEventDecrypt, e);
     return e;
   };
-  if (auto st = usable_now(info); !st.ok())
+  if (auto st = usable_for(info, KeyUse::decrypt); !st.ok())
     return fail(st.error());
   Result<DecryptResult> out = make_error(Errc::internal, "");
   if (info.type == KeyType::openpgp) {
@@ -758,6 +843,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   }
   if (!out)
     return fail(out.error());
+  out->key_expired = key_expired(info, app_.clock->now());
   audit(info, kEventDecrypt, Status{}, out->cipher);
   return out;
 }
@@ -768,7 +854,7 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
     audit(info, kEventSign, e);
     return e;
   };
-  if (auto st = usable_now(info); !st.ok())
+  if (auto st = usable_for(info, KeyUse::sign); !st.ok())
     return fail(st.error());
   Result<SignResult> out = make_error(Errc::internal, "");
   if (info.type == KeyType::openpgp) {

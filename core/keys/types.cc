@@ -69,4 +69,8 @@ Result<std::string> normalize_fingerprint_prefix(std::string_view text) {
   return out;
 }
 
+bool key_expired(const KeyInfo& key, std::int64_t now) {
+  return key.expires && *key.expires <= now;
+}
+
 }  // namespace wmk::keys

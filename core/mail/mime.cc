@@ -22,7 +22,26 @@ GRef<GMimeStream> stream_over(std::string_view bytes) {
       g_mime_stream_mem_new_with_buffer(bytes.data(), static_cast<gsize>(bytes.size())));
 }
 
+std::size_t header_block_size(std::string_view raw) {
+  // The header ends at the first empty line (LF LF, or CR LF CR LF).
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    auto nl = raw.find('\n', pos);
+    if (nl == std::string_view::npos)
+      return raw.size();
+    std::size_t next = nl + 1;
+    if (next < raw.size() && raw[next] == '\n')
+      return next + 1;
+    if (next + 1 < raw.size() && raw[next] == '\r' && raw[next + 1] == '\n')
+      return next + 2;
+    pos = next;
+  }
+  return raw.size();
+}
+
 GRef<GMimeMessage> parse_gmime_message(std::string_view raw) {
+  if (header_block_size(raw) > kMaxHeaderBytes)
+    return GRef<GMimeMessage>(nullptr);
   ensure_gmime();
   GRef<GMimeStream> stream = stream_over(raw);
   GRef<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
@@ -161,12 +180,19 @@ std::string child_id(const std::string& parent, int index) {
 struct Leaf {
   GMimeObject* object;  // owned by the message
   Part part;
+  // For an encrypted_payload part: how it is encrypted.
+  Protection encryption = Protection::none;
 };
 
 // Walks the MIME tree depth first, collecting leaf parts and the structural
 // protection markers it meets.
+// Multiparts nested deeper than this are not walked: no real message needs it, and a
+// hostile one nested thousands deep would cost stack and quadratic part ids.
+constexpr int kMaxMimeDepth = 64;
+
 struct Walker {
   std::vector<Leaf> leaves;
+  int depth = 0;
   std::optional<Protection> encryption;
   std::string encryption_part;
   std::optional<Protection> signature;
@@ -176,7 +202,7 @@ struct Walker {
       walk_multipart(GMIME_MULTIPART(obj), id, role);
       return;
     }
-    Leaf leaf{obj, Part{}};
+    Leaf leaf{obj, Part{}, Protection::none};
     Part& p = leaf.part;
     p.id = id.empty() ? "1" : id;
     p.content_type = mime_type_of(obj);
@@ -204,13 +230,16 @@ struct Walker {
                  smime_type == "authenveloped-data") {
         // A missing smime-type is read as enveloped-data, what smime.p7m usually is.
         p.role = PartRole::encrypted_payload;
+        leaf.encryption = smime_type == "authenveloped-data" ? Protection::smime_auth_enveloped
+                                                             : Protection::smime_enveloped;
         if (!encryption) {
-          encryption = smime_type == "authenveloped-data" ? Protection::smime_auth_enveloped
-                                                          : Protection::smime_enveloped;
+          encryption = leaf.encryption;
           encryption_part = p.id;
         }
       }
     }
+    if (p.role == PartRole::encrypted_payload && leaf.encryption == Protection::none)
+      leaf.encryption = Protection::pgp_mime;  // the second part of multipart/encrypted
     p.is_attachment = p.role == PartRole::content &&
                       (p.disposition == "attachment" || !p.filename.empty() ||
                        (p.content_type != "text/plain" && p.content_type != "text/html"));
@@ -234,6 +263,9 @@ struct Walker {
                protocol == "application/x-pkcs7-signature")
         signature = Protection::smime_signed;
     }
+    if (depth >= kMaxMimeDepth)
+      return;
+    ++depth;
     int n = g_mime_multipart_get_count(mp);
     for (int i = 0; i < n; ++i) {
       PartRole child_role = role;
@@ -245,6 +277,7 @@ struct Walker {
         child_role = PartRole::signature;
       walk(g_mime_multipart_get_part(mp, i), child_id(id, i), child_role);
     }
+    --depth;
   }
 };
 
@@ -289,6 +322,10 @@ struct Tree {
 };
 
 Result<Tree> parse_tree(std::string_view raw) {
+  if (header_block_size(raw) > kMaxHeaderBytes) {
+    return make_error(Errc::unsupported, "the message header is larger than " +
+                                             std::to_string(kMaxHeaderBytes >> 10) + " KiB");
+  }
   Tree t;
   t.message = parse_gmime_message(raw);
   if (!t.message)
@@ -504,27 +541,37 @@ Result<PartContent> part_content(std::string_view raw, std::string_view part_id)
   return make_error(Errc::not_found, "the message has no part " + std::string(part_id));
 }
 
-Result<EncryptedPayload> encrypted_payload(std::string_view raw) {
+Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw) {
   auto tree = parse_tree(raw);
   if (!tree)
     return tree.error();
   const Walker& w = tree->walker;
-  if (w.encryption) {
-    for (const Leaf& leaf : w.leaves) {
-      if (leaf.part.id == w.encryption_part)
-        return EncryptedPayload{*w.encryption, leaf.part.id, leaf_bytes(leaf.object)};
-    }
-    return make_error(Errc::corrupt, std::string("the ") + protection_name(*w.encryption) +
-                                         " message lacks its encrypted part");
-  }
+  std::vector<EncryptedPayload> out;
   for (const Leaf& leaf : w.leaves) {
+    if (leaf.part.role == PartRole::encrypted_payload) {
+      out.push_back(EncryptedPayload{leaf.encryption, leaf.part.id, leaf_bytes(leaf.object)});
+      continue;
+    }
     if (!is_body_candidate(leaf.part) || leaf.part.content_type != "text/plain")
       continue;
     std::string block = armored_block(leaf_bytes(leaf.object));
     if (!block.empty())
-      return EncryptedPayload{Protection::pgp_inline, leaf.part.id, std::move(block)};
+      out.push_back(EncryptedPayload{Protection::pgp_inline, leaf.part.id, std::move(block)});
   }
-  return make_error(Errc::not_found, "the message is not encrypted");
+  if (out.empty() && w.encryption) {
+    return make_error(Errc::corrupt, std::string("the ") + protection_name(*w.encryption) +
+                                         " message lacks its encrypted part");
+  }
+  if (out.empty())
+    return make_error(Errc::not_found, "the message is not encrypted");
+  return out;
+}
+
+Result<EncryptedPayload> encrypted_payload(std::string_view raw) {
+  auto all = encrypted_payloads(raw);
+  if (!all)
+    return all.error();
+  return std::move(all->front());
 }
 
 }  // namespace wmk::mail

@@ -85,8 +85,18 @@ enum class ParseDepth {
   structure,  // headers, parts and protection only (what the header index needs)
 };
 
+// The largest header block any message is parsed with: `deliver` refuses headers over
+// the config's max_header_bytes (at most this), and a message that reached a Maildir
+// some other way is refused by the parser, so no page's cost grows with its header.
+inline constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
+
+// Bytes of raw's header block, up to and including the blank line that ends it (all
+// of raw when there is none).
+std::size_t header_block_size(std::string_view raw);
+
 // Parses a message. Errc::corrupt if it has no header block GMime can read
-// (empty input, binary junk, text without headers).
+// (empty input, binary junk, text without headers); Errc::unsupported if the header
+// block is larger than kMaxHeaderBytes.
 Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth = ParseDepth::full);
 
 struct PartContent {
@@ -110,8 +120,14 @@ struct EncryptedPayload {
   std::string bytes;
 };
 
-// The ciphertext of an encrypted message, for a decryptor. Errc::not_found if the
-// message carries no encrypted payload, Errc::corrupt if it does not parse.
+// Every encrypted part of a message, in message order (depth first): each PGP/MIME
+// and S/MIME payload part, and the first armored PGP message of each text/plain body
+// part. Errc::not_found if the message carries none, Errc::corrupt if it does not
+// parse or a multipart/encrypted lacks its payload.
+Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw);
+
+// The first of encrypted_payloads(raw), with its errors: for a message known to
+// carry exactly one (an encrypted draft).
 Result<EncryptedPayload> encrypted_payload(std::string_view raw);
 
 // A file name safe to offer for download and to show: the last path component,

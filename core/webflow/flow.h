@@ -153,8 +153,9 @@ Result<std::vector<KeyState>> key_states(app::App& app, const session::Session& 
 // (grant_secret_from_cookie); without it an existing grant of this session cannot be
 // opened and is ended (NeedUnlock says why). Errors: those of key_for_message;
 // Errc::crypto if the message does not decrypt with the key or lacks integrity
-// protection (EFAIL: nothing of it is shown); Errc::expired / Errc::revoked if the
-// key itself expired or was revoked.
+// protection (OpenPGP without MDC; S/MIME CBC when smime_unprotected = refuse:
+// reader::decrypt), nothing of it is shown; Errc::revoked if the key was revoked. A
+// key past its expiry still decrypts (DecryptedView::key_expired).
 Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& session,
                                         const std::optional<util::SecretBuffer>& grant_secret,
                                         const MessageRef& ref, const Client& client);
@@ -174,8 +175,10 @@ Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& s
 // before the KDF runs and audited. Errors:
 //   Errc::invalid_argument — empty passphrase, missing confirmation, or the two differ
 //                            (not counted as a guess);
-//   Errc::locked_out       — too many wrong passphrases for this key: the message says
-//                            how long to wait;
+//   Errc::locked_out       — too many failed attempts for this key: the message says
+//                            how long to wait and how many were interrupted requests;
+//   Errc::busy             — another unlock of this key was checked for kAttemptWait;
+//                            nothing was tried or counted;
 //   Errc::wrong_passphrase — nothing unlocked;
 //   Errc::expired / Errc::revoked — the key itself cannot be used;
 //   Errc::not_found        — the key is not the session user's, or the session ended.
