@@ -57,9 +57,9 @@ struct AuditEntry {
 
 struct AuditQuery {
   std::optional<std::string> login;
-  std::optional<std::int64_t> since;  // at >= since
-  std::optional<std::string> key_fpr;
-  int limit = 100;  // 0: no limit
+  std::optional<std::int64_t> since;   // at >= since
+  std::optional<std::string> key_fpr;  // the stored fingerprint or a prefix of it
+  int limit = 100;                     // 0: no limit
 };
 
 class AuditLog {

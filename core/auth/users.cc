@@ -132,6 +132,20 @@ Status validate_email(std::string_view email) {
   return {};
 }
 
+Status check_password_policy(const config::Config& cfg, const util::SecretBuffer& password) {
+  std::string_view bytes(reinterpret_cast<const char*>(password.data()), password.size());
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++chars)
+    i += util::next_code_point(bytes, i).second;
+  if (chars < cfg.password_min_length) {
+    return make_error(Errc::invalid_argument,
+                      "the password is too short: it has " + std::to_string(chars) +
+                          " characters, the minimum is " + std::to_string(cfg.password_min_length) +
+                          " (config key password_min_length)");
+  }
+  return {};
+}
+
 crypto::KdfParams password_params(const config::Config& cfg) {
   return crypto::KdfParams{cfg.password_memory_kib, cfg.password_iterations, 1};
 }

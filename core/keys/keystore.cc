@@ -28,8 +28,6 @@ constexpr std::size_t kKeySecretSize = 32;
 constexpr std::size_t kSaltSize = 16;
 constexpr std::int64_t kDefaultCertDays = 365;
 constexpr std::int64_t kSecondsPerDay = 86400;
-// Shortest fingerprint prefix that names a key (as grant::GrantStore::find_key).
-constexpr std::size_t kMinPrefix = 8;
 // A certificate issued moments ago on a machine whose clock runs a little ahead is
 // still usable.
 constexpr std::int64_t kNotBeforeSkew = 300;
@@ -433,10 +431,21 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   auto key_lock = lock_key_changes(app_.config, LOCK_SH);
   if (!key_lock)
     return fail(key_lock.error());
+  // A cut-off file must be reported as such, not by whatever gpg made of its first half.
+  if (key_data.find("-----BEGIN PGP") != std::string_view::npos &&
+      key_data.find("-----END PGP") == std::string_view::npos) {
+    return fail(
+        make_error(Errc::corrupt, "the key file is truncated: its ASCII armor has no END line"));
+  }
   auto& pgp = this->pgp();
   auto listed = pgp.inspect(key_data);
   if (!listed)
     return fail(listed.error());
+  if (listed->size() == 1 && listed->front().user_ids.empty()) {
+    return fail(make_error(Errc::corrupt,
+                           "the key file is damaged or truncated: the key in it "
+                           "has no user id (an OpenPGP key always has one)"));
+  }
   if (listed->size() != 1) {
     return fail(make_error(Errc::invalid_argument, "the file holds " +
                                                        std::to_string(listed->size()) +
@@ -525,25 +534,10 @@ Result<std::vector<KeyInfo>> KeyStore::list(const std::optional<std::string>& lo
 }
 
 Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
-  std::string want;
-  std::string_view in = fingerprint_or_prefix;
-  if (in.size() > 2 && in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
-    in.remove_prefix(2);
-  for (char c : in) {
-    if (c == ' ' || c == ':')
-      continue;
-    if (!std::isxdigit(static_cast<unsigned char>(c))) {
-      return make_error(Errc::invalid_argument,
-                        "\"" + fingerprint_or_prefix + "\" is not a key fingerprint (hex digits)");
-    }
-    want += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  if (want.size() < kMinPrefix) {
-    return make_error(Errc::invalid_argument,
-                      "a key is named by its fingerprint or a prefix of "
-                      "at least " +
-                          std::to_string(kMinPrefix) + " hex digits");
-  }
+  auto normalized = normalize_fingerprint_prefix(fingerprint_or_prefix);
+  if (!normalized)
+    return normalized.error();
+  const std::string& want = *normalized;
   auto st = app_.db.prepare(std::string(kKeyColumns) +
                             "WHERE substr(k.fingerprint, 1, ?) = ? ORDER BY k.fingerprint");
   st.bind_all(static_cast<std::int64_t>(want.size()), want);
