@@ -112,6 +112,41 @@ const std::map<std::string, Setter>& setters() {
          return std::nullopt;
        }},
       {"page_size", uint_in(&Config::page_size, 5, 500)},
+      {"wkd_ca_file",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v[0] != '/')
+           return "expected an absolute path (or nothing)";
+         c.wkd_ca_file = v;
+         return std::nullopt;
+       }},
+      {"wkd_resolve",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         // HOST:PORT:ADDRESS entries separated by spaces or commas.
+         c.wkd_resolve.clear();
+         std::string entry;
+         for (std::size_t i = 0; i <= v.size(); ++i) {
+           char ch = i < v.size() ? v[i] : ' ';
+           if (ch != ' ' && ch != ',' && ch != '\t') {
+             entry += ch;
+             continue;
+           }
+           if (entry.empty())
+             continue;
+           auto first = entry.find(':');
+           auto second = first == std::string::npos ? first : entry.find(':', first + 1);
+           if (second == std::string::npos || first == 0 || second == first + 1 ||
+               second + 1 == entry.size())
+             return "expected HOST:PORT:ADDRESS entries, not " + entry;
+           for (std::size_t k = first + 1; k < second; ++k) {
+             if (entry[k] < '0' || entry[k] > '9')
+               return "the port of " + entry + " is not a number";
+           }
+           c.wkd_resolve.push_back(entry);
+           entry.clear();
+         }
+         return std::nullopt;
+       }},
+      {"autocrypt", boolean(&Config::autocrypt)},
   };
   return kSetters;
 }
@@ -220,7 +255,21 @@ std::string render(const Config& c) {
     << "max_failures = " << c.max_failures << "\n"
     << "lockout = " << c.lockout.count() << "\n"
     << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
-    << "page_size = " << c.page_size << "\n";
+    << "page_size = " << c.page_size << "\n\n"
+    << "# Correspondents' keys. WKD lookups trust the system CA store and this extra PEM\n"
+    << "# bundle (empty: none); wkd_resolve pins host names (HOST:PORT:ADDRESS, as curl\n"
+    << "# --resolve), for tests and private networks.\n"
+    << "wkd_ca_file = " << c.wkd_ca_file << "\n"
+    << "wkd_resolve = " <<
+      [&] {
+        std::string out;
+        for (const auto& r : c.wkd_resolve)
+          out += (out.empty() ? "" : " ") + r;
+        return out;
+      }()
+    << "\n"
+    << "# Outgoing mail carries the sender's OpenPGP key in an Autocrypt header.\n"
+    << "autocrypt = " << b(c.autocrypt) << "\n";
   return o.str();
 }
 
