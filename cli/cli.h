@@ -41,5 +41,6 @@ void register_deliver(CLI::App& app, Context& ctx);
 void register_audit(CLI::App& app, Context& ctx);
 void register_key(CLI::App& app, Context& ctx);
 void register_grant(CLI::App& app, Context& ctx);
+void register_contact(CLI::App& app, Context& ctx);
 
 }  // namespace wmk::cli

@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   register_audit(app, ctx);
   register_grant(app, ctx);
   register_key(app, ctx);
+  register_contact(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
