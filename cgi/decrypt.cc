@@ -19,10 +19,9 @@ Response decrypt(Context& ctx) {
   auto ref = message_param(ctx.request);
   if (!ref)
     return error_response(404, "There is no such message.", ctx.viewer());
+  auto keys = key_session(ctx);
   if (auto part = ctx.request.field("part")) {
-    auto got =
-        webflow::open_decrypted_part(ctx.app, ctx.live_session(), request_grant_secret(ctx.request),
-                                     *ref, *part, client_of(ctx.request));
+    auto got = keys->decrypted_part(*ref, *part);
     if (!got)
       return flow_error_response(ctx, *ref, got.error());
     if (auto* content = std::get_if<webflow::DecryptedPart>(&*got))
@@ -32,8 +31,7 @@ Response decrypt(Context& ctx) {
     webflow::DecryptOutcome need{std::get<webflow::NeedUnlock>(std::move(*got))};
     return outcome_response(ctx, *ref, need);
   }
-  auto outcome = webflow::open_for_decrypt(
-      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), *ref, client_of(ctx.request));
+  auto outcome = keys->decrypt(*ref);
   if (!outcome)
     return flow_error_response(ctx, *ref, outcome.error());
   return outcome_response(ctx, *ref, *outcome);

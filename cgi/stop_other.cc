@@ -14,9 +14,8 @@ namespace wmk::cgi {
 
 namespace {
 
-Response as_decrypt(Context& ctx, const webflow::MessageRef& ref) {
-  auto outcome = webflow::open_for_decrypt(
-      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), ref, client_of(ctx.request));
+Response as_decrypt(Context& ctx, webflow::KeySession& keys, const webflow::MessageRef& ref) {
+  auto outcome = keys.decrypt(ref);
   if (!outcome)
     return flow_error_response(ctx, ref, outcome.error());
   return outcome_response(ctx, ref, *outcome);
@@ -26,7 +25,8 @@ Response stop_other(Context& ctx) {
   auto ref = message_param(ctx.request);
   if (!ref)
     return error_response(404, "There is no such message.", ctx.viewer());
-  auto key = webflow::key_for_message(ctx.app, ctx.live_session(), *ref);
+  auto keys = key_session(ctx);
+  auto key = keys->key_for_message(*ref);
   if (!key)
     return flow_error_response(ctx, *ref, key.error());
 
@@ -36,7 +36,7 @@ Response stop_other(Context& ctx) {
       return flow_error_response(ctx, *ref, state.error());
     if (state->other)
       return confirm_stop_response(ctx, *ref, *key, *state->other);
-    return as_decrypt(ctx, *ref);
+    return as_decrypt(ctx, *keys, *ref);
   }
 
   auto stopped =
@@ -48,7 +48,7 @@ Response stop_other(Context& ctx) {
     case webflow::StopResult::changed:
       return confirm_stop_response(ctx, *ref, *key, *stopped->current);
     case webflow::StopResult::own:
-      return as_decrypt(ctx, *ref);
+      return as_decrypt(ctx, *keys, *ref);
     case webflow::StopResult::stopped:
       return page_response(
           200, unlock_page(ctx, *ref, *key,

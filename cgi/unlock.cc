@@ -7,7 +7,7 @@
 //        before Decrypt) saying so; passphrase and confirmation differ or are missing
 //        → 400, the unlock page again; too many wrong passphrases for the key → 429;
 //        the key unlocked in another session meanwhile → 409 data-page="in-use".
-//   POST passphrase, confirm, draft (+ then = sign|edit), csrf: unlocks the draft's
+//   POST passphrase, confirm, draft (+ then = sign|edit|send), csrf: unlocks the draft's
 //        signing key for this session and resumes the draft: signed for review
 //        (data-page="signed") or opened in the compose form; 403 and the unlock page
 //        again on a wrong passphrase, the draft kept (cgi/common/compose_flow.h).
@@ -22,10 +22,11 @@ namespace wmk::cgi {
 namespace {
 
 Response unlock_for_message(Context& ctx, const webflow::MessageRef& ref) {
-  auto key = webflow::key_for_message(ctx.app, ctx.live_session(), ref);
+  auto keys = key_session(ctx);
+  auto key = keys->key_for_message(ref);
   if (!key)
     return flow_error_response(ctx, ref, key.error());
-  auto outcome = unlock_from_form(ctx, *key);
+  auto outcome = unlock_from_form(ctx, *keys, *key);
   if (!outcome) {
     const Error& e = outcome.error();
     if (e.code == Errc::invalid_argument) {
@@ -47,10 +48,7 @@ Response unlock_for_message(Context& ctx, const webflow::MessageRef& ref) {
     return in_use_response(ctx, ref, *in_use);
 
   auto& unlocked = std::get<webflow::Unlocked>(*outcome);
-  std::optional<util::SecretBuffer> secret =
-      util::SecretBuffer::copy_of(unlocked.grant_secret.bytes());
-  auto decrypted =
-      webflow::open_for_decrypt(ctx.app, ctx.live_session(), secret, ref, client_of(ctx.request));
+  auto decrypted = keys->decrypt(ref);
   Response r = decrypted ? outcome_response(ctx, ref, *decrypted)
                          : flow_error_response(ctx, ref, decrypted.error());
   // The grant exists whatever the decryption gave: the browser needs its secret, and
@@ -60,13 +58,8 @@ Response unlock_for_message(Context& ctx, const webflow::MessageRef& ref) {
 }
 
 Response unlock(Context& ctx) {
-  if (auto draft = ctx.request.field("draft")) {
-    auto passphrase = ctx.request.take_secret("passphrase");
-    auto confirm = ctx.request.take_secret("confirm");
-    if (!passphrase)
-      return error_response(400, "The passphrase is missing.", ctx.viewer());
-    return unlock_for_draft(ctx, *draft, *passphrase, confirm);
-  }
+  if (auto draft = ctx.request.field("draft"))
+    return unlock_for_draft(ctx, *draft);
   auto ref = message_param(ctx.request);
   if (!ref)
     return error_response(404, "There is no such message.", ctx.viewer());

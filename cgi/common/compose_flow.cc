@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "cgi/common/key_pages.h"
 #include "core/mail/drafts.h"
 #include "core/mail/mime.h"
 #include "core/util/encoding.h"
@@ -32,29 +33,6 @@ std::string technology_title(mail::Technology t) {
   return t == mail::Technology::smime ? "S/MIME" : "OpenPGP";
 }
 
-std::string with_prefix(std::string_view prefix, const std::string& subject) {
-  std::string l = lower(subject);
-  std::string p = lower(prefix);
-  if (l.rfind(p, 0) == 0)
-    return subject;
-  return std::string(prefix) + " " + subject;
-}
-
-std::string quote_lines(const std::string& text) {
-  std::string out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t nl = text.find('\n', start);
-    std::size_t end = nl == std::string::npos ? text.size() : nl;
-    std::string_view line(text.data() + start, end - start);
-    out += line.empty() || line.front() == '>' ? ">" : "> ";
-    out += line;
-    out += '\n';
-    start = end + 1;
-  }
-  return out;
-}
-
 std::string address_list_text(const std::vector<mail::Address>& list) {
   std::string out;
   for (const auto& a : list)
@@ -74,17 +52,28 @@ bool flag_field(const Request& r, std::string_view name) {
   return r.field(name) == "1";
 }
 
+Response sent_page(ComposeSession& cs, const mail::SentMessage& sent);
+Response send_failed(ComposeSession& cs, const Error& e, const std::string& id);
+
 }  // namespace
 
 const char* after_unlock_name(AfterUnlock a) {
-  return a == AfterUnlock::sign ? "sign" : "edit";
+  switch (a) {
+    case AfterUnlock::sign:
+      return "sign";
+    case AfterUnlock::edit:
+      return "edit";
+    case AfterUnlock::send:
+      break;
+  }
+  return "send";
 }
 
 std::optional<AfterUnlock> after_unlock_from(std::string_view text) {
-  if (text == "sign")
-    return AfterUnlock::sign;
-  if (text == "edit")
-    return AfterUnlock::edit;
+  for (auto a : {AfterUnlock::sign, AfterUnlock::edit, AfterUnlock::send}) {
+    if (text == after_unlock_name(a))
+      return a;
+  }
   return std::nullopt;
 }
 
@@ -100,28 +89,48 @@ Result<std::unique_ptr<ComposeSession>> ComposeSession::open(Context& ctx) {
 ComposeSession::ComposeSession(Context& ctx, std::unique_ptr<UserMailbox> box)
     : ctx_(ctx),
       box_(std::move(box)),
-      access_(ctx),
+      keys_(key_session(ctx)),
       transport_(ctx.app.config.sendmail),
-      outbox_(box_->maildir(), access_.keys(), transport_, *ctx.app.clock) {}
+      outbox_(box_->maildir(), keys_->keys(), transport_, *ctx.app.clock) {}
 
 Response ComposeSession::finish(Response r) {
-  access_.add_cookies(r);
+  if (unlocked_) {
+    set_unlock_cookies(r, *unlocked_);
+    unlocked_.reset();
+  }
   return r;
+}
+
+std::variant<keys::UnlockedKey, Response> ComposeSession::open_key(const keys::KeyInfo& key,
+                                                                   const std::string& draft_id,
+                                                                   AfterUnlock after) {
+  auto opened = keys_->open(key);
+  if (!opened)
+    return finish(error_response(opened.code() == Errc::not_found ? 404 : 500,
+                                 "Your key cannot be used: " + opened.error().message,
+                                 ctx_.viewer()));
+  if (auto* in_use_elsewhere = std::get_if<webflow::InUseElsewhere>(&*opened))
+    return in_use(*in_use_elsewhere);
+  if (auto* need = std::get_if<webflow::NeedUnlock>(&*opened)) {
+    std::optional<Notice> n;
+    if (!need->reason.empty())
+      n = Notice{Notice::Kind::info, need->reason};
+    return unlock_page(200, key, draft_id, after, n);
+  }
+  return std::get<keys::UnlockedKey>(std::move(*opened));
+}
+
+Response ComposeSession::in_use(const webflow::InUseElsewhere& in_use) {
+  Page p = page("in-use", "Key in use elsewhere");
+  p.main = fill(R"(<h1>Key in use elsewhere</h1>
+<p>Your key is unlocked in another session (since {{since}}, from {{from}}). Lock it there, or stop its use there from a message's Decrypt button. Your draft is kept in <a href="/inbox?folder=Drafts">Drafts</a>.</p>)",
+                {{"since", format_date(in_use.other.created)}, {"from", in_use.other.client_addr}});
+  return finish(page_response(409, p));
 }
 
 Page ComposeSession::page(std::string name, std::string title) {
   // The key banner comes with the page (Context::page).
   return ctx_.page(std::move(name), std::move(title), Nav::compose);
-}
-
-Result<keys::KeyInfo> ComposeSession::draft_key(const std::string& draft_id) {
-  auto meta = outbox_.draft_meta(draft_id);
-  if (!meta)
-    return meta.error();
-  auto from = outbox_.draft_sender(draft_id);
-  if (!from)
-    return from.error();
-  return outbox_.sender_key(from->address, meta->technology);
 }
 
 Response ComposeSession::compose(int status, const mail::Draft& d, const std::string& draft_id,
@@ -149,9 +158,17 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
   Html kept_list;
   if (!kept.empty())
     kept_list = fill(R"(<ul class="attachments">{{items}}</ul>)", {{"items", join(kept)}});
-  Html reply_guard;
+  Html reply_guard = fill(
+      R"(<input type="hidden" name="quote" value="{{quote}}"><input type="hidden" name="quote_signer" value="{{signer}}">)",
+      {{"quote", mail::decrypted_quote_name(d.decrypted_quote)}, {"signer", d.quote_signer}});
+  if (d.decrypted_quote == mail::DecryptedQuote::to_signer) {
+    reply_guard += fill(
+        R"(<p class="notice quote-guard" role="note">The text quoted below was decrypted and goes, without asking, only to its signer {{signer}} and to you.
+<label><input type="checkbox" name="quote_ok" value="1"> Other recipients I add may read the decrypted text too</label></p>)",
+        {{"signer", d.quote_signer.empty() ? std::string("(none)") : d.quote_signer}});
+  }
   if (d.original_encrypted) {
-    reply_guard = fill(
+    reply_guard += fill(
         R"(<input type="hidden" name="original_encrypted" value="1">
 <p class="notice" role="note">This message answers an encrypted message, so it is encrypted by default.
 <label><input type="checkbox" name="plain_ok" value="1"{{plain}}> Send it unencrypted all the same (any quoted text leaves in clear)</label></p>)",
@@ -300,38 +317,11 @@ Response ComposeSession::review(const mail::Prepared& prepared, const mail::Draf
 Response ComposeSession::unlock_page(int status, const keys::KeyInfo& key,
                                      const std::string& draft_id, AfterUnlock after,
                                      std::optional<Notice> notice) {
-  Page p = page("unlock", "Unlock your key");
-  p.notice = notice;
-  Html confirm;
-  if (ctx_.app.config.unlock_confirmation)
-    confirm = Html(R"(<label for="confirm">Passphrase again</label>
-<input id="confirm" name="confirm" type="password" autocomplete="off" required>)");
-  p.main = fill(
-      R"(<h1>Unlock your key</h1>
-<p>{{why}} needs your {{kind}} key <code>{{fpr}}</code> ({{emails}}). Its passphrase unlocks it for this session only.</p>
-<form method="post" action="/unlock" class="stacked unlock">
-{{csrf}}<input type="hidden" name="draft" value="{{draft}}"><input type="hidden" name="then" value="{{then}}">
-<label for="passphrase">Key passphrase</label>
-<input id="passphrase" name="passphrase" type="password" autocomplete="off" required autofocus>
-{{confirm}}
-<div class="actions"><button type="submit">OK</button> <button type="reset" class="secondary">Clear</button></div>
-</form>
-<p>Your draft is kept in <a href="/inbox?folder=Drafts">Drafts</a>.</p>)",
-      {{"why",
-        after == AfterUnlock::sign ? "Signing this message" : "Opening this encrypted draft"},
-       {"kind", key.type == keys::KeyType::smime ? "S/MIME" : "OpenPGP"},
-       {"fpr", key.fingerprint},
-       {"emails",
-        [&] {
-          std::string e;
-          for (const auto& a : key.emails)
-            e += (e.empty() ? "" : ", ") + a;
-          return e;
-        }()},
-       {"csrf", csrf_field(ctx_.live_session().csrf_token)},
-       {"draft", draft_id},
-       {"then", after_unlock_name(after)},
-       {"confirm", confirm}});
+  Html fields = fill(
+      R"(<input type="hidden" name="draft" value="{{draft}}"><input type="hidden" name="then" value="{{then}}">)",
+      {{"draft", draft_id}, {"then", after_unlock_name(after)}});
+  Page p = cgi::unlock_page(ctx_, key, fields, url("/compose", {{"draft", draft_id}}), Nav::compose,
+                            std::move(notice));
   return finish(page_response(status, p));
 }
 
@@ -342,7 +332,15 @@ Response ComposeSession::resume(const std::string& draft_id, AfterUnlock after,
     return finish(error_response(draft.code() == Errc::not_found ? 404 : 500,
                                  "The draft could not be opened: " + draft.error().message,
                                  ctx_.viewer()));
-  if (after == AfterUnlock::edit || !draft->sign)
+  if (after == AfterUnlock::send && !draft->sign && !draft->encrypt) {
+    auto sent = outbox_.send(draft_id, std::nullopt, &key);
+    if (!sent)
+      return sent.code() == Errc::invalid_argument
+                 ? compose(400, *draft, draft_id, Notice{Notice::Kind::error, sent.error().message})
+                 : finish(send_failed(*this, sent.error(), draft_id));
+    return finish(sent_page(*this, *sent));
+  }
+  if (after != AfterUnlock::sign || !draft->sign)
     return compose(200, *draft, draft_id, std::nullopt);
   auto prepared = outbox_.prepare(*draft, &key, draft_id);
   if (!prepared)
@@ -399,6 +397,14 @@ Result<FormResult> draft_from_form(ComposeSession& cs) {
   d.technology = technology_from(r.field("kind").value_or("")).value_or(mail::Technology::openpgp);
   d.original_encrypted = flag_field(r, "original_encrypted");
   d.unencrypted_reply_ok = flag_field(r, "plain_ok");
+  // Anything but the known names holds decrypted text: the safe side.
+  d.decrypted_quote = mail::decrypted_quote_from(r.field("quote").value_or("none"))
+                          .value_or(mail::DecryptedQuote::confirmed);
+  if (d.decrypted_quote == mail::DecryptedQuote::to_signer) {
+    d.quote_signer = r.field("quote_signer").value_or("");
+    if (flag_field(r, "quote_ok"))
+      d.decrypted_quote = mail::DecryptedQuote::confirmed;
+  }
 
   // Attachments kept from the stored draft: read from the user's own Drafts, never
   // from anything the request names but the draft id.
@@ -417,10 +423,14 @@ Result<FormResult> draft_from_form(ComposeSession& cs) {
       if (loaded)
         old = std::move(loaded).value();
     } else if (meta) {
-      auto key = cs.draft_key(old_id);
+      auto key = cs.outbox().draft_key(old_id);
       std::optional<keys::UnlockedKey> unlocked;
-      if (key)
-        unlocked = cs.access().from_grant(*key, nullptr);
+      if (key) {
+        if (auto opened = cs.keys().open(*key)) {
+          if (auto* k = std::get_if<keys::UnlockedKey>(&*opened))
+            unlocked = std::move(*k);
+        }
+      }
       if (unlocked) {
         auto loaded = cs.outbox().load_draft(old_id, &*unlocked);
         if (loaded)
@@ -465,117 +475,98 @@ Result<FormResult> draft_from_form(ComposeSession& cs) {
   return out;
 }
 
-// The text of an encrypted original, decrypted with one of the user's keys that has a
-// live grant in this session; nullopt if none opens it.
-std::optional<std::string> decrypted_text(ComposeSession& cs, std::string_view raw,
-                                          mail::Protection protection) {
-  auto payload = mail::encrypted_payload(raw);
-  if (!payload)
-    return std::nullopt;
-  keys::KeyType type =
-      protection == mail::Protection::pgp_mime || protection == mail::Protection::pgp_inline
-          ? keys::KeyType::openpgp
-          : keys::KeyType::smime;
-  auto mine = cs.access().keys().list(cs.box().user().login);
-  if (!mine)
-    return std::nullopt;
-  for (const auto& key : *mine) {
-    if (key.type != type)
-      continue;
-    auto unlocked = cs.access().from_grant(key, nullptr);
-    if (!unlocked)
-      continue;
-    auto plain = cs.access().keys().decrypt(*unlocked, payload->bytes);
-    if (!plain)
-      continue;
-    std::string inner(plain->plaintext.view());
-    if (protection == mail::Protection::pgp_inline)
-      return mail::to_lf_line_ends(inner);
-    auto parsed = mail::parse_message("MIME-Version: 1.0\n" + inner);
-    if (parsed && parsed->text_format == mail::BodyFormat::plain)
-      return parsed->text;
-    return std::string();
-  }
-  return std::nullopt;
-}
-
-enum class Derive { reply, forward };
-
-// A new draft answering or forwarding the message uid in folder.
-Result<mail::Draft> derived_draft(ComposeSession& cs, mail::Folder folder, const std::string& uid,
-                                  Derive how, std::optional<Notice>& notice) {
-  auto raw = cs.box().maildir().read(folder, uid);
-  if (!raw)
-    return raw.error();
-  auto m = mail::parse_message(*raw);
-  if (!m)
-    return m.error();
-  const auto& user = cs.box().user();
-  mail::Draft d;
-  d.from = {user.name, user.email};
-  // Answer from the address the message came to, when it is one of ours.
-  for (const auto* list : {&m->to, &m->cc})
-    for (const auto& a : *list)
-      for (const auto& e : user.emails)
-        if (lower(a.address) == lower(e))
-          d.from.address = e;
-  bool encrypted = mail::is_encrypted(m->protection);
-  std::string text = m->text_format == mail::BodyFormat::plain ? m->text : "";
-  if (encrypted) {
-    d.original_encrypted = true;
-    d.encrypt = true;
-    d.technology =
-        m->protection == mail::Protection::pgp_mime || m->protection == mail::Protection::pgp_inline
-            ? mail::Technology::openpgp
-            : mail::Technology::smime;
-    auto plain = decrypted_text(cs, *raw, m->protection);
-    if (plain) {
-      text = *plain;
-    } else {
-      text.clear();
-      notice = Notice{Notice::Kind::info,
-                      "The original is encrypted and your key is locked, so its text is not "
-                      "quoted. Decrypt it first to quote it."};
-    }
-  } else if (cs.outbox().sender_key(d.from.address, mail::Technology::openpgp).ok()) {
-    d.technology = mail::Technology::openpgp;
-  } else if (cs.outbox().sender_key(d.from.address, mail::Technology::smime).ok()) {
-    d.technology = mail::Technology::smime;
-  }
-  std::string when = m->date ? format_date(*m->date) : std::string("an unknown date");
-  if (how == Derive::reply) {
-    if (mail::validate_address(m->from.address).ok())
-      d.to = {m->from};
-    d.subject = with_prefix("Re:", m->subject);
-    if (mail::valid_message_id(m->message_id)) {
-      d.in_reply_to = m->message_id;
-      d.references = {m->message_id};
-    }
-    if (!text.empty())
-      d.body = "\n\nOn " + when + ", " + m->from.display() + " wrote:\n" + quote_lines(text);
-  } else {
-    d.subject = with_prefix("Fwd:", m->subject);
-    if (!text.empty() || !encrypted)
-      d.body = "\n\n---------- Forwarded message ----------\nFrom: " + m->from.display() +
-               "\nDate: " + when + "\nSubject: " + m->subject +
-               "\nTo: " + address_list_text(m->to) + "\n\n" + text;
-  }
-  return d;
-}
-
-mail::Draft new_draft(ComposeSession& cs) {
-  const auto& user = cs.box().user();
-  mail::Draft d;
-  d.from = {user.name, user.email};
-  if (!cs.outbox().sender_key(user.email, mail::Technology::openpgp).ok() &&
-      cs.outbox().sender_key(user.email, mail::Technology::smime).ok())
-    d.technology = mail::Technology::smime;
+mail::Draft blank_draft(ComposeSession& cs) {
+  mail::Draft d = webflow::new_draft(cs.keys().keys(), cs.box().user());
   if (auto to = cs.ctx().request.field("to")) {
     auto parsed = mail::parse_address_field(*to);
     if (parsed)
       d.to = std::move(parsed).value();
   }
   return d;
+}
+
+std::string recipients_text(const mail::Draft& d) {
+  std::string out;
+  for (const auto& a : mail::recipients(d))
+    out += (out.empty() ? "" : ", ") + a;
+  return out;
+}
+
+// "Quote the decrypted text?" (data-page="confirm-quote"): why the question is
+// asked, who would receive the text, the text itself; Yes and No both POST.
+Response confirm_quote(ComposeSession& cs, const webflow::MessageRef& ref, webflow::Derive how,
+                       const webflow::Derived& derived) {
+  Page p = cs.ctx().page("confirm-quote", "Quote the decrypted text?", Nav::compose);
+  std::vector<Html> reasons;
+  for (const auto& r : derived.reasons)
+    reasons.push_back(fill(R"(<li>{{r}}</li>)", {{"r", r}}));
+  std::string to = recipients_text(derived.draft);
+  const char* param = how == webflow::Derive::reply ? "reply" : "forward";
+  p.main = fill(R"(<h1>Quote the decrypted text?</h1>
+<p>Your {{what}} would quote text that was decrypted with your key. Before it goes into a draft, check why this is asked:</p>
+<ul class="quote-reasons">{{reasons}}</ul>
+<p class="quote-recipients">It would go to: <strong>{{to}}</strong>{{later}}.</p>
+<p>The text that would be quoted:</p>
+<pre class="body quote-preview">{{text}}</pre>
+<form method="post" action="/compose" class="inline">
+{{csrf}}<input type="hidden" name="{{param}}" value="{{id}}"><input type="hidden" name="folder" value="{{folder}}">
+<div class="actions"><button type="submit" name="action" value="quote" class="danger">Yes, quote it</button>
+<button type="submit" name="action" value="noquote">No, start without it</button></div>
+</form>)",
+                {{"what", how == webflow::Derive::reply ? "reply" : "forward"},
+                 {"reasons", join(reasons)},
+                 {"to", to.empty() ? std::string("nobody yet") : to},
+                 {"later", Html(", and to anyone you add")},
+                 {"text", derived.pending},
+                 {"csrf", csrf_field(cs.ctx().live_session().csrf_token)},
+                 {"param", param},
+                 {"id", ref.uid},
+                 {"folder", mail::folder_name(ref.folder)}});
+  Response r = page_response(200, p);
+  r.set_header("Cache-Control", "no-store");
+  return cs.finish(std::move(r));
+}
+
+// A reply or forward of the message named by the request (`reply` or `forward`, and
+// `folder`), or nullopt when the request names none. answer: the user's answer to
+// the quoting question, if it was asked.
+std::optional<Response> derived(ComposeSession& cs, webflow::QuoteAnswer answer) {
+  Request& r = cs.ctx().request;
+  for (auto [param, how] : {std::pair{"reply", webflow::Derive::reply},
+                            std::pair{"forward", webflow::Derive::forward}}) {
+    auto uid = r.field(param);
+    if (!uid)
+      continue;
+    auto folder = folder_param(r);
+    if (!folder || !mail::valid_uid(*uid))
+      return error_response(404, "There is no such message.", cs.ctx().viewer());
+    webflow::MessageRef ref{*folder, *uid};
+    // One reading for this request: the message parsed and decrypted once.
+    auto read = cs.keys().read(ref);
+    if (!read)
+      return error_response(404, "There is no such message; it may have been moved or deleted.",
+                            cs.ctx().viewer());
+    auto d = webflow::derive_draft(cs.keys().keys(), *read, cs.box().user(), how, answer);
+    std::optional<Notice> notice;
+    std::string why;
+    for (const auto& reason : d.reasons)
+      why += (why.empty() ? "" : " ") + reason;
+    switch (d.state) {
+      case webflow::QuoteState::ask:
+        return confirm_quote(cs, ref, how, d);
+      case webflow::QuoteState::not_quoted:
+        notice = Notice{Notice::Kind::info, why};
+        break;
+      case webflow::QuoteState::quoted:
+      case webflow::QuoteState::clear:
+        break;
+    }
+    Response resp = cs.compose(200, d.draft, "", notice);
+    if (d.state == webflow::QuoteState::quoted)
+      resp.set_header("Cache-Control", "no-store");
+    return resp;
+  }
+  return std::nullopt;
 }
 
 Response compose_get(ComposeSession& cs) {
@@ -588,20 +579,15 @@ Response compose_get(ComposeSession& cs) {
       return error_response(404, "There is no such draft; it may have been sent or deleted.",
                             cs.ctx().viewer());
     if (meta->is_protected) {
-      auto key = cs.draft_key(*draft_id);
+      auto key = cs.outbox().draft_key(*draft_id);
       if (!key)
         return error_response(404,
                               "This draft is encrypted and no key opens it: " + key.error().message,
                               cs.ctx().viewer());
-      std::optional<Error> why;
-      auto unlocked = cs.access().from_grant(*key, &why);
-      if (!unlocked) {
-        std::optional<Notice> n;
-        if (why)
-          n = Notice{Notice::Kind::info, why->message};
-        return cs.unlock_page(200, *key, *draft_id, AfterUnlock::edit, n);
-      }
-      return cs.resume(*draft_id, AfterUnlock::edit, *unlocked);
+      auto opened = cs.open_key(*key, *draft_id, AfterUnlock::edit);
+      if (auto* page = std::get_if<Response>(&opened))
+        return std::move(*page);
+      return cs.resume(*draft_id, AfterUnlock::edit, std::get<keys::UnlockedKey>(opened));
     }
     auto d = cs.outbox().load_draft(*draft_id, nullptr);
     if (!d)
@@ -609,22 +595,10 @@ Response compose_get(ComposeSession& cs) {
                             cs.ctx().viewer());
     return cs.compose(200, *d, *draft_id, std::nullopt);
   }
-  for (auto [param, how] :
-       {std::pair{"reply", Derive::reply}, std::pair{"forward", Derive::forward}}) {
-    auto uid = r.field(param);
-    if (!uid)
-      continue;
-    auto folder = folder_param(r);
-    if (!folder || !mail::valid_uid(*uid))
-      return error_response(404, "There is no such message.", cs.ctx().viewer());
-    std::optional<Notice> notice;
-    auto d = derived_draft(cs, *folder, *uid, how, notice);
-    if (!d)
-      return error_response(404, "There is no such message; it may have been moved or deleted.",
-                            cs.ctx().viewer());
-    return cs.compose(200, *d, "", notice);
-  }
-  return cs.compose(200, new_draft(cs), "", std::nullopt);
+  // Quoting happens without asking only when the rules allow it (core/webflow/drafting.h).
+  if (auto page = derived(cs, webflow::QuoteAnswer::ask))
+    return std::move(*page);
+  return cs.compose(200, blank_draft(cs), "", std::nullopt);
 }
 
 Notice error_notice(const std::string& text) {
@@ -645,14 +619,10 @@ Response prepare_stored(ComposeSession& cs, const mail::Draft& d, const std::str
     auto key = cs.outbox().sender_key(d.from.address, d.technology);
     if (!key)
       return cs.compose(400, d, id, error_notice("Cannot sign: " + key.error().message));
-    std::optional<Error> why;
-    signer = cs.access().from_grant(*key, &why);
-    if (!signer) {
-      std::optional<Notice> n;
-      if (why)
-        n = Notice{Notice::Kind::info, why->message};
-      return cs.unlock_page(200, *key, id, AfterUnlock::sign, n);
-    }
+    auto opened = cs.open_key(*key, id, AfterUnlock::sign);
+    if (auto* page = std::get_if<Response>(&opened))
+      return std::move(*page);
+    signer = std::get<keys::UnlockedKey>(std::move(opened));
   }
   auto prepared = cs.outbox().prepare(d, signer ? &*signer : nullptr, id);
   if (!prepared)
@@ -695,9 +665,39 @@ Response send_failed(ComposeSession& cs, const Error& e, const std::string& id) 
   return page_response(502, p);
 }
 
+// Sends the stored clear draft id (d as the form gave it). A draft that quotes
+// decrypted text is stored encrypted, so the key opens it first.
+Response send_stored(ComposeSession& cs, const mail::Draft& d, const std::string& id) {
+  std::optional<keys::UnlockedKey> key;
+  if (d.decrypted_quote != mail::DecryptedQuote::none) {
+    auto info = cs.outbox().draft_key(id);
+    if (!info)
+      return cs.compose(400, d, id, error_notice("Not sent: " + info.error().message));
+    auto opened = cs.open_key(*info, id, AfterUnlock::send);
+    if (auto* page = std::get_if<Response>(&opened))
+      return std::move(*page);
+    key = std::get<keys::UnlockedKey>(std::move(opened));
+  }
+  auto sent = cs.outbox().send(id, std::nullopt, key ? &*key : nullptr);
+  if (!sent) {
+    if (sent.code() == Errc::invalid_argument)
+      return cs.compose(400, d, id, error_notice(sent.error().message));
+    return send_failed(cs, sent.error(), id);
+  }
+  return cs.finish(sent_page(cs, *sent));
+}
+
 Response compose_post(ComposeSession& cs) {
   Request& r = cs.ctx().request;
   std::string action = r.field("action").value_or("");
+  // The answer to "quote the decrypted text?" (data-page="confirm-quote").
+  if (action == "quote" || action == "noquote") {
+    auto page =
+        derived(cs, action == "quote" ? webflow::QuoteAnswer::yes : webflow::QuoteAnswer::no);
+    if (!page)
+      return error_response(404, "There is no such message.", cs.ctx().viewer());
+    return std::move(*page);
+  }
   if (action != "save" && action != "sign" && action != "encrypt" && action != "send")
     return error_response(400, "Unknown action.", cs.ctx().viewer());
 
@@ -721,7 +721,7 @@ Response compose_post(ComposeSession& cs) {
   auto form = draft_from_form(cs);
   if (!form) {
     // Show the form again with what can be kept.
-    mail::Draft d = new_draft(cs);
+    mail::Draft d = blank_draft(cs);
     d.subject = r.field("subject").value_or("");
     d.body = mail::to_lf_line_ends(mail::to_crlf_line_ends(r.field("body").value_or("")));
     return cs.compose(400, d, r.field("draft").value_or(""), error_notice(form.error().message));
@@ -744,20 +744,28 @@ Response compose_post(ComposeSession& cs) {
   if (action == "save") {
     std::optional<Notice> n = form->warning;
     if (!n)
-      n = Notice{Notice::Kind::success,
-                 d.encrypt ? "Draft saved, encrypted to your key." : "Draft saved."};
+      n = Notice{Notice::Kind::success, d.encrypt || d.decrypted_quote != mail::DecryptedQuote::none
+                                            ? "Draft saved, encrypted to your key."
+                                            : "Draft saved."};
     return cs.compose(200, d, *id, n);
+  }
+  // Text decrypted and quoted for its signer goes to nobody else unasked: an address
+  // added since counts as a recipient (core/webflow/drafting.h).
+  if (auto others = webflow::unapproved_recipients(d, cs.box().user()); !others.empty()) {
+    std::string list;
+    for (const auto& a : others)
+      list += (list.empty() ? "" : ", ") + a;
+    return cs.compose(409, d, *id,
+                      error_notice("Not sent: this message quotes decrypted text that was quoted "
+                                   "without asking because it went only to its signer. " +
+                                   list +
+                                   " did not sign it. Remove the quoted text or the address, or "
+                                   "tick that other recipients may read it."));
   }
   if (action == "send" && !d.sign && !d.encrypt) {
     if (auto st = mail::validate_draft(d, mail::DraftCheck::to_send); !st)
       return cs.compose(400, d, *id, error_notice(st.error().message));
-    auto sent = cs.outbox().send(*id, std::nullopt);
-    if (!sent) {
-      if (sent.code() == Errc::invalid_argument)
-        return cs.compose(400, d, *id, error_notice(sent.error().message));
-      return send_failed(cs, sent.error(), *id);
-    }
-    return sent_page(cs, *sent);
+    return send_stored(cs, d, *id);
   }
   // sign, encrypt, or send of a message to be signed or encrypted: review first.
   return prepare_stored(cs, d, *id);
@@ -772,9 +780,7 @@ Response compose_handler(Context& ctx) {
   return ctx.request.is_post() ? compose_post(**cs) : compose_get(**cs);
 }
 
-Response unlock_for_draft(Context& ctx, const std::string& draft_id,
-                          const util::SecretBuffer& passphrase,
-                          const std::optional<util::SecretBuffer>& confirm) {
+Response unlock_for_draft(Context& ctx, const std::string& draft_id) {
   auto cs = ComposeSession::open(ctx);
   if (!cs)
     return error_response(404, cs.error().message, ctx.viewer());
@@ -783,40 +789,41 @@ Response unlock_for_draft(Context& ctx, const std::string& draft_id,
     return error_response(404, "There is no such draft.", ctx.viewer());
   AfterUnlock after =
       after_unlock_from(ctx.request.field("then").value_or("")).value_or(AfterUnlock::sign);
-  auto key = s.draft_key(draft_id);
+  auto key = s.outbox().draft_key(draft_id);
   if (!key) {
     int status = key.code() == Errc::not_found ? 404 : 500;
-    return error_response(status, "The draft cannot be signed: " + key.error().message,
+    return error_response(status, "The draft cannot be opened: " + key.error().message,
                           ctx.viewer());
   }
-  if (ctx.app.config.unlock_confirmation && (!confirm || !confirm->equals(passphrase)))
-    return s.unlock_page(400, *key, draft_id, after,
-                         error_notice("The two passphrases differ. Type the same one twice."));
-  auto unlocked = s.access().unlock(*key, passphrase);
-  if (!unlocked) {
-    switch (unlocked.code()) {
+  // The same unlock as for a message (key_pages.h): one path, one page.
+  auto outcome = unlock_from_form(ctx, s.keys(), *key);
+  if (!outcome) {
+    const Error& e = outcome.error();
+    switch (e.code) {
+      case Errc::invalid_argument: {
+        std::string text = e.message;
+        if (!text.empty())
+          text[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(text[0])));
+        return s.unlock_page(400, *key, draft_id, after, error_notice(text + "."));
+      }
       case Errc::wrong_passphrase:
         return s.unlock_page(403, *key, draft_id, after,
                              error_notice("Wrong passphrase. The draft is kept; try again."));
       case Errc::locked_out:
-        return s.unlock_page(429, *key, draft_id, after, error_notice(unlocked.error().message));
-      case Errc::key_in_use: {
-        Page p = ctx.page("in-use", "Key in use elsewhere", Nav::compose);
-        auto other = s.access().live_elsewhere(*key);
-        p.main = fill(R"(<h1>Key in use elsewhere</h1>
-<p>Your key is unlocked in another session{{where}}. Lock it there, or stop its use there from a message's Decrypt button. Your draft is kept in <a href="/inbox?folder=Drafts">Drafts</a>.</p>)",
-                      {{"where", other ? " (since " + format_date(other->created) + ", from " +
-                                             other->client_addr + ")"
-                                       : std::string()}});
-        return page_response(409, p);
-      }
+        return s.unlock_page(429, *key, draft_id, after, error_notice(e.message));
       default:
-        return s.unlock_page(
-            403, *key, draft_id, after,
-            error_notice("The key could not be unlocked: " + unlocked.error().message));
+        return s.unlock_page(403, *key, draft_id, after,
+                             error_notice("The key could not be unlocked: " + e.message));
     }
   }
-  return s.resume(draft_id, after, *unlocked);
+  if (auto* in_use = std::get_if<webflow::InUseElsewhere>(&*outcome))
+    return s.in_use(*in_use);
+  s.unlocked(std::move(std::get<webflow::Unlocked>(*outcome)));
+  // The key itself, through the grant just made (one AES-GCM open, no second KDF).
+  auto opened = s.open_key(*key, draft_id, after);
+  if (auto* page = std::get_if<Response>(&opened))
+    return std::move(*page);
+  return s.resume(draft_id, after, std::get<keys::UnlockedKey>(opened));
 }
 
 }  // namespace wmk::cgi

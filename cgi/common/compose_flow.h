@@ -1,17 +1,22 @@
 #pragma once
 // The compose pages (DESIGN flow 5), shared by /compose and by /unlock, which resumes a
-// draft after the key passphrase: the compose form (data-page="compose"), the review
-// of a signed and/or encrypted message (data-page="signed"), the sent page
-// (data-page="sent") and the unlock page for a draft (data-page="unlock").
+// draft after the key passphrase: the compose form (data-page="compose"), the question
+// before decrypted text is quoted (data-page="confirm-quote"), the review of a signed
+// and/or encrypted message (data-page="signed") and the sent page (data-page="sent").
+// The unlock page is the one of cgi/common/key_pages.h. Keys, drafting and the
+// quoting rules are core's (core/webflow/key_session.h, core/webflow/drafting.h);
+// this only parses and renders.
 
+#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "cgi/common/guard.h"
-#include "cgi/common/key_access.h"
 #include "cgi/common/mailbox.h"
 #include "core/mail/outgoing.h"
+#include "core/mail/sendmail.h"
+#include "core/webflow/drafting.h"
+#include "core/webflow/key_session.h"
 
 namespace wmk::cgi {
 
@@ -19,13 +24,15 @@ namespace wmk::cgi {
 enum class AfterUnlock {
   sign,  // sign (and encrypt, if chosen) the draft and show it for review
   edit,  // open the (encrypted) draft in the compose form
+  send,  // send the (encrypted, because it quotes decrypted text) draft as it is
 };
 
-// "sign" / "edit"; and back (nullopt for anything else).
+// "sign" / "edit" / "send"; and back (nullopt for anything else).
 const char* after_unlock_name(AfterUnlock a);
 std::optional<AfterUnlock> after_unlock_from(std::string_view text);
 
-// Everything one compose request needs: the user's mailbox, key access, the outbox.
+// Everything one compose request needs: the user's mailbox, the session's keys, the
+// outbox.
 class ComposeSession {
  public:
   // Errc::not_found if the session's user is gone.
@@ -37,7 +44,7 @@ class ComposeSession {
 
   Context& ctx() { return ctx_; }
   UserMailbox& box() { return *box_; }
-  KeyAccess& access() { return access_; }
+  webflow::KeySession& keys() { return *keys_; }
   mail::Outbox& outbox() { return outbox_; }
 
   // The compose form for draft (stored as draft_id, "" when not stored yet).
@@ -48,30 +55,35 @@ class ComposeSession {
   // The unlock page for key, leading back to the draft.
   Response unlock_page(int status, const keys::KeyInfo& key, const std::string& draft_id,
                        AfterUnlock after, std::optional<Notice> notice);
-  // Signs/encrypts the stored draft with key, or opens it in the form (after an
-  // unlock, or when the grant was live already).
+  // The key opened through this session's grant: what to show instead when it is not
+  // (the unlock page, leading on with after; or the key in use elsewhere).
+  std::variant<keys::UnlockedKey, Response> open_key(const keys::KeyInfo& key,
+                                                     const std::string& draft_id,
+                                                     AfterUnlock after);
+  // Signs/encrypts the stored draft with key, opens it in the form, or sends it.
   Response resume(const std::string& draft_id, AfterUnlock after, const keys::UnlockedKey& key);
-  // The sender's key for signing the stored draft draft_id (its From and its kind).
-  Result<keys::KeyInfo> draft_key(const std::string& draft_id);
+  // The "key in use elsewhere" page for a draft.
+  Response in_use(const webflow::InUseElsewhere& in_use);
+  // Adds the cookies of an unlock in this request to r.
+  Response finish(Response r);
+  // Remembers the cookies of an unlock in this request for finish().
+  void unlocked(webflow::Unlocked u) { unlocked_ = std::move(u); }
 
  private:
-  // Adds the key banner's cookies (a new grant cookie) to r.
-  Response finish(Response r);
   Page page(std::string name, std::string title);
   Context& ctx_;
   std::unique_ptr<UserMailbox> box_;
-  KeyAccess access_;
+  std::unique_ptr<webflow::KeySession> keys_;
   mail::SendmailTransport transport_;
   mail::Outbox outbox_;
+  std::optional<webflow::Unlocked> unlocked_;
 };
 
 // The /compose program's handler.
 Response compose_handler(Context& ctx);
 
-// The /unlock program's draft branch: passphrase and confirm already taken from the
-// request. Unlocks the draft's signing key and resumes the draft.
-Response unlock_for_draft(Context& ctx, const std::string& draft_id,
-                          const util::SecretBuffer& passphrase,
-                          const std::optional<util::SecretBuffer>& confirm);
+// The /unlock program's draft branch: unlocks the draft's key with the request's
+// passphrase (and confirmation) and resumes the draft (field `then`).
+Response unlock_for_draft(Context& ctx, const std::string& draft_id);
 
 }  // namespace wmk::cgi

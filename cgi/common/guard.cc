@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "cgi/common/key_pages.h"
+#include "cgi/common/worker.h"
 #include "core/config/config.h"
 
 namespace wmk::cgi {
@@ -33,17 +34,31 @@ std::string upper(std::string s) {
   return s;
 }
 
+// The config file named by the request (lighttpd's setenv), else by the process
+// environment (a FastCGI worker's bin-environment), else the default.
+std::string config_path_of(const RequestSource& source) {
+  if (auto p = source.env(config::kConfigEnv); p && !p->empty())
+    return *p;
+  return config::resolve_path(std::nullopt);
+}
+
 Response handle_unguarded(const Program& program, const RequestSource& source,
-                          const Handler& handler, const util::Clock& clock) {
-  std::string config_path = source.env(config::kConfigEnv).value_or(config::kDefaultConfigPath);
-  auto app = app::open(config_path, clock);
-  if (!app) {
-    log_error(program, "cannot open the service: " + app.error().message);
-    return error_response(503,
-                          "The service is not available: its configuration or database could "
-                          "not be opened. The administrator finds the reason in the web "
-                          "server's error log.");
+                          const Handler& handler, std::optional<app::App>& kept,
+                          const util::Clock& clock) {
+  std::string config_path = config_path_of(source);
+  if (!kept || kept->config.source != config_path || kept->clock != &clock) {
+    kept.reset();
+    auto opened = app::open(config_path, clock);
+    if (!opened) {
+      log_error(program, "cannot open the service: " + opened.error().message);
+      return error_response(503,
+                            "The service is not available: its configuration or database could "
+                            "not be opened. The administrator finds the reason in the web "
+                            "server's error log.");
+    }
+    kept.emplace(std::move(opened).value());
   }
+  app::App* app = &*kept;
 
   // Plain HTTP is refused before the body (which may hold a password) is read.
   bool https = lower(source.env("HTTPS").value_or("")) == "on";
@@ -121,8 +136,14 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
 
 Response handle(const Program& program, const RequestSource& source, const Handler& handler,
                 const util::Clock& clock) {
+  std::optional<app::App> app;
+  return handle(program, source, handler, app, clock);
+}
+
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                std::optional<app::App>& kept, const util::Clock& clock) {
   try {
-    return handle_unguarded(program, source, handler, clock);
+    return handle_unguarded(program, source, handler, kept, clock);
   } catch (const std::exception& e) {
     log_error(program, std::string("unexpected error: ") + e.what());
   } catch (...) {
@@ -142,6 +163,8 @@ int run(const Program& program, const Handler& handler) {
   prctl(PR_SET_DUMPABLE, 0);
   // A client that goes away makes write() fail instead of killing us mid-transaction.
   std::signal(SIGPIPE, SIG_IGN);
+  if (started_as_fastcgi())
+    return serve_fastcgi(program, handler);
   try {
     Response r = handle(program, RequestSource::process(), handler);
     return r.write_to_stdout() ? 0 : 1;

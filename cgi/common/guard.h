@@ -68,11 +68,22 @@ struct Context {
 using Handler = std::function<Response(Context&)>;
 
 // Handles one request from source and returns the response (no output). The
-// config comes from source's WEBMAILKEY_CONFIG, else the default path.
+// config comes from source's WEBMAILKEY_CONFIG, else the process environment's, else
+// the default path.
 Response handle(const Program& program, const RequestSource& source, const Handler& handler,
                 const util::Clock& clock = util::system_clock());
 
-// The CGI main: handle() on the process environment and stdin, written to stdout.
+// The same with an app kept across requests (a FastCGI worker): opened on the first
+// request and kept while requests name the same config file. A failed open is not
+// kept, so the next request tries again.
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                std::optional<app::App>& kept, const util::Clock& clock = util::system_clock());
+
+// The program's main. Started by a web server as CGI: handle() on the process
+// environment and stdin, written to stdout. Started as a FastCGI application (stdin
+// a listening socket, as lighttpd's mod_fastcgi spawns it): a worker serving one
+// request at a time until it has served config.worker_max_requests (see
+// cgi/common/worker.h). Either way core dumps are off (RLIMIT_CORE 0, not dumpable).
 // Returns the process exit status: 0, or 1 when the response could not be written.
 int run(const Program& program, const Handler& handler);
 

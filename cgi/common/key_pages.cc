@@ -285,15 +285,19 @@ Page unlock_page(Context& ctx, const webflow::MessageRef& ref, const keys::KeyIn
                      std::move(notice));
 }
 
-Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, const keys::KeyInfo& key) {
+std::unique_ptr<webflow::KeySession> key_session(Context& ctx) {
+  return std::make_unique<webflow::KeySession>(
+      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), client_of(ctx.request));
+}
+
+Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, webflow::KeySession& keys,
+                                                const keys::KeyInfo& key) {
   auto passphrase = ctx.request.take_secret("passphrase");
   auto confirmation = ctx.request.take_secret("confirm");
-  auto grant_secret = request_grant_secret(ctx.request);
   const auto mode = ctx.app.config.unlock_confirmation ? webflow::Confirmation::required
                                                        : webflow::Confirmation::not_asked;
   const util::SecretBuffer none;
-  auto outcome = webflow::unlock(ctx.app, ctx.live_session(), key, passphrase ? *passphrase : none,
-                                 confirmation, mode, grant_secret, client_of(ctx.request));
+  auto outcome = keys.unlock(key, passphrase ? *passphrase : none, confirmation, mode);
   if (outcome) {
     if (auto* unlocked = std::get_if<webflow::Unlocked>(&*outcome))
       ctx.session = unlocked->session;

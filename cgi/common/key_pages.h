@@ -5,6 +5,7 @@
 // and the responses for the flows' errors. Rendering only: the decisions are in
 // core/webflow.
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "cgi/common/guard.h"
 #include "cgi/common/layout.h"
 #include "core/webflow/flow.h"
+#include "core/webflow/key_session.h"
 
 namespace wmk::cgi {
 
@@ -39,10 +41,15 @@ std::optional<util::SecretBuffer> request_grant_secret(Request& request);
 // Where the request comes from, for grants and the audit log.
 webflow::Client client_of(const Request& request);
 
-// The unlock page (data-page="unlock") for key: passphrase, confirmation (unless the
-// config turns it off), OK and Clear, posting to /unlock with target_fields (what to
-// do once unlocked: `id` and `folder` of a message, or a draft); back_url is the way
-// back. notice: why it is shown (again): mismatch, earlier unlock ended...
+// This request's use of the user's keys (core/webflow/key_session.h), with the
+// browser's grant cookie (taken from the request: make one per request).
+std::unique_ptr<webflow::KeySession> key_session(Context& ctx);
+
+// The one unlock page (data-page="unlock") for key, for a message and for a draft:
+// passphrase, confirmation (unless the config turns it off), OK and Clear, posting to
+// /unlock with target_fields (what to do once unlocked: `id` and `folder` of a
+// message, or `draft` and `then`); back_url is the way back. notice: why it is shown
+// (again): mismatch, earlier unlock ended...
 Page unlock_page(Context& ctx, const keys::KeyInfo& key, const Html& target_fields,
                  std::string_view back_url, Nav nav, std::optional<Notice> notice = std::nullopt);
 // The unlock page for the key of message ref.
@@ -50,11 +57,13 @@ Page unlock_page(Context& ctx, const webflow::MessageRef& ref, const keys::KeyIn
                  std::optional<Notice> notice = std::nullopt);
 
 // The unlock form of this request (fields `passphrase` and `confirm`, declared
-// secret by the program) run through webflow::unlock for key, with the browser's
-// grant secret and the config's confirmation rule. Shared by /unlock's message and
-// draft branches. On Unlocked the request goes on as the session with its new token
-// (ctx.session is replaced); pass the outcome to set_unlock_cookies() on the response.
-Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, const keys::KeyInfo& key);
+// secret by the program) run through keys.unlock() for key with the config's
+// confirmation rule. Shared by /unlock's message and draft branches. On Unlocked the
+// request goes on as the session with its new token (ctx.session is replaced, and
+// keys goes on with the new grant secret); pass the outcome to set_unlock_cookies()
+// on the response.
+Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, webflow::KeySession& keys,
+                                                const keys::KeyInfo& key);
 
 // Sets the cookies an unlock gives on r: the session's new token, and the grant
 // cookie when the unlock made a new grant secret.

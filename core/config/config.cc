@@ -147,6 +147,7 @@ const std::map<std::string, Setter>& setters() {
          return std::nullopt;
        }},
       {"autocrypt", boolean(&Config::autocrypt)},
+      {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
   };
   return kSetters;
 }
@@ -269,7 +270,10 @@ std::string render(const Config& c) {
       }()
     << "\n"
     << "# Outgoing mail carries the sender's OpenPGP key in an Autocrypt header.\n"
-    << "autocrypt = " << b(c.autocrypt) << "\n";
+    << "autocrypt = " << b(c.autocrypt) << "\n"
+    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
+    << "# this file again).\n"
+    << "worker_max_requests = " << c.worker_max_requests << "\n";
   return o.str();
 }
 

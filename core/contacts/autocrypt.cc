@@ -75,6 +75,33 @@ Result<AutocryptHeader> parse_autocrypt(std::string_view value) {
   return h;
 }
 
+std::vector<std::string> autocrypt_header_values(std::string_view raw) {
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  bool in_autocrypt = false;
+  while (pos < raw.size()) {
+    std::size_t nl = raw.find('\n', pos);
+    std::size_t end = nl == std::string_view::npos ? raw.size() : nl;
+    std::string_view line = raw.substr(pos, end - pos);
+    pos = nl == std::string_view::npos ? raw.size() : nl + 1;
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (line.empty())
+      break;  // the end of the header block
+    if (line.front() == ' ' || line.front() == '\t') {
+      if (in_autocrypt)
+        out.back() += std::string(line);
+      continue;
+    }
+    auto colon = line.find(':');
+    in_autocrypt =
+        colon != std::string_view::npos && util::ascii_lower(line.substr(0, colon)) == "autocrypt";
+    if (in_autocrypt)
+      out.emplace_back(line.substr(colon + 1));
+  }
+  return out;
+}
+
 std::string autocrypt_value(std::string_view addr, std::string_view keydata, bool prefer_encrypt) {
   std::string b64(4 * ((keydata.size() + 2) / 3), '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/util/result.h"
 
@@ -21,6 +22,10 @@ struct AutocryptHeader {
 // kMaxKeyDataBytes, or an attribute is unknown and critical (its name does not start
 // with '_'): the specification says such a header must be ignored.
 Result<AutocryptHeader> parse_autocrypt(std::string_view value);
+
+// The values of the Autocrypt headers of a message's top-level header block, unfolded
+// (CRLF or LF followed by blanks joins lines), in order. Pure; never fails.
+std::vector<std::string> autocrypt_header_values(std::string_view raw_message);
 
 // The header value for addr with the binary key keydata: attributes in the
 // specification's order, keydata as base64 folded into lines of at most 76 characters.

@@ -7,6 +7,7 @@
 #include "core/contacts/keydata.h"
 #include "core/contacts/wkd.h"
 #include "core/keys/key_audit.h"
+#include "core/mail/mime.h"
 #include "core/util/ascii.h"
 
 namespace wmk::contacts {
@@ -513,6 +514,24 @@ Result<ContactKey> ContactStore::autocrypt_seen(std::int64_t user_id, std::strin
   request.emails = {from};
   request.source = BindingSource::autocrypt;
   return import_for(user_id, user->login, header->keydata, request, when);
+}
+
+Result<std::optional<ContactKey>> ContactStore::autocrypt_from_message(std::int64_t user_id,
+                                                                       std::string_view raw) {
+  auto values = autocrypt_header_values(raw);
+  if (values.size() != 1)
+    return std::optional<ContactKey>();
+  auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
+  if (!parsed)
+    return parsed.error();
+  if (parsed->from.address.empty())
+    return std::optional<ContactKey>();
+  const std::int64_t now = app_.clock->now();
+  const std::int64_t when = parsed->date ? std::min(*parsed->date, now) : now;
+  auto seen = autocrypt_seen(user_id, parsed->from.address, values.front(), when);
+  if (!seen)
+    return seen.error();
+  return std::optional<ContactKey>(std::move(seen).value());
 }
 
 net::HttpsOptions wkd_options(const config::Config& config) {

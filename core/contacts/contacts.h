@@ -140,6 +140,12 @@ class ContactStore {
   Result<ContactKey> autocrypt_seen(std::int64_t user_id, std::string_view from_address,
                                     std::string_view header_value, std::int64_t when);
 
+  // Autocrypt Level 1 at delivery: the one Autocrypt header of a message delivered to
+  // the user (several, or none: nothing happens), for its From address, dated
+  // min(Date, now). nullopt when there is nothing to take; errors as autocrypt_seen.
+  Result<std::optional<ContactKey>> autocrypt_from_message(std::int64_t user_id,
+                                                           std::string_view raw);
+
  private:
   Result<ContactKey> import_for(std::int64_t user_id, const std::string& login,
                                 std::string_view data, const ImportRequest& request,

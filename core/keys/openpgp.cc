@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -545,11 +546,20 @@ OpenPgp::~OpenPgp() = default;
 OpenPgp::OpenPgp(OpenPgp&&) noexcept = default;
 
 Result<OpenPgp::State*> OpenPgp::contexts() {
-  if (!state_) {
-    auto ctx = new_ctx(home_);
-    if (!ctx)
-      return ctx.error();
-    state_ = std::make_unique<State>(State{std::move(ctx).value(), nullptr});
+  if (state_ == nullptr) {
+    // One context per GnuPG home for the life of the process (per thread, as a GPGME
+    // context must not be used by two at once; a FastCGI worker has one thread).
+    thread_local std::map<std::string, std::unique_ptr<State>> by_home;
+    auto& slot = by_home[home_];
+    if (!slot) {
+      auto ctx = new_ctx(home_);
+      if (!ctx) {
+        by_home.erase(home_);
+        return ctx.error();
+      }
+      slot = std::make_unique<State>(State{std::move(ctx).value(), nullptr});
+    }
+    state_ = slot.get();
   }
   gpgme_ctx_t c = state_->ctx.get();
   gpgme_set_passphrase_cb(c, nullptr, nullptr);
@@ -557,7 +567,7 @@ Result<OpenPgp::State*> OpenPgp::contexts() {
   gpgme_set_armor(c, 0);
   gpgme_set_textmode(c, 0);
   gpgme_set_keylist_mode(c, GPGME_KEYLIST_MODE_LOCAL);
-  return state_.get();
+  return state_;
 }
 
 Result<PgpKeyMeta> OpenPgp::generate(const std::string& user_id, PgpAlgorithm algorithm,

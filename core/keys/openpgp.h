@@ -46,8 +46,10 @@ class OpenPgp {
  public:
   // home: the GnuPG home (made by ensure_gnupg_home). scratch_dir: a private
   // directory for short-lived GnuPG homes (export, encrypt), removed after use.
-  // The GPGME context for home is made on first use and kept: making one runs
-  // `gpg --version`, which would double the cost of every operation.
+  // The GPGME context for home is made on first use and kept for the whole process,
+  // shared by every OpenPgp on the same home in the same thread: making one runs `gpg --version`,
+  // which would double the cost of every operation, and a FastCGI worker must not pay it per
+  // request. Each operation starts by resetting the context (contexts()).
   OpenPgp(std::string home, std::string scratch_dir);
   ~OpenPgp();
   OpenPgp(OpenPgp&&) noexcept;
@@ -126,7 +128,7 @@ class OpenPgp {
   Result<State*> contexts();
   std::string home_;
   std::string scratch_dir_;
-  std::unique_ptr<State> state_;
+  State* state_ = nullptr;  // owned by the process-wide table of contexts by home
 };
 
 }  // namespace wmk::keys::detail

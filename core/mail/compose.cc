@@ -475,6 +475,26 @@ const char* technology_name(Technology t) {
   return t == Technology::smime ? "smime" : "openpgp";
 }
 
+const char* decrypted_quote_name(DecryptedQuote q) {
+  switch (q) {
+    case DecryptedQuote::none:
+      return "none";
+    case DecryptedQuote::to_signer:
+      return "signer";
+    case DecryptedQuote::confirmed:
+      break;
+  }
+  return "confirmed";
+}
+
+std::optional<DecryptedQuote> decrypted_quote_from(std::string_view text) {
+  for (auto q : {DecryptedQuote::none, DecryptedQuote::to_signer, DecryptedQuote::confirmed}) {
+    if (text == decrypted_quote_name(q))
+      return q;
+  }
+  return std::nullopt;
+}
+
 // ---- the draft
 
 bool valid_message_id(std::string_view id) {

@@ -11,6 +11,7 @@
 // so that no reader decodes it into something else.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,17 @@ enum class Technology { openpgp, smime };
 // "openpgp" or "smime".
 const char* technology_name(Technology t);
 
+// Whether a draft's body holds decrypted text, and on what terms it was put there.
+enum class DecryptedQuote {
+  none,       // no decrypted text
+  to_signer,  // quoted without asking: it goes only to its signer and the user
+  confirmed,  // quoted after the user saw what and to whom, and said yes
+};
+
+// "none", "signer", "confirmed"; and back (nullopt for anything else).
+const char* decrypted_quote_name(DecryptedQuote q);
+std::optional<DecryptedQuote> decrypted_quote_from(std::string_view text);
+
 // What the compose page holds. Text is UTF-8; body line ends are LF.
 struct Draft {
   Address from;  // the sender identity (one of the user's addresses)
@@ -86,6 +98,12 @@ struct Draft {
   bool original_encrypted = false;
   // The user chose to send such a reply unencrypted all the same.
   bool unencrypted_reply_ok = false;
+  // The body holds text decrypted from the original (docs/security.md, "Replying and
+  // forwarding"): the draft is stored only encrypted to the sender, at every step.
+  DecryptedQuote decrypted_quote = DecryptedQuote::none;
+  // DecryptedQuote::to_signer: the address of the original's signer, the one
+  // recipient besides the user's own addresses that may get it without asking.
+  std::string quote_signer;
 };
 
 // Every address the message goes to (To, then Cc), without duplicates (compared

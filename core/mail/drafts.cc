@@ -96,7 +96,10 @@ std::string draft_header_line(const DraftMeta& meta) {
          "; technology=" + technology_name(meta.technology) +
          "; original-encrypted=" + flag(meta.original_encrypted) +
          "; plain-reply-ok=" + flag(meta.unencrypted_reply_ok) +
-         "; protected=" + flag(meta.is_protected) + "\r\n";
+         "; protected=" + flag(meta.is_protected) +
+         "; quote=" + decrypted_quote_name(meta.decrypted_quote) +
+         (meta.quote_signer.empty() ? std::string() : "; quote-signer=" + meta.quote_signer) +
+         "\r\n";
 }
 
 DraftMeta meta_of(const Draft& draft, DraftState state) {
@@ -107,6 +110,10 @@ DraftMeta meta_of(const Draft& draft, DraftState state) {
   m.technology = draft.technology;
   m.original_encrypted = draft.original_encrypted;
   m.unencrypted_reply_ok = draft.unencrypted_reply_ok;
+  m.decrypted_quote = draft.decrypted_quote;
+  // Only an address that can never break the header line is written.
+  if (draft.decrypted_quote == DecryptedQuote::to_signer && validate_address(draft.quote_signer))
+    m.quote_signer = draft.quote_signer;
   return m;
 }
 
@@ -126,6 +133,12 @@ Result<DraftMeta> read_draft_meta(std::string_view raw) {
   m.original_encrypted = p["original-encrypted"] == "1";
   m.unencrypted_reply_ok = p["plain-reply-ok"] == "1";
   m.is_protected = p["protected"] == "1";
+  // A header that names an unknown value is read as holding decrypted text: the safe
+  // side (asked again, stored encrypted).
+  if (p.count("quote") != 0)
+    m.decrypted_quote = decrypted_quote_from(p["quote"]).value_or(DecryptedQuote::confirmed);
+  if (m.decrypted_quote == DecryptedQuote::to_signer && validate_address(p["quote-signer"]))
+    m.quote_signer = p["quote-signer"];
   return m;
 }
 
@@ -208,6 +221,8 @@ Result<Draft> parse_draft(std::string_view raw) {
   d.technology = meta->technology;
   d.original_encrypted = meta->original_encrypted;
   d.unencrypted_reply_ok = meta->unencrypted_reply_ok;
+  d.decrypted_quote = meta->decrypted_quote;
+  d.quote_signer = meta->quote_signer;
   return d;
 }
 

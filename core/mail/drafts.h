@@ -4,13 +4,15 @@
 // the message itself cannot: the state and the user's choices on the compose page.
 //
 //   X-Webmailkey-Draft: v=1; state=editing; sign=1; encrypt=0; technology=openpgp;
-//                       original-encrypted=0; plain-reply-ok=0; protected=0
+//                       original-encrypted=0; plain-reply-ok=0; protected=0;
+//                       quote=none [; quote-signer=addr]
 //
 // state=editing: the message is the draft as built (build_message); protected=1 when
 // it is encrypted to the sender (drafts of messages to be encrypted).
 // state=prepared: the message is the signed and/or encrypted message exactly as it
 // will be sent, waiting for the user's Send after review.
-// Nothing in the header is secret and every value is a fixed token.
+// quote says whether the body holds decrypted text (then protected=1 always).
+// Nothing in the header is secret and every value is a fixed token or an address.
 
 #include <string>
 #include <string_view>
@@ -32,6 +34,8 @@ struct DraftMeta {
   bool original_encrypted = false;
   bool unencrypted_reply_ok = false;
   bool is_protected = false;  // the body is encrypted (to the sender, at least)
+  DecryptedQuote decrypted_quote = DecryptedQuote::none;
+  std::string quote_signer;  // an address (validate_address), for to_signer
 };
 
 // The header line (with its CRLF) for meta.

@@ -155,7 +155,8 @@ Result<std::string> Outbox::save_draft(const Draft& draft,
   auto plain = draft_message(draft, fields);
   if (!plain)
     return plain.error();
-  if (!draft.encrypt)
+  // Decrypted text is never stored in the clear, whatever the user chose for sending.
+  if (!draft.encrypt && draft.decrypted_quote == DecryptedQuote::none)
     return store_replacing(*plain, replace_id);
   DraftMeta meta = meta_of(draft, DraftState::editing);
   meta.is_protected = true;
@@ -210,6 +211,8 @@ Result<Draft> Outbox::load_draft(const std::string& id, const keys::UnlockedKey*
   draft->technology = meta->technology;
   draft->original_encrypted = meta->original_encrypted;
   draft->unencrypted_reply_ok = meta->unencrypted_reply_ok;
+  draft->decrypted_quote = meta->decrypted_quote;
+  draft->quote_signer = meta->quote_signer;
   return draft;
 }
 
@@ -219,6 +222,12 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
     return make_error(Errc::invalid_argument, "the message is to be neither signed nor encrypted");
   WMK_TRY(validate_draft(draft, DraftCheck::to_send));
   WMK_TRY(check_reply_rule(draft));
+  // A prepared message waits in Drafts as it will be sent: signed only, it would be
+  // stored in the clear.
+  if (draft.decrypted_quote != DecryptedQuote::none && !draft.encrypt)
+    return make_error(Errc::invalid_argument,
+                      "this message quotes decrypted text, so it is signed only together with "
+                      "encryption; to send it unencrypted, send it unsigned");
   if (draft.sign) {
     if (signer == nullptr)
       return make_error(Errc::invalid_argument, "signing needs the sender's unlocked key");
@@ -292,7 +301,38 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
   return p;
 }
 
-Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std::string>& digest) {
+Result<keys::KeyInfo> Outbox::draft_key(const std::string& id) {
+  auto meta = draft_meta(id);
+  if (!meta)
+    return meta.error();
+  auto from = draft_sender(id);
+  if (!from)
+    return from.error();
+  return sender_key(from->address, meta->technology);
+}
+
+Result<std::string> Outbox::sealed_copy(const Draft& draft, std::string_view message) {
+  auto key = sender_key(draft.from.address, draft.technology);
+  if (!key)
+    return key.error();
+  auto pub = keys_.export_public(*key);
+  if (!pub)
+    return pub.error();
+  auto ciphertext =
+      keys_.encrypt(key_type_of(draft.technology), {*pub}, to_crlf_line_ends(message));
+  if (!ciphertext)
+    return ciphertext.error();
+  auto entity = encrypted_entity(draft.technology, *ciphertext);
+  if (!entity)
+    return entity.error();
+  auto headers = message_headers(draft, {clock_.now(), make_message_id(draft.from.address)});
+  if (!headers)
+    return headers.error();
+  return assemble_message(*headers, *entity);
+}
+
+Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std::string>& digest,
+                                 const keys::UnlockedKey* key) {
   auto raw = maildir_.read(Folder::drafts, id);
   if (!raw)
     return raw.error();
@@ -300,18 +340,22 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
   if (!meta)
     return meta.error();
   std::string message;
+  std::optional<Draft> quoting;  // a clear message holding decrypted text
   if (meta->state == DraftState::prepared) {
     message = strip_draft_header(*raw);
     if (!digest || util::sha256_hex(message) != *digest)
       return make_error(Errc::conflict,
                         "the prepared message changed since it was shown; review it again");
   } else {
-    if (meta->sign || meta->encrypt || meta->is_protected)
+    if (meta->sign || meta->encrypt ||
+        (meta->is_protected && meta->decrypted_quote == DecryptedQuote::none))
       return make_error(Errc::invalid_argument,
                         "the message is to be signed or encrypted: prepare it first");
-    auto draft = parse_draft(*raw);
+    auto draft = meta->is_protected ? load_draft(id, key) : parse_draft(*raw);
     if (!draft)
       return draft.error();
+    if (draft->decrypted_quote != DecryptedQuote::none)
+      quoting = *draft;
     WMK_TRY(validate_draft(*draft, DraftCheck::to_send));
     WMK_TRY(check_reply_rule(*draft));
     auto built = build_message(*draft, {clock_.now(), make_message_id(draft->from.address)});
@@ -333,9 +377,21 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
   sent.recipients = recipients(envelope);
   WMK_TRY(transport_.send(envelope.from.address, sent.recipients, message));
 
+  // The copy of a clear message that quotes decrypted text is kept encrypted to the
+  // sender, as its draft was.
+  std::string copy_text = message;
+  if (quoting) {
+    auto sealed = sealed_copy(*quoting, message);
+    if (!sealed) {
+      sent.sent_copy_error = sealed.error();
+      (void)maildir_.remove(Folder::drafts, id);
+      return sent;
+    }
+    copy_text = std::move(sealed).value();
+  }
   if (auto st = maildir_.ensure(); !st) {
     sent.sent_copy_error = st.error();
-  } else if (auto copy = maildir_.store(Folder::sent, message, Flags{Flag::seen}); !copy) {
+  } else if (auto copy = maildir_.store(Folder::sent, copy_text, Flags{Flag::seen}); !copy) {
     sent.sent_copy_error = copy.error();
   } else {
     sent.sent_id = std::move(copy).value();

@@ -66,7 +66,8 @@ class Outbox {
   Result<std::vector<std::string>> encryption_keys(const Draft& draft);
 
   // Stores draft in Drafts and, after that succeeded, removes replace_id (if given).
-  // A draft with encrypt set is stored encrypted to the sender's key. Returns the new
+  // A draft with encrypt set, or holding decrypted text (decrypted_quote), is stored
+  // encrypted to the sender's key, never in the clear. Returns the new
   // id. Errc::invalid_argument as validate_draft(to_save); Errc::not_found if the
   // sender has no key to encrypt to; Errc::io if Drafts cannot be written.
   Result<std::string> save_draft(const Draft& draft, const std::optional<std::string>& replace_id);
@@ -100,11 +101,21 @@ class Outbox {
   // an encrypted message, only if it is encrypted or draft.unencrypted_reply_ok.
   // After the transport accepted it, the copy goes to Sent and the draft is removed.
   // Errc::io with the transport's reason when it fails: the draft is kept.
-  Result<SentMessage> send(const std::string& id, const std::optional<std::string>& digest);
+  // A clear draft that quotes decrypted text is stored encrypted: key (the sender's,
+  // unlocked) opens it (Errc::invalid_argument without it), and its copy in Sent is
+  // kept encrypted to the sender.
+  Result<SentMessage> send(const std::string& id, const std::optional<std::string>& digest,
+                           const keys::UnlockedKey* key = nullptr);
+
+  // The key that opens and signs the stored draft id: the sender_key of its From for
+  // its technology. Errc::not_found if there is no such draft or no such key.
+  Result<keys::KeyInfo> draft_key(const std::string& id);
 
  private:
   Result<std::string> protect_for_sender(const Draft& draft, std::string_view inner,
                                          const DraftMeta& meta, const HeaderFields& fields);
+  // message encrypted to the sender of draft, as a message with draft's headers.
+  Result<std::string> sealed_copy(const Draft& draft, std::string_view message);
   Result<std::string> store_replacing(std::string_view message,
                                       const std::optional<std::string>& replace_id);
 

@@ -10,6 +10,7 @@
 #include "core/grant/cookie.h"
 #include "core/keys/key_audit.h"
 #include "core/keys/keystore.h"
+#include "core/webflow/key_session.h"
 
 namespace wmk::webflow {
 
@@ -19,109 +20,10 @@ keys::Actor actor_of(const session::Session& s, const Client& client) {
   return keys::Actor{s.login, s.short_id, client.addr};
 }
 
-Result<auth::User> user_of(app::App& app, const session::Session& s) {
-  auth::UserStore users(app.db, *app.clock);
-  auto user = users.find_by_id(s.user_id);
-  if (!user)
-    return make_error(Errc::not_found, "the account no longer exists");
-  return std::move(*user);
-}
-
-// The raw message from the user's own Maildir: the folder is an enum and the uid is
-// checked by Maildir, so nothing outside the mailbox can be named.
-Result<std::string> read_message(app::App& app, const auth::User& user, const MessageRef& ref) {
-  mail::Maildir maildir(config::maildir_for(app.config, user.login, user.email), *app.clock);
-  auto raw = maildir.read(ref.folder, ref.uid);
-  if (!raw) {
-    if (raw.code() == Errc::not_found)
-      return make_error(Errc::not_found, "there is no such message; it may have been moved");
-    return raw.error();
-  }
-  return raw;
-}
-
-// An encrypted message of the user's own mailbox and the user's key that opens it.
-struct Located {
-  std::string raw;
-  mail::ParsedMessage parsed;
-  keys::KeyInfo key;
-};
-
-Result<Located> locate(app::App& app, const session::Session& session, const MessageRef& ref) {
-  auto user = user_of(app, session);
-  if (!user)
-    return user.error();
-  auto raw = read_message(app, *user, ref);
-  if (!raw)
-    return raw.error();
-  auto message = reader::inspect(*raw);
-  if (!message) {
-    if (message.code() == Errc::not_found)
-      return make_error(Errc::unsupported, "this message is not encrypted");
-    return message.error();
-  }
-  auto parsed = mail::parse_message(*raw);
-  if (!parsed)
-    return parsed.error();
-  keys::KeyStore store(app);
-  auto key = reader::choose_key(store, *user, *message, *parsed);
-  if (!key)
-    return key.error();
-  return Located{std::move(raw).value(), std::move(parsed).value(), std::move(key).value()};
-}
-
-// EFAIL: ciphertext without integrity protection (S/MIME EnvelopedData, i.e. CBC) is
-// refused as a whole. OpenPGP without MDC never gets this far (KeyStore refuses it).
-Status check_integrity(const reader::DecryptedView& view) {
-  if (view.integrity_protected)
-    return {};
-  return make_error(Errc::crypto,
-                    "the message is encrypted without integrity protection (" + view.cipher +
-                        "), so it could have been altered on its way to you (EFAIL); it is "
-                        "not shown");
-}
-
-// The key opened through this session's grant, or why not: NeedUnlock or
-// InUseElsewhere in `instead`.
-struct Opened {
-  std::optional<keys::UnlockedKey> key;
-  std::variant<std::monostate, NeedUnlock, InUseElsewhere> instead;
-};
-
-Result<Opened> open_with_grant(app::App& app, const session::Session& session,
-                               const std::optional<util::SecretBuffer>& grant_secret,
-                               keys::KeyStore& store, const keys::KeyInfo& key) {
-  grant::GrantStore grants(app.db, *app.clock, app.config);
-  // Without a cookie, use() still ends a grant of this session that nothing can open
-  // any more (its secret was only in the cookie), so the key is not blocked until it
-  // times out.
-  const util::SecretBuffer none;
-  auto key_secret = grants.use(session.id, key.id, grant_secret ? *grant_secret : none);
-  if (key_secret) {
-    auto unlocked = store.from_key_secret(key, std::move(key_secret).value());
-    if (!unlocked)
-      return unlocked.error();
-    return Opened{std::move(unlocked).value(), std::monostate{}};
-  }
-  std::string reason;
-  switch (key_secret.code()) {
-    case Errc::not_found:
-      break;
-    case Errc::expired:
-      reason = "Your earlier unlock of this key has ended (" + key_secret.error().message +
-               "). Unlock it again.";
-      break;
-    case Errc::revoked:
-      reason =
-          "This browser no longer holds the unlock of this key (its grant cookie was missing "
-          "or did not match), so that unlock was ended. Unlock it again.";
-      break;
-    default:
-      return key_secret.error();
-  }
-  if (auto other = grants.live_for_key(key.id); other && other->session_id != session.id)
-    return Opened{std::nullopt, InUseElsewhere{key, std::move(*other)}};
-  return Opened{std::nullopt, NeedUnlock{key, std::move(reason)}};
+std::optional<util::SecretBuffer> copy_secret(const std::optional<util::SecretBuffer>& secret) {
+  if (!secret)
+    return std::nullopt;
+  return util::SecretBuffer::copy_of(secret->bytes());
 }
 
 Status owns(const session::Session& s, const keys::KeyInfo& key) {
@@ -144,10 +46,8 @@ std::optional<util::SecretBuffer> grant_secret_from_cookie(
 
 Result<keys::KeyInfo> key_for_message(app::App& app, const session::Session& session,
                                       const MessageRef& ref) {
-  auto located = locate(app, session, ref);
-  if (!located)
-    return located.error();
-  return std::move(located->key);
+  KeySession ks(app, session, std::nullopt, Client{});
+  return ks.key_for_message(ref);
 }
 
 Result<KeyState> key_state(app::App& app, const session::Session& session,
@@ -181,62 +81,16 @@ Result<std::vector<KeyState>> key_states(app::App& app, const session::Session& 
 Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& session,
                                         const std::optional<util::SecretBuffer>& grant_secret,
                                         const MessageRef& ref, const Client& client) {
-  auto located = locate(app, session, ref);
-  if (!located)
-    return located.error();
-  keys::KeyStore store(app, actor_of(session, client));
-  auto opened = open_with_grant(app, session, grant_secret, store, located->key);
-  if (!opened)
-    return opened.error();
-  if (auto* need = std::get_if<NeedUnlock>(&opened->instead))
-    return DecryptOutcome{std::move(*need)};
-  if (auto* in_use = std::get_if<InUseElsewhere>(&opened->instead))
-    return DecryptOutcome{std::move(*in_use)};
-
-  auto view = reader::decrypt(store, *opened->key, located->raw);
-  if (!view)
-    return view.error();
-  WMK_TRY(check_integrity(*view));
-  grant::GrantStore grants(app.db, *app.clock, app.config);
-  auto grant = grants.for_session_and_key(session.id, located->key.id);
-  if (!grant)  // ended in the moment since it was used
-    return make_error(Errc::expired, "the key's unlock ended while the message was opened");
-  return DecryptOutcome{Decrypted{std::move(located->key), std::move(*grant),
-                                  std::move(located->parsed), std::move(view).value()}};
+  KeySession ks(app, session, copy_secret(grant_secret), client);
+  return ks.decrypt(ref);
 }
 
 Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& session,
                                         const std::optional<util::SecretBuffer>& grant_secret,
                                         const MessageRef& ref, std::string_view part_id,
                                         const Client& client) {
-  auto located = locate(app, session, ref);
-  if (!located)
-    return located.error();
-  keys::KeyStore store(app, actor_of(session, client));
-  auto opened = open_with_grant(app, session, grant_secret, store, located->key);
-  if (!opened)
-    return opened.error();
-  if (auto* need = std::get_if<NeedUnlock>(&opened->instead))
-    return PartOutcome{std::move(*need)};
-  if (auto* in_use = std::get_if<InUseElsewhere>(&opened->instead))
-    return PartOutcome{std::move(*in_use)};
-  // The whole message first: a part is only released from content whose integrity
-  // was checked, and only if the view offers it as a decrypted attachment.
-  auto view = reader::decrypt(store, *opened->key, located->raw);
-  if (!view)
-    return view.error();
-  WMK_TRY(check_integrity(*view));
-  bool offered = false;
-  for (const auto& segment : view->segments) {
-    for (const auto& a : segment.attachments)
-      offered = offered || (a.source == reader::PartSource::decrypted && a.id == part_id);
-  }
-  if (!offered)
-    return make_error(Errc::not_found, "the decrypted message has no such attachment");
-  auto part = reader::decrypted_part(store, *opened->key, located->raw, part_id);
-  if (!part)
-    return part.error();
-  return PartOutcome{DecryptedPart{std::move(located->key), std::move(part).value()}};
+  KeySession ks(app, session, copy_secret(grant_secret), client);
+  return ks.decrypted_part(ref, part_id);
 }
 
 Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,

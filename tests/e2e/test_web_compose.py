@@ -564,12 +564,18 @@ class Compose(unittest.TestCase):
         self.assertIn("encrypted", r.text_of("notice-error"))
         self.assertEqual(self.submissions(), before)
 
-        # With the key unlocked (a grant from signing), the reply quotes the decrypted
-        # text, and stays encrypted by default.
+        # With the key unlocked (a grant from signing): the original is not signed by
+        # its sender, so the user is asked first (docs/security.md, "Replying and
+        # forwarding"); after Yes (a POST) the reply quotes the decrypted text, and
+        # stays encrypted by default.
         s = self.post_compose(c, [("to", "bob@example.org"), ("subject", "unlock me"),
                                   ("body", "x"), ("kind", "openpgp"), ("action", "sign")])
         self.assertEqual(self.unlock(c, s).page, "signed")
-        form = self.compose_form(c, reply=uid)
+        ask = c.get("/compose", params={"reply": uid})
+        self.assertEqual(ask.page, "confirm-quote", ask.text)
+        self.assertIn("The launch code is 4711.", ask.text_of("quote-preview"))
+        form = self.post_compose(c, [("reply", uid), ("folder", "INBOX"), ("action", "quote")])
+        self.assertEqual(form.page, "compose", form.text)
         self.assertIn("&gt; The launch code is 4711.", form.text)
         inputs = {i.get("name"): i for f in form.forms() for i in f["inputs"]}
         self.assertIn("checked", inputs["encrypt"])

@@ -751,7 +751,7 @@ class WebGrants(unittest.TestCase):
         os.makedirs(copy)
         data = os.path.join(copy, "data")
         shutil.copytree(self.wmk.data_dir, data, symlinks=True,
-                        ignore=shutil.ignore_patterns("S.*", "*.lock", "log", "tls"))
+                        ignore=shutil.ignore_patterns("S.*", "*.lock", "log", "tls", "run"))
         # A consistent copy of the database, WAL included.
         os.remove(os.path.join(data, "webmailkey.db"))
         for suffix in ("-wal", "-shm"):

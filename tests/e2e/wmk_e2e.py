@@ -25,7 +25,10 @@ HTTPS on a free loopback port). Client speaks HTTPS with http.client, trusts onl
 instance's self-signed certificate, keeps its own cookies and follows no redirects.
 
 Environment: WEBMAILKEY_BUILD_DIR (default SOURCE/build), WEBMAILKEY_SOURCE_DIR (default
-two levels up from this file), WMK_E2E_KEEP=1 keeps the temporary directory.
+two levels up from this file), WMK_E2E_KEEP=1 keeps the temporary directory,
+WMK_E2E_MODE=fastcgi (the default: the programs run as FastCGI workers that lighttpd
+starts) or cgi (one process per request). CTest runs each suite in FastCGI mode as
+e2e.NAME and a subset in CGI mode as e2e.cgi.NAME.
 """
 
 import email
@@ -53,6 +56,9 @@ BUILD_DIR = os.path.abspath(os.environ.get("WEBMAILKEY_BUILD_DIR") or os.path.jo
 CLI = os.path.join(BUILD_DIR, "webmailkey")
 CGI_BIN = os.path.join(BUILD_DIR, "cgi-bin")
 SERVE = os.path.join(SOURCE_DIR, "scripts", "serve")
+MODE = os.environ.get("WMK_E2E_MODE", "fastcgi")
+if MODE not in ("fastcgi", "cgi"):
+    raise RuntimeError("WMK_E2E_MODE must be fastcgi or cgi, not %r" % MODE)
 
 # Cheap KDF and password costs so that suites run fast; production uses the defaults.
 TEST_CONFIG = {
@@ -84,9 +90,13 @@ class CliError(Exception):
 class Instance:
     """A webmailkey data directory, its config, and (after start()) a server."""
 
-    def __init__(self, config=None, tls=True):
+    def __init__(self, config=None, tls=True, mode=None, workers=None):
         """config: keys overriding TEST_CONFIG (values as they would be written in the
-        file). tls=False serves plain HTTP (to test that it is refused)."""
+        file). tls=False serves plain HTTP (to test that it is refused). mode: "fastcgi"
+        or "cgi" (default $WMK_E2E_MODE, else fastcgi); workers: FastCGI workers per
+        program (default: scripts/serve's)."""
+        self.mode = mode or MODE
+        self.workers = workers
         if not os.access(CLI, os.X_OK):
             raise RuntimeError("no CLI at %s: build first or set WEBMAILKEY_BUILD_DIR" % CLI)
         self.tmp = tempfile.mkdtemp(prefix="wmk-e2e-")
@@ -104,8 +114,9 @@ class Instance:
     # ---- config and CLI
 
     def write_config(self, **changes):
-        """(Re)writes the config file with changes applied. The CGI programs read it at
-        every request, so changes apply to the next request without a restart."""
+        """(Re)writes the config file with changes applied. CGI programs read it at
+        every request; FastCGI workers when they start, so a running server's workers
+        are recycled here: either way changes apply to the next request."""
         self.settings.update(changes)
         with open(self.config_path, "w") as f:
             for k, v in self.settings.items():
@@ -113,6 +124,8 @@ class Instance:
                     v = "true" if v else "false"
                 f.write("%s = %s\n" % (k, v))
         os.chmod(self.config_path, 0o600)
+        if self.server and self.mode == "fastcgi":
+            self.recycle_workers()
 
     def cli(self, *args, input=None, check=True, json_output=False):
         """Runs the real CLI with this instance's config. Returns the CompletedProcess
@@ -195,6 +208,9 @@ class Instance:
                     "--port", str(self.port), "--build-dir", BUILD_DIR]
             if not self.tls:
                 argv.append("--no-tls")
+            argv.append("--cgi" if self.mode == "cgi" else "--fastcgi")
+            if self.workers:
+                argv += ["--workers", str(self.workers)]
             self.server_log = open(os.path.join(self.tmp, "serve.log"), "ab")
             self.server = subprocess.Popen(argv, stdout=self.server_log, stderr=subprocess.STDOUT,
                                            start_new_session=True)
@@ -214,6 +230,58 @@ class Instance:
                 last_error = "no answer within %ds (%s)" % (timeout, last_error)
             self.stop()
         raise RuntimeError("the server did not start: %s\n%s" % (last_error, self.logs()))
+
+    def worker_pids(self, program=None):
+        """The pids of this server's FastCGI workers (of one program, e.g. "decrypt"),
+        as lighttpd started them: its children running a program of CGI_BIN."""
+        if not self.server:
+            return []
+        out = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                exe = os.readlink("/proc/%s/exe" % entry)
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid != self.server.pid or not exe.startswith(os.path.realpath(CGI_BIN) + "/"):
+                continue
+            if program is None or os.path.basename(exe) == program + ".cgi":
+                out.append(int(entry))
+        return sorted(out)
+
+    @staticmethod
+    def worker_generation(pid):
+        """How many times the worker was recycled (WEBMAILKEY_WORKER_GENERATION in its
+        environment; None when the process is gone)."""
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            return None
+        for item in env:
+            if item.startswith(b"WEBMAILKEY_WORKER_GENERATION="):
+                return int(item.split(b"=", 1)[1])
+        return 0
+
+    def recycle_workers(self, timeout=10):
+        """Recycles every FastCGI worker (SIGHUP: each one finishes its request and
+        replaces itself with a fresh image, which reads the config afresh) and waits
+        until all have."""
+        before = {pid: self.worker_generation(pid) for pid in self.worker_pids()}
+        for pid in before:
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.worker_generation(pid) != gen for pid, gen in before.items()):
+                return
+            time.sleep(0.02)
+        raise RuntimeError("the FastCGI workers were not recycled:\n" + self.logs())
 
     def stop(self):
         """Stops the server (the whole process group)."""

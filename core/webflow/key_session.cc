@@ -1,0 +1,242 @@
+#include "core/webflow/key_session.h"
+
+#include "core/config/config.h"
+#include "core/grant/grant.h"
+#include "core/mail/maildir.h"
+#include "core/reader/reader.h"
+
+namespace wmk::webflow {
+
+namespace {
+
+Status owns(const session::Session& s, const keys::KeyInfo& key) {
+  if (key.user_id != s.user_id)
+    return make_error(Errc::not_found, "no such key for this user");
+  return {};
+}
+
+// EFAIL: ciphertext without integrity protection is refused as a whole here.
+// OpenPGP without MDC never gets this far (KeyStore refuses it).
+Status check_integrity(const reader::DecryptedView& view) {
+  if (view.integrity_protected)
+    return {};
+  return make_error(Errc::crypto,
+                    "the message is encrypted without integrity protection (" + view.cipher +
+                        "), so it could have been altered on its way to you (EFAIL); it is "
+                        "not shown");
+}
+
+}  // namespace
+
+// An encrypted message of the user's own mailbox and the user's key that opens it.
+struct KeySession::Located {
+  std::string raw;
+  mail::ParsedMessage parsed;
+  std::optional<keys::KeyInfo> key;  // nullopt: not encrypted
+  std::optional<Error> no_key;       // encrypted, but the user has no key for it
+};
+
+KeySession::KeySession(app::App& app, session::Session session,
+                       std::optional<util::SecretBuffer> grant_secret, Client client)
+    : app_(app),
+      session_(std::move(session)),
+      grant_secret_(std::move(grant_secret)),
+      client_(std::move(client)),
+      keys_(app, keys::Actor{session_.login, session_.short_id, client_.addr}) {}
+
+Result<auth::User> KeySession::user() {
+  auth::UserStore users(app_.db, *app_.clock);
+  auto user = users.find_by_id(session_.user_id);
+  if (!user)
+    return make_error(Errc::not_found, "the account no longer exists");
+  return std::move(*user);
+}
+
+// The raw message from the user's own Maildir (the folder is an enum and Maildir
+// checks the uid, so nothing outside the mailbox can be named), parsed once.
+Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
+  auto user = this->user();
+  if (!user)
+    return user.error();
+  mail::Maildir maildir(config::maildir_for(app_.config, user->login, user->email), *app_.clock);
+  auto raw = maildir.read(ref.folder, ref.uid);
+  if (!raw) {
+    if (raw.code() == Errc::not_found)
+      return make_error(Errc::not_found, "there is no such message; it may have been moved");
+    return raw.error();
+  }
+  auto parsed = mail::parse_message(*raw);
+  if (!parsed)
+    return parsed.error();
+  Located out{std::move(raw).value(), std::move(parsed).value(), std::nullopt, std::nullopt};
+  auto message = reader::inspect(out.raw);
+  if (!message) {
+    if (message.code() == Errc::not_found)
+      return out;
+    return message.error();
+  }
+  auto key = reader::choose_key(keys_, *user, *message, out.parsed);
+  if (key)
+    out.key = std::move(key).value();
+  else
+    out.no_key = key.error();
+  return out;
+}
+
+Result<KeyOpen> KeySession::open(const keys::KeyInfo& key) {
+  WMK_TRY(owns(session_, key));
+  grant::GrantStore grants(app_.db, *app_.clock, app_.config);
+  // Without a cookie, use() still ends a grant of this session that nothing can open
+  // any more (its secret was only in the cookie), so the key is not blocked until it
+  // times out.
+  const util::SecretBuffer none;
+  auto key_secret = grants.use(session_.id, key.id, grant_secret_ ? *grant_secret_ : none);
+  if (key_secret) {
+    auto unlocked = keys_.from_key_secret(key, std::move(key_secret).value());
+    if (!unlocked)
+      return unlocked.error();
+    return KeyOpen{std::move(unlocked).value()};
+  }
+  std::string reason;
+  switch (key_secret.code()) {
+    case Errc::not_found:
+      break;
+    case Errc::expired:
+      reason = "Your earlier unlock of this key has ended (" + key_secret.error().message +
+               "). Unlock it again.";
+      break;
+    case Errc::revoked:
+      reason =
+          "This browser no longer holds the unlock of this key (its grant cookie was missing "
+          "or did not match), so that unlock was ended. Unlock it again.";
+      break;
+    default:
+      return key_secret.error();
+  }
+  if (auto other = grants.live_for_key(key.id); other && other->session_id != session_.id)
+    return KeyOpen{InUseElsewhere{key, std::move(*other)}};
+  return KeyOpen{NeedUnlock{key, std::move(reason)}};
+}
+
+Result<UnlockOutcome> KeySession::unlock(const keys::KeyInfo& key,
+                                         const util::SecretBuffer& passphrase,
+                                         const std::optional<util::SecretBuffer>& confirmation,
+                                         Confirmation mode) {
+  auto outcome =
+      webflow::unlock(app_, session_, key, passphrase, confirmation, mode, grant_secret_, client_);
+  if (outcome) {
+    if (auto* unlocked = std::get_if<Unlocked>(&*outcome)) {
+      session_ = unlocked->session;
+      grant_secret_ = util::SecretBuffer::copy_of(unlocked->grant_secret.bytes());
+    }
+  }
+  return outcome;
+}
+
+Result<keys::KeyInfo> KeySession::key_for_message(const MessageRef& ref) {
+  auto located = locate(ref);
+  if (!located)
+    return located.error();
+  if (located->no_key)
+    return *located->no_key;
+  if (!located->key)
+    return make_error(Errc::unsupported, "this message is not encrypted");
+  return std::move(*located->key);
+}
+
+Result<DecryptOutcome> KeySession::decrypt_located(Located& located) {
+  auto opened = open(*located.key);
+  if (!opened)
+    return opened.error();
+  if (auto* need = std::get_if<NeedUnlock>(&*opened))
+    return DecryptOutcome{std::move(*need)};
+  if (auto* in_use = std::get_if<InUseElsewhere>(&*opened))
+    return DecryptOutcome{std::move(*in_use)};
+  auto view = reader::decrypt(keys_, std::get<keys::UnlockedKey>(*opened), located.raw);
+  if (!view)
+    return view.error();
+  WMK_TRY(check_integrity(*view));
+  grant::GrantStore grants(app_.db, *app_.clock, app_.config);
+  auto grant = grants.for_session_and_key(session_.id, located.key->id);
+  if (!grant)  // ended in the moment since it was used
+    return make_error(Errc::expired, "the key's unlock ended while the message was opened");
+  return DecryptOutcome{Decrypted{*located.key, std::move(*grant), std::move(located.parsed),
+                                  std::move(view).value()}};
+}
+
+Result<DecryptOutcome> KeySession::decrypt(const MessageRef& ref) {
+  auto located = locate(ref);
+  if (!located)
+    return located.error();
+  if (located->no_key)
+    return *located->no_key;
+  if (!located->key)
+    return make_error(Errc::unsupported, "this message is not encrypted");
+  return decrypt_located(*located);
+}
+
+Result<PartOutcome> KeySession::decrypted_part(const MessageRef& ref, std::string_view part_id) {
+  auto located = locate(ref);
+  if (!located)
+    return located.error();
+  if (located->no_key)
+    return *located->no_key;
+  if (!located->key)
+    return make_error(Errc::unsupported, "this message is not encrypted");
+  auto opened = open(*located->key);
+  if (!opened)
+    return opened.error();
+  if (auto* need = std::get_if<NeedUnlock>(&*opened))
+    return PartOutcome{std::move(*need)};
+  if (auto* in_use = std::get_if<InUseElsewhere>(&*opened))
+    return PartOutcome{std::move(*in_use)};
+  const auto& key = std::get<keys::UnlockedKey>(*opened);
+  // The whole message first: a part is only released from content whose integrity
+  // was checked, and only if the view offers it as a decrypted attachment.
+  auto view = reader::decrypt(keys_, key, located->raw);
+  if (!view)
+    return view.error();
+  WMK_TRY(check_integrity(*view));
+  bool offered = false;
+  for (const auto& segment : view->segments) {
+    for (const auto& a : segment.attachments)
+      offered = offered || (a.source == reader::PartSource::decrypted && a.id == part_id);
+  }
+  if (!offered)
+    return make_error(Errc::not_found, "the decrypted message has no such attachment");
+  auto part = reader::decrypted_part(keys_, key, located->raw, part_id);
+  if (!part)
+    return part.error();
+  return PartOutcome{DecryptedPart{*located->key, std::move(part).value()}};
+}
+
+Result<Reading> KeySession::read(const MessageRef& ref) {
+  auto located = locate(ref);
+  if (!located)
+    return located.error();
+  Reading out;
+  out.ref = ref;
+  out.encrypted = mail::is_encrypted(located->parsed.protection);
+  if (located->no_key) {
+    out.encrypted = true;
+    out.not_decrypted = "you hold no key that decrypts it (" + located->no_key->message + ")";
+  } else if (located->key) {
+    out.encrypted = true;
+    auto outcome = decrypt_located(*located);
+    if (!outcome) {
+      out.not_decrypted = "it could not be decrypted: " + outcome.error().message;
+    } else if (auto* d = std::get_if<Decrypted>(&*outcome)) {
+      out.envelope = d->envelope;
+      out.decrypted = std::move(*d);
+      return out;
+    } else if (std::holds_alternative<InUseElsewhere>(*outcome)) {
+      out.not_decrypted = "your key is unlocked in another session";
+    } else {
+      out.not_decrypted = "your key is locked; decrypt the message first to quote it";
+    }
+  }
+  out.envelope = std::move(located->parsed);
+  return out;
+}
+
+}  // namespace wmk::webflow

@@ -1,0 +1,79 @@
+// The build's line between core and the entry points (cmake/check_boundary.cmake):
+// run on what a cli/ or cgi/ file would be, the check refuses an include of GPGME or
+// SQLite and a call to SQLite, GPGME, OpenSSL or GMime, and passes a clean file.
+// Objects are compiled here by the real compiler; symbols read by the real nm.
+#include <gtest/gtest.h>
+
+#include "tests/unit/keys_test_util.h"
+
+namespace wmk {
+
+namespace {
+
+using test::run_cmd;
+
+class Boundary : public ::testing::Test {
+ protected:
+  // Compiles source as a cli/cgi file would be and runs the check on it.
+  test::CmdResult check(const std::string& name, const std::string& source) {
+    std::string src = dir_.path() + "/" + name + ".cc";
+    std::string obj = dir_.path() + "/" + name + ".o";
+    test::spit(src, source);
+    auto cc = run_cmd({WEBMAILKEY_CXX_COMPILER, "-std=c++20", "-c", src, "-o", obj});
+    EXPECT_EQ(cc.status, 0) << cc.err;
+    return run_cmd({WEBMAILKEY_CMAKE_COMMAND, "-DSOURCES=" + src, "-DOBJECTS=" + obj,
+                    std::string("-DNM=") + WEBMAILKEY_NM, "-P",
+                    std::string(WEBMAILKEY_SOURCE_DIR) + "/cmake/check_boundary.cmake"});
+  }
+
+  test::TempDir dir_;
+};
+
+TEST_F(Boundary, PassesCodeThatOnlyCallsCore) {
+  auto r = check("clean",
+                 "#include <string>\n"
+                 "namespace wmk::webflow { int open_for_decrypt(const std::string&); }\n"
+                 "int f() { return wmk::webflow::open_for_decrypt(\"x\"); }\n");
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+TEST_F(Boundary, RefusesLibraryCallsOutsideCore) {
+  struct Case {
+    const char* name;
+    const char* code;
+    const char* named;
+  };
+  const Case cases[] = {
+      {"sqlite",
+       "extern \"C\" int sqlite3_open(const char*, void**);\n"
+       "int f() { return sqlite3_open(\"x\", nullptr); }\n",
+       "sqlite3_open"},
+      {"gpgme", "extern \"C\" int gpgme_new(void**);\nint f() { return gpgme_new(nullptr); }\n",
+       "gpgme_new"},
+      {"openssl",
+       "extern \"C\" void* EVP_CIPHER_CTX_new();\nvoid* f() { return EVP_CIPHER_CTX_new(); }\n",
+       "EVP_CIPHER_CTX_new"},
+      {"gmime",
+       "extern \"C\" void* g_mime_message_new(int);\n"
+       "void* f() { return g_mime_message_new(1); }\n",
+       "g_mime_message_new"},
+  };
+  for (const auto& c : cases) {
+    auto r = check(c.name, c.code);
+    EXPECT_NE(r.status, 0) << c.name;
+    EXPECT_NE((r.out + r.err).find(c.named), std::string::npos) << r.out << r.err;
+  }
+}
+
+TEST_F(Boundary, RefusesIncludesOfTheLibrariesHeaders) {
+  for (const char* header : {"gpgme.h", "sqlite3.h"}) {
+    auto r = check(std::string("inc_") + (header[0] == 'g' ? "gpgme" : "sqlite"),
+                   std::string("#include <") + header + ">\nint f() { return 0; }\n");
+    EXPECT_NE(r.status, 0) << header;
+    EXPECT_NE((r.out + r.err).find(header), std::string::npos) << r.out << r.err;
+  }
+}
+
+}  // namespace
+
+}  // namespace wmk

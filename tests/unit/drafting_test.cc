@@ -1,0 +1,313 @@
+// core/webflow/drafting and KeySession::read: replying to and forwarding encrypted
+// mail cannot quote decrypted text to someone who did not write it unless the user
+// says yes, and decrypted text is never stored in the clear. Keys and ciphertexts by
+// real gpg in outside homes; the messages are real MIME (PGP/MIME, RFC 3156).
+#include <gtest/gtest.h>
+
+#include "core/config/config.h"
+#include "core/mail/drafts.h"
+#include "core/mail/maildir.h"
+#include "core/mail/outgoing.h"
+#include "core/session/session.h"
+#include "core/webflow/drafting.h"
+#include "core/webflow/key_session.h"
+#include "tests/unit/keys_test_util.h"
+
+namespace wmk::webflow {
+
+namespace {
+
+using test::KeysEnv;
+using test::secret;
+
+constexpr const char* kKeyPass = "drafting key passphrase";
+constexpr const char* kFilePass = "outside file passphrase";
+constexpr const char* kCaptured = "MARKER-captured-4c1f";
+constexpr const char* kSigned = "MARKER-signed-8a2e";
+
+class Drafting : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    alice_home_ = env.outside_home("alice");
+    bob_home_ = env.outside_home("bob");
+    alice_fpr_ = KeysEnv::gpg_make_key(alice_home_, "Alice <alice@example.org>", kFilePass);
+    bob_fpr_ = KeysEnv::gpg_make_key(bob_home_, "Bob <bob@example.org>", kFilePass);
+    auto store = env.store();
+    alice_key_ = import(store, "alice", alice_home_, alice_fpr_);
+    (void)import(store, "bob", bob_home_, bob_fpr_);
+    auto pub = KeysEnv::gpg(alice_home_, {"--armor", "--export", alice_fpr_});
+    ASSERT_EQ(pub.status, 0) << pub.err;
+    ASSERT_EQ(KeysEnv::gpg(bob_home_, {"--import"}, pub.out).status, 0);
+
+    // Bob to Alice, encrypted only; Mallory wraps it beside clear text of his own.
+    std::string captured = encrypt({}, std::string("Alice, the code is ") + kCaptured + ".\n");
+    wrapped_ = deliver(
+        "From: Mallory <mallory@example.net>\nTo: alice@example.org\nSubject: What's up "
+        "Johnny?\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"outer\"\n\n"
+        "--outer\nContent-Type: text/plain; charset=utf-8\n\nHi Alice, what's up?\n"
+        "--outer\n" +
+        pgp_mime_entity(captured) + "\n--outer--\n");
+    // Bob to Alice, signed and encrypted, From Bob.
+    std::string signed_ct = encrypt({"--sign", "-u", bob_fpr_},
+                                    std::string("Alice, the other code is ") + kSigned + ".\n");
+    signed_ = deliver(
+        "From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: The other code\n"
+        "Message-ID: <x1@example.org>\nMIME-Version: 1.0\n" +
+        pgp_mime_entity(signed_ct));
+
+    auth::UserStore users(env.app().db, env.clock());
+    user_ = *users.find("alice");
+    session::SessionStore sessions(env.app().db, env.clock(), env.app().config);
+    auto s = sessions.create(user_.id, "192.0.2.1", "Browser");
+    ASSERT_TRUE(s.ok());
+    keys_.emplace(env.app(), s->session, std::nullopt, Client{"192.0.2.1", "Browser"});
+    auto u = keys_->unlock(alice_key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required);
+    ASSERT_TRUE(u.ok()) << u.error().message;
+    ASSERT_TRUE(std::holds_alternative<Unlocked>(*u));
+  }
+
+  keys::KeyInfo import(keys::KeyStore& store, const std::string& login, const std::string& home,
+                       const std::string& fpr) {
+    auto exported = KeysEnv::gpg(home,
+                                 {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
+                                  "--export-secret-keys", fpr},
+                                 std::string(kFilePass) + "\n");
+    EXPECT_EQ(exported.status, 0) << exported.err;
+    auto key = store.import_openpgp(login, exported.out, secret(kFilePass), secret(kKeyPass));
+    EXPECT_TRUE(key.ok()) << key.error().message;
+    return *key;
+  }
+
+  // text as a MIME entity, encrypted to Alice by Bob's outside gpg (extra: --sign ...).
+  std::string encrypt(const std::vector<std::string>& extra, const std::string& text) {
+    std::vector<std::string> args = {"--pinentry-mode", "loopback", "--passphrase", kFilePass,
+                                     "--trust-model",   "always",   "--armor",      "-r",
+                                     alice_fpr_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    args.push_back("-e");
+    auto r = KeysEnv::gpg(bob_home_, args, "Content-Type: text/plain; charset=utf-8\n\n" + text);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
+  }
+
+  static std::string pgp_mime_entity(const std::string& armored) {
+    return "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
+           "boundary=\"enc\"\n\n--enc\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n"
+           "--enc\nContent-Type: application/octet-stream\n\n" +
+           armored + "\n--enc--\n";
+  }
+
+  std::string deliver(const std::string& message) {
+    mail::Maildir md(maildir_root(), env.clock());
+    EXPECT_TRUE(md.ensure().ok());
+    auto uid = md.deliver(mail::Folder::inbox, message);
+    EXPECT_TRUE(uid.ok());
+    return *uid;
+  }
+
+  std::string maildir_root() {
+    return config::maildir_for(env.app().config, "alice", "alice@example.org");
+  }
+
+  Reading read(const std::string& uid) {
+    auto r = keys_->read(MessageRef{mail::Folder::inbox, uid});
+    EXPECT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(r->decrypted.has_value()) << r->not_decrypted;
+    return std::move(r).value();
+  }
+
+  Derived derive(const std::string& uid, Derive how, QuoteAnswer answer) {
+    return derive_draft(keys_->keys(), read(uid), user_, how, answer);
+  }
+
+  int decrypt_count() {
+    return env.count("SELECT count(*) FROM audit WHERE event = 'key.decrypt'");
+  }
+
+  KeysEnv env;
+  std::string alice_home_, bob_home_, alice_fpr_, bob_fpr_;
+  keys::KeyInfo alice_key_;
+  auth::User user_;
+  std::optional<KeySession> keys_;
+  std::string wrapped_, signed_;
+};
+
+TEST_F(Drafting, ReplyToWrappedCiphertextAsksAndQuotesNothing) {
+  Derived d = derive(wrapped_, Derive::reply, QuoteAnswer::ask);
+  EXPECT_EQ(d.state, QuoteState::ask);
+  EXPECT_NE(d.pending.find(kCaptured), std::string::npos);  // what the question shows
+  EXPECT_EQ(d.draft.body.find(kCaptured), std::string::npos);
+  EXPECT_EQ(d.draft.decrypted_quote, mail::DecryptedQuote::none);
+  ASSERT_EQ(d.draft.to.size(), 1u);
+  EXPECT_EQ(d.draft.to[0].address, "mallory@example.net");
+  EXPECT_TRUE(d.draft.encrypt);
+  EXPECT_FALSE(d.reasons.empty());
+}
+
+TEST_F(Drafting, ForwardAlwaysAsksEvenForAProperlySignedMessage) {
+  EXPECT_EQ(derive(wrapped_, Derive::forward, QuoteAnswer::ask).state, QuoteState::ask);
+  Derived d = derive(signed_, Derive::forward, QuoteAnswer::ask);
+  EXPECT_EQ(d.state, QuoteState::ask);
+  EXPECT_EQ(d.draft.body.find(kSigned), std::string::npos);
+}
+
+TEST_F(Drafting, NoStartsWithoutTheTextAndSaysWhy) {
+  Derived d = derive(wrapped_, Derive::reply, QuoteAnswer::no);
+  EXPECT_EQ(d.state, QuoteState::not_quoted);
+  EXPECT_EQ(d.draft.body.find(kCaptured), std::string::npos);
+  ASSERT_FALSE(d.reasons.empty());
+}
+
+TEST_F(Drafting, YesQuotesWithTheClearPartMarked) {
+  Derived d = derive(wrapped_, Derive::reply, QuoteAnswer::yes);
+  EXPECT_EQ(d.state, QuoteState::quoted);
+  EXPECT_EQ(d.draft.decrypted_quote, mail::DecryptedQuote::confirmed);
+  EXPECT_NE(d.draft.body.find(kCaptured), std::string::npos);
+  EXPECT_NE(d.draft.body.find("[part sent in the clear]"), std::string::npos);
+}
+
+TEST_F(Drafting, SignedReplyToItsSignerQuotesWithoutAsking) {
+  Derived d = derive(signed_, Derive::reply, QuoteAnswer::ask);
+  ASSERT_EQ(d.state, QuoteState::quoted);
+  EXPECT_EQ(d.draft.decrypted_quote, mail::DecryptedQuote::to_signer);
+  EXPECT_EQ(d.draft.quote_signer, "bob@example.org");
+  EXPECT_NE(d.draft.body.find("> Alice, the other code is"), std::string::npos);
+  EXPECT_TRUE(unapproved_recipients(d.draft, user_).empty());
+  // An address added later counts as a recipient; the user's own do not.
+  d.draft.cc.push_back({"", "mallory@example.net"});
+  d.draft.cc.push_back({"", "alice@work.example"});
+  EXPECT_EQ(unapproved_recipients(d.draft, user_), std::vector<std::string>{"mallory@example.net"});
+  d.draft.decrypted_quote = mail::DecryptedQuote::confirmed;
+  EXPECT_TRUE(unapproved_recipients(d.draft, user_).empty());
+}
+
+TEST_F(Drafting, EveryRecipientMustBeTheSignerOrTheUser) {
+  Reading r = read(signed_);
+  EXPECT_TRUE(
+      check_quote(*r.decrypted, {{"", "bob@example.org"}}, user_, Derive::reply).without_asking);
+  EXPECT_TRUE(check_quote(*r.decrypted, {{"", "BOB@example.org"}, {"", "alice@example.org"}}, user_,
+                          Derive::reply)
+                  .without_asking);
+  QuoteCheck other = check_quote(*r.decrypted, {{"", "bob@example.org"}, {"", "eve@example.net"}},
+                                 user_, Derive::reply);
+  EXPECT_FALSE(other.without_asking);
+  ASSERT_EQ(other.reasons.size(), 1u);
+  EXPECT_NE(other.reasons[0].find("eve@example.net"), std::string::npos);
+}
+
+TEST_F(Drafting, TextWithoutIntegrityProtectionIsNeverQuotedEvenAfterYes) {
+  Reading r = read(signed_);
+  // As the reader marks S/MIME EnvelopedData (CBC, no integrity protection).
+  r.decrypted->view.integrity_protected = false;
+  EXPECT_FALSE(
+      check_quote(*r.decrypted, {{"", "bob@example.org"}}, user_, Derive::reply).without_asking);
+  EXPECT_TRUE(quotable(*r.decrypted).text.empty());
+  Derived d = derive_draft(keys_->keys(), r, user_, Derive::reply, QuoteAnswer::yes);
+  EXPECT_EQ(d.state, QuoteState::not_quoted);
+  EXPECT_EQ(d.draft.body.find(kSigned), std::string::npos);
+  EXPECT_EQ(d.draft.decrypted_quote, mail::DecryptedQuote::none);
+}
+
+TEST_F(Drafting, OneReadingDecryptsOnce) {
+  const int before = decrypt_count();
+  Reading r = read(signed_);
+  Derived d = derive_draft(keys_->keys(), r, user_, Derive::reply, QuoteAnswer::ask);
+  EXPECT_EQ(d.state, QuoteState::quoted);
+  EXPECT_EQ(decrypt_count(), before + 1);
+}
+
+TEST_F(Drafting, LockedKeyQuotesNothing) {
+  auth::UserStore users(env.app().db, env.clock());
+  session::SessionStore sessions(env.app().db, env.clock(), env.app().config);
+  auto other = sessions.create(user_.id, "192.0.2.9", "Other");
+  ASSERT_TRUE(other.ok());
+  KeySession ks(env.app(), other->session, std::nullopt, Client{"192.0.2.9", "Other"});
+  auto r = ks.read(MessageRef{mail::Folder::inbox, signed_});
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->decrypted.has_value());
+  Derived d = derive_draft(ks.keys(), *r, user_, Derive::reply, QuoteAnswer::yes);
+  EXPECT_EQ(d.state, QuoteState::not_quoted);
+  EXPECT_EQ(d.draft.body.find(kSigned), std::string::npos);
+}
+
+// A transport that must never be reached by these tests.
+class Refusing : public mail::Transport {
+ public:
+  Status send(const std::string&, const std::vector<std::string>&, std::string_view) override {
+    ++calls;
+    return make_error(Errc::io, "the mail system is down");
+  }
+  int calls = 0;
+};
+
+TEST_F(Drafting, DecryptedTextIsStoredOnlyEncryptedAtEveryStep) {
+  Derived d = derive(wrapped_, Derive::reply, QuoteAnswer::yes);
+  d.draft.encrypt = false;  // the user unticked Encrypt
+  mail::Maildir md(maildir_root(), env.clock());
+  Refusing transport;
+  mail::Outbox outbox(md, keys_->keys(), transport, env.clock());
+  auto id = outbox.save_draft(d.draft, std::nullopt);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  auto raw = md.read(mail::Folder::drafts, *id);
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(raw->find(kCaptured), std::string::npos);
+  EXPECT_NE(raw->find("multipart/encrypted"), std::string::npos);
+  // A clear send without the user's explicit choice is refused; the draft stays sealed.
+  auto opened = keys_->open(alice_key_);
+  ASSERT_TRUE(opened.ok());
+  const auto& key = std::get<keys::UnlockedKey>(*opened);
+  auto refused = outbox.send(*id, std::nullopt, &key);
+  EXPECT_EQ(refused.code(), Errc::invalid_argument);
+  EXPECT_EQ(transport.calls, 0);
+  // With the choice, a failing transport keeps it sealed too.
+  d.draft.unencrypted_reply_ok = true;
+  auto id2 = outbox.save_draft(d.draft, *id);
+  ASSERT_TRUE(id2.ok());
+  auto failed = outbox.send(*id2, std::nullopt, &key);
+  EXPECT_EQ(failed.code(), Errc::io);
+  EXPECT_EQ(transport.calls, 1);
+  // Without the key the sealed draft cannot be sent at all.
+  EXPECT_EQ(outbox.send(*id2, std::nullopt, nullptr).code(), Errc::invalid_argument);
+  // Signing alone would store the prepared message in the clear: refused.
+  d.draft.sign = true;
+  d.draft.to = {{"", "bob@example.org"}};
+  EXPECT_EQ(outbox.prepare(d.draft, &key, *id2).code(), Errc::invalid_argument);
+  for (auto folder : {mail::Folder::drafts, mail::Folder::sent}) {
+    auto list = md.list(folder);
+    if (!list)
+      continue;
+    for (const auto& entry : *list) {
+      auto content = md.read(folder, entry.uid);
+      ASSERT_TRUE(content.ok());
+      EXPECT_EQ(content->find(kCaptured), std::string::npos);
+    }
+  }
+  // The stored draft reads back with what it holds.
+  auto loaded = outbox.load_draft(*id2, &key);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->decrypted_quote, mail::DecryptedQuote::confirmed);
+  EXPECT_NE(loaded->body.find(kCaptured), std::string::npos);
+}
+
+TEST_F(Drafting, DraftHeaderCarriesTheQuoteState) {
+  mail::Draft d;
+  d.from = {"", "alice@example.org"};
+  d.decrypted_quote = mail::DecryptedQuote::to_signer;
+  d.quote_signer = "bob@example.org";
+  auto meta = mail::read_draft_meta(
+      mail::draft_header_line(mail::meta_of(d, mail::DraftState::editing)) + "From: a@b.c\r\n\r\n");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(meta->decrypted_quote, mail::DecryptedQuote::to_signer);
+  EXPECT_EQ(meta->quote_signer, "bob@example.org");
+  // A signer that is not a plain address is never written into the header.
+  d.quote_signer = "bob@example.org; protected=0";
+  EXPECT_EQ(mail::meta_of(d, mail::DraftState::editing).quote_signer, "");
+  // An unknown value reads as holding decrypted text (the safe side).
+  auto odd = mail::read_draft_meta("X-Webmailkey-Draft: v=1; quote=maybe\r\nFrom: a@b.c\r\n\r\n");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_EQ(odd->decrypted_quote, mail::DecryptedQuote::confirmed);
+}
+
+}  // namespace
+
+}  // namespace wmk::webflow
