@@ -35,8 +35,7 @@ std::string when(const std::optional<std::int64_t>& t) {
 std::string bindings_text(const contacts::ContactKey& k) {
   std::string out;
   for (const auto& b : k.bindings)
-    out +=
-        (out.empty() ? "" : ", ") + b.email + " (" + contacts::binding_source_name(b.source) + ")";
+    out += (out.empty() ? "" : ", ") + b.email + " (" + bindings::source_name(b.source) + ")";
   return out.empty() ? "(none)" : out;
 }
 
@@ -65,7 +64,7 @@ void write_contact(util::JsonWriter& w, const contacts::ContactKey& k) {
   for (const auto& b : k.bindings) {
     w.begin_object()
         .field("email", b.email)
-        .field("source", contacts::binding_source_name(b.source))
+        .field("source", bindings::source_name(b.source))
         .field("first_seen", b.first_seen)
         .field("last_seen", b.last_seen)
         .end_object();
@@ -97,8 +96,8 @@ void print_contact_text(const contacts::ContactKey& k) {
   for (const auto& u : k.user_ids)
     row("user id", u + "  (as its owner wrote it; binds nothing)");
   for (const auto& b : k.bindings) {
-    row("bound to", b.email + " — " + contacts::binding_source_name(b.source) + ": " +
-                        contacts::binding_source_words(b.source) + "; first seen " +
+    row("bound to", b.email + " — " + bindings::source_name(b.source) + ": " +
+                        bindings::source_words(b.source) + "; first seen " +
                         util::format_utc(b.first_seen) + ", last seen " +
                         util::format_utc(b.last_seen));
   }

@@ -5,6 +5,7 @@
 #include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
 #include "cgi/common/message_view.h"
+#include "core/bindings/bindings.h"
 #include "core/grant/cookie.h"
 
 namespace wmk::cgi {
@@ -45,22 +46,32 @@ Html back_to_message(const webflow::MessageRef& ref) {
 // The overall signature state in words. Only `valid` says "valid signature".
 std::string signature_state_sentence(const reader::MessageView& v) {
   std::string signer;
+  std::string verified_by;  // the binding source that makes the signer the sender
   for (const auto& s : v.signatures) {
     if (s.status == reader::VerdictStatus::good) {
       signer = s.signer.empty() ? s.signer_fingerprint : s.signer;
-      break;
+      if (s.binding)
+        verified_by = bindings::source_words(s.binding->source);
+      if (s.matches_from)
+        break;
     }
   }
   switch (v.signature_state) {
     case reader::SignatureState::none:
       return "Not signed.";
     case reader::SignatureState::valid:
-      return "Valid signature by " + signer + ", the sender, covering the whole message.";
+      return "Valid signature by " + signer + ", the sender (address verified: " + verified_by +
+             "), covering the whole message.";
     case reader::SignatureState::partially_signed:
       return "Signed by " + signer +
              ", but the signature covers only part of what is shown: the rest is not signed.";
     case reader::SignatureState::signer_mismatch:
       return "Signed by " + signer + ", who is not the sender named in From.";
+    case reader::SignatureState::sender_unverified:
+      return "Signed by " + signer +
+             ". The key names the sender's address, but this server has not verified that "
+             "address for this key (anyone can put any address on a key), so it is not known "
+             "to be by the sender.";
     case reader::SignatureState::bad:
       return "BAD signature: the message was altered after it was signed.";
     case reader::SignatureState::unknown_key:
@@ -112,10 +123,16 @@ const char* protection_label(mail::Protection p) {
 // are buttons that POST /decrypt with the part (decrypted again for that request).
 Html segment_attachments(const Context& ctx, const webflow::MessageRef& ref,
                          const reader::Segment& seg) {
+  const bool unprotected = seg.integrity == reader::Segment::Integrity::none;
   std::vector<Html> items;
   for (const auto& a : seg.attachments) {
     Html size = fill(R"(<span class="size">({{type}}, {{size}})</span>)",
                      {{"type", a.sniffed_type}, {"size", format_size(a.size)}});
+    if (unprotected) {  // named only: its bytes could have been altered (EFAIL)
+      items.push_back(
+          fill(R"(<li>{{name}} {{size}}</li>)", {{"name", a.filename}, {"size", size}}));
+      continue;
+    }
     switch (a.source) {
       case reader::PartSource::message:
         items.push_back(fill(
@@ -144,13 +161,21 @@ Html segment_attachments(const Context& ctx, const webflow::MessageRef& ref,
   if (items.empty())
     return {};
   return fill(
-      R"(<div class="attachments"><h2>Attachments</h2><ul class="attachments">{{items}}</ul></div>)",
-      {{"items", join(items)}});
+      R"(<div class="attachments"><h2>Attachments</h2>{{note}}<ul class="attachments">{{items}}</ul></div>)",
+      {{"note",
+        unprotected
+            ? Html(
+                  R"(<p>Not offered for download: without integrity protection they could have been altered.</p>)")
+            : Html()},
+       {"items", join(items)}});
 }
 
 }  // namespace
 
 Html segment_body(const reader::Segment& seg) {
+  // Without integrity protection the reader gives plain text only; never a frame.
+  if (seg.integrity == reader::Segment::Integrity::none)
+    return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", seg.text}});
   switch (seg.format) {
     case mail::BodyFormat::plain:
       return fill(R"(<pre class="body">{{text}}</pre>)", {{"text", seg.text}});
@@ -168,20 +193,28 @@ namespace {
 Html segment_html(const Context& ctx, const webflow::MessageRef& ref, const reader::Segment& seg,
                   bool alone) {
   const bool decrypted = seg.kind == reader::Segment::Kind::decrypted;
+  const bool unprotected = seg.integrity == reader::Segment::Integrity::none;
   Html label;
-  if (decrypted && !alone)
+  if (unprotected)
+    label = Html(
+        R"(<p class="segment-label integrity-none"><span class="badge warning">Not integrity-protected</span> Decrypted, but this part was encrypted without integrity protection (S/MIME, AES-CBC): it may have been altered on its way to you. It is shown as plain text only, without formatting or links.</p>)");
+  else if (decrypted && !alone)
     label = Html(R"(<p class="segment-label">Decrypted part</p>)");
   else if (!decrypted)
     label = Html(
         R"(<p class="segment-label">Not encrypted: this part came in the clear, beside the encrypted one. Anyone could have written or changed it.</p>)");
-  return fill(R"(<section class="segment {{kind}}" data-part="{{part}}">
+  return fill(
+      R"(<section class="segment {{kind}}" data-part="{{part}}" data-integrity="{{integrity}}">
 {{label}}{{body}}{{attachments}}
 </section>)",
-              {{"kind", decrypted ? "decrypted" : "plain"},
-               {"part", seg.part_id},
-               {"label", label},
-               {"body", segment_body(seg)},
-               {"attachments", segment_attachments(ctx, ref, seg)}});
+      {{"kind", decrypted ? "decrypted" : "plain"},
+       {"part", seg.part_id},
+       {"integrity", !decrypted    ? "not-encrypted"
+                     : unprotected ? "none"
+                                   : "checked"},
+       {"label", label},
+       {"body", segment_body(seg)},
+       {"attachments", segment_attachments(ctx, ref, seg)}});
 }
 
 }  // namespace
@@ -376,15 +409,25 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
   p.title = d.envelope.subject.empty() ? "(no subject)" : d.envelope.subject;
 
   Html indicators = fill(
-      R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; integrity checked.</li>
+      R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; {{integrity}}</li>
 {{signature}})",
       {{"how", protection_label(v.protection)},
        {"key", key_label(d.key.type, d.key.fingerprint)},
        {"cipher", v.cipher.empty() ? std::string() : " (" + v.cipher + ")"},
+       {"integrity", v.integrity_protected
+                         ? "integrity checked."
+                         : "NOT integrity-protected: see the marked part below, which may "
+                           "have been altered."},
        {"signature", signature_indicator(v)}});
   if (v.segments.size() > 1) {
     indicators += Html(
-        R"(<li class="indicator mixed">Only part of this message was encrypted: each part is shown on its own and marked.</li>)");
+        R"(<li class="indicator mixed">This message has several parts, encrypted or not: each part is shown on its own and marked.</li>)");
+  }
+  if (v.key_expired) {
+    indicators += fill(
+        R"(<li class="indicator key-expired">Your {{key}} has expired{{when}}. It still opens your mail, but it can no longer sign.</li>)",
+        {{"key", key_label(d.key.type, d.key.fingerprint)},
+         {"when", d.key.expires ? " (on " + format_date(*d.key.expires) + ")" : std::string()}});
   }
 
   std::vector<Html> segments;

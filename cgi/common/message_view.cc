@@ -180,7 +180,12 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     auto verified = webflow::verify_signed_message(ctx.app, ctx.live_session(), *raw);
     Html indicator;
     if (verified) {
-      indicator = signature_indicator(*verified);
+      indicator = signature_indicator(verified->view);
+      if (verified->previous_signer) {
+        indicator += fill(
+            R"(<li class="indicator key-changed" data-key-changed="{{previous}}">The key that signs mail from this address has changed since the last message (before: {{previous}}).</li>)",
+            {{"previous", *verified->previous_signer}});
+      }
     } else {
       indicator = fill(
           R"(<li class="indicator signature-bad" data-signature-state="error">The signature could not be checked: {{why}}</li>)",
@@ -189,8 +194,8 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     // An opaque S/MIME signature holds the content: only a good one releases it.
     Html body;
     if (verified && m.protection == mail::Protection::smime_signed && m.text.empty() &&
-        !verified->segments.empty())
-      body = segment_body(verified->segments.front());
+        !verified->view.segments.empty())
+      body = segment_body(verified->view.segments.front());
     else
       body = text_content(m, view, ref);
     content = fill(R"(<ul class="indicators" aria-label="Protection">{{indicator}}</ul>

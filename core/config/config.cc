@@ -148,11 +148,25 @@ const std::map<std::string, Setter>& setters() {
        }},
       {"autocrypt", boolean(&Config::autocrypt)},
       {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
+      {"smime_unprotected",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "text")
+           c.smime_unprotected = SmimeUnprotected::text;
+         else if (v == "refuse")
+           c.smime_unprotected = SmimeUnprotected::refuse;
+         else
+           return "expected text or refuse";
+         return std::nullopt;
+       }},
   };
   return kSetters;
 }
 
 }  // namespace
+
+const char* smime_unprotected_name(SmimeUnprotected v) {
+  return v == SmimeUnprotected::refuse ? "refuse" : "text";
+}
 
 Result<Config> parse(const std::string& text, const std::string& source_name) {
   Config c;
@@ -270,10 +284,13 @@ std::string render(const Config& c) {
       }()
     << "\n"
     << "# Outgoing mail carries the sender's OpenPGP key in an Autocrypt header.\n"
-    << "autocrypt = " << b(c.autocrypt) << "\n"
-    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
-    << "# this file again).\n"
-    << "worker_max_requests = " << c.worker_max_requests << "\n";
+    << "autocrypt = " << b(c.autocrypt) << "\n\n"
+    << "# A FastCGI worker serves this many requests, then renews itself (a fresh process\n"
+    << "# image, which reads this file again; SIGHUP does it at once).\n"
+    << "worker_max_requests = " << c.worker_max_requests << "\n\n"
+    << "# S/MIME encrypted without integrity protection (EnvelopedData, AES-CBC): text\n"
+    << "# (shown as plain text only, marked as possibly altered) or refuse.\n"
+    << "smime_unprotected = " << smime_unprotected_name(c.smime_unprotected) << "\n";
   return o.str();
 }
 

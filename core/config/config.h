@@ -15,6 +15,13 @@ namespace wmk::config {
 inline constexpr const char* kDefaultConfigPath = "/etc/webmailkey/webmailkey.conf";
 inline constexpr const char* kConfigEnv = "WEBMAILKEY_CONFIG";
 
+// How S/MIME EnvelopedData (AES-CBC, no integrity protection) is read: decrypted and
+// shown as plain text only, marked as possibly altered; or refused as a whole.
+enum class SmimeUnprotected { text, refuse };
+
+// "text" or "refuse".
+const char* smime_unprotected_name(SmimeUnprotected v);
+
 struct Config {
   std::string data_dir = "/var/lib/webmailkey";
   // %u login, %d domain of the primary address, %n local part, %h data_dir.
@@ -37,6 +44,7 @@ struct Config {
   std::uint32_t password_iterations = 2;
 
   bool unlock_confirmation = true;
+  SmimeUnprotected smime_unprotected = SmimeUnprotected::text;
   // Online guessing: after this many failures in a row, a lockout that doubles each time.
   std::uint32_t max_failures = 5;
   std::chrono::seconds lockout{60};

@@ -95,47 +95,6 @@ ContactKey row_of(const store::Statement& st, std::int64_t now) {
 
 }  // namespace
 
-const char* binding_source_name(BindingSource source) {
-  switch (source) {
-    case BindingSource::server:
-      return "server";
-    case BindingSource::wkd:
-      return "wkd";
-    case BindingSource::ca:
-      return "ca";
-    case BindingSource::user:
-      return "user";
-    case BindingSource::autocrypt:
-      return "autocrypt";
-  }
-  return "user";
-}
-
-std::optional<BindingSource> parse_binding_source(std::string_view name) {
-  for (auto s : {BindingSource::server, BindingSource::wkd, BindingSource::ca, BindingSource::user,
-                 BindingSource::autocrypt}) {
-    if (name == binding_source_name(s))
-      return s;
-  }
-  return std::nullopt;
-}
-
-const char* binding_source_words(BindingSource source) {
-  switch (source) {
-    case BindingSource::server:
-      return "a user of this server";
-    case BindingSource::wkd:
-      return "published by the address's own domain (WKD)";
-    case BindingSource::ca:
-      return "a certificate authority you trust vouches for the address";
-    case BindingSource::user:
-      return "you accepted this key for the address";
-    case BindingSource::autocrypt:
-      return "seen in Autocrypt headers of mail from the address (not verified)";
-  }
-  return "";
-}
-
 const char* key_state_name(KeyState state) {
   switch (state) {
     case KeyState::usable:
@@ -223,7 +182,7 @@ Result<ContactKey> ContactStore::import(const std::string& login, std::string_vi
   auto imported = import_for(user->id, user->login, data, request, app_.clock->now());
   audit(user->login, kEventImport, imported ? Status{} : Status{imported.error()},
         imported ? imported->fingerprint : "",
-        imported ? std::string("bound with source ") + binding_source_name(request.source)
+        imported ? std::string("bound with source ") + bindings::source_name(request.source)
                  : std::string());
   return imported;
 }
@@ -309,7 +268,7 @@ Result<ContactKey> ContactStore::import_for(std::int64_t user_id, const std::str
             "INSERT INTO contact_bindings (contact_key_id, email, source, first_seen, last_seen) "
             "VALUES (?,?,?,?,?) ON CONFLICT (contact_key_id, email, source) DO UPDATE SET "
             "last_seen = max(last_seen, excluded.last_seen)")
-        .bind_all(id, e, binding_source_name(source), when, when)
+        .bind_all(id, e, bindings::source_name(source), when, when)
         .run();
   }
   tx.commit();
@@ -324,7 +283,7 @@ void ContactStore::load_bindings(ContactKey& key) {
   while (st.step()) {
     Binding b;
     b.email = st.column_text(0);
-    b.source = parse_binding_source(st.column_text(1)).value_or(BindingSource::user);
+    b.source = bindings::parse_source(st.column_text(1)).value_or(BindingSource::user);
     b.first_seen = st.column_int(2);
     b.last_seen = st.column_int(3);
     key.bindings.push_back(std::move(b));
@@ -422,7 +381,7 @@ std::vector<BoundKey> ContactStore::bound_to(std::int64_t user_id, std::string_v
     k.type = keys::parse_key_type(st.column_text(1)).value_or(keys::KeyType::openpgp);
     if (type && k.type != *type)
       continue;
-    k.source = parse_binding_source(st.column_text(2)).value_or(BindingSource::user);
+    k.source = bindings::parse_source(st.column_text(2)).value_or(BindingSource::user);
     k.contact_key_id = st.column_int(3);
     k.first_seen = st.column_int(4);
     k.last_seen = st.column_int(5);
@@ -532,6 +491,25 @@ Result<std::optional<ContactKey>> ContactStore::autocrypt_from_message(std::int6
   if (!seen)
     return seen.error();
   return std::optional<ContactKey>(std::move(seen).value());
+}
+
+std::optional<bindings::Binding> DirectoryBindings::find(keys::KeyType type,
+                                                         std::string_view fingerprint,
+                                                         std::string_view address) const {
+  if (address.empty() || fingerprint.empty())
+    return std::nullopt;
+  auto st = app_.db.prepare(
+      "SELECT b.source FROM contact_bindings b JOIN contact_keys c ON c.id = b.contact_key_id "
+      "WHERE c.user_id = ? AND c.fingerprint = ? AND c.type = ? AND b.email = ? "
+      "ORDER BY b.last_seen DESC LIMIT 1");
+  const std::string wanted = util::ascii_lower(address);
+  st.bind_all(user_id_, std::string(fingerprint), keys::key_type_name(type), wanted);
+  if (!st.step())
+    return std::nullopt;
+  auto source = bindings::parse_source(st.column_text(0));
+  if (!source)
+    return std::nullopt;
+  return bindings::Binding{*source, wanted, ""};
 }
 
 net::HttpsOptions wkd_options(const config::Config& config) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/app/app.h"
+#include "core/bindings/bindings.h"
 #include "core/keys/keystore.h"
 #include "core/keys/types.h"
 #include "core/net/https.h"
@@ -22,16 +23,10 @@
 
 namespace wmk::contacts {
 
-// Where a binding of a key to an address comes from. `server` is not stored here: it
-// is a key of this server's user for that user's address (keys::KeyStore).
-enum class BindingSource { server, wkd, ca, user, autocrypt };
-
-// "server", "wkd", "ca", "user", "autocrypt": stored, printed, in JSON.
-const char* binding_source_name(BindingSource source);
-std::optional<BindingSource> parse_binding_source(std::string_view name);
-// The source in words, for a verdict: "a user of this server", "published by the
-// address's own domain (WKD)", ...
-const char* binding_source_words(BindingSource source);
+// Where a binding of a key to an address comes from: bindings::Source (server, wkd,
+// ca, user, autocrypt). `server` is not stored here: it is a key of this server's user
+// for that user's address (bindings::ServerUsers).
+using BindingSource = bindings::Source;
 
 struct Binding {
   std::string email;  // lowercased
@@ -157,6 +152,19 @@ class ContactStore {
   app::App& app_;
   keys::KeyStore& keys_;
   keys::Actor actor_;
+};
+
+// bindings::Lookup over one user's directory: the newest binding of the address to the
+// key with this fingerprint and type (sources wkd, ca, user, autocrypt).
+class DirectoryBindings final : public bindings::Lookup {
+ public:
+  DirectoryBindings(app::App& app, std::int64_t user_id) : app_(app), user_id_(user_id) {}
+  std::optional<bindings::Binding> find(keys::KeyType type, std::string_view fingerprint,
+                                        std::string_view address) const override;
+
+ private:
+  app::App& app_;
+  std::int64_t user_id_;
 };
 
 // The HTTPS options for WKD from the config (wkd_ca_file, wkd_resolve).

@@ -10,6 +10,7 @@
 #include "core/keys/openpgp.h"
 #include "core/keys/smime.h"
 #include "core/util/encoding.h"
+#include "core/util/timefmt.h"
 
 namespace wmk::keys {
 
@@ -756,15 +757,26 @@ Status KeyStore::remove_public_openpgp(const std::string& fingerprint) {
   return {};
 }
 
-Status KeyStore::usable_now(const KeyInfo& key) {
+Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
+
   if (key.revoked)
     return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
   std::int64_t now = app_.clock->now();
-  if (key.expires && *key.expires <= now)
-    return make_error(Errc::expired, "key " + key.fingerprint + " has expired");
   if (key.type == KeyType::smime && key.not_before > now + kNotBeforeSkew)
     return make_error(Errc::expired,
                       "the certificate of key " + key.fingerprint + " is not valid yet");
+  // Past its expiry a key still opens the mail that was sent to it (old mail must stay
+  // readable), but it no longer vouches for anything new: no signature.
+  if (use == KeyUse::sign && key_expired(key, now)) {
+    const bool smime = key.type == KeyType::smime;
+    return make_error(
+        Errc::expired,
+        std::string("your ") + (smime ? "S/MIME certificate" : "OpenPGP key") + " " +
+            key.fingerprint + " expired on " + util::format_utc(*key.expires) +
+            ": it still decrypts your mail, but it can no longer sign. Send without a "
+            "signature, or ask your administrator for a new " +
+            (smime ? "certificate" : "key"));
+  }
   return {};
 }
 
@@ -780,7 +792,7 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
     audit(key, kEventUnlock, e);
     return e;
   };
-  if (auto st = usable_now(key); !st.ok())
+  if (auto st = usable_for(key, KeyUse::decrypt); !st.ok())
     return fail(st.error());
   auto st =
       app_.db.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
@@ -818,7 +830,7 @@ Result<UnlockedKey> KeyStore::from_key_secret(const KeyInfo& key_in,
   auto fresh = load(key_in.id);
   if (!fresh || fresh->fingerprint != key_in.fingerprint)
     return make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
-  WMK_TRY(usable_now(*fresh));
+  WMK_TRY(usable_for(*fresh, KeyUse::decrypt));
   if (key_secret.size() != kKeySecretSize)
     return make_error(Errc::crypto, "a key secret is " + std::to_string(kKeySecretSize) + " bytes");
   if (fresh->type == KeyType::smime) {
@@ -847,7 +859,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
     audit(info, kEventDecrypt, e);
     return e;
   };
-  if (auto st = usable_now(info); !st.ok())
+  if (auto st = usable_for(info, KeyUse::decrypt); !st.ok())
     return fail(st.error());
   Result<DecryptResult> out = make_error(Errc::internal, "");
   if (info.type == KeyType::openpgp) {
@@ -870,6 +882,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   }
   if (!out)
     return fail(out.error());
+  out->key_expired = key_expired(info, app_.clock->now());
   audit(info, kEventDecrypt, Status{}, out->cipher);
   return out;
 }
@@ -880,7 +893,7 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
     audit(info, kEventSign, e);
     return e;
   };
-  if (auto st = usable_now(info); !st.ok())
+  if (auto st = usable_for(info, KeyUse::sign); !st.ok())
     return fail(st.error());
   Result<SignResult> out = make_error(Errc::internal, "");
   if (info.type == KeyType::openpgp) {

@@ -118,22 +118,26 @@ class KeyStore {
   // home. Another key of the user for the same address becomes its default.
   Status remove(const KeyInfo& key);
 
-  // Runs the KDF and opens the key secret. Errc::wrong_passphrase, Errc::expired,
-  // Errc::revoked, Errc::not_found (deleted meanwhile).
+  // Runs the KDF and opens the key secret. Errc::wrong_passphrase, Errc::revoked,
+  // Errc::expired (an S/MIME certificate not valid yet), Errc::not_found (deleted
+  // meanwhile). A key past its expiry still unlocks: it decrypts, but never signs.
   Result<UnlockedKey> unlock(const KeyInfo& key, const util::SecretBuffer& passphrase);
 
-  // An UnlockedKey from a key secret kept elsewhere (a grant). Errc::expired,
-  // Errc::revoked, Errc::not_found; Errc::crypto if it does not open the S/MIME key.
+  // An UnlockedKey from a key secret kept elsewhere (a grant). Errors as unlock();
+  // Errc::crypto if it does not open the S/MIME key.
   Result<UnlockedKey> from_key_secret(const KeyInfo& key, util::SecretBuffer key_secret);
 
   // Decrypts an OpenPGP message (armored or binary) or an S/MIME message (DER, PEM,
   // or the whole application/pkcs7-mime entity) with the key. The plaintext comes
   // back only when decryption finished and, for OpenPGP, integrity was verified.
-  // Errc::crypto (not for this key, no integrity protection, altered), Errc::expired.
+  // A key past its expiry still decrypts (DecryptResult::key_expired says so).
+  // Errc::crypto (not for this key, no integrity protection, altered), Errc::revoked.
   Result<DecryptResult> decrypt(const UnlockedKey& key, std::string_view ciphertext);
 
   // A detached signature over data (the canonical MIME part): armored OpenPGP, or
-  // DER CMS; with the micalg for multipart/signed.
+  // DER CMS; with the micalg for multipart/signed. Errc::expired for a key or
+  // certificate past its expiry (the message says so in the user's words),
+  // Errc::revoked.
   Result<SignResult> sign(const UnlockedKey& key, std::string_view data);
 
   // Checks a detached signature over signed_data, or an opaque one (signed_data
@@ -184,7 +188,10 @@ class KeyStore {
                                 const std::string* certificate, const std::string* public_blob);
   Result<util::SecretBuffer> open_smime_key(const KeyInfo& key,
                                             const util::SecretBuffer& key_secret);
-  Status usable_now(const KeyInfo& key);
+  // Errc::revoked, or Errc::expired for a certificate not valid yet; for signing
+  // also Errc::expired past the key's expiry, in words for the user.
+  enum class KeyUse { decrypt, sign };
+  Status usable_for(const KeyInfo& key, KeyUse use);
   void audit(const KeyInfo& key, const char* event, const Status& outcome,
              std::string_view detail = {});
   void audit_raw(std::string_view login, const char* event, const Status& outcome,

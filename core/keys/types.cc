@@ -32,4 +32,8 @@ const char* signature_status_name(SignatureStatus status) {
   return "error";
 }
 
+bool key_expired(const KeyInfo& key, std::int64_t now) {
+  return key.expires && *key.expires <= now;
+}
+
 }  // namespace wmk::keys

@@ -64,6 +64,10 @@ struct PublicKey {
   bool chain_trusted = false;  // the leaf chains to the system trust store for S/MIME
 };
 
+// True if key has an expiry (OpenPGP key expiry, S/MIME certificate notAfter) at or
+// before now.
+bool key_expired(const KeyInfo& key, std::int64_t now);
+
 // A key whose passphrase was checked: its KeyInfo and the 256-bit key secret that
 // opens its private key. Move-only; the secret lives in locked, wiped memory.
 class UnlockedKey {
@@ -112,6 +116,9 @@ struct DecryptResult {
   std::string file_name;  // OpenPGP literal data file name, may be empty
   std::string cipher;     // "AES256.CFB", "authEnvelopedData", ...
   std::vector<SignatureInfo> signatures;  // OpenPGP signed-and-encrypted only
+  // The key (S/MIME: its certificate) is past its expiry: it still decrypts, but it
+  // can no longer sign, and the page says so.
+  bool key_expired = false;
 };
 
 struct SignResult {

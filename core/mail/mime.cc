@@ -161,6 +161,8 @@ std::string child_id(const std::string& parent, int index) {
 struct Leaf {
   GMimeObject* object;  // owned by the message
   Part part;
+  // For an encrypted_payload part: how it is encrypted.
+  Protection encryption = Protection::none;
 };
 
 // Walks the MIME tree depth first, collecting leaf parts and the structural
@@ -176,7 +178,7 @@ struct Walker {
       walk_multipart(GMIME_MULTIPART(obj), id, role);
       return;
     }
-    Leaf leaf{obj, Part{}};
+    Leaf leaf{obj, Part{}, Protection::none};
     Part& p = leaf.part;
     p.id = id.empty() ? "1" : id;
     p.content_type = mime_type_of(obj);
@@ -204,13 +206,16 @@ struct Walker {
                  smime_type == "authenveloped-data") {
         // A missing smime-type is read as enveloped-data, what smime.p7m usually is.
         p.role = PartRole::encrypted_payload;
+        leaf.encryption = smime_type == "authenveloped-data" ? Protection::smime_auth_enveloped
+                                                             : Protection::smime_enveloped;
         if (!encryption) {
-          encryption = smime_type == "authenveloped-data" ? Protection::smime_auth_enveloped
-                                                          : Protection::smime_enveloped;
+          encryption = leaf.encryption;
           encryption_part = p.id;
         }
       }
     }
+    if (p.role == PartRole::encrypted_payload && leaf.encryption == Protection::none)
+      leaf.encryption = Protection::pgp_mime;  // the second part of multipart/encrypted
     p.is_attachment = p.role == PartRole::content &&
                       (p.disposition == "attachment" || !p.filename.empty() ||
                        (p.content_type != "text/plain" && p.content_type != "text/html"));
@@ -504,27 +509,37 @@ Result<PartContent> part_content(std::string_view raw, std::string_view part_id)
   return make_error(Errc::not_found, "the message has no part " + std::string(part_id));
 }
 
-Result<EncryptedPayload> encrypted_payload(std::string_view raw) {
+Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw) {
   auto tree = parse_tree(raw);
   if (!tree)
     return tree.error();
   const Walker& w = tree->walker;
-  if (w.encryption) {
-    for (const Leaf& leaf : w.leaves) {
-      if (leaf.part.id == w.encryption_part)
-        return EncryptedPayload{*w.encryption, leaf.part.id, leaf_bytes(leaf.object)};
-    }
-    return make_error(Errc::corrupt, std::string("the ") + protection_name(*w.encryption) +
-                                         " message lacks its encrypted part");
-  }
+  std::vector<EncryptedPayload> out;
   for (const Leaf& leaf : w.leaves) {
+    if (leaf.part.role == PartRole::encrypted_payload) {
+      out.push_back(EncryptedPayload{leaf.encryption, leaf.part.id, leaf_bytes(leaf.object)});
+      continue;
+    }
     if (!is_body_candidate(leaf.part) || leaf.part.content_type != "text/plain")
       continue;
     std::string block = armored_block(leaf_bytes(leaf.object));
     if (!block.empty())
-      return EncryptedPayload{Protection::pgp_inline, leaf.part.id, std::move(block)};
+      out.push_back(EncryptedPayload{Protection::pgp_inline, leaf.part.id, std::move(block)});
   }
-  return make_error(Errc::not_found, "the message is not encrypted");
+  if (out.empty() && w.encryption) {
+    return make_error(Errc::corrupt, std::string("the ") + protection_name(*w.encryption) +
+                                         " message lacks its encrypted part");
+  }
+  if (out.empty())
+    return make_error(Errc::not_found, "the message is not encrypted");
+  return out;
+}
+
+Result<EncryptedPayload> encrypted_payload(std::string_view raw) {
+  auto all = encrypted_payloads(raw);
+  if (!all)
+    return all.error();
+  return std::move(all->front());
 }
 
 }  // namespace wmk::mail

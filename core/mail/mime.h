@@ -110,8 +110,14 @@ struct EncryptedPayload {
   std::string bytes;
 };
 
-// The ciphertext of an encrypted message, for a decryptor. Errc::not_found if the
-// message carries no encrypted payload, Errc::corrupt if it does not parse.
+// Every encrypted part of a message, in message order (depth first): each PGP/MIME
+// and S/MIME payload part, and the first armored PGP message of each text/plain body
+// part. Errc::not_found if the message carries none, Errc::corrupt if it does not
+// parse or a multipart/encrypted lacks its payload.
+Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw);
+
+// The first of encrypted_payloads(raw), with its errors: for a message known to
+// carry exactly one (an encrypted draft).
 Result<EncryptedPayload> encrypted_payload(std::string_view raw);
 
 // A file name safe to offer for download and to show: the last path component,

@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <optional>
-#include <stdexcept>
 #include <utility>
 
 #include "core/mail/gmime_ref.h"
 #include "core/mail/magic.h"
+#include "core/mail/sanitize.h"
 #include "core/util/ascii.h"
 
 namespace wmk::reader {
@@ -182,7 +182,7 @@ VerdictStatus status_of(const keys::SignatureInfo& s, keys::KeyType type) {
 }
 
 SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_address,
-                            bool entity_alone) {
+                            bool entity_alone, const bindings::Lookup& bindings) {
   SignatureVerdict v;
   v.status = status_of(f.info, f.type);
   v.type = f.type;
@@ -191,9 +191,19 @@ SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_add
   v.signer_emails = f.info.emails;
   v.trusted = f.info.trusted;
   std::string from = util::ascii_lower(from_address);
-  v.matches_from = !from.empty() &&
-                   std::any_of(f.info.emails.begin(), f.info.emails.end(),
-                               [&](const std::string& e) { return util::ascii_lower(e) == from; });
+  v.names_from = !from.empty() &&
+                 std::any_of(f.info.emails.begin(), f.info.emails.end(),
+                             [&](const std::string& e) { return util::ascii_lower(e) == from; });
+  // The key's user ids are its owner's claim: only a binding source's verified
+  // address makes the signer the sender.
+  if (!from.empty() && !f.info.fingerprint.empty())
+    v.binding = bindings.find(f.type, f.info.fingerprint, from);
+  v.matches_from = v.binding.has_value();
+  // A certificate that no CA vouches for is still known when the reader's user bound
+  // it to the From address (a `user` or `autocrypt` binding): its signature is good.
+  if (v.status == VerdictStatus::unknown_key && f.type == keys::KeyType::smime &&
+      f.info.status == keys::SignatureStatus::good && v.binding)
+    v.status = VerdictStatus::good;
   v.covers_whole = f.covers_entity && entity_alone;
   v.created = f.info.created;
   v.detail = f.info.detail;
@@ -223,8 +233,10 @@ SignatureState state_of(const std::vector<SignatureVerdict>& verdicts) {
     return SignatureState::expired;
   if (with(VerdictStatus::unknown_key))
     return SignatureState::unknown_key;
-  if (any([](const SignatureVerdict& v) { return !v.matches_from; }))
+  if (any([](const SignatureVerdict& v) { return !v.matches_from && !v.names_from; }))
     return SignatureState::signer_mismatch;
+  if (any([](const SignatureVerdict& v) { return !v.matches_from; }))
+    return SignatureState::sender_unverified;
   return SignatureState::partially_signed;
 }
 
@@ -406,16 +418,14 @@ std::string text_of_part(std::string_view raw, const mail::Part& p) {
 }
 
 // Builds the segments of a stored message: every plain part in order, with the
-// segments that special() makes in place of the part special_id.
+// segments that special() makes in place of the parts it takes (it returns true).
 template <class Special>
 std::vector<Segment> build_segments(std::string_view raw, const mail::ParsedMessage& outer,
-                                    const std::string& special_id, Special special) {
+                                    Special special) {
   SegmentList list;
   for (const auto& p : outer.parts) {
-    if (p.id == special_id) {
-      special(p, list);
+    if (special(p, list))
       continue;
-    }
     if (p.role == mail::PartRole::crypto_control || p.role == mail::PartRole::signature)
       continue;
     bool html_alternative =
@@ -436,38 +446,78 @@ std::vector<Segment> build_segments(std::string_view raw, const mail::ParsedMess
 }
 
 void finish_signatures(MessageView& view, const std::vector<FoundSignature>& found,
-                       const std::string& from_address) {
+                       const std::string& from_address, const bindings::Lookup& bindings) {
   bool alone = view.segments.size() == 1;
   for (const auto& f : found)
-    view.signatures.push_back(verdict_of(f, from_address, alone));
+    view.signatures.push_back(verdict_of(f, from_address, alone, bindings));
   view.signature_state = state_of(view.signatures);
 }
 
-// Decrypts the payload and opens the entity it holds (an opaque S/MIME signature
+// Clearsigned text inside a decrypted segment gets a verdict like any other
+// signature. It covers the segment only when nothing but the signed block is in it;
+// then the segment shows the signed text, else the block stays as it came.
+void check_clearsigned(keys::KeyStore& store, Segment& s, std::vector<FoundSignature>& out) {
+  if (s.format != mail::BodyFormat::plain)
+    return;
+  auto begin = s.text.find(kPgpSignedBegin);
+  if (begin == std::string::npos)
+    return;
+  auto end = s.text.find(kPgpSignatureEnd, begin);
+  std::string block = s.text.substr(
+      begin, end == std::string::npos ? std::string::npos : end + kPgpSignatureEnd.size() - begin);
+  Split around = split_around(s.text, kPgpSignedBegin, kPgpSignatureEnd);
+  const bool whole = blank(around.before) && blank(around.after) && s.attachments.empty();
+  auto verified = store.verify(keys::KeyType::openpgp, "", block + "\n");
+  add_signatures(verified, keys::KeyType::openpgp, whole, out);
+  if (verified && whole)
+    s.text = mail::decode_text(verified->content, "");
+}
+
+const char* const kUnprotectedRefused =
+    "the message is encrypted without integrity protection (S/MIME envelopedData, "
+    "AES-CBC), so it could have been altered on its way to you (EFAIL); this server is "
+    "set not to show such messages";
+
+// A decrypted segment without integrity protection: plain text only. An HTML body
+// becomes its text rendering, so nothing in it is markup, a frame or a link.
+void make_text_only(Segment& s) {
+  s.integrity = Segment::Integrity::none;
+  if (s.format == mail::BodyFormat::html) {
+    s.text = mail::html_to_text(s.text);
+    s.format = mail::BodyFormat::plain;
+  }
+}
+
+Status check_key_type(const keys::UnlockedKey& key, const ProtectedMessage& message) {
+  if (key.info().type == message.key_type)
+    return {};
+  return make_error(Errc::invalid_argument, std::string("this message needs ") +
+                                                key_type_words(message.key_type) + ", not " +
+                                                key_type_words(key.info().type) + " (" +
+                                                key.info().fingerprint + ")");
+}
+
+// One encrypted part decrypted, and the entity it holds (an opaque S/MIME signature
 // at its root unwrapped). Shared by decrypt() and decrypted_part().
 struct Opened {
-  ProtectedMessage message;
   keys::DecryptResult decrypted;
   Entity entity;
 };
 
-Result<Opened> open(keys::KeyStore& store, const keys::UnlockedKey& key, std::string_view raw) {
-  auto message = inspect(raw);
-  if (!message)
-    return message.error();
-  if (key.info().type != message->key_type) {
-    return make_error(Errc::invalid_argument, std::string("this message needs ") +
-                                                  key_type_words(message->key_type) + ", not " +
-                                                  key_type_words(key.info().type) + " (" +
-                                                  key.info().fingerprint + ")");
-  }
-  auto decrypted = store.decrypt(key, message->payload);
+Result<Opened> open_part(keys::KeyStore& store, const keys::UnlockedKey& key,
+                         const EncryptedPart& part) {
+  auto decrypted = store.decrypt(key, part.payload);
   if (!decrypted)
     return decrypted.error();
-  Opened o{std::move(message).value(), std::move(decrypted).value(), Entity{}};
-  o.entity = entity_of(o.message.protection, o.decrypted);
+  Opened o{std::move(decrypted).value(), Entity{}};
+  o.entity = entity_of(part.protection, o.decrypted);
   unwrap_opaque_signature(store, o.entity);
   return o;
+}
+
+// The id of a decrypted attachment: the encrypted part it is in, and its id inside.
+std::string decrypted_attachment_id(const std::string& payload_part, const std::string& inner) {
+  return payload_part + ":" + inner;
 }
 
 }  // namespace
@@ -502,6 +552,8 @@ const char* signature_state_name(SignatureState state) {
       return "partially_signed";
     case SignatureState::signer_mismatch:
       return "signer_mismatch";
+    case SignatureState::sender_unverified:
+      return "sender_unverified";
     case SignatureState::bad:
       return "bad";
     case SignatureState::unknown_key:
@@ -516,26 +568,28 @@ const char* signature_state_name(SignatureState state) {
   return "error";
 }
 
-const Segment& DecryptedView::decrypted() const {
-  for (const auto& s : segments) {
-    if (s.kind == Segment::Kind::decrypted)
-      return s;
-  }
-  throw std::logic_error("a DecryptedView without its decrypted segment");
+ReadOptions read_options(const config::Config& config) {
+  return ReadOptions{config.smime_unprotected};
 }
 
 Result<ProtectedMessage> inspect(std::string_view raw) {
-  auto payload = mail::encrypted_payload(raw);
-  if (!payload) {
-    if (payload.code() == Errc::not_found)
+  auto payloads = mail::encrypted_payloads(raw);
+  if (!payloads) {
+    if (payloads.code() == Errc::not_found)
       return make_error(Errc::not_found, "the message is not encrypted");
-    return payload.error();
+    return payloads.error();
   }
   ProtectedMessage m;
-  m.protection = payload->protection;
-  m.key_type = key_type_for(payload->protection);
-  m.payload_part_id = std::move(payload->part_id);
-  m.payload = std::move(payload->bytes);
+  m.protection = payloads->front().protection;
+  m.key_type = key_type_for(m.protection);
+  for (auto& p : *payloads) {
+    if (key_type_for(p.protection) != m.key_type) {
+      return make_error(Errc::crypto,
+                        "its encrypted parts need both an OpenPGP and an S/MIME key, and a "
+                        "message is opened with one key");
+    }
+    m.parts.push_back(EncryptedPart{p.protection, std::move(p.part_id), std::move(p.bytes)});
+  }
   return m;
 }
 
@@ -592,67 +646,113 @@ Result<keys::KeyInfo> choose_key(keys::KeyStore& store, const auth::User& user,
 }
 
 Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
-                              std::string_view raw) {
+                              std::string_view raw, const bindings::Lookup& bindings,
+                              const ReadOptions& options) {
   auto outer = mail::parse_message(raw);
   if (!outer)
     return outer.error();
-  auto opened = open(store, key, raw);
-  if (!opened)
-    return opened.error();
-  const ProtectedMessage& message = opened->message;
-  Entity& entity = opened->entity;
+  auto message = inspect(raw);
+  if (!message)
+    return message.error();
+  WMK_TRY(check_key_type(key, *message));
 
   DecryptedView view;
-  view.protection = message.protection;
+  view.protection = message->protection;
   view.key_fingerprint = key.info().fingerprint;
-  view.cipher = opened->decrypted.cipher;
-  view.integrity_protected = opened->decrypted.integrity_protected;
+  view.integrity_protected = true;
 
   std::vector<FoundSignature> found;
-  // OpenPGP signed-and-encrypted: the signature covers the whole plaintext.
-  for (const auto& s : opened->decrypted.signatures)
-    found.push_back(FoundSignature{s, keys::KeyType::openpgp, true});
-  found.insert(found.end(), entity.signatures.begin(), entity.signatures.end());
-  if (entity.is_mime) {
-    GRef<GMimeMessage> msg = mail::parse_gmime_message(entity.bytes);
-    if (GMimeObject* root = root_of(msg.get()))
-      check_multipart_signed(store, root, true, found);
+  std::vector<std::pair<const EncryptedPart*, Segment>> decrypted;  // message order
+  for (const auto& part : message->parts) {
+    auto opened = open_part(store, key, part);
+    if (!opened)
+      return opened.error();
+    const bool integrity = opened->decrypted.integrity_protected;
+    if (!integrity && options.smime_unprotected == config::SmimeUnprotected::refuse)
+      return make_error(Errc::crypto, kUnprotectedRefused);
+    view.integrity_protected = view.integrity_protected && integrity;
+    view.key_expired = view.key_expired || opened->decrypted.key_expired;
+    const std::string& cipher = opened->decrypted.cipher;
+    if (!cipher.empty() && view.cipher.find(cipher) == std::string::npos)
+      view.cipher += (view.cipher.empty() ? "" : ", ") + cipher;
+
+    Entity& entity = opened->entity;
+    // OpenPGP signed-and-encrypted: the signature covers the whole plaintext.
+    for (const auto& s : opened->decrypted.signatures)
+      found.push_back(FoundSignature{s, keys::KeyType::openpgp, true});
+    found.insert(found.end(), entity.signatures.begin(), entity.signatures.end());
+    if (entity.is_mime) {
+      GRef<GMimeMessage> msg = mail::parse_gmime_message(entity.bytes);
+      if (GMimeObject* root = root_of(msg.get()))
+        check_multipart_signed(store, root, true, found);
+    }
+    Segment segment =
+        segment_of(entity, Segment::Kind::decrypted, part.part_id, PartSource::decrypted);
+    for (auto& a : segment.attachments)
+      a.id = decrypted_attachment_id(part.part_id, a.id);
+    check_clearsigned(store, segment, found);
+    segment.integrity = Segment::Integrity::checked;
+    if (!integrity)
+      make_text_only(segment);
+    decrypted.emplace_back(&part, std::move(segment));
   }
 
-  Segment decrypted =
-      segment_of(entity, Segment::Kind::decrypted, message.payload_part_id, PartSource::decrypted);
-  bool placed = false;
-  view.segments = build_segments(
-      raw, *outer, message.payload_part_id, [&](const mail::Part& p, SegmentList& list) {
-        if (message.protection != mail::Protection::pgp_inline) {
-          list.push(std::move(decrypted));
-          placed = true;
-          return;
-        }
-        // Inline PGP: the text around the armor is plain, whoever wrote it.
-        Split around = split_around(text_of_part(raw, p), kPgpMessageBegin, kPgpMessageEnd);
-        list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
-        list.push(std::move(decrypted));
-        placed = true;
-        list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
-      });
-  if (!placed)
-    view.segments.push_back(std::move(decrypted));  // mail and reader disagree on ids: a bug
-  finish_signatures(view, found, outer->from.address);
+  std::vector<bool> placed(decrypted.size(), false);
+  view.segments = build_segments(raw, *outer, [&](const mail::Part& p, SegmentList& list) {
+    auto it = std::find_if(decrypted.begin(), decrypted.end(),
+                           [&](const auto& d) { return d.first->part_id == p.id; });
+    if (it == decrypted.end())
+      return false;
+    placed[static_cast<std::size_t>(it - decrypted.begin())] = true;
+    if (it->first->protection != mail::Protection::pgp_inline) {
+      list.push(std::move(it->second));
+      return true;
+    }
+    // Inline PGP: the text around the armor is plain, whoever wrote it.
+    Split around = split_around(text_of_part(raw, p), kPgpMessageBegin, kPgpMessageEnd);
+    list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
+    list.push(std::move(it->second));
+    list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
+    return true;
+  });
+  for (std::size_t i = 0; i < decrypted.size(); ++i) {
+    if (!placed[i])  // mail and reader disagree on ids: a bug, but nothing is lost
+      view.segments.push_back(std::move(decrypted[i].second));
+  }
+  finish_signatures(view, found, outer->from.address, bindings);
   return view;
 }
 
 Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
                                          std::string_view raw, std::string_view part_id) {
-  if (!valid_part_id(part_id))
+  auto colon = part_id.find(':');
+  if (colon == std::string_view::npos || !valid_part_id(part_id.substr(0, colon)) ||
+      !valid_part_id(part_id.substr(colon + 1)))
     return make_error(Errc::invalid_argument, "not a valid part id");
-  auto opened = open(store, key, raw);
+  const std::string_view payload_id = part_id.substr(0, colon);
+  auto message = inspect(raw);
+  if (!message)
+    return message.error();
+  WMK_TRY(check_key_type(key, *message));
+  auto part = std::find_if(message->parts.begin(), message->parts.end(),
+                           [&](const EncryptedPart& p) { return p.part_id == payload_id; });
+  if (part == message->parts.end())
+    return make_error(Errc::not_found,
+                      "the message has no encrypted part " + std::string(payload_id));
+  auto opened = open_part(store, key, *part);
   if (!opened)
     return opened.error();
-  return entity_part(opened->entity, part_id);
+  if (!opened->decrypted.integrity_protected) {
+    return make_error(Errc::crypto,
+                      "the part is encrypted without integrity protection (S/MIME "
+                      "envelopedData), so it could have been altered on its way (EFAIL): its "
+                      "attachments are not offered");
+  }
+  return entity_part(opened->entity, part_id.substr(colon + 1));
 }
 
-Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw) {
+Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,
+                                  const bindings::Lookup& bindings) {
   auto outer = mail::parse_message(raw);
   if (!outer)
     return outer.error();
@@ -672,7 +772,7 @@ Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw) {
     e.bytes = canonical_bytes(root);
     unwrap_opaque_signature(store, e);
     view.segments.push_back(segment_of(e, Segment::Kind::plain, "1", PartSource::signed_content));
-    finish_signatures(view, e.signatures, outer->from.address);
+    finish_signatures(view, e.signatures, outer->from.address, bindings);
     return view;
   }
   if (root != nullptr)
@@ -687,7 +787,7 @@ Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw) {
         s.attachments.push_back(attachment_of(raw, p, PartSource::message));
     }
     view.segments.push_back(std::move(s));
-    finish_signatures(view, found, outer->from.address);
+    finish_signatures(view, found, outer->from.address, bindings);
     return view;
   }
   // Inline clearsigned PGP: the first text body part holding a signed block.
@@ -715,14 +815,16 @@ Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw) {
   // Unverifiable: the block is shown as it is, as plain text with no claim.
   signed_segment.text = verified ? mail::decode_text(verified->content, "") : block;
   signed_segment.format = mail::BodyFormat::plain;
-  view.segments =
-      build_segments(raw, *outer, signed_part->id, [&](const mail::Part& p, SegmentList& list) {
-        Split around = split_around(text, kPgpSignedBegin, kPgpSignatureEnd);
-        list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
-        list.push(std::move(signed_segment));
-        list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
-      });
-  finish_signatures(view, found, outer->from.address);
+  view.segments = build_segments(raw, *outer, [&](const mail::Part& p, SegmentList& list) {
+    if (p.id != signed_part->id)
+      return false;
+    Split around = split_around(text, kPgpSignedBegin, kPgpSignatureEnd);
+    list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
+    list.push(std::move(signed_segment));
+    list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
+    return true;
+  });
+  finish_signatures(view, found, outer->from.address, bindings);
   return view;
 }
 

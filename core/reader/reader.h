@@ -6,24 +6,34 @@
 // The rules this code keeps (DESIGN §5, EFAIL):
 // - OpenPGP ciphertext without integrity protection is refused by the key code before
 //   any plaintext is released (Errc::crypto); nothing of it is shown.
+// - S/MIME EnvelopedData (AES-CBC) has no integrity protection: by default
+//   (ReadOptions::smime_unprotected = text) its segment is plain text only (an HTML
+//   body becomes its text rendering) with Segment::Integrity::none, and its
+//   attachments are listed but never released; with `refuse` it is Errc::crypto.
+// - Every encrypted part of a message is decrypted, each its own segment.
 // - Decrypted and plaintext parts are never merged: a message whose encrypted part
 //   sits beside plain parts comes back as separate Segments, each marked plain or
 //   decrypted, in message order.
 // - Everything said about signatures comes from GPGME's or CMS's structured results
 //   (KeyStore::decrypt / KeyStore::verify), never from headers, MIME structure alone,
 //   HTML or engine messages. Only SignatureState::valid may be shown as a valid
-//   signature.
+//   signature. A signer is the sender only when a binding source (core/bindings)
+//   has verified the From address for the signing key; the key's own user ids never
+//   suffice.
 // - HTML is carried as HTML source with a flag; the page sanitizes it (no remote
 //   content) as its last step.
 // - Nothing decrypted is stored or cached: every call decrypts again, and the view
 //   lives only as long as the caller keeps it.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/auth/users.h"
+#include "core/bindings/bindings.h"
+#include "core/config/config.h"
 #include "core/keys/keystore.h"
 #include "core/keys/types.h"
 #include "core/mail/mime.h"
@@ -31,19 +41,26 @@
 
 namespace wmk::reader {
 
-// What inspect() finds in a message: how it is encrypted and what opens it.
-struct ProtectedMessage {
+// One encrypted part of a message.
+struct EncryptedPart {
   // pgp_mime, pgp_inline, smime_enveloped or smime_auth_enveloped.
   mail::Protection protection = mail::Protection::none;
-  keys::KeyType key_type = keys::KeyType::openpgp;  // the kind of key that decrypts it
-  std::string payload_part_id;                      // the encrypted part in the message
-  std::string payload;  // the ciphertext (mail::encrypted_payload's bytes)
+  std::string part_id;  // the encrypted part in the message
+  std::string payload;  // the ciphertext (mail::encrypted_payloads' bytes)
+};
+
+// What inspect() finds in a message: how it is encrypted and what opens it.
+struct ProtectedMessage {
+  mail::Protection protection = mail::Protection::none;  // of the first encrypted part
+  keys::KeyType key_type = keys::KeyType::openpgp;       // the kind of key that decrypts it
+  std::vector<EncryptedPart> parts;                      // every encrypted part, message order
 };
 
 // Where an attachment's bytes come from, i.e. which function serves a download.
 enum class PartSource {
   message,         // the stored message: mail::part_content(raw, id)
-  decrypted,       // the decrypted entity: reader::decrypted_part(store, key, raw, id)
+  decrypted,       // the decrypted entity: reader::decrypted_part(store, key, raw, id);
+                   // id is "ENCRYPTED-PART:INNER-PART", e.g. "2:1.2"
   signed_content,  // inside an opaque S/MIME signature: reader::signed_part(store, raw, id)
 };
 
@@ -60,6 +77,13 @@ struct Attachment {
 struct Segment {
   enum class Kind { plain, decrypted };
   Kind kind = Kind::plain;
+  // What protects a segment's text from change on its way: nothing it claims
+  // (not_encrypted: it came in the clear), the ciphertext's integrity check
+  // (checked: OpenPGP MDC/AEAD, S/MIME AuthEnvelopedData), or nothing although it was
+  // encrypted (none: S/MIME EnvelopedData, CBC, which an attacker can alter blockwise).
+  // A `none` segment is always plain text and its attachments are never released.
+  enum class Integrity { not_encrypted, checked, none };
+  Integrity integrity = Integrity::not_encrypted;
   // The part of the stored message this segment comes from: a plain leaf part, or the
   // encrypted payload part for the decrypted segment.
   std::string part_id;
@@ -85,9 +109,15 @@ struct SignatureVerdict {
   keys::KeyType type = keys::KeyType::openpgp;
   std::string signer_fingerprint;          // primary key / certificate, uppercase hex; may be empty
   std::string signer;                      // primary user id, or the certificate subject
-  std::vector<std::string> signer_emails;  // the signer's addresses (lower case)
-  bool trusted = false;       // OpenPGP validity full/ultimate, or S/MIME trusted chain
-  bool matches_from = false;  // a signer address equals the From address (any case)
+  std::vector<std::string> signer_emails;  // the addresses on the key (its owner's claim)
+  bool trusted = false;  // OpenPGP validity full/ultimate, or S/MIME trusted chain
+  // A binding source has verified the From address for the signing key (binding says
+  // which); only then is the signer "the sender".
+  bool matches_from = false;
+  std::optional<bindings::Binding> binding;
+  // The key itself names the From address (a user id or certificate address): a
+  // claim of its owner, never proof.
+  bool names_from = false;
   // The signature covers the whole displayed top-level part: it signs the entire
   // decrypted entity (or message) and no plain segment is shown beside it.
   bool covers_whole = false;
@@ -98,15 +128,17 @@ struct SignatureVerdict {
 // The overall signature state of a view. Only `valid` may be shown as a valid
 // signature; every other state must be shown as not (fully) verified.
 enum class SignatureState {
-  none,              // no signature
-  valid,             // a good signature covering the whole displayed part by the From address
-  partially_signed,  // good, but it covers only part of what is displayed
-  signer_mismatch,   // good, but the signer is not the From address
-  bad,               // a signature is bad
-  unknown_key,       // the signer cannot be checked or identified
-  expired,           // made by an expired key or certificate
-  revoked,           // made by a revoked key or certificate
-  error,             // a signature could not be checked
+  none,               // no signature
+  valid,              // a good signature covering the whole displayed part by the From address
+  partially_signed,   // good, but it covers only part of what is displayed
+  signer_mismatch,    // good, but the signer is not the From address
+  sender_unverified,  // good, the key names the From address, but no binding source
+                      // has verified that address for the key
+  bad,                // a signature is bad
+  unknown_key,        // the signer cannot be checked or identified
+  expired,            // made by an expired key or certificate
+  revoked,            // made by a revoked key or certificate
+  error,              // a signature could not be checked
 };
 
 // "good", "bad", ... and "none", "valid", ... (stable; for templates, JSON, logs).
@@ -123,17 +155,30 @@ struct MessageView {
 
 struct DecryptedView : MessageView {
   std::string key_fingerprint;  // the key that decrypted it
-  std::string cipher;           // "AES256.CFB", "authEnvelopedData", "envelopedData"
-  // OpenPGP (MDC/AEAD) and S/MIME AuthEnvelopedData: true. S/MIME EnvelopedData
-  // (CBC) has no integrity protection in the format: false, and the page must say so.
+  // "AES256.CFB", "authEnvelopedData", "envelopedData"; several parts with different
+  // ciphers: each once, joined by ", ".
+  std::string cipher;
+  // True only when every decrypted segment is Integrity::checked (OpenPGP MDC/AEAD,
+  // S/MIME AuthEnvelopedData). S/MIME EnvelopedData (CBC) has none: false, and the
+  // page must say so on that segment.
   bool integrity_protected = false;
-  // The decrypted segment (exactly one).
-  const Segment& decrypted() const;
+  // The key (its certificate) is past its expiry: it still decrypted, but can no
+  // longer sign; the page says so.
+  bool key_expired = false;
 };
 
-// How the message is encrypted, its ciphertext, and which key type opens it.
+// How decrypt() treats what it may not show as usual.
+struct ReadOptions {
+  config::SmimeUnprotected smime_unprotected = config::SmimeUnprotected::text;
+};
+
+// The options the configuration sets (smime_unprotected).
+ReadOptions read_options(const config::Config& config);
+
+// How the message is encrypted, its ciphertexts, and which key type opens them.
 // Errc::not_found if nothing in it is encrypted (signed-only messages included: see
-// verify_signed), Errc::corrupt if it does not parse.
+// verify_signed), Errc::corrupt if it does not parse, Errc::crypto if its encrypted
+// parts need both an OpenPGP and an S/MIME key.
 Result<ProtectedMessage> inspect(std::string_view raw);
 
 // The user's own key that should decrypt the message: the default key of the needed
@@ -144,18 +189,24 @@ Result<keys::KeyInfo> choose_key(keys::KeyStore& store, const auth::User& user,
                                  const ProtectedMessage& message,
                                  const mail::ParsedMessage& parsed);
 
-// Decrypts the message with key (audited as key.decrypt by KeyStore) and builds the
-// view: plain segments around the one decrypted segment, and the signature verdicts
-// with their overall state. Errc::not_found if the message is not encrypted,
-// Errc::invalid_argument if it needs the other key type, Errc::crypto if it is not
-// for this key, has no integrity protection (OpenPGP) or was altered,
-// Errc::expired / Errc::revoked for an unusable key, Errc::corrupt if unparseable.
+// Decrypts every encrypted part of the message with key (each audited as key.decrypt
+// by KeyStore) and builds the view: plain segments and one decrypted segment per
+// encrypted part, in message order, and the signature verdicts (the sender as
+// bindings knows it) with their overall state. All or nothing: if one part fails,
+// the call fails. Errc::not_found if the message is not encrypted,
+// Errc::invalid_argument if it needs the other key type, Errc::crypto if a part is
+// not for this key, has no integrity protection (OpenPGP; S/MIME CBC with
+// smime_unprotected = refuse) or was altered, Errc::revoked for a revoked key,
+// Errc::corrupt if unparseable.
 Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
-                              std::string_view raw);
+                              std::string_view raw, const bindings::Lookup& bindings,
+                              const ReadOptions& options = {});
 
-// One part of the decrypted entity (an Attachment with PartSource::decrypted),
-// decrypted again for this request. Errors as decrypt(), plus Errc::invalid_argument
-// for a malformed part id and Errc::not_found if there is no such part.
+// One part of a decrypted entity (an Attachment with PartSource::decrypted, id
+// "ENCRYPTED-PART:INNER-PART"), that encrypted part decrypted again for this request.
+// Errors as decrypt(), plus Errc::invalid_argument for a malformed id,
+// Errc::not_found if there is no such part, and Errc::crypto if the encrypted part
+// has no integrity protection (S/MIME CBC: its attachments are never released).
 Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
                                          std::string_view raw, std::string_view part_id);
 
@@ -163,7 +214,8 @@ Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::Unlo
 // PGP or S/MIME at any depth, opaque S/MIME signed-data, inline clearsigned PGP).
 // Needs no private key. Errc::not_found if it is not signed, Errc::invalid_argument if
 // it is encrypted (use decrypt), Errc::corrupt if it does not parse.
-Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw);
+Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,
+                                  const bindings::Lookup& bindings);
 
 // One part inside an opaque S/MIME signature (an Attachment with
 // PartSource::signed_content). Errc::not_found if there is no such part,

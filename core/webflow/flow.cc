@@ -6,6 +6,7 @@
 #include "core/audit/audit.h"
 #include "core/auth/throttle.h"
 #include "core/auth/users.h"
+#include "core/bindings/bindings.h"
 #include "core/config/config.h"
 #include "core/grant/cookie.h"
 #include "core/keys/key_audit.h"

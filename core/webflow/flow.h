@@ -153,8 +153,9 @@ Result<std::vector<KeyState>> key_states(app::App& app, const session::Session& 
 // (grant_secret_from_cookie); without it an existing grant of this session cannot be
 // opened and is ended (NeedUnlock says why). Errors: those of key_for_message;
 // Errc::crypto if the message does not decrypt with the key or lacks integrity
-// protection (EFAIL: nothing of it is shown); Errc::expired / Errc::revoked if the
-// key itself expired or was revoked.
+// protection (OpenPGP without MDC; S/MIME CBC when smime_unprotected = refuse:
+// reader::decrypt), nothing of it is shown; Errc::revoked if the key was revoked. A
+// key past its expiry still decrypts (DecryptedView::key_expired).
 Result<DecryptOutcome> open_for_decrypt(app::App& app, const session::Session& session,
                                         const std::optional<util::SecretBuffer>& grant_secret,
                                         const MessageRef& ref, const Client& client);

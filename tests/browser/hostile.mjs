@@ -196,6 +196,39 @@ describe('hostile mail', () => {
     await shots.take(page, 'decrypted');
   });
 
+  test('S/MIME without integrity protection (a CBC gadget) shows as text and loads nothing', async () => {
+    const { page, watch } = ctx;
+    await goto(page, `/message?id=${encodeURIComponent(S.cbc_gadget.uid)}&folder=INBOX`);
+    await navigate(page, page.getByRole('button', { name: 'Decrypt' }));
+    await expectPage(page, 'unlock');
+    await page.getByLabel('Key passphrase').fill(S.key_passphrase);
+    const confirm = page.getByLabel(/^Passphrase again/);
+    if (await confirm.count()) await confirm.fill(S.key_passphrase);
+    await navigate(page, page.getByRole('button', { name: 'OK' }));
+    await expectPage(page, 'decrypted');
+    await page.waitForTimeout(150);
+    const segment = page.locator('section.segment[data-integrity="none"]');
+    assert.equal(await segment.count(), 1, 'one segment marked data-integrity="none"');
+    // The altered block and the secret are there, as text.
+    const text = await segment.locator('pre.body').innerText();
+    assert.match(text, /^<img src=http:\/\//, 'the gadget block shows as the literal text');
+    assert.match(text, /CBC-GADGET-SECRET 7391/);
+    assert.match(await segment.innerText(), /not integrity-protected|Not integrity-protected/);
+    assert.match(await segment.innerText(), /may have been altered/);
+    // No element of it loads or links anything; no frame at all on the page.
+    for (const sel of ['img', 'a', 'iframe', 'object', 'embed', 'video', 'audio', 'link',
+      'style', '[src]', '[href]', '[srcset]', '[style]', '[background]']) {
+      assert.equal(await segment.locator(sel).count(), 0, `no ${sel} in the unprotected segment`);
+    }
+    assert.equal(page.frames().length, 1, 'no mail frame for an unprotected segment');
+    assert.match(await page.locator('ul.indicators').innerText(), /NOT integrity-protected/);
+    await assertNoMailMarkupOutside(page, 'cbc-gadget');
+    assert.doesNotMatch(await page.title(), /PWNED/);
+    assert.deepEqual(await posted(page), []);
+    assert.deepEqual(watch.offsite, [], 'nothing was requested from another host');
+    await shots.take(page, 'cbc-gadget');
+  });
+
   test('nothing left for another host; every response had the headers', async (t) => {
     const { watch } = ctx;
     await watch.assertClean({ allowCspViolations: true });

@@ -13,7 +13,9 @@ agent), so that the uid of each is known; one is encrypted with gpg to the user'
 
 import glob
 import os
+import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +87,33 @@ def svg_mail(to):
     return m
 
 
+def cbc_gadget_mail(cert_pem, to, workdir):
+    """S/MIME EnvelopedData made by `openssl cms -encrypt -aes-256-cbc`, then the EFAIL
+    CBC gadget (tests/fixtures/wrap_mime.py cbc-gadget): the IV changed so that the first
+    plaintext block, known to anyone, reads `<img src=http://` — an image that would
+    leak the rest of the plaintext to the host `xt` if it were ever parsed as HTML."""
+    cert = os.path.join(workdir, "cert.pem")
+    with open(cert, "w") as f:
+        f.write(cert_pem)
+    entity = os.path.join(workdir, "entity")
+    with open(entity, "wb") as f:
+        f.write(b"Content-Type: text/html; charset=utf-8\r\n\r\n"
+                b"<p>CBC-GADGET-SECRET 7391 <a href=\"https://evil.example/link\">link</a></p>\r\n")
+    der = os.path.join(workdir, "ct.der")
+    subprocess.run(["openssl", "cms", "-encrypt", "-binary", "-aes-256-cbc", "-outform", "DER",
+                    "-in", entity, "-out", der, cert], check=True, capture_output=True)
+    gadget = subprocess.run(["python3", os.path.join(SOURCE_DIR, "tests", "fixtures",
+                                                     "wrap_mime.py"),
+                             "cbc-gadget", der, "Content-Type: te", "<img src=http://"],
+                            check=True, capture_output=True).stdout
+    with open(der, "wb") as f:
+        f.write(gadget)
+    smime = subprocess.run(["openssl", "cms", "-cmsout", "-inform", "DER", "-in", der,
+                            "-outform", "SMIME"], check=True, capture_output=True).stdout
+    head = ("From: Mallory <mallory@evil.example>\nTo: %s\nSubject: Beacon CBC gadget\n" % to)
+    return head.encode() + smime
+
+
 def alternative_mail(to):
     """multipart/alternative: the text part is shown; the HTML one must not leak."""
     m = message("Beacon alternative", "The plain version.\n",
@@ -127,6 +156,13 @@ class BrowserHostile(unittest.TestCase):
         encrypted_uid = cls.wmk.deliver_with_python(USER, encrypted)
         plain_uid = cls.wmk.deliver_with_python(
             USER, message("Harmless", "Nothing to see.\n", to=address))
+        # S/MIME without integrity protection, altered on the way (EFAIL CBC gadget).
+        smime = cls.wmk.cli("key", "generate", USER, "--type", "smime", "--passphrase-stdin",
+                            input=KEY_PASS + "\n", json_output=True)
+        with tempfile.TemporaryDirectory(prefix="wmk-cbc-") as workdir:
+            cbc = cbc_gadget_mail(cls.wmk.cli("key", "export", smime["fingerprint"]).stdout,
+                                  address, workdir)
+        cbc_uid = cls.wmk.deliver_with_python(USER, cbc)
         cls.scenario = {
             "user": USER,
             "password": PASSWORD,
@@ -134,6 +170,7 @@ class BrowserHostile(unittest.TestCase):
             "corpus": corpus,
             "beacons": beacons,
             "encrypted": {"name": "encrypted", "uid": encrypted_uid},
+            "cbc_gadget": {"name": "cbc-gadget", "uid": cbc_uid},
             "plain_uid": plain_uid,
         }
         cls.wmk.start()

@@ -412,18 +412,26 @@ class WebGrants(unittest.TestCase):
         self.assertIn(SMIME_TEXT, r.text)
         self.assertIn("S/MIME", self.banner(r))
 
-    def test_message_without_integrity_protection_is_refused(self):
+    def test_message_without_integrity_protection_is_text_only_or_refused(self):
         c = self.browser()
         r = self.decrypt(c, "smime_cbc")
         self.assertEqual(r.page, "unlock")
         r = self.unlock(c, SMIME_PASS, name="smime_cbc")
-        self.assertEqual((r.status, r.page), (400, "message"), r.text)
-        self.assertIn("integrity", r.text_of("notice"))
-        self.assertNotIn(SMIME_TEXT, r.text)
-        # The key stays unlocked (the passphrase was right); the message still refused.
-        r = self.decrypt(c, "smime_cbc")
-        self.assertEqual(r.status, 400)
-        self.assertNotIn(SMIME_TEXT, r.text)
+        # smime_unprotected = text (the default): shown, as text, marked.
+        self.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
+        self.assertIn(SMIME_TEXT, r.text)
+        self.assertIn('data-integrity="none"', r.text)
+        self.assertIn("NOT integrity-protected", r.text_of("indicators"))
+        self.assertIn("may have been altered", r.text)
+        # smime_unprotected = refuse: nothing of it is shown.
+        self.wmk.write_config(smime_unprotected="refuse")
+        try:
+            r = self.decrypt(c, "smime_cbc")
+            self.assertEqual((r.status, r.page), (400, "message"), r.text)
+            self.assertIn("integrity", r.text_of("notice"))
+            self.assertNotIn(SMIME_TEXT, r.text)
+        finally:
+            self.wmk.write_config(smime_unprotected="text")
 
     @unittest.skipUnless(os.path.exists(os.path.join(SOURCE_DIR, "core", "reader", "reader.h")),
                          "needs core/reader (segments)")

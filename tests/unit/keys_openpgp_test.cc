@@ -480,7 +480,7 @@ TEST_F(OpenPgpKeys, DeleteRemovesSecretAndPublicKeyAndPassesOnTheDefault) {
   EXPECT_EQ(store.find_default("alice@example.org", KeyType::openpgp).code(), Errc::not_found);
 }
 
-TEST_F(OpenPgpKeys, ExpiredAndRevokedKeysDoNotUnlock) {
+TEST_F(OpenPgpKeys, ExpiredKeysUnlockButDoNotSignAndRevokedKeysDoNotUnlock) {
   std::string outside = env.outside_home("user");
   auto [fpr, armored] = gpg_made_key(outside, "2d");
   auto key = store.import_openpgp("alice", armored, secret(kFilePass), secret(kPass));
@@ -489,8 +489,14 @@ TEST_F(OpenPgpKeys, ExpiredAndRevokedKeysDoNotUnlock) {
   auto unlocked = store.unlock(*key, secret(kPass));
   ASSERT_TRUE(unlocked.ok());
   env.clock().advance(std::chrono::hours(24 * 3));
-  EXPECT_EQ(store.unlock(*key, secret(kPass)).code(), Errc::expired);
-  EXPECT_EQ(store.decrypt(*unlocked, "x").code(), Errc::expired);
+  // Past its expiry: it still unlocks and decrypts (old mail stays readable), but
+  // never signs, and says so in words.
+  auto expired = store.unlock(*key, secret(kPass));
+  ASSERT_TRUE(expired.ok()) << expired.error().message;
+  EXPECT_NE(store.decrypt(*expired, "x").code(), Errc::expired);  // "x" is no message
+  auto sig = store.sign(*expired, "data");
+  EXPECT_EQ(sig.code(), Errc::expired);
+  EXPECT_NE(sig.error().message.find("can no longer sign"), std::string::npos);
   env.clock().advance(-std::chrono::hours(24 * 3));
 
   std::string outside2 = env.outside_home("user2");

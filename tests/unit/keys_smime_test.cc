@@ -317,12 +317,16 @@ TEST_F(SmimeKeys, SecretExportIsPkcs12UnderTheExportPassphrase) {
   EXPECT_NE(right.out.find(original.out), std::string::npos);
 }
 
-TEST_F(SmimeKeys, ExpiredCertificateDoesNotUnlock) {
+TEST_F(SmimeKeys, ExpiredCertificateUnlocksButDoesNotSign) {
   openssl_cert("alice", "alice@example.org");
   KeyInfo key = import_p12("alice");
   EXPECT_TRUE(store.unlock(key, secret(kPass)).ok());
   env.clock().advance(std::chrono::hours(24 * 31));
-  EXPECT_EQ(store.unlock(key, secret(kPass)).code(), Errc::expired);
+  auto expired = store.unlock(key, secret(kPass));
+  ASSERT_TRUE(expired.ok()) << expired.error().message;
+  auto sig = store.sign(*expired, "Content-Type: text/plain\r\n\r\nx\r\n");
+  EXPECT_EQ(sig.code(), Errc::expired);
+  EXPECT_NE(sig.error().message.find("S/MIME certificate"), std::string::npos);
   env.clock().advance(-std::chrono::hours(24 * 60));
   EXPECT_EQ(store.unlock(key, secret(kPass)).code(), Errc::expired);  // not valid yet
 }

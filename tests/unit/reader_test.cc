@@ -49,7 +49,8 @@ struct Outside {
   std::string alice_fpr, sam_fpr, mallory_fpr;
   std::string alice_secret;  // armored, protected by kFilePass
   std::string sam_pub;
-  std::string alice_p12;  // alice's S/MIME key and certificate from the test CA
+  std::string alice_p12;     // alice's S/MIME key and certificate from the test CA
+  std::string sam_cert_fpr;  // SHA-256 of sam's CA-issued certificate, uppercase hex
 
   std::string path(const std::string& name) const { return dir.path() + "/" + name; }
 
@@ -106,6 +107,12 @@ struct Outside {
              "-certfile", path("ca.pem"), "-passout", std::string("pass:") + kFilePass, "-out",
              path("alice.p12")});
     alice_p12 = test::slurp(path("alice.p12"));
+    std::string line = openssl({"x509", "-in", path("sam.pem"), "-noout", "-fingerprint",
+                                "-sha256"});  // "sha256 Fingerprint=AB:CD:..."
+    for (char c : line.substr(line.find('=') + 1)) {
+      if (std::isxdigit(static_cast<unsigned char>(c)))
+        sam_cert_fpr += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
   }
 
   ~Outside() {
@@ -113,6 +120,39 @@ struct Outside {
       (void)keys::stop_agent(h);
   }
 };
+
+// Stands in for a binding source that issue 10 adds (the user's contacts): sam's
+// OpenPGP key and certificate are verified for sam@example.net. Asked after the real
+// ServerUsers source, which the tests of users' own keys exercise.
+class SamVerified final : public bindings::Lookup {
+ public:
+  SamVerified(std::string pgp_fpr, std::string cert_fpr)
+      : pgp_fpr_(std::move(pgp_fpr)), cert_fpr_(std::move(cert_fpr)) {}
+  std::optional<bindings::Binding> find(KeyType type, std::string_view fpr,
+                                        std::string_view address) const override {
+    const std::string& known = type == KeyType::openpgp ? pgp_fpr_ : cert_fpr_;
+    if (fpr != known || address != "sam@example.net")
+      return std::nullopt;
+    return bindings::Binding{bindings::Source::server, std::string(address), "sam"};
+  }
+
+ private:
+  std::string pgp_fpr_, cert_fpr_;
+};
+
+const Segment& decrypted_of(const DecryptedView& view) {
+  const Segment* found = nullptr;
+  for (const auto& s : view.segments) {
+    if (s.kind == Segment::Kind::decrypted) {
+      if (found != nullptr)
+        throw std::runtime_error("more than one decrypted segment");
+      found = &s;
+    }
+  }
+  if (found == nullptr)
+    throw std::runtime_error("no decrypted segment");
+  return *found;
+}
 
 class Reader : public ::testing::Test {
  protected:
@@ -127,6 +167,20 @@ class Reader : public ::testing::Test {
   KeysEnv env;
   KeyStore store = env.store();
   int files_ = 0;
+  bindings::Chain bindings_ = [this] {
+    bindings::Chain c = bindings::standard(env.app());
+    c.add(std::make_unique<SamVerified>(out().sam_fpr, out().sam_cert_fpr));
+    return c;
+  }();
+
+  // reader::decrypt and reader::verify_signed with this server's binding sources.
+  Result<DecryptedView> decrypt(KeyStore& s, const keys::UnlockedKey& key, std::string_view raw,
+                                const ReadOptions& options = {}) {
+    return reader::decrypt(s, key, raw, bindings_, options);
+  }
+  Result<MessageView> verify_signed(KeyStore& s, std::string_view raw) {
+    return reader::verify_signed(s, raw, bindings_);
+  }
 
   // Writes data to a fresh file of this test; returns its path.
   std::string file(const std::string& data) {
@@ -241,20 +295,22 @@ TEST_F(Reader, InspectNamesEachEncryptionAndTheKeyTypeItNeeds) {
   ASSERT_TRUE(pgp.ok()) << pgp.error().message;
   EXPECT_EQ(pgp->protection, mail::Protection::pgp_mime);
   EXPECT_EQ(pgp->key_type, KeyType::openpgp);
-  EXPECT_EQ(pgp->payload_part_id, "2");
-  EXPECT_EQ(without_cr(pgp->payload), ct);  // the wrapper wrote CRLF line ends
+  ASSERT_EQ(pgp->parts.size(), 1u);
+  EXPECT_EQ(pgp->parts[0].part_id, "2");
+  EXPECT_EQ(without_cr(pgp->parts[0].payload), ct);  // the wrapper wrote CRLF line ends
 
   auto inline_pgp = inspect(message(wrap({"inline", file("Hi\n" + ct)}), kSamUid));
   ASSERT_TRUE(inline_pgp.ok());
   EXPECT_EQ(inline_pgp->protection, mail::Protection::pgp_inline);
-  EXPECT_EQ(inline_pgp->payload.rfind("-----BEGIN PGP MESSAGE-----", 0), 0u);
+  ASSERT_EQ(inline_pgp->parts.size(), 1u);
+  EXPECT_EQ(inline_pgp->parts[0].payload.rfind("-----BEGIN PGP MESSAGE-----", 0), 0u);
 
   auto cbc = inspect(message(smime_encrypt("Content-Type: text/plain\r\n\r\nx\r\n", "aes-256-cbc"),
                              "sam@example.net"));
   ASSERT_TRUE(cbc.ok());
   EXPECT_EQ(cbc->protection, mail::Protection::smime_enveloped);
   EXPECT_EQ(cbc->key_type, KeyType::smime);
-  EXPECT_EQ(static_cast<unsigned char>(cbc->payload[0]), 0x30);  // DER, base64 undone
+  EXPECT_EQ(static_cast<unsigned char>(cbc->parts.at(0).payload[0]), 0x30);  // DER, base64 undone
   auto gcm = inspect(message(smime_encrypt("Content-Type: text/plain\r\n\r\nx\r\n", "aes-256-gcm"),
                              "sam@example.net"));
   ASSERT_TRUE(gcm.ok());
@@ -337,7 +393,7 @@ TEST_F(Reader, PgpMimeEncryptedOnlyShowsTextAndSniffedAttachmentAndNoSignature) 
   EXPECT_EQ(view->key_fingerprint, key.fingerprint);
   EXPECT_TRUE(view->integrity_protected);
   ASSERT_EQ(view->segments.size(), 1u);
-  const Segment& d = view->decrypted();
+  const Segment& d = decrypted_of(*view);
   EXPECT_EQ(d.kind, Segment::Kind::decrypted);
   EXPECT_EQ(d.part_id, "2");
   EXPECT_EQ(d.text, kSecretText);
@@ -345,7 +401,7 @@ TEST_F(Reader, PgpMimeEncryptedOnlyShowsTextAndSniffedAttachmentAndNoSignature) 
   ASSERT_EQ(d.attachments.size(), 1u);
   const Attachment& a = d.attachments[0];
   EXPECT_EQ(a.source, PartSource::decrypted);
-  EXPECT_EQ(a.id, "2");
+  EXPECT_EQ(a.id, "2:2");                   // part 2 inside the encrypted part 2
   EXPECT_EQ(a.filename, "holidaygnp.exe");  // no path, no right-to-left override
   EXPECT_EQ(a.sniffed_type, "image/png");
   EXPECT_EQ(a.size, kPng.size());
@@ -356,7 +412,7 @@ TEST_F(Reader, PgpMimeEncryptedOnlyShowsTextAndSniffedAttachmentAndNoSignature) 
   ASSERT_TRUE(bytes.ok()) << bytes.error().message;
   EXPECT_EQ(bytes->bytes, kPng);
   EXPECT_EQ(bytes->sniffed_type, "image/png");
-  EXPECT_EQ(decrypted_part(store, unlocked, raw, "7").code(), Errc::not_found);
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "2:7").code(), Errc::not_found);
   // Every decryption is audited once, by the key code; a malformed id decrypts nothing.
   EXPECT_EQ(audit_rows("key.decrypt", "ok"), 3);
   EXPECT_EQ(decrypted_part(store, unlocked, raw, "../1").code(), Errc::invalid_argument);
@@ -379,7 +435,7 @@ TEST_F(Reader, SignedAndEncryptedBySenderTheServerKnowsIsValid) {
   EXPECT_TRUE(v.matches_from);
   EXPECT_TRUE(v.covers_whole);
   EXPECT_EQ(view->signature_state, SignatureState::valid);
-  EXPECT_EQ(view->decrypted().text, kSecretText);
+  EXPECT_EQ(decrypted_of(*view).text, kSecretText);
 }
 
 TEST_F(Reader, SignatureByAKeyTheServerDoesNotKnowIsNotValid) {
@@ -394,7 +450,7 @@ TEST_F(Reader, SignatureByAKeyTheServerDoesNotKnowIsNotValid) {
   EXPECT_FALSE(view->signatures[0].matches_from);  // nothing known about the signer
   EXPECT_EQ(view->signature_state, SignatureState::unknown_key);
   // Not MIME inside: the plaintext is shown as text.
-  EXPECT_EQ(view->decrypted().text, kSecretText);
+  EXPECT_EQ(decrypted_of(*view).text, kSecretText);
 }
 
 TEST_F(Reader, SignerOtherThanFromIsAMismatch) {
@@ -428,11 +484,11 @@ TEST_F(Reader, InnerMultipartSignedIsCheckedOverItsExactBytes) {
   EXPECT_EQ(view->signatures[0].status, VerdictStatus::good);
   EXPECT_TRUE(view->signatures[0].covers_whole);
   EXPECT_EQ(view->signature_state, SignatureState::valid);
-  EXPECT_EQ(view->decrypted().text, kSecretText);
-  ASSERT_EQ(view->decrypted().attachments.size(), 1u);  // the signature part is not one
-  EXPECT_EQ(view->decrypted().attachments[0].id, "1.2");
+  EXPECT_EQ(decrypted_of(*view).text, kSecretText);
+  ASSERT_EQ(decrypted_of(*view).attachments.size(), 1u);  // the signature part is not one
+  EXPECT_EQ(decrypted_of(*view).attachments[0].id, "2:1.2");
   EXPECT_EQ(
-      decrypted_part(store, unlocked, pgp_mime(gpg_encrypt(out().sam_home, signed_entity)), "1.2")
+      decrypted_part(store, unlocked, pgp_mime(gpg_encrypt(out().sam_home, signed_entity)), "2:1.2")
           ->bytes,
       kPng);
   // Signed over CRLF, stored with LF line ends inside the encryption: still good.
@@ -519,7 +575,7 @@ TEST_F(Reader, CiphertextWithoutIntegrityProtectionIsRefusedAndNothingShown) {
   EXPECT_EQ(view.code(), Errc::crypto);
   EXPECT_NE(view.error().message.find("integrity"), std::string::npos) << view.error().message;
   EXPECT_EQ(view.error().message.find("4711"), std::string::npos);
-  EXPECT_EQ(decrypted_part(store, unlocked, raw, "1").code(), Errc::crypto);
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "2:1").code(), Errc::crypto);
   EXPECT_EQ(audit_rows("key.decrypt", "fail"), 2);
   EXPECT_EQ(audit_rows("key.decrypt", "ok"), 0);
 }
@@ -567,10 +623,20 @@ TEST_F(Reader, SmimeCbcAndGcmFromOpensslDecrypt) {
     EXPECT_EQ(view->integrity_protected, gcm);
     EXPECT_EQ(view->cipher, gcm ? "authEnvelopedData" : "envelopedData");
     ASSERT_EQ(view->segments.size(), 1u);
-    EXPECT_EQ(view->decrypted().text, kSecretText);
-    ASSERT_EQ(view->decrypted().attachments.size(), 1u);
-    EXPECT_EQ(view->decrypted().attachments[0].sniffed_type, "image/png");
-    EXPECT_EQ(decrypted_part(store, unlocked, raw, "2")->bytes, kPng);
+    EXPECT_EQ(decrypted_of(*view).integrity,
+              gcm ? Segment::Integrity::checked : Segment::Integrity::none);
+    EXPECT_EQ(decrypted_of(*view).text, kSecretText);
+    ASSERT_EQ(decrypted_of(*view).attachments.size(), 1u);
+    EXPECT_EQ(decrypted_of(*view).attachments[0].sniffed_type, "image/png");
+    EXPECT_EQ(decrypted_of(*view).attachments[0].id, "1:2");
+    // CBC: the attachment is listed, never released (its bytes could be altered).
+    auto part = decrypted_part(store, unlocked, raw, "1:2");
+    if (gcm) {
+      ASSERT_TRUE(part.ok()) << part.error().message;
+      EXPECT_EQ(part->bytes, kPng);
+    } else {
+      EXPECT_EQ(part.code(), Errc::crypto);
+    }
     EXPECT_EQ(view->signature_state, SignatureState::none);
   }
 }
@@ -612,9 +678,9 @@ TEST_F(Reader, SmimeSignedInsideEnvelopedIsValidOnlyWithATrustedChain) {
       EXPECT_TRUE(v.covers_whole);
       EXPECT_NE(v.signer.find("Sam Sender"), std::string::npos);
       EXPECT_EQ(view->signature_state, SignatureState::valid);
-      EXPECT_EQ(view->decrypted().text, kSecretText);
-      ASSERT_EQ(view->decrypted().attachments.size(), 1u);
-      const Attachment& a = view->decrypted().attachments[0];
+      EXPECT_EQ(decrypted_of(*view).text, kSecretText);
+      ASSERT_EQ(decrypted_of(*view).attachments.size(), 1u);
+      const Attachment& a = decrypted_of(*view).attachments[0];
       EXPECT_EQ(a.sniffed_type, "image/png");
       EXPECT_EQ(decrypted_part(store, unlocked, raw, a.id)->bytes, kPng);
     }
@@ -645,9 +711,9 @@ TEST_F(Reader, OpaqueSmimeSignatureThatFailsReleasesNothing) {
   auto view = decrypt(store, unlocked, raw);
   ASSERT_TRUE(view.ok()) << view.error().message;
   EXPECT_EQ(view->signature_state, SignatureState::bad);
-  EXPECT_TRUE(view->decrypted().text.empty());
-  EXPECT_TRUE(view->decrypted().attachments.empty());
-  EXPECT_EQ(decrypted_part(store, unlocked, raw, "1").code(), Errc::crypto);
+  EXPECT_TRUE(decrypted_of(*view).text.empty());
+  EXPECT_TRUE(decrypted_of(*view).attachments.empty());
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "1:1").code(), Errc::crypto);
 }
 
 // ---- signed only
@@ -708,8 +774,8 @@ TEST_F(Reader, DecryptedHtmlIsFlaggedForTheSanitizer) {
   std::string raw = pgp_mime(gpg_encrypt(out().sam_home, wrap({"entity", file(html), "--html"})));
   auto view = decrypt(store, unlock(key), raw);
   ASSERT_TRUE(view.ok()) << view.error().message;
-  EXPECT_EQ(view->decrypted().format, mail::BodyFormat::html);
-  EXPECT_EQ(view->decrypted().text, html);  // source for the sanitizer, never rendered here
+  EXPECT_EQ(decrypted_of(*view).format, mail::BodyFormat::html);
+  EXPECT_EQ(decrypted_of(*view).text, html);  // source for the sanitizer, never rendered here
 }
 
 TEST_F(Reader, SignatureByAnExpiredKeyIsNotValid) {
@@ -731,9 +797,333 @@ TEST_F(Reader, SignatureByAnExpiredKeyIsNotValid) {
   ASSERT_TRUE(view.ok()) << view.error().message;
   ASSERT_EQ(view->signatures.size(), 1u);
   EXPECT_EQ(view->signatures[0].status, VerdictStatus::expired_key);
-  EXPECT_TRUE(view->signatures[0].matches_from);
+  EXPECT_TRUE(view->signatures[0].names_from);
+  EXPECT_FALSE(view->signatures[0].matches_from);  // no binding source knows old's key
   EXPECT_TRUE(view->signatures[0].covers_whole);
   EXPECT_EQ(view->signature_state, SignatureState::expired);
+}
+
+// ---- issue 9: S/MIME without integrity protection, several encrypted parts,
+// clearsigned text inside encryption, the sender as the server knows it, expired keys
+
+TEST_F(Reader, SmimeCbcGadgetIsShownAsTextInAnUnprotectedSegment) {
+  KeyInfo key = import_alice_smime();
+  auto unlocked = unlock(key);
+  // A real CBC message from openssl, then the EFAIL gadget: the IV changed so that
+  // the first plaintext block, known to anyone ("Content-Type: te"), reads as the
+  // start of an image tag.
+  std::string entity =
+      "Content-Type: text/html; charset=utf-8\r\n\r\n<p>" + std::string(kSecretText) + "</p>\r\n";
+  std::string der = Outside::openssl({"cms", "-encrypt", "-binary", "-aes-256-cbc", "-outform",
+                                      "DER", "-in", file(entity), out().path("alice.pem")});
+  std::string gadget = wrap({"cbc-gadget", file(der), "Content-Type: te", "<img src=http://"});
+  ASSERT_NE(gadget, der);
+  std::string smime = Outside::openssl(
+      {"cms", "-cmsout", "-inform", "DER", "-in", file(gadget), "-outform", "SMIME"});
+  std::string raw = message(smime, "sam@example.net");
+  auto view = decrypt(store, unlocked, raw);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_FALSE(view->integrity_protected);
+  EXPECT_EQ(view->cipher, "envelopedData");
+  const Segment& d = decrypted_of(*view);
+  EXPECT_EQ(d.integrity, Segment::Integrity::none);
+  EXPECT_EQ(d.format, mail::BodyFormat::plain);  // never HTML
+  // The altered block came through as it decrypts: as text, for the page to escape.
+  EXPECT_EQ(d.text.rfind("<img src=http://", 0), 0u) << d.text;
+  EXPECT_NE(d.text.find(kSecretText), std::string::npos);
+
+  // The same message unaltered: its HTML body becomes text, without markup.
+  std::string html_entity = wrap({"entity",
+                                  file("<p>Hello <a href=\"https://evil.example/\">"
+                                       "click</a><img src=\"https://evil.example/"
+                                       "x.png\"> 4711</p>"),
+                                  "--html", "--attach", "plan.png", "image/png", file(kPng)});
+  std::string plain_cbc = message(smime_encrypt(html_entity, "aes-256-cbc"), "sam@example.net");
+  auto html = decrypt(store, unlocked, plain_cbc);
+  ASSERT_TRUE(html.ok()) << html.error().message;
+  const Segment& h = decrypted_of(*html);
+  EXPECT_EQ(h.integrity, Segment::Integrity::none);
+  EXPECT_EQ(h.format, mail::BodyFormat::plain);
+  EXPECT_NE(h.text.find("Hello"), std::string::npos);
+  EXPECT_NE(h.text.find("4711"), std::string::npos);
+  EXPECT_EQ(h.text.find("<a"), std::string::npos) << h.text;
+  EXPECT_EQ(h.text.find("<img"), std::string::npos) << h.text;
+  // Its attachment is listed but never released: its bytes could be altered too.
+  ASSERT_EQ(h.attachments.size(), 1u);
+  EXPECT_EQ(h.attachments[0].id, "1:2");
+  auto part = decrypted_part(store, unlocked, plain_cbc, h.attachments[0].id);
+  EXPECT_EQ(part.code(), Errc::crypto);
+  EXPECT_NE(part.error().message.find("integrity"), std::string::npos);
+
+  // smime_unprotected = refuse: nothing of it is shown.
+  ReadOptions refuse{config::SmimeUnprotected::refuse};
+  auto refused = decrypt(store, unlocked, raw, refuse);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), Errc::crypto);
+  EXPECT_EQ(refused.error().message.find("4711"), std::string::npos);
+  // The options come from the config.
+  config::Config c;
+  EXPECT_EQ(read_options(c).smime_unprotected, config::SmimeUnprotected::text);
+  c.smime_unprotected = config::SmimeUnprotected::refuse;
+  EXPECT_EQ(read_options(c).smime_unprotected, config::SmimeUnprotected::refuse);
+}
+
+TEST_F(Reader, EveryEncryptedPartIsDecryptedIntoItsOwnSegment) {
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  std::string first = wrap({"pgp-mime", file(gpg_encrypt(out().sam_home, "First secret 1111."))});
+  std::string second =
+      wrap({"pgp-mime", file(gpg_encrypt(out().sam_home, entity_with_attachment()))});
+  std::string between = wrap({"inline", file("Plain words between.\n")});
+  std::string raw = message(wrap({"parts", file(first), file(between), file(second)}), kSamUid);
+  auto pm = inspect(raw);
+  ASSERT_TRUE(pm.ok()) << pm.error().message;
+  ASSERT_EQ(pm->parts.size(), 2u);
+  EXPECT_EQ(pm->parts[0].part_id, "1.2");
+  EXPECT_EQ(pm->parts[1].part_id, "3.2");
+
+  auto view = decrypt(store, unlocked, raw);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view->segments.size(), 3u);
+  EXPECT_EQ(view->segments[0].kind, Segment::Kind::decrypted);
+  EXPECT_EQ(view->segments[0].part_id, "1.2");
+  EXPECT_EQ(view->segments[0].text, "First secret 1111.");
+  EXPECT_EQ(view->segments[0].integrity, Segment::Integrity::checked);
+  EXPECT_EQ(view->segments[1].kind, Segment::Kind::plain);
+  EXPECT_EQ(view->segments[1].integrity, Segment::Integrity::not_encrypted);
+  EXPECT_EQ(view->segments[1].text, "Plain words between.\n");
+  EXPECT_EQ(view->segments[2].kind, Segment::Kind::decrypted);
+  EXPECT_EQ(view->segments[2].part_id, "3.2");
+  EXPECT_EQ(view->segments[2].text, kSecretText);
+  EXPECT_TRUE(view->integrity_protected);
+  ASSERT_EQ(view->segments[2].attachments.size(), 1u);
+  EXPECT_EQ(view->segments[2].attachments[0].id, "3.2:2");
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "3.2:2")->bytes, kPng);
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "1.2:2").code(), Errc::not_found);
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "2:1").code(), Errc::not_found);
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "3.2").code(), Errc::invalid_argument);
+  EXPECT_EQ(decrypted_part(store, unlocked, raw, "3.2:../1").code(), Errc::invalid_argument);
+
+  // One part that does not open: nothing is shown (all or nothing).
+  std::string for_mallory =
+      wrap({"pgp-mime",
+            file(must(KeysEnv::gpg(out().mallory_home,
+                                   {"--trust-model", "always", "--armor", "-e", "-r",
+                                    out().mallory_fpr, "--output", "-", file("not for alice")}),
+                      "gpg -e")
+                     .out)});
+  auto broken =
+      decrypt(store, unlocked, message(wrap({"parts", file(first), file(for_mallory)}), kSamUid));
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.code(), Errc::crypto) << broken.error().message;
+}
+
+TEST_F(Reader, ClearsignedTextInsideEncryptionGetsAVerdict) {
+  server_knows_sam();
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  std::string clearsigned =
+      must(KeysEnv::gpg(out().sam_home, {"--clearsign", "-u", out().sam_fpr, "--output", "-",
+                                         file("- dashed line\nsigned words 4711\n")}),
+           "gpg --clearsign")
+          .out;
+  auto view = decrypt(store, unlocked, pgp_mime(gpg_encrypt(out().sam_home, clearsigned)));
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view->signatures.size(), 1u);
+  EXPECT_EQ(view->signatures[0].status, VerdictStatus::good);
+  EXPECT_EQ(view->signatures[0].signer_fingerprint, out().sam_fpr);
+  EXPECT_TRUE(view->signatures[0].covers_whole);
+  EXPECT_EQ(view->signature_state, SignatureState::valid);
+  EXPECT_EQ(decrypted_of(*view).text, "- dashed line\nsigned words 4711\n");
+
+  // Unsigned words around the signed block inside the same encryption: partial.
+  auto around = decrypt(store, unlocked,
+                        pgp_mime(gpg_encrypt(out().sam_home, "Added later.\n" + clearsigned)));
+  ASSERT_TRUE(around.ok()) << around.error().message;
+  ASSERT_EQ(around->signatures.size(), 1u);
+  EXPECT_EQ(around->signatures[0].status, VerdictStatus::good);
+  EXPECT_FALSE(around->signatures[0].covers_whole);
+  EXPECT_EQ(around->signature_state, SignatureState::partially_signed);
+
+  // The signed text altered after signing (then encrypted): bad.
+  std::string forged = clearsigned;
+  forged.replace(forged.find("4711"), 4, "1234");
+  auto bad = decrypt(store, unlocked, pgp_mime(gpg_encrypt(out().sam_home, forged)));
+  ASSERT_TRUE(bad.ok()) << bad.error().message;
+  EXPECT_EQ(bad->signature_state, SignatureState::bad);
+}
+
+TEST_F(Reader, AnExtraUserIdNamingAnotherUserDoesNotMakeTheSignerTheSender) {
+  // Alice's own key, made by gpg, that also carries bob's address as a user id
+  // (bob is another user of this server).
+  std::string home = env.outside_home("alice-extra-uid");
+  std::string fpr = KeysEnv::gpg_make_key(home, kAliceUid, kFilePass);
+  must(KeysEnv::gpg(home, {"--pinentry-mode", "loopback", "--passphrase", kFilePass,
+                           "--quick-add-uid", fpr, "Bob Example <bob@example.org>"}),
+       "gpg --quick-add-uid");
+  std::string exported = must(KeysEnv::gpg(home,
+                                           {"--pinentry-mode", "loopback", "--passphrase-fd", "0",
+                                            "--armor", "--export-secret-keys", fpr},
+                                           std::string(kFilePass) + "\n"),
+                              "gpg --export-secret-keys")
+                             .out;
+  auto key = store.import_openpgp("alice", exported, secret(kFilePass), secret(kPass));
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  std::string content = entity_with_attachment();
+  std::string sig =
+      must(KeysEnv::gpg(home, {"--pinentry-mode", "loopback", "--passphrase", kFilePass, "--armor",
+                               "--detach-sign", "-u", fpr, "--output", "-", file(content)}),
+           "gpg --detach-sign")
+          .out;
+  std::string signed_entity = wrap({"signed", "--protocol", "pgp", file(content), file(sig)});
+
+  // From bob: the key names bob, but the server binds it to alice's addresses only.
+  auto as_bob = verify_signed(store, message(signed_entity, "Bob Example <bob@example.org>"));
+  ASSERT_TRUE(as_bob.ok()) << as_bob.error().message;
+  ASSERT_EQ(as_bob->signatures.size(), 1u);
+  EXPECT_EQ(as_bob->signatures[0].status, VerdictStatus::good);
+  EXPECT_TRUE(as_bob->signatures[0].names_from);
+  EXPECT_FALSE(as_bob->signatures[0].matches_from);
+  EXPECT_FALSE(as_bob->signatures[0].binding.has_value());
+  EXPECT_EQ(as_bob->signature_state, SignatureState::sender_unverified);
+  // The same inside encryption (alice to herself, From bob).
+  std::string ct = must(KeysEnv::gpg(home, {"--trust-model", "always", "--armor", "-e", "-r", fpr,
+                                            "--output", "-", file(signed_entity)}),
+                        "gpg -e")
+                       .out;
+  auto unlocked = unlock(*key);
+  auto enc_bob = decrypt(store, unlocked, pgp_mime(ct, "Bob Example <bob@example.org>"));
+  ASSERT_TRUE(enc_bob.ok()) << enc_bob.error().message;
+  EXPECT_EQ(enc_bob->signature_state, SignatureState::sender_unverified);
+
+  // From alice: the server verified that address for this key (a user of this server).
+  auto as_alice = verify_signed(store, message(signed_entity, kAliceUid));
+  ASSERT_TRUE(as_alice.ok()) << as_alice.error().message;
+  ASSERT_EQ(as_alice->signatures.size(), 1u);
+  EXPECT_TRUE(as_alice->signatures[0].matches_from);
+  ASSERT_TRUE(as_alice->signatures[0].binding.has_value());
+  EXPECT_EQ(as_alice->signatures[0].binding->source, bindings::Source::server);
+  EXPECT_EQ(as_alice->signatures[0].binding->holder, "alice");
+  EXPECT_STREQ(bindings::source_words(bindings::Source::server), "a user of this server");
+  EXPECT_EQ(as_alice->signature_state, SignatureState::valid);
+  auto enc_alice = decrypt(store, unlocked, pgp_mime(ct, kAliceUid));
+  ASSERT_TRUE(enc_alice.ok());
+  EXPECT_EQ(enc_alice->signature_state, SignatureState::valid);
+}
+
+TEST_F(Reader, ServerUsersBindOnlyTheirOwnAddressesToTheirOwnKeys) {
+  KeyInfo pgp = import_alice_openpgp();
+  KeyInfo smime = import_alice_smime();
+  bindings::ServerUsers server(env.app());
+  auto b = server.find(KeyType::openpgp, pgp.fingerprint, "ALICE@work.example");
+  ASSERT_TRUE(b.has_value());  // any of the user's addresses, in any case
+  EXPECT_EQ(b->address, "alice@work.example");
+  EXPECT_EQ(b->holder, "alice");
+  EXPECT_TRUE(server.find(KeyType::smime, smime.fingerprint, "alice@example.org").has_value());
+  EXPECT_FALSE(server.find(KeyType::openpgp, pgp.fingerprint, "bob@example.org").has_value());
+  EXPECT_FALSE(server.find(KeyType::smime, pgp.fingerprint, "alice@example.org").has_value());
+  EXPECT_FALSE(server.find(KeyType::openpgp, pgp.fingerprint.substr(0, 16), "alice@example.org"));
+  EXPECT_FALSE(server.find(KeyType::openpgp, out().sam_fpr, "sam@example.net").has_value());
+  EXPECT_FALSE(server.find(KeyType::openpgp, pgp.fingerprint, "").has_value());
+  bindings::None none;
+  EXPECT_FALSE(none.find(KeyType::openpgp, pgp.fingerprint, "alice@example.org").has_value());
+}
+
+TEST_F(Reader, ExpiredOwnKeysStillDecryptAndSayWhy) {
+  // An OpenPGP key that expired in 2020 (gpg with a faked clock), and a message
+  // encrypted to it then.
+  std::string home = env.outside_home("expired-own");
+  auto gen = KeysEnv::gpg(home, {"--faked-system-time", "20200101T000000", "--pinentry-mode",
+                                 "loopback", "--passphrase", kFilePass, "--quick-gen-key",
+                                 kAliceUid, "future-default", "default", "2d"});
+  ASSERT_EQ(gen.status, 0) << gen.err;
+  std::string secret_key =
+      must(KeysEnv::gpg(home,
+                        {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
+                         "--export-secret-keys", "alice@example.org"},
+                        std::string(kFilePass) + "\n"),
+           "gpg --export-secret-keys")
+          .out;
+  std::string ct =
+      must(KeysEnv::gpg(home, {"--faked-system-time", "20200101T010000", "--trust-model", "always",
+                               "--armor", "-e", "-r", "alice@example.org", "--output", "-",
+                               file(kSecretText)}),
+           "gpg -e")
+          .out;
+  auto key = store.import_openpgp("alice", secret_key, secret(kFilePass), secret(kPass));
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  ASSERT_TRUE(key->expires);
+  ASSERT_LT(*key->expires, env.clock().now());
+  auto unlocked = store.unlock(*key, secret(kPass));
+  ASSERT_TRUE(unlocked.ok()) << unlocked.error().message;
+  auto view = decrypt(store, *unlocked, pgp_mime(ct));
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_TRUE(view->key_expired);
+  EXPECT_EQ(decrypted_of(*view).text, kSecretText);
+  auto sig = store.sign(*unlocked, "data");
+  ASSERT_FALSE(sig.ok());
+  EXPECT_EQ(sig.code(), Errc::expired);
+  EXPECT_NE(sig.error().message.find("OpenPGP key"), std::string::npos) << sig.error().message;
+  EXPECT_NE(sig.error().message.find("can no longer sign"), std::string::npos);
+  EXPECT_NE(sig.error().message.find("2020-01-03"), std::string::npos) << sig.error().message;
+
+  // A current key is not marked.
+  KeyInfo current = import_alice_openpgp();
+  auto fresh = decrypt(store, unlock(current), pgp_mime(gpg_encrypt(out().sam_home, "x")));
+  ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+  EXPECT_FALSE(fresh->key_expired);
+}
+
+TEST_F(Reader, ExpiredOwnCertificateStillDecryptsButNeverSigns) {
+  // A certificate from the test CA that was valid for January 2020 only: `openssl ca`
+  // with an explicit -startdate/-enddate, no faked clock.
+  const std::string d = out().path("expired-ca");
+  std::filesystem::create_directories(d + "/new");
+  test::spit(d + "/index.txt", "");
+  test::spit(d + "/serial", "1000\n");
+  test::spit(d + "/ca.cnf",
+             "[ca]\ndefault_ca = test\n[test]\ndir = " + d +
+                 "\ndatabase = $dir/index.txt\nserial = $dir/serial\nnew_certs_dir = $dir/new\n"
+                 "default_md = sha256\npolicy = any\nunique_subject = no\ncopy_extensions = "
+                 "copy\n[any]\ncommonName = supplied\nemailAddress = optional\n[ext]\n"
+                 "subjectAltName = email:alice@example.org\nbasicConstraints = CA:FALSE\n"
+                 "keyUsage = critical,digitalSignature,keyEncipherment,keyAgreement\n"
+                 "extendedKeyUsage = emailProtection\n");
+  Outside::openssl({"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", d + "/old.key", "-out", d + "/old.csr", "-subj",
+                    "/CN=Alice Example/emailAddress=alice@example.org"});
+  Outside::openssl({"ca", "-batch", "-config", d + "/ca.cnf", "-cert", out().path("ca.pem"),
+                    "-keyfile", out().path("ca.key"), "-in", d + "/old.csr", "-out", d + "/old.pem",
+                    "-extensions", "ext", "-startdate", "20200101000000Z", "-enddate",
+                    "20200201000000Z"});
+  Outside::openssl({"pkcs12", "-export", "-inkey", d + "/old.key", "-in", d + "/old.pem",
+                    "-passout", std::string("pass:") + kFilePass, "-out", d + "/old.p12"});
+  std::string entity = "Content-Type: text/plain\r\n\r\n" + std::string(kSecretText);
+  // Mail sent to it while it was valid.
+  std::string raw = message(Outside::openssl({"cms", "-encrypt", "-binary", "-aes-256-gcm", "-in",
+                                              file(entity), d + "/old.pem"}),
+                            "sam@example.net");
+
+  auto key =
+      store.import_smime("alice", test::slurp(d + "/old.p12"), secret(kFilePass), secret(kPass));
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  ASSERT_TRUE(key->expires);
+  EXPECT_LT(key->not_after, env.clock().now());
+  auto unlocked = store.unlock(*key, secret(kPass));
+  ASSERT_TRUE(unlocked.ok()) << unlocked.error().message;
+  auto view = decrypt(store, *unlocked, raw);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_TRUE(view->key_expired);
+  EXPECT_TRUE(view->integrity_protected);
+  EXPECT_EQ(decrypted_of(*view).text, kSecretText);
+  auto sig = store.sign(*unlocked, "Content-Type: text/plain\r\n\r\nx\r\n");
+  ASSERT_FALSE(sig.ok());
+  EXPECT_EQ(sig.code(), Errc::expired);
+  EXPECT_NE(sig.error().message.find("S/MIME certificate"), std::string::npos)
+      << sig.error().message;
+  EXPECT_NE(sig.error().message.find("can no longer sign"), std::string::npos);
+  EXPECT_NE(sig.error().message.find("2020-02-01"), std::string::npos);
+  EXPECT_EQ(audit_rows("key.sign", "fail"), 1);
 }
 
 }  // namespace

@@ -160,8 +160,9 @@ TEST_F(WebflowTest, DecryptNeedsUnlockThenOpensWithTheGrant) {
   ASSERT_TRUE(opened.ok()) << opened.error().message;
   auto* d = std::get_if<Decrypted>(&*opened);
   ASSERT_NE(d, nullptr);
-  EXPECT_NE(d->view.decrypted().text.find(kSecretText), std::string::npos)
-      << d->view.decrypted().text;
+  ASSERT_EQ(d->view.segments.size(), 1u);
+  EXPECT_NE(d->view.segments[0].text.find(kSecretText), std::string::npos)
+      << d->view.segments[0].text;
   EXPECT_TRUE(d->view.integrity_protected);
   EXPECT_EQ(d->envelope.subject, "Secret");
   EXPECT_EQ(d->grant.id, u.grant.id);
@@ -341,7 +342,7 @@ TEST_F(WebflowTest, IdleAndAbsoluteLimitsEndTheGrant) {
   EXPECT_EQ(audit_count("grant.expire", "expired"), 2);
 }
 
-TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsRefusedWholly) {
+TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsTextOnlyOrRefusedByConfig) {
   keys::GenerateOptions o;
   o.type = keys::KeyType::smime;
   o.algorithm = "p256";
@@ -351,7 +352,9 @@ TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsRefusedWholly) {
   auto cert = store.export_public(smime->key);
   ASSERT_TRUE(cert.ok());
   test::spit(env.path("cert.pem"), *cert);
-  test::spit(env.path("inner.eml"), "Content-Type: text/plain\n\nCBC secret text\n");
+  test::spit(env.path("inner.eml"),
+             "Content-Type: text/html\n\n<p>CBC secret text <a href=\"https://x.example/\">"
+             "here</a><img src=\"https://x.example/i.png\"></p>\n");
   std::string uids[2];
   int i = 0;
   for (const char* cipher : {"-aes256", "-aes-256-gcm"}) {
@@ -366,19 +369,38 @@ TEST_F(WebflowTest, SmimeWithoutIntegrityProtectionIsRefusedWholly) {
   alice1_ = std::get<Unlocked>(*r).session;
   std::optional<util::SecretBuffer> cookie(std::move(std::get<Unlocked>(*r).grant_secret));
 
+  // Default (smime_unprotected = text): plain text only, marked, nothing to frame.
+  ASSERT_EQ(env.app().config.smime_unprotected, config::SmimeUnprotected::text);
   auto cbc = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[0]},
                               client1());
-  ASSERT_FALSE(cbc.ok());
-  EXPECT_EQ(cbc.code(), Errc::crypto);
-  EXPECT_NE(cbc.error().message.find("integrity"), std::string::npos) << cbc.error().message;
-  EXPECT_EQ(cbc.error().message.find("CBC secret"), std::string::npos);
+  ASSERT_TRUE(cbc.ok()) << cbc.error().message;
+  const auto& cbc_view = std::get<Decrypted>(*cbc).view;
+  EXPECT_FALSE(cbc_view.integrity_protected);
+  ASSERT_EQ(cbc_view.segments.size(), 1u);
+  EXPECT_EQ(cbc_view.segments[0].integrity, reader::Segment::Integrity::none);
+  EXPECT_EQ(cbc_view.segments[0].format, mail::BodyFormat::plain);
+  EXPECT_NE(cbc_view.segments[0].text.find("CBC secret text"), std::string::npos);
+  EXPECT_EQ(cbc_view.segments[0].text.find("<img"), std::string::npos);
+  EXPECT_EQ(cbc_view.segments[0].text.find("<a "), std::string::npos);
+
+  // smime_unprotected = refuse: as before, nothing of it is shown.
+  env.app().config.smime_unprotected = config::SmimeUnprotected::refuse;
+  auto refused = open_for_decrypt(env.app(), alice1_, cookie,
+                                  MessageRef{mail::Folder::inbox, uids[0]}, client1());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), Errc::crypto);
+  EXPECT_NE(refused.error().message.find("integrity"), std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(refused.error().message.find("CBC secret"), std::string::npos);
 
   auto gcm = open_for_decrypt(env.app(), alice1_, cookie, MessageRef{mail::Folder::inbox, uids[1]},
                               client1());
   ASSERT_TRUE(gcm.ok()) << gcm.error().message;
   auto* d = std::get_if<Decrypted>(&*gcm);
   ASSERT_NE(d, nullptr);
-  EXPECT_NE(d->view.decrypted().text.find("CBC secret text"), std::string::npos);
+  ASSERT_EQ(d->view.segments.size(), 1u);
+  EXPECT_EQ(d->view.segments[0].integrity, reader::Segment::Integrity::checked);
+  EXPECT_NE(d->view.segments[0].text.find("CBC secret text"), std::string::npos);
   EXPECT_EQ(d->key.type, keys::KeyType::smime);
 }
 
@@ -405,7 +427,8 @@ TEST_F(WebflowTest, DecryptedAttachmentsOnlyThroughTheGrantAndOnlyOfferedOnes) {
   std::optional<util::SecretBuffer> cookie = unlock_ok(alice1_, client1());
   auto view = open_for_decrypt(env.app(), alice1_, cookie, with_file, client1());
   ASSERT_TRUE(view.ok());
-  const auto& seg = std::get<Decrypted>(*view).view.decrypted();
+  ASSERT_EQ(std::get<Decrypted>(*view).view.segments.size(), 1u);
+  const auto& seg = std::get<Decrypted>(*view).view.segments[0];
   ASSERT_EQ(seg.attachments.size(), 1u);
   EXPECT_EQ(seg.attachments[0].source, reader::PartSource::decrypted);
   EXPECT_EQ(seg.attachments[0].filename, "plan.bin");
