@@ -146,6 +146,37 @@ class ContactCli(unittest.TestCase):
         self.assertIn("neither an OpenPGP public key nor an X.509 certificate", r.stderr)
         self.assertEqual(self.wmk.cli("contact", "list", json_output=True), [])
 
+    def test_autocrypt_header_at_delivery(self):
+        import base64
+        import email.message
+        import email.utils
+        fpr = self.outside.make_key("Peer <peer@remote.example>")
+        keydata = base64.b64encode(self.outside.export(fpr, armor=False)).decode()
+
+        def message(sender, addr, subject):
+            m = email.message.EmailMessage()
+            m["From"] = sender
+            m["To"] = "alice@example.org"
+            m["Subject"] = subject
+            m["Date"] = email.utils.formatdate(1700000000)
+            m["Autocrypt"] = "addr=%s; prefer-encrypt=mutual; keydata=%s" % (addr, keydata)
+            m.set_content("hello\n")
+            return m.as_bytes()
+
+        # A header for another address than From is ignored.
+        self.wmk.deliver("alice", message("Mallory <mallory@remote.example>",
+                                          "peer@remote.example", "not mine"))
+        self.assertEqual(self.wmk.cli("contact", "list", "alice", json_output=True), [])
+        self.wmk.deliver("alice", message("Peer <peer@remote.example>", "peer@remote.example",
+                                          "first"))
+        (k,) = self.wmk.cli("contact", "list", "alice", json_output=True)
+        self.assertEqual(k["fingerprint"], fpr)
+        (b,) = k["bindings"]
+        self.assertEqual((b["email"], b["source"]), ("peer@remote.example", "autocrypt"))
+        self.assertEqual(b["first_seen"], 1700000000)
+        # Bob got nothing.
+        self.assertEqual(self.wmk.cli("contact", "list", "bob", json_output=True), [])
+
     def test_certificate(self):
         key, crt = os.path.join(self.wmk.tmp, "d.key"), os.path.join(self.wmk.tmp, "d.pem")
         run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",

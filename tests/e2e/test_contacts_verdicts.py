@@ -125,9 +125,6 @@ class Verdicts(unittest.TestCase):
         # No key was unlocked: the page carries no key banner and no grant exists.
         self.assertEqual(self.wmk.cli("grant", "list", json_output=True), [])
 
-    # Needs the binding lookup of issue 9 (core/bindings) hooked to contacts: until
-    # then a key's user ids still decide "the sender" and this fails, as expected.
-    @unittest.expectedFailure
     def test_extra_user_id_binds_nothing(self):
         path = os.path.join(self.wmk.tmp, "two.asc")
         with open(path, "wb") as f:
@@ -144,9 +141,6 @@ class Verdicts(unittest.TestCase):
         self.assertNotEqual(state, "valid")
         self.assertNotIn("the sender", body)
 
-    # Needs the binding lookup of issue 9 (core/bindings) hooked to contacts: until
-    # then a key's user ids still decide "the sender" and this fails, as expected.
-    @unittest.expectedFailure
     def test_smime_certificate_bound_by_the_user(self):
         key, crt = os.path.join(self.wmk.tmp, "dave.key"), os.path.join(self.wmk.tmp, "dave.pem")
         run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",

@@ -184,6 +184,18 @@ TEST_F(ContactsTest, AutocryptHeaderParsesAndRoundTrips) {
   EXPECT_FALSE(parse_autocrypt("addr=ac@remote.example; keydata=!!!").ok());
 }
 
+TEST(Autocrypt, HeaderValuesAreUnfoldedFromTheTopHeaderBlockOnly) {
+  auto v = autocrypt_header_values(
+      "From: a@b.example\r\nAutocrypt: addr=a@b.example;\r\n keydata=QUJD\r\n\tREVG\r\n"
+      "Subject: x\r\n\r\nAutocrypt: addr=body@b.example; keydata=QUJD\r\n");
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0], " addr=a@b.example; keydata=QUJD\tREVG");
+  auto h = parse_autocrypt(v[0]);
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  EXPECT_EQ(h->keydata, "ABCDEF");
+  EXPECT_TRUE(autocrypt_header_values("Subject: none\n\nbody").empty());
+}
+
 // ---- ContactStore
 
 TEST_F(ContactsTest, ImportBindsTheNamedAddressOnlyAndVerifiesFromTheHome) {
