@@ -3,10 +3,13 @@
 //       with its grant state: unlocked in this session (time left), unlocked in
 //       another session (since when, from where), or locked; and the user's own
 //       key-use history from the audit log (unlock, decrypt, sign, grants made,
-//       stopped and expired), newest first.
+//       stopped and expired), newest first; and the user's correspondents' keys
+//       (fingerprint, the addresses each is bound to and by what, expiry, state).
 #include "cgi/common/guard.h"
 #include "cgi/common/key_pages.h"
 #include "cgi/common/mailbox.h"
+#include "core/bindings/bindings.h"
+#include "core/contacts/contacts.h"
 
 namespace wmk::cgi {
 
@@ -123,6 +126,56 @@ Html history_row(const webflow::HistoryEntry& h, const std::string& what,
                {"where", where}});
 }
 
+// One correspondent's key: fingerprint, the addresses it is bound to with each
+// binding's source, expiry and whether it may be used to encrypt (and why not).
+Html contact_row(const contacts::ContactKey& k) {
+  std::vector<Html> bound;
+  for (const auto& b : k.bindings) {
+    bound.push_back(fill(
+        R"(<li data-source="{{source}}">{{email}} <span class="muted">({{words}})</span></li>)",
+        {{"source", bindings::source_name(b.source)},
+         {"email", b.email},
+         {"words", bindings::source_words(b.source)}}));
+  }
+  std::string state =
+      k.state == contacts::KeyState::usable
+          ? std::string("Usable")
+          : std::string("Not used to encrypt: ") + contacts::key_state_words(k.state);
+  return fill(R"(<tr class="contact" data-contact="{{fpr}}" data-state="{{state_name}}">
+<td data-label="Kind">{{kind}}</td>
+<td class="fingerprint" data-label="Fingerprint"><code>{{fpr}}</code></td>
+<td data-label="Bound to"><ul class="bindings">{{bound}}</ul></td>
+<td data-label="Expires">{{expires}}</td>
+<td data-label="State">{{state}}</td>
+</tr>
+)",
+              {{"fpr", k.fingerprint},
+               {"state_name", contacts::key_state_name(k.state)},
+               {"kind", key_kind(k.type)},
+               {"bound", join(bound)},
+               {"expires", k.expires ? format_date(*k.expires) : std::string("never")},
+               {"state", state}});
+}
+
+Html contacts_html(Context& ctx) {
+  keys::KeyStore store(ctx.app);
+  contacts::ContactStore directory(ctx.app, store);
+  auto list = directory.list(ctx.live_session().login);
+  if (!list || list->empty()) {
+    return Html(
+        R"(<p class="empty">No correspondents' keys yet. Keys arrive in Autocrypt headers of mail to you, or an administrator adds them with <code>webmailkey contact import</code> or <code>webmailkey contact lookup</code>.</p>)");
+  }
+  std::vector<Html> rows;
+  for (const auto& k : *list)
+    rows.push_back(contact_row(k));
+  return fill(R"(<table class="messages contacts">
+<thead><tr><th scope="col">Kind</th><th scope="col">Fingerprint</th><th scope="col">Bound to</th><th scope="col">Expires</th><th scope="col">State</th></tr></thead>
+<tbody>
+{{rows}}</tbody>
+</table>)",
+              {{"rows", join(rows)}});
+}
+
 Response keys_page(Context& ctx) {
   const auto& session = ctx.live_session();
   auto states = webflow::key_states(ctx.app, session);
@@ -167,10 +220,16 @@ Response keys_page(Context& ctx) {
 
   p.main = fill(R"(<h1>Your keys</h1>
 {{keys}}
+<h2>Correspondents' keys</h2>
+<p>A signature counts as by the sender only when its key is bound to the sender's address here (or is a key of this server's user); the addresses a key names itself bind nothing.</p>
+{{contacts}}
 <h2>Key use history</h2>
 <p>Every unlock, decryption and signature with your keys, and when an unlock ended. This session is <code>{{session}}</code>.</p>
 {{history}})",
-                {{"keys", keys_html}, {"session", session.short_id}, {"history", history_html}});
+                {{"keys", keys_html},
+                 {"contacts", contacts_html(ctx)},
+                 {"session", session.short_id},
+                 {"history", history_html}});
   return page_response(200, p);
 }
 

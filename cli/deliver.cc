@@ -18,6 +18,7 @@
 #include "cli/cli.h"
 #include "core/auth/users.h"
 #include "core/config/config.h"
+#include "core/contacts/contacts.h"
 #include "core/mail/deliver.h"
 #include "core/mail/maildir.h"
 #include "core/util/fs.h"
@@ -76,6 +77,16 @@ void run_deliver(Context& ctx, const std::string& login, const std::string& fold
   }
   if (!delivered)
     return fail(ctx, delivered.error(), delivered.code() == Errc::invalid_argument);
+  // Autocrypt Level 1: the sender's key from the header, bound to the From address as
+  // `autocrypt`. Never a reason to refuse or retry the delivery.
+  if (*folder == mail::Folder::inbox) {
+    keys::KeyStore keys(*app);
+    contacts::ContactStore contacts(*app, keys);
+    if (auto seen = contacts.autocrypt_from_message(user->id, *raw); !seen) {
+      std::cerr << "webmailkey: delivered; its Autocrypt header was not taken: "
+                << seen.error().message << "\n";
+    }
+  }
   if (delivered->index_error) {
     std::cerr << "webmailkey: delivered, but not indexed yet (the next listing will): "
               << delivered->index_error->message << "\n";

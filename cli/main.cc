@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   register_audit(app, ctx);
   register_grant(app, ctx);
   register_key(app, ctx);
+  register_contact(app, ctx);
   register_help_dump(app, ctx);  // last: it walks what the others registered
   try {
     app.parse(argc, argv);

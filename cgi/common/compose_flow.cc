@@ -91,8 +91,13 @@ ComposeSession::ComposeSession(Context& ctx, std::unique_ptr<UserMailbox> box)
     : ctx_(ctx),
       box_(std::move(box)),
       keys_(key_session(ctx)),
+      contacts_(ctx.app, keys_->keys(),
+                keys::Actor{ctx.live_session().login, ctx.live_session().short_id,
+                            ctx.live_session().client_addr}),
       transport_(ctx.app.config.sendmail),
-      outbox_(box_->maildir(), keys_->keys(), transport_, *ctx.app.clock) {}
+      outbox_(box_->maildir(), keys_->keys(), transport_, *ctx.app.clock) {
+  outbox_.use_contacts(contacts_, ctx.live_session().user_id);
+}
 
 Response ComposeSession::finish(Response r) {
   if (unlocked_) {

@@ -13,6 +13,7 @@
 
 #include "cgi/common/guard.h"
 #include "cgi/common/mailbox.h"
+#include "core/contacts/contacts.h"
 #include "core/mail/outgoing.h"
 #include "core/mail/sendmail.h"
 #include "core/webflow/drafting.h"
@@ -74,6 +75,7 @@ class ComposeSession {
   Context& ctx_;
   std::unique_ptr<UserMailbox> box_;
   std::unique_ptr<webflow::KeySession> keys_;
+  contacts::ContactStore contacts_;
   mail::SendmailTransport transport_;
   mail::Outbox outbox_;
   std::optional<webflow::Unlocked> unlocked_;

@@ -174,8 +174,8 @@ Html segment_attachments(const Context& /*ctx*/, const webflow::MessageRef& ref,
        {"items", join(items)}});
 }
 
-// The text of one segment: plain text escaped; HTML sanitized and shown in the
-// sandboxed mail frame (no scripts, no same origin, the page's CSP inherited).
+}  // namespace
+
 Html segment_body(const reader::Segment& seg) {
   // Without integrity protection the reader gives plain text only; never a frame.
   if (seg.integrity == reader::Segment::Integrity::none)
@@ -191,6 +191,8 @@ Html segment_body(const reader::Segment& seg) {
   }
   return {};
 }
+
+namespace {
 
 Html segment_html(const Context& ctx, const webflow::MessageRef& ref, const reader::Segment& seg,
                   bool alone) {
@@ -390,6 +392,19 @@ Response confirm_stop_response(Context& ctx, const webflow::MessageRef& ref,
   return page_response(200, p);
 }
 
+Html signature_indicator(const reader::MessageView& v) {
+  const bool signature_ok = v.signature_state == reader::SignatureState::valid;
+  const bool unsigned_ = v.signature_state == reader::SignatureState::none;
+  return fill(
+      R"(<li class="indicator {{sig_cls}}" data-signature-state="{{state}}">{{sig}}{{details}}</li>)",
+      {{"sig_cls", signature_ok ? "signature-good"
+                   : unsigned_  ? "unsigned"
+                                : "signature-bad"},
+       {"state", reader::signature_state_name(v.signature_state)},
+       {"sig", signature_state_sentence(v)},
+       {"details", signature_details(v)}});
+}
+
 Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                             const webflow::Decrypted& d) {
   const auto& v = d.view;
@@ -397,11 +412,9 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
   Page p = ctx.page("decrypted", "Message", message_nav(ref));
   p.title = d.envelope.subject.empty() ? "(no subject)" : d.envelope.subject;
 
-  const bool signature_ok = v.signature_state == reader::SignatureState::valid;
-  const bool unsigned_ = v.signature_state == reader::SignatureState::none;
   Html indicators = fill(
       R"(<li class="indicator encrypted"><span class="badge encrypted">Decrypted</span> {{how}} with your {{key}}{{cipher}}; {{integrity}}</li>
-<li class="indicator {{sig_cls}}" data-signature-state="{{state}}">{{sig}}{{details}}</li>)",
+{{signature}})",
       {{"how", protection_label(v.protection)},
        {"key", key_label(d.key.type, d.key.fingerprint)},
        {"cipher", v.cipher.empty() ? std::string() : " (" + v.cipher + ")"},
@@ -409,12 +422,7 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                          ? "integrity checked."
                          : "NOT integrity-protected: see the marked part below, which may "
                            "have been altered."},
-       {"sig_cls", signature_ok ? "signature-good"
-                   : unsigned_  ? "unsigned"
-                                : "signature-bad"},
-       {"state", reader::signature_state_name(v.signature_state)},
-       {"sig", signature_state_sentence(v)},
-       {"details", signature_details(v)}});
+       {"signature", signature_indicator(v)}});
   if (v.segments.size() > 1) {
     indicators += Html(
         R"(<li class="indicator mixed">This message has several parts, encrypted or not: each part is shown on its own and marked.</li>)");

@@ -79,6 +79,14 @@ Response in_use_response(Context& ctx, const webflow::MessageRef& ref,
 Response confirm_stop_response(Context& ctx, const webflow::MessageRef& ref,
                                const keys::KeyInfo& key, const grant::GrantInfo& other);
 
+// The signature indicator of a view (an <li> for a list of indicators): the overall
+// state in words (only `valid` says valid) and each signature's verdict.
+Html signature_indicator(const reader::MessageView& v);
+
+// The text of one segment: plain text escaped; HTML sanitized and shown in the
+// sandboxed mail frame (no scripts, no same origin, the page's CSP inherited).
+Html segment_body(const reader::Segment& seg);
+
 // The decrypted message: envelope headers, the indicators (encrypted, cipher,
 // integrity, signatures) outside the content, the content; Cache-Control: no-store.
 Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,

@@ -2,8 +2,10 @@
 
 #include <stdexcept>
 
+#include "cgi/common/key_pages.h"
 #include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
+#include "core/webflow/signed_view.h"
 
 namespace wmk::cgi {
 
@@ -173,6 +175,33 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
         look = DecryptLook::unlocked;
     }
     content = encrypted_content(ctx, ref, look);
+  } else if (mail::is_signed(m.protection)) {
+    // Verifying needs only public keys: the verdict is shown with no unlock.
+    auto verified = webflow::verify_signed_message(ctx.app, ctx.live_session(), *raw);
+    Html indicator;
+    if (verified) {
+      indicator = signature_indicator(verified->view);
+      if (verified->previous_signer) {
+        indicator += fill(
+            R"(<li class="indicator key-changed" data-key-changed="{{previous}}">The key that signs mail from this address has changed since the last message (before: {{previous}}).</li>)",
+            {{"previous", *verified->previous_signer}});
+      }
+    } else {
+      indicator = fill(
+          R"(<li class="indicator signature-bad" data-signature-state="error">The signature could not be checked: {{why}}</li>)",
+          {{"why", verified.error().message}});
+    }
+    // An opaque S/MIME signature holds the content: only a good one releases it.
+    Html body;
+    if (verified && m.protection == mail::Protection::smime_signed && m.text.empty() &&
+        !verified->view.segments.empty())
+      body = segment_body(verified->view.segments.front());
+    else
+      body = text_content(m, view, ref);
+    content = fill(R"(<ul class="indicators" aria-label="Protection">{{indicator}}</ul>
+{{body}})",
+                   {{"indicator", indicator}, {"body", body}}) +
+              attachment_list(m, ref);
   } else {
     content = text_content(m, view, ref) + attachment_list(m, ref);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/auth/users.h"
+#include "core/contacts/contacts.h"
 #include "core/keys/keystore.h"
 #include "core/util/ascii.h"
 
@@ -12,6 +13,14 @@ const char* source_name(Source source) {
   switch (source) {
     case Source::server:
       return "server";
+    case Source::wkd:
+      return "wkd";
+    case Source::ca:
+      return "ca";
+    case Source::user:
+      return "user";
+    case Source::autocrypt:
+      return "autocrypt";
   }
   return "server";
 }
@@ -20,8 +29,24 @@ const char* source_words(Source source) {
   switch (source) {
     case Source::server:
       return "a user of this server";
+    case Source::wkd:
+      return "published by the address's own domain (WKD)";
+    case Source::ca:
+      return "a certificate authority you trust vouches for the address";
+    case Source::user:
+      return "you accepted this key for the address";
+    case Source::autocrypt:
+      return "seen in Autocrypt headers of mail from the address (not verified)";
   }
   return "a user of this server";
+}
+
+std::optional<Source> parse_source(std::string_view name) {
+  for (auto s : {Source::server, Source::wkd, Source::ca, Source::user, Source::autocrypt}) {
+    if (name == source_name(s))
+      return s;
+  }
+  return std::nullopt;
 }
 
 std::optional<Binding> ServerUsers::find(keys::KeyType type, std::string_view fingerprint,
@@ -59,6 +84,13 @@ std::optional<Binding> Chain::find(keys::KeyType type, std::string_view fingerpr
 Chain standard(app::App& app) {
   Chain chain;
   chain.add(std::make_unique<ServerUsers>(app));
+  return chain;
+}
+
+Chain standard(app::App& app, std::int64_t user_id) {
+  Chain chain;
+  chain.add(std::make_unique<ServerUsers>(app));
+  chain.add(std::make_unique<contacts::DirectoryBindings>(app, user_id));
   return chain;
 }
 

@@ -10,6 +10,7 @@
 // (a Web Key Directory, a CA, the user's own contacts, Autocrypt) are further
 // classes behind the same interface, asked in order by a Chain.
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,13 +24,19 @@ namespace wmk::bindings {
 
 // Where a binding of an address to a key comes from.
 enum class Source {
-  server,  // the key is held here for a user of this server, and the address is theirs
+  server,     // the key is held here for a user of this server, and the address is theirs
+  wkd,        // fetched by WKD for exactly that address (core/contacts)
+  ca,         // an S/MIME certificate that chains to the trust store and names the address
+  user,       // the user accepted the key for the address
+  autocrypt,  // seen in an Autocrypt header of mail from the address
 };
 
 // "server" (stable; for templates, JSON, logs).
 const char* source_name(Source source);
 // "a user of this server": how the page names the source in a verdict.
 const char* source_words(Source source);
+// The Source that source_name() spells so; nullopt for anything else.
+std::optional<Source> parse_source(std::string_view name);
 
 // An address verified for a key, and by what.
 struct Binding {
@@ -78,7 +85,12 @@ class None final : public Lookup {
   }
 };
 
-// Every source this server uses, in order of trust: today ServerUsers only.
+// Every source this server uses that needs no user: ServerUsers.
 Chain standard(app::App& app);
+
+// Every source for reading mail of the user user_id, in order of trust: ServerUsers,
+// then the user's own directory of correspondents' keys (contacts::DirectoryBindings:
+// wkd, ca, user, autocrypt).
+Chain standard(app::App& app, std::int64_t user_id);
 
 }  // namespace wmk::bindings

@@ -224,6 +224,54 @@ const std::vector<KeySpec>& key_specs() {
        "image, which reads this file again; SIGHUP does it at once)",
        uint_in(&Config::worker_max_requests, 1, 1000000),
        [](const Config& c) { return std::to_string(c.worker_max_requests); }},
+      {"wkd_ca_file",
+       "an extra PEM bundle of CAs that WKD lookups trust beside the system store (empty: none)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v[0] != '/')
+           return "expected an absolute path (or nothing)";
+         c.wkd_ca_file = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.wkd_ca_file; }},
+      {"wkd_resolve",
+       "host names pinned for WKD lookups, `HOST:PORT:ADDRESS` entries as curl's `--resolve` "
+       "(for tests and private networks)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         // HOST:PORT:ADDRESS entries separated by spaces or commas.
+         c.wkd_resolve.clear();
+         std::string entry;
+         for (std::size_t i = 0; i <= v.size(); ++i) {
+           char ch = i < v.size() ? v[i] : ' ';
+           if (ch != ' ' && ch != ',' && ch != '\t') {
+             entry += ch;
+             continue;
+           }
+           if (entry.empty())
+             continue;
+           auto first = entry.find(':');
+           auto second = first == std::string::npos ? first : entry.find(':', first + 1);
+           if (second == std::string::npos || first == 0 || second == first + 1 ||
+               second + 1 == entry.size())
+             return "expected HOST:PORT:ADDRESS entries, not " + entry;
+           for (std::size_t k = first + 1; k < second; ++k) {
+             if (entry[k] < '0' || entry[k] > '9')
+               return "the port of " + entry + " is not a number";
+           }
+           c.wkd_resolve.push_back(entry);
+           entry.clear();
+         }
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& r : c.wkd_resolve)
+           out += (out.empty() ? "" : " ") + r;
+         return out;
+       }},
+      {"autocrypt",
+       "reserved for the outgoing Autocrypt header (not sent yet); incoming Autocrypt headers "
+       "are always read at delivery",
+       boolean(&Config::autocrypt), [b](const Config& c) { return b(c.autocrypt); }},
       {"smime_unprotected",
        "S/MIME mail encrypted without integrity protection (EnvelopedData, AES-CBC, what "
        "most mail programs send): `text` shows it as plain text only (never HTML, no links, "

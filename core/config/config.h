@@ -65,6 +65,14 @@ struct Config {
   // one (which reads the config afresh).
   std::uint32_t worker_max_requests = 500;
 
+  // WKD lookups: an extra PEM CA bundle trusted beside the system store, and
+  // HOST:PORT:ADDRESS entries that pin a host name to an address (curl --resolve);
+  // both for tests and private deployments.
+  std::string wkd_ca_file;
+  std::vector<std::string> wkd_resolve;
+  // Outgoing mail carries the sender's Autocrypt header (their OpenPGP public key).
+  bool autocrypt = true;
+
   // Where the file came from ("" for built-in defaults).
   std::string source;
 

@@ -719,7 +719,114 @@ Status KeyStore::remove(const KeyInfo& key) {
   return {};
 }
 
+namespace {
+
+PublicKey public_of(const detail::PgpKeyMeta& m) {
+  PublicKey k;
+  k.type = KeyType::openpgp;
+  k.fingerprint = m.fingerprint;
+  k.algorithm = m.algorithm;
+  k.created = m.created;
+  k.expires = m.expires;
+  k.revoked = m.revoked;
+  k.can_encrypt = m.can_encrypt && !m.revoked && !m.expired;
+  k.user_ids = m.user_ids;
+  k.emails = m.emails;
+  return k;
+}
+
+PublicKey public_of(const detail::PublicCertificate& c, std::int64_t now) {
+  PublicKey k;
+  k.type = KeyType::smime;
+  k.fingerprint = c.cert.fingerprint;
+  k.algorithm = c.cert.algorithm;
+  k.created = c.cert.not_before;
+  k.expires = c.cert.not_after;
+  k.can_encrypt = now >= c.cert.not_before && now <= c.cert.not_after;
+  k.user_ids = {c.cert.subject};
+  k.emails = c.cert.emails;
+  k.data = c.chain_pem;
+  k.subject = c.cert.subject;
+  k.issuer = c.cert.issuer;
+  k.chain_trusted = c.chain_trusted;
+  return k;
+}
+
+}  // namespace
+
+Result<std::vector<PublicKey>> KeyStore::read_public(KeyType type, std::string_view data) {
+  if (type == KeyType::smime) {
+    auto cert = detail::parse_public_certificate(data);
+    if (!cert)
+      return cert.error();
+    return std::vector<PublicKey>{public_of(*cert, app_.clock->now())};
+  }
+  WMK_TRY(check_home());
+  auto metas = pgp().inspect(data);
+  if (!metas)
+    return metas.error();
+  std::vector<PublicKey> out;
+  for (const auto& m : *metas) {
+    if (m.has_secret)
+      return make_error(Errc::invalid_argument,
+                        "the data holds a secret key: only public keys are taken (nothing was "
+                        "imported)");
+    out.push_back(public_of(m));
+  }
+  return out;
+}
+
+Result<std::vector<PublicKey>> KeyStore::import_public(KeyType type, std::string_view data) {
+  if (type == KeyType::smime)
+    return read_public(type, data);
+  WMK_TRY(check_home());
+  auto metas = pgp().import_public(data);
+  if (!metas)
+    return metas.error();
+  std::vector<PublicKey> out;
+  for (const auto& m : *metas) {
+    PublicKey k = public_of(m);
+    auto armored = pgp().export_public(m.fingerprint);
+    if (!armored)
+      return armored.error();
+    k.data = std::move(armored).value();
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Result<PublicKey> KeyStore::public_openpgp(const std::string& fingerprint) {
+  WMK_TRY(check_home());
+  auto m = pgp().find(fingerprint);
+  if (!m)
+    return m.error();
+  PublicKey k = public_of(*m);
+  auto armored = pgp().export_public(m->fingerprint);
+  if (!armored)
+    return armored.error();
+  k.data = std::move(armored).value();
+  return k;
+}
+
+Status KeyStore::remove_public_openpgp(const std::string& fingerprint) {
+  auto st = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
+  st.bind(1, fingerprint);
+  if (st.step())
+    return {};
+  WMK_TRY(check_home());
+  auto m = pgp().find(fingerprint);
+  if (!m)
+    return m.code() == Errc::not_found ? Status{} : Status{m.error()};
+  if (m->has_secret)
+    return {};
+  Status gone = pgp().remove(fingerprint);
+  if (!gone.ok() && gone.code() != Errc::not_found)
+    return gone;
+  return {};
+}
+
 Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
+
   if (key.revoked)
     return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
   std::int64_t now = app_.clock->now();

@@ -165,6 +165,27 @@ class KeyStore {
   };
   Result<Orphans> remove_orphans(store::PurgeMode mode);
 
+  // ---- correspondents' public keys (core/contacts keeps which addresses they are for)
+
+  // The public keys (type openpgp: armored or binary) or the certificate (type smime:
+  // PEM or DER, leaf first) in data, read without storing anything. Errc::invalid_argument
+  // for data holding a secret key or no key; nothing is kept.
+  Result<std::vector<PublicKey>> read_public(KeyType type, std::string_view data);
+
+  // Makes the public keys in data usable for verifying: OpenPGP keys are imported into
+  // the server's GnuPG home, merged with what it holds (new subkeys, expiry,
+  // revocations); certificates need nothing here. Returns them as now known (OpenPGP:
+  // data is the merged armored key). Errors as read_public; nothing is imported when
+  // any part is refused.
+  Result<std::vector<PublicKey>> import_public(KeyType type, std::string_view data);
+
+  // An OpenPGP public key as the GnuPG home holds it now. Errc::not_found if absent.
+  Result<PublicKey> public_openpgp(const std::string& fingerprint);
+
+  // Removes an OpenPGP public key from the GnuPG home when nobody needs it any more:
+  // never a key of this server's users (whose secret is there too). Missing is fine.
+  Status remove_public_openpgp(const std::string& fingerprint);
+
  private:
   Status check_home();
   // The OpenPGP engine, made on first use and kept with its GPGME context.

@@ -245,6 +245,7 @@ PgpKeyMeta meta_of(gpgme_key_t key) {
   PgpKeyMeta m;
   m.fingerprint = upper(key->fpr != nullptr ? key->fpr : "");
   m.revoked = key->revoked != 0;
+  m.expired = key->expired != 0;
   m.has_secret = key->secret != 0;
   m.can_encrypt = key->can_encrypt != 0;
   std::string algo;
@@ -781,6 +782,36 @@ Result<std::vector<std::string>> OpenPgp::secret_fingerprints() {
   gpgme_op_keylist_end(ctx);
   if (err && gpgme_err_code(err) != GPG_ERR_EOF)
     return map_gpg_error("gpg could not list the keys", err);
+  return out;
+}
+
+Result<std::vector<PgpKeyMeta>> OpenPgp::import_public(std::string_view data) {
+  auto keys = inspect(data);
+  if (!keys)
+    return keys.error();
+  for (const auto& k : *keys) {
+    if (k.has_secret)
+      return make_error(Errc::invalid_argument,
+                        "the data holds a secret key: only public keys are taken (nothing was "
+                        "imported)");
+  }
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
+  auto imported = import_into(ctx, data);
+  if (!imported)
+    return imported.error();
+  if ((*imported)->secret_imported != 0 || (*imported)->secret_read != 0)
+    return make_error(Errc::internal, "gpg read a secret key that inspection did not show");
+  std::vector<PgpKeyMeta> out;
+  for (const auto& k : *keys) {
+    auto key = get_key(ctx, k.fingerprint, false);
+    if (!key)
+      return make_error(Errc::invalid_argument,
+                        "gpg did not take key " + k.fingerprint + ": " + key.error().message);
+    out.push_back(meta_of(key->get()));
+  }
   return out;
 }
 

@@ -24,6 +24,7 @@ struct PgpKeyMeta {
   std::int64_t created = 0;
   std::optional<std::int64_t> expires;
   bool revoked = false;
+  bool expired = false;  // the primary key is past its expiry
   bool has_secret = false;
   bool can_encrypt = false;
   std::vector<std::string> user_ids;
@@ -76,6 +77,12 @@ class OpenPgp {
   // file_passphrase does not open it; on any failure the key is removed again.
   Result<PgpKeyMeta> import_secret(std::string_view data, const util::SecretBuffer& file_passphrase,
                                    const util::SecretBuffer& key_secret);
+
+  // Imports the public keys in data into the home, where gpg merges them with what it
+  // holds (new subkeys, user ids, expiry, revocations; only what the key's own
+  // signatures make valid). Data holding any secret key is refused before anything is
+  // imported (Errc::invalid_argument). Returns the keys as now merged.
+  Result<std::vector<PgpKeyMeta>> import_public(std::string_view data);
 
   // The armored public key.
   Result<std::string> export_public(const std::string& fingerprint);

@@ -510,6 +510,43 @@ Result<SmimeMaterial> generate(const std::string& name, const std::string& email
   return m;
 }
 
+Result<PublicCertificate> parse_public_certificate(std::string_view data) {
+  if (looks_like_pem(data)) {
+    if (data.find("PRIVATE KEY-----") != std::string_view::npos)
+      return make_error(Errc::invalid_argument,
+                        "the file holds a private key: only certificates are taken (nothing "
+                        "was imported)");
+  } else {
+    ERR_clear_error();
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(data.data());
+    P12 p12(d2i_PKCS12(nullptr, &p, static_cast<long>(data.size())));
+    ERR_clear_error();
+    if (p12)
+      return make_error(Errc::invalid_argument,
+                        "the file is PKCS#12, which holds a private key: give the certificate "
+                        "alone (PEM or DER); nothing was imported");
+  }
+  auto certs = read_certs(data);
+  if (!certs)
+    return make_error(Errc::invalid_argument,
+                      "the data is neither an OpenPGP key nor an X.509 certificate");
+  PublicCertificate out;
+  X509* leaf = sk_X509_value(certs->get(), 0);
+  out.cert = info_of(leaf);
+  for (int i = 0; i < sk_X509_num(certs->get()); ++i)
+    out.chain_pem += cert_pem(sk_X509_value(certs->get(), i));
+  Store store(X509_STORE_new());
+  X509_STORE_set_default_paths(store.get());
+  CertStack rest = certs_after_leaf(certs->get());
+  StoreCtx sctx(X509_STORE_CTX_new());
+  if (sctx && X509_STORE_CTX_init(sctx.get(), store.get(), leaf, rest.get()) == 1) {
+    X509_STORE_CTX_set_purpose(sctx.get(), X509_PURPOSE_SMIME_ENCRYPT);
+    out.chain_trusted = X509_verify_cert(sctx.get()) == 1;
+  }
+  ERR_clear_error();
+  return out;
+}
+
 Result<CertInfo> cert_info(std::string_view chain_pem) {
   auto certs = read_certs(chain_pem);
   if (!certs)

@@ -57,6 +57,16 @@ Result<SmimeMaterial> generate(const std::string& name, const std::string& email
                                SmimeAlgorithm algorithm, std::int64_t now, std::int64_t days,
                                WithCsr csr);
 
+// A correspondent's certificate (and any chain after it) from PEM or DER, with no
+// private key: PEM holding a PRIVATE KEY block or a PKCS#12 file is refused
+// (Errc::invalid_argument, nothing of it kept). The leaf is the first certificate.
+struct PublicCertificate {
+  CertInfo cert;
+  std::string chain_pem;       // leaf first
+  bool chain_trusted = false;  // chains to the system trust store, purpose S/MIME, valid at now
+};
+Result<PublicCertificate> parse_public_certificate(std::string_view data);
+
 // Reads the leaf certificate (the first) of a PEM chain. Errc::corrupt if unreadable.
 Result<CertInfo> cert_info(std::string_view chain_pem);
 

@@ -56,6 +56,28 @@ struct KeyInfo {
   std::int64_t not_after = 0;
 };
 
+// A correspondent's public key or certificate as the key code reads it. Its user ids
+// and addresses are what the key's owner wrote: they bind nothing (core/contacts keeps
+// the bindings). Never holds secret material.
+struct PublicKey {
+  KeyType type = KeyType::openpgp;
+  std::string fingerprint;  // uppercase hex: OpenPGP v4 primary key, S/MIME SHA-256 of the leaf
+  std::string algorithm;
+  std::int64_t created = 0;             // OpenPGP key creation, S/MIME notBefore
+  std::optional<std::int64_t> expires;  // nullopt: never; S/MIME notAfter
+  bool revoked = false;
+  bool can_encrypt = false;  // OpenPGP: a usable (not expired or revoked) encryption subkey
+  std::vector<std::string> user_ids;  // OpenPGP user ids; S/MIME: the subject
+  std::vector<std::string> emails;    // lowercased, from the user ids / the certificate
+  // OpenPGP: the armored public key as the GnuPG home now holds it (merged).
+  // S/MIME: the PEM certificates, leaf first.
+  std::string data;
+  // S/MIME only.
+  std::string subject;
+  std::string issuer;
+  bool chain_trusted = false;  // the leaf chains to the system trust store for S/MIME
+};
+
 // True if key has an expiry (OpenPGP key expiry, S/MIME certificate notAfter) at or
 // before now.
 bool key_expired(const KeyInfo& key, std::int64_t now);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/contacts/contacts.h"
 #include "core/util/ascii.h"
 #include "core/util/encoding.h"
 
@@ -77,6 +78,11 @@ Result<keys::KeyInfo> Outbox::sender_key(const std::string& address, Technology 
   return key;
 }
 
+void Outbox::use_contacts(contacts::ContactStore& contacts, std::int64_t user_id) {
+  contacts_ = &contacts;
+  contacts_user_ = user_id;
+}
+
 Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
   std::vector<std::string> addresses = recipients(draft);
   std::string sender = util::ascii_lower(draft.from.address);
@@ -92,6 +98,19 @@ Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
     if (!key) {
       if (key.code() != Errc::not_found)
         return key.error();
+      if (contacts_ != nullptr) {
+        auto bound =
+            contacts_->encryption_key(contacts_user_, address, key_type_of(draft.technology));
+        if (bound) {
+          keys.push_back(bound->public_data);
+          continue;
+        }
+        if (bound.code() == Errc::revoked || bound.code() == Errc::expired ||
+            bound.code() == Errc::invalid_argument) {
+          missing.push_back(address + " (" + bound.error().message + ")");
+          continue;
+        }
+      }
       missing.push_back(address);
       continue;
     }

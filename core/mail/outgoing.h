@@ -23,6 +23,10 @@
 #include "core/util/clock.h"
 #include "core/util/result.h"
 
+namespace wmk::contacts {
+class ContactStore;
+}
+
 namespace wmk::mail {
 
 // "openpgp" → keys::KeyType::openpgp, "smime" → keys::KeyType::smime.
@@ -61,8 +65,15 @@ class Outbox {
   // protected drafts. Errc::not_found naming the address when it has none.
   Result<keys::KeyInfo> sender_key(const std::string& address, Technology technology);
 
-  // The public keys that encryption of draft needs: each recipient's, then the
-  // sender's. Errc::not_found naming every address the server holds no key for.
+  // From now on, a recipient for whom the server holds no key of its own users is
+  // encrypted to with the key bound to the address in user_id's directory of
+  // correspondents' keys (core/contacts), if one is usable.
+  void use_contacts(contacts::ContactStore& contacts, std::int64_t user_id);
+
+  // The public keys that encryption of draft needs: each recipient's (a server user's
+  // key, else a usable correspondent's key bound to the address), then the sender's.
+  // Errc::not_found naming every address without a usable key, and why (revoked,
+  // expired) when a bound key cannot be used.
   Result<std::vector<std::string>> encryption_keys(const Draft& draft);
 
   // Stores draft in Drafts and, after that succeeded, removes replace_id (if given).
@@ -123,6 +134,8 @@ class Outbox {
   keys::KeyStore& keys_;
   Transport& transport_;
   const util::Clock& clock_;
+  contacts::ContactStore* contacts_ = nullptr;
+  std::int64_t contacts_user_ = 0;
 };
 
 }  // namespace wmk::mail

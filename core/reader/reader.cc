@@ -199,6 +199,11 @@ SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_add
   if (!from.empty() && !f.info.fingerprint.empty())
     v.binding = bindings.find(f.type, f.info.fingerprint, from);
   v.matches_from = v.binding.has_value();
+  // A certificate that no CA vouches for is still known when the reader's user bound
+  // it to the From address (a `user` or `autocrypt` binding): its signature is good.
+  if (v.status == VerdictStatus::unknown_key && f.type == keys::KeyType::smime &&
+      f.info.status == keys::SignatureStatus::good && v.binding)
+    v.status = VerdictStatus::good;
   v.covers_whole = f.covers_entity && entity_alone;
   v.created = f.info.created;
   v.detail = f.info.detail;

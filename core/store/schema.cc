@@ -160,6 +160,46 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_at ON deliveries(at);
 )sql"},
+      {3, R"sql(
+-- contacts: each user's correspondents' public keys and the addresses they are bound to
+-- (docs/security.md, "Correspondents' keys"). A key's own user ids bind nothing: only
+-- a row of contact_bindings (or, for this server's users, their keys) does.
+CREATE TABLE contact_keys (
+  id          INTEGER PRIMARY KEY,
+  user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  fingerprint TEXT NOT NULL,             -- uppercase hex: OpenPGP v4, S/MIME SHA-256 of the leaf
+  type        TEXT NOT NULL CHECK (type IN ('openpgp', 'smime')),
+  algorithm   TEXT NOT NULL,
+  created     INTEGER NOT NULL,
+  expires     INTEGER,                   -- NULL: never
+  revoked     INTEGER NOT NULL DEFAULT 0,
+  user_ids    TEXT NOT NULL DEFAULT '',  -- as the key's owner wrote them, one per line; display only
+  public_data BLOB NOT NULL,             -- armored OpenPGP public key (merged), or PEM certificates
+  imported    INTEGER NOT NULL,
+  updated     INTEGER NOT NULL,
+  UNIQUE (user_id, fingerprint)
+);
+CREATE INDEX contact_keys_fpr ON contact_keys(fingerprint);
+CREATE TABLE contact_bindings (
+  contact_key_id INTEGER NOT NULL REFERENCES contact_keys(id) ON DELETE CASCADE,
+  email          TEXT NOT NULL COLLATE NOCASE,
+  source         TEXT NOT NULL CHECK (source IN ('wkd', 'ca', 'user', 'autocrypt')),
+  first_seen     INTEGER NOT NULL,
+  last_seen      INTEGER NOT NULL,
+  PRIMARY KEY (contact_key_id, email, source)
+);
+CREATE INDEX contact_bindings_email ON contact_bindings(email);
+-- Per user and From address: the key that signed the last verified message from it,
+-- so a verdict can say when that changed.
+CREATE TABLE contact_signers (
+  user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  email       TEXT NOT NULL COLLATE NOCASE,
+  type        TEXT NOT NULL CHECK (type IN ('openpgp', 'smime')),
+  fingerprint TEXT NOT NULL,
+  seen        INTEGER NOT NULL,
+  PRIMARY KEY (user_id, email, type)
+);
+)sql"},
   };
   return kMigrations;
 }

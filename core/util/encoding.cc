@@ -99,6 +99,48 @@ std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text)
   return out;
 }
 
+std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
+  std::vector<std::uint8_t> out;
+  out.reserve(text.size() * 3 / 4);
+  std::uint32_t acc = 0;
+  int bits = 0;
+  std::size_t digits = 0;
+  bool padded = false;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+      continue;
+    if (c == '=') {
+      padded = true;
+      continue;
+    }
+    if (padded)
+      return std::nullopt;
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
+    else
+      return std::nullopt;
+    ++digits;
+    acc = acc << 6 | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<std::uint8_t>(acc >> bits & 0xff));
+    }
+  }
+  if (digits % 4 == 1)
+    return std::nullopt;
+  return out;
+}
+
 std::vector<std::uint8_t> random_bytes(std::size_t size) {
   std::vector<std::uint8_t> out(size);
   if (size > 0 && RAND_bytes(out.data(), static_cast<int>(size)) != 1) {

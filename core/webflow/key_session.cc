@@ -159,7 +159,8 @@ std::optional<Outcome> instead_of_key(KeyOpen& opened) {
 // smime_unprotected) and names the sender only as the binding sources know it.
 Result<reader::DecryptedView> checked_view(app::App& app, keys::KeyStore& store,
                                            const keys::UnlockedKey& key, std::string_view raw) {
-  return reader::decrypt(store, key, raw, bindings::standard(app),
+  // The key is the session user's own: their directory of correspondents' keys counts.
+  return reader::decrypt(store, key, raw, bindings::standard(app, key.info().user_id),
                          reader::read_options(app.config));
 }
 

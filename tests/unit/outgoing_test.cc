@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "core/auth/users.h"
+#include "core/contacts/contacts.h"
 #include "core/util/encoding.h"
 #include "core/util/json.h"
 #include "tests/unit/keys_test_util.h"
@@ -411,6 +413,86 @@ TEST_F(OutgoingTest, MissingRecipientKeyIsAnErrorNamingTheAddressBeforeAnythingH
   EXPECT_FALSE(util::path_exists(path("1.args")));
   // No key.sign row: nothing was signed.
   EXPECT_EQ(shared->env.count(signs), signs_before);
+}
+
+// ---- correspondents' keys (core/contacts)
+
+TEST_F(OutgoingTest, EncryptsToAnOutsideRecipientsBoundKeyWhichTheirOwnGpgDecrypts) {
+  std::string carol_home = shared->env.outside_home("carol-gpg");
+  std::string carol = test::KeysEnv::gpg_make_key(carol_home, "Carol <carol@remote.example>", "");
+  auto exported = test::KeysEnv::gpg(carol_home, {"--armor", "--export", carol});
+  ASSERT_EQ(exported.status, 0);
+  contacts::ContactStore contacts(shared->env.app(), store_, keys::Actor{"test", "", ""});
+  auto alice = auth::UserStore(shared->env.app().db, shared->env.clock()).find("alice");
+  Draft d = draft();
+  d.to = {{"Carol", "carol@remote.example"}};
+  d.encrypt = true;
+  // Without the contact directory, or before the import, there is no key.
+  EXPECT_EQ(outbox_.prepare(d, nullptr, std::nullopt).code(), Errc::not_found);
+  outbox_.use_contacts(contacts, alice->id);
+  EXPECT_EQ(outbox_.prepare(d, nullptr, std::nullopt).code(), Errc::not_found);
+  // Bob's directory does not count for Alice.
+  auto bob = auth::UserStore(shared->env.app().db, shared->env.clock()).find("bob");
+  ASSERT_TRUE(contacts.import("bob", exported.out, {}).ok());
+  EXPECT_EQ(outbox_.prepare(d, nullptr, std::nullopt).code(), Errc::not_found);
+  ASSERT_TRUE(contacts.import("alice", exported.out, {}).ok());
+  auto p = outbox_.prepare(d, nullptr, std::nullopt);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->message.find("Birnen"), std::string::npos);
+  write_test_file(path("m.eml"), p->message);
+  auto part = run_command("python3 " + fixture_path("mime_part.py") + " " + path("m.eml") + " 2 " +
+                          path("payload"));
+  ASSERT_EQ(part.status, 0) << part.output;
+  auto dec = test::KeysEnv::gpg(carol_home, {"--pinentry-mode", "loopback", "--passphrase", "",
+                                             "-o", path("inner"), "-d", path("payload")});
+  ASSERT_EQ(dec.status, 0) << dec.err;
+  EXPECT_NE(read_test_file(path("inner")).find("Birnen"), std::string::npos);
+  (void)bob;
+}
+
+TEST_F(OutgoingTest, RevokedBoundKeyIsNeverUsedAndTheErrorSaysWhy) {
+  std::string dan_home = shared->env.outside_home("dan-gpg");
+  std::string dan = test::KeysEnv::gpg_make_key(dan_home, "Dan <dan@remote.example>", "");
+  std::string rev = read_test_file(dan_home + "/openpgp-revocs.d/" + dan + ".rev");
+  rev.erase(rev.find(":-----BEGIN"), 1);
+  ASSERT_EQ(test::KeysEnv::gpg(dan_home, {"--import"}, rev).status, 0);
+  auto exported = test::KeysEnv::gpg(dan_home, {"--armor", "--export", dan});
+  contacts::ContactStore contacts(shared->env.app(), store_, keys::Actor{"test", "", ""});
+  auto alice = auth::UserStore(shared->env.app().db, shared->env.clock()).find("alice");
+  contacts::ImportRequest r;
+  r.emails = {"dan@remote.example"};
+  ASSERT_TRUE(contacts.import("alice", exported.out, r).ok());
+  outbox_.use_contacts(contacts, alice->id);
+  Draft d = draft();
+  d.to = {{"Dan", "dan@remote.example"}};
+  d.encrypt = true;
+  auto p = outbox_.prepare(d, nullptr, std::nullopt);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.code(), Errc::not_found);
+  EXPECT_NE(p.error().message.find("revoked"), std::string::npos) << p.error().message;
+}
+
+TEST_F(OutgoingTest, SmimeEncryptsToABoundCertificateWhichOpensslDecrypts) {
+  std::string key = path("erin.key"), crt = path("erin.pem");
+  auto made = run_command("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + key + " -out " +
+                          crt + " -days 30 -subj /CN=Erin/emailAddress=erin@remote.example 2>&1");
+  ASSERT_EQ(made.status, 0) << made.output;
+  contacts::ContactStore contacts(shared->env.app(), store_, keys::Actor{"test", "", ""});
+  auto alice = auth::UserStore(shared->env.app().db, shared->env.clock()).find("alice");
+  ASSERT_TRUE(contacts.import("alice", read_test_file(crt), {}).ok());
+  outbox_.use_contacts(contacts, alice->id);
+  Draft d = draft();
+  d.to = {{"Erin", "erin@remote.example"}};
+  d.encrypt = true;
+  d.technology = Technology::smime;
+  auto p = outbox_.prepare(d, nullptr, std::nullopt);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  write_test_file(path("m.eml"), p->message);
+  auto dec =
+      run_command("openssl cms -decrypt -binary -in " + path("m.eml") + " -inform SMIME -recip " +
+                  crt + " -inkey " + key + " -out " + path("plain") + " 2>&1");
+  ASSERT_EQ(dec.status, 0) << dec.output;
+  EXPECT_NE(read_test_file(path("plain")).find("Birnen"), std::string::npos);
 }
 
 // ---- sending
