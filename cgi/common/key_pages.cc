@@ -437,7 +437,7 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                  {"headers", header_rows(d.envelope)},
                  {"indicators", indicators},
                  {"segments", join(segments)},
-                 {"back", back_to_message(ref)}});
+                 {"back", answer_links(ref, d.envelope) + back_to_message(ref)}});
   Response r = page_response(200, p);
   // Nothing decrypted may be kept by the browser, a proxy or the back-forward cache.
   r.set_header("Cache-Control", "no-store");
@@ -471,12 +471,17 @@ Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const
   switch (error.code) {
     case Errc::not_found:
     case Errc::invalid_argument:
-      return on_message(404, "This message cannot be decrypted: " + error.message + ".");
+      return on_message(404, "This message cannot be decrypted. " +
+                                 reader::failure_sentence(reader::failure_of(error)) + " (" +
+                                 error.message + ")");
     case Errc::unsupported:
       return on_message(400, "This message is not encrypted.");
     case Errc::crypto:
     case Errc::corrupt:
-      return on_message(400, "This message could not be decrypted: " + error.message + ".");
+      // Why, in the reader's words: no integrity protection, not for your keys, damaged.
+      return on_message(400, "This message could not be decrypted. " +
+                                 reader::failure_sentence(reader::failure_of(error)) + " (" +
+                                 error.message + ")");
     case Errc::expired:
     case Errc::revoked:
     case Errc::disabled:
