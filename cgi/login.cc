@@ -66,6 +66,10 @@ Response submit(Context& ctx) {
         return form(401, user, error("Wrong user name or password."));
       case Errc::locked_out:
         return form(429, user, error(sentence(outcome.error().message)));
+      case Errc::busy:
+        return form(503, user,
+                    error("Another sign-in to this account is being checked right now, so "
+                          "this one was not tried. Please try again in a moment."));
       case Errc::disabled:
         return form(403, user, error("This account is disabled. Ask your administrator."));
       default:

@@ -37,6 +37,7 @@ void register_config(CLI::App& app, Context& ctx);
 void register_user(CLI::App& app, Context& ctx);
 void register_session(CLI::App& app, Context& ctx);
 void register_purge(CLI::App& app, Context& ctx);
+void register_fsck(CLI::App& app, Context& ctx);
 void register_deliver(CLI::App& app, Context& ctx);
 void register_audit(CLI::App& app, Context& ctx);
 void register_key(CLI::App& app, Context& ctx);

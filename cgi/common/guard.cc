@@ -1,8 +1,5 @@
 #include "cgi/common/guard.h"
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <csignal>
 #include <exception>
@@ -12,6 +9,7 @@
 #include "cgi/common/key_pages.h"
 #include "cgi/common/worker.h"
 #include "core/config/config.h"
+#include "core/util/process.h"
 
 namespace wmk::cgi {
 
@@ -92,6 +90,8 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
     return error_response(status, "The request could not be read: " + request.error().message);
   }
 
+  request->use_trusted_proxies(app->config.trusted_proxies);
+
   if (request->is_post() && !same_origin(*request)) {
     return error_response(403,
                           "This form was sent from another site, so it was refused. Open the "
@@ -156,11 +156,7 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 
 int run(const Program& program, const Handler& handler) {
   // No core dumps: a dump could hold a password, a passphrase or an unlocked key.
-  struct rlimit no_core {
-    0, 0
-  };
-  setrlimit(RLIMIT_CORE, &no_core);
-  prctl(PR_SET_DUMPABLE, 0);
+  util::disable_core_dumps();
   // A client that goes away makes write() fail instead of killing us mid-transaction.
   std::signal(SIGPIPE, SIG_IGN);
   if (started_as_fastcgi())

@@ -487,7 +487,9 @@ Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const
     case Errc::disabled:
       return on_message(403, "Your key cannot be used: " + error.message + ".");
     case Errc::locked_out:
-      return on_message(429, "Too many wrong passphrases for this key: " + error.message + ".");
+      return on_message(429, "This key is locked for a while: " + error.message + ".");
+    case Errc::busy:
+      return on_message(503, "Not tried: " + error.message + ".");
     case Errc::conflict:
       return on_message(409, "The key was busy: " + error.message + ".");
     default:

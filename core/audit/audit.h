@@ -33,6 +33,10 @@ inline constexpr const char* kLockedOut = "locked_out";
 inline constexpr const char* kDisabled = "disabled";
 inline constexpr const char* kExpired = "expired";
 inline constexpr const char* kDenied = "denied";
+// The request ended (killed, or an error) before its check finished; counted as a failure.
+inline constexpr const char* kInterrupted = "interrupted";
+// Another attempt on the same account or key was in flight; nothing was tried or counted.
+inline constexpr const char* kBusy = "busy";
 }  // namespace outcome
 
 struct AuditEvent {

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/config/config.h"
+#include "core/util/utf8.h"
 
 namespace wmk::auth {
 
@@ -53,6 +54,8 @@ Status validate_name(std::string_view name) {
     if (c < 0x20 || c == 0x7f)
       return make_error(Errc::invalid_argument, "the name contains a control character");
   }
+  if (!util::valid_utf8(name))
+    return make_error(Errc::invalid_argument, "the name is not valid UTF-8");
   return {};
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/util/fs.h"
+#include "core/util/net.h"
 
 namespace wmk::config {
 
@@ -101,7 +102,29 @@ const std::map<std::string, Setter>& setters() {
       {"password_iterations", uint_in(&Config::password_iterations, 1, 100)},
       {"unlock_confirmation", boolean(&Config::unlock_confirmation)},
       {"max_failures", uint_in(&Config::max_failures, 1, 1000)},
+      {"max_failures_per_address", uint_in(&Config::max_failures_per_address, 1, 100000)},
       {"lockout", seconds_in(&Config::lockout, 1, 86400)},
+      {"trusted_proxies",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::vector<std::string> out;
+         std::string item;
+         for (std::size_t i = 0; i <= v.size(); ++i) {
+           char ch = i < v.size() ? v[i] : ' ';
+           if (ch == ' ' || ch == ',' || ch == '\t') {
+             if (!item.empty()) {
+               auto canon = util::canonical_ip(item);
+               if (!canon)
+                 return "`" + item + "` is not an IPv4 or IPv6 address";
+               out.push_back(*canon);
+             }
+             item.clear();
+           } else {
+             item += ch;
+           }
+         }
+         c.trusted_proxies = std::move(out);
+         return std::nullopt;
+       }},
       {"attachment_max_bytes",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          auto n = parse_uint(v);
@@ -112,6 +135,7 @@ const std::map<std::string, Setter>& setters() {
          return std::nullopt;
        }},
       {"page_size", uint_in(&Config::page_size, 5, 500)},
+      {"max_header_bytes", uint_in(&Config::max_header_bytes, 1024, 1024 * 1024)},
       {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
       {"smime_unprotected",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
@@ -208,6 +232,13 @@ std::string resolve_path(const std::optional<std::string>& explicit_path) {
   return kDefaultConfigPath;
 }
 
+static std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words)
+    out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
 std::string render(const Config& c) {
   auto b = [](bool v) { return v ? "true" : "false"; };
   std::ostringstream o;
@@ -233,11 +264,18 @@ std::string render(const Config& c) {
     << "unlock_confirmation = " << b(c.unlock_confirmation) << "\n"
     << "# Failures in a row before a lockout, and the first lockout in seconds (doubles).\n"
     << "max_failures = " << c.max_failures << "\n"
+    << "# The same for all logins from one client address.\n"
+    << "max_failures_per_address = " << c.max_failures_per_address << "\n"
     << "lockout = " << c.lockout.count() << "\n"
+    << "# Reverse proxies (addresses, space-separated) whose X-Forwarded-For names the\n"
+    << "# client; see docs/security.md. Empty: the connecting address is the client.\n"
+    << "trusted_proxies = " << join_words(c.trusted_proxies) << "\n"
     << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
     << "page_size = " << c.page_size << "\n"
-    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
-    << "# this file again).\n"
+    << "# The largest mail header `deliver` accepts, in bytes (at most 1048576).\n"
+    << "max_header_bytes = " << c.max_header_bytes << "\n"
+    << "# A FastCGI worker serves this many requests, then renews itself (a fresh process\n"
+    << "# image, which reads this file again; SIGHUP does it at once).\n"
     << "worker_max_requests = " << c.worker_max_requests << "\n\n"
     << "# S/MIME encrypted without integrity protection (EnvelopedData, AES-CBC): text\n"
     << "# (shown as plain text only, marked as possibly altered) or refuse.\n"

@@ -47,8 +47,16 @@ struct Config {
   SmimeUnprotected smime_unprotected = SmimeUnprotected::text;
   // Online guessing: after this many failures in a row, a lockout that doubles each time.
   std::uint32_t max_failures = 5;
+  // The same for all logins from one client address (password spraying).
+  std::uint32_t max_failures_per_address = 20;
   std::chrono::seconds lockout{60};
+  // Proxies whose X-Forwarded-For is believed (exact addresses). Empty: the
+  // connection's own address is the client's.
+  std::vector<std::string> trusted_proxies;
   std::uint64_t attachment_max_bytes = 10 * 1024 * 1024;
+  // The largest header block `deliver` accepts (bytes); larger mail is refused with
+  // EX_DATAERR so the MTA bounces it.
+  std::uint32_t max_header_bytes = 256 * 1024;
   std::uint32_t page_size = 50;
   // A FastCGI worker exits after this many requests and the web server starts a new
   // one (which reads the config afresh).

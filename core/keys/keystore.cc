@@ -1,7 +1,13 @@
 #include "core/keys/keystore.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "core/auth/users.h"
 #include "core/crypto/aead.h"
@@ -10,6 +16,7 @@
 #include "core/keys/openpgp.h"
 #include "core/keys/smime.h"
 #include "core/util/encoding.h"
+#include "core/util/fs.h"
 #include "core/util/timefmt.h"
 
 namespace wmk::keys {
@@ -116,6 +123,67 @@ Result<std::vector<std::string>> choose_emails(const UserRow& user,
 KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
 KeyStore::~KeyStore() = default;
 KeyStore::KeyStore(KeyStore&&) noexcept = default;
+
+namespace {
+
+// Imports and generations hold this lock shared while a key is in the GnuPG home
+// without its row; the orphan sweep holds it exclusive, so it never mistakes a key
+// being imported for a leftover.
+Result<util::Fd> lock_key_changes(const config::Config& cfg, int how) {
+  WMK_TRY(util::ensure_private_dir(cfg.data_dir));
+  const std::string path = cfg.data_dir + "/keys.lock";
+  util::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid())
+    return make_error(Errc::io, "cannot open " + path + ": " + std::strerror(errno));
+  while (::flock(fd.get(), how) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      return make_error(Errc::busy, "a key is being imported or generated right now");
+    return make_error(Errc::io, "cannot lock " + path + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
+  WMK_TRY(check_home());
+  auto lock = lock_key_changes(app_.config, LOCK_EX | LOCK_NB);
+  if (!lock)
+    return lock.error();
+  Orphans out;
+  // No import runs (we hold the lock): every import scratch home is a leftover.
+  const std::string scratch = app_.config.data_dir + "/tmp";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(scratch, ec)) {
+    if (e.path().filename().string().rfind("import-", 0) != 0 || !e.is_directory())
+      continue;
+    if (mode == store::PurgeMode::remove) {
+      (void)stop_agent(e.path().string());
+      std::error_code rm;
+      std::filesystem::remove_all(e.path(), rm);
+    }
+    ++out.scratch_homes;
+  }
+  auto in_home = pgp().secret_fingerprints();
+  if (!in_home)
+    return in_home.error();
+  for (const auto& fpr : *in_home) {
+    auto st = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp'");
+    st.bind(1, fpr);
+    if (st.step())
+      continue;
+    st.reset();
+    if (mode == store::PurgeMode::remove) {
+      if (auto removed = pgp().remove(fpr); !removed.ok() && removed.code() != Errc::not_found)
+        return removed.error();
+      audit_raw("", kEventDelete, Status{}, fpr, "orphan in the GnuPG home (no database row)");
+    }
+    out.keys.push_back(fpr);
+  }
+  return out;
+}
 
 detail::OpenPgp& KeyStore::pgp() {
   if (!pgp_) {
@@ -296,6 +364,9 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     std::optional<std::int64_t> expires_in;
     if (options.valid_days && *options.valid_days > 0)
       expires_in = *options.valid_days * kSecondsPerDay;
+    auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+    if (!key_lock)
+      return fail(key_lock.error());
     auto& pgp = this->pgp();
     auto meta = pgp.generate(uid, algo, expires_in, key_secret);
     if (!meta)
@@ -359,6 +430,9 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
     return fail(h.error());
+  auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+  if (!key_lock)
+    return fail(key_lock.error());
   auto& pgp = this->pgp();
   auto listed = pgp.inspect(key_data);
   if (!listed)

@@ -36,6 +36,25 @@ TEST(Config, RefusesBadValuesWithLineAndReason) {
   EXPECT_NE(m.find("bad.conf:4: expected `key = value`"), std::string::npos) << m;
 }
 
+// The login hash never defaults below OWASP's Argon2id minimum (19 MiB, t=2).
+TEST(Config, PasswordHashDefaultsToOwaspMinimumOrAbove) {
+  auto c = parse("", "test.conf");
+  ASSERT_TRUE(c.ok());
+  EXPECT_GE(c->password_memory_kib, 19u * 1024);
+  EXPECT_GE(c->password_iterations, 2u);
+}
+
+TEST(Config, WorkerMaxRequestsIsAPositiveCount) {
+  auto c = parse("worker_max_requests = 7\n", "w.conf");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->worker_max_requests, 7u);
+  EXPECT_EQ(parse("", "w.conf")->worker_max_requests, 500u);
+  auto bad = parse("worker_max_requests = 0\n", "w.conf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("w.conf:1: worker_max_requests"), std::string::npos)
+      << bad.error().message;
+}
+
 TEST(Config, RefusesDuplicateKeysAndInconsistentTimeouts) {
   auto c = parse("page_size = 10\npage_size = 20\n", "d.conf");
   ASSERT_FALSE(c.ok());
