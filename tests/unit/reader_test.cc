@@ -1239,10 +1239,13 @@ TEST_F(Reader, AFailedDecryptionSaysWhy) {
   auto e = decrypt(store, unlocked, pgp_mime(sam_only));
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(reader::failure_of(e.error()), reader::Failure::not_for_your_keys) << e.error().message;
-  // Damaged: a byte of the ciphertext changed.
-  std::string ct = gpg_encrypt(out().sam_home, wrap({"entity", file(kSecretText)}));
-  auto bin = must(KeysEnv::gpg(out().sam_home, {"--dearmor"}, ct), "gpg --dearmor").out;
-  bin[bin.size() - 20] = static_cast<char>(bin[bin.size() - 20] ^ 0x55);
+  // Damaged: a byte of the ciphertext changed (as AlteredCiphertextIsRefused does).
+  std::string bin =
+      must(KeysEnv::gpg(out().sam_home, {"--trust-model", "always", "-e", "-r", out().alice_fpr,
+                                         "--output", "-", file(kSecretText)}),
+           "gpg -e")
+          .out;
+  bin[bin.size() - 5] = static_cast<char>(bin[bin.size() - 5] ^ 0x01);
   std::string damaged = wrap({"armor", file(bin)});
   e = decrypt(store, unlocked, pgp_mime(damaged));
   ASSERT_FALSE(e.ok());
