@@ -199,6 +199,8 @@ TEST_F(Drafting, TextWithoutIntegrityProtectionIsNeverQuotedEvenAfterYes) {
   Reading r = read(signed_);
   // As the reader marks S/MIME EnvelopedData (CBC, no integrity protection).
   r.decrypted->view.integrity_protected = false;
+  for (auto& seg : r.decrypted->view.segments)
+    seg.integrity = reader::Segment::Integrity::none;
   EXPECT_FALSE(
       check_quote(*r.decrypted, {{"", "bob@example.org"}}, user_, Derive::reply).without_asking);
   EXPECT_TRUE(quotable(*r.decrypted).text.empty());
