@@ -507,7 +507,7 @@ Response confirm_quote(ComposeSession& cs, const webflow::MessageRef& ref, webfl
   for (const auto& r : derived.reasons)
     reasons.push_back(fill(R"(<li>{{r}}</li>)", {{"r", r}}));
   std::string to = recipients_text(derived.draft);
-  const char* param = how == webflow::Derive::reply ? "reply" : "forward";
+  const char* param = webflow::derive_param(how);
   p.main = fill(R"(<h1>Quote the decrypted text?</h1>
 <p>Your {{what}} would quote text that was decrypted with your key. Before it goes into a draft, check why this is asked:</p>
 <ul class="quote-reasons">{{reasons}}</ul>
@@ -519,7 +519,7 @@ Response confirm_quote(ComposeSession& cs, const webflow::MessageRef& ref, webfl
 <div class="actions"><button type="submit" name="action" value="quote" class="danger">Yes, quote it</button>
 <button type="submit" name="action" value="noquote">No, start without it</button></div>
 </form>)",
-                {{"what", how == webflow::Derive::reply ? "reply" : "forward"},
+                {{"what", webflow::is_reply(how) ? "reply" : "forward"},
                  {"reasons", join(reasons)},
                  {"to", to.empty() ? std::string("nobody yet") : to},
                  {"later", Html(", and to anyone you add")},
@@ -538,9 +538,9 @@ Response confirm_quote(ComposeSession& cs, const webflow::MessageRef& ref, webfl
 // the quoting question, if it was asked.
 std::optional<Response> derived(ComposeSession& cs, webflow::QuoteAnswer answer) {
   Request& r = cs.ctx().request;
-  for (auto [param, how] : {std::pair{"reply", webflow::Derive::reply},
-                            std::pair{"forward", webflow::Derive::forward}}) {
-    auto uid = r.field(param);
+  for (auto how : {webflow::Derive::reply, webflow::Derive::reply_all, webflow::Derive::reply_list,
+                   webflow::Derive::forward}) {
+    auto uid = r.field(webflow::derive_param(how));
     if (!uid)
       continue;
     auto folder = folder_param(r);
@@ -566,6 +566,12 @@ std::optional<Response> derived(ComposeSession& cs, webflow::QuoteAnswer answer)
       case webflow::QuoteState::quoted:
       case webflow::QuoteState::clear:
         break;
+    }
+    if (!d.recipient_note.empty()) {
+      if (notice)
+        notice->text += " " + d.recipient_note;
+      else
+        notice = Notice{Notice::Kind::info, d.recipient_note};
     }
     Response resp = cs.compose(200, d.draft, "", notice);
     if (d.state == webflow::QuoteState::quoted)

@@ -40,11 +40,8 @@ Html back_to_message(const webflow::MessageRef& ref) {
 Html decrypted_actions(const webflow::MessageRef& ref) {
   const std::string folder = mail::folder_name(ref.folder);
   return fill(
-      R"(<p class="message-actions"><a class="button" href="{{reply}}">Reply</a> <a class="button secondary" href="{{forward}}">Forward</a></p>
-<p><a href="{{self}}" data-address>Address of this decrypted view</a> (works while your key stays unlocked) · <a href="{{back}}">Back to the message</a></p>)",
-      {{"reply", url("/compose", {{"reply", ref.uid}, {"folder", folder}})},
-       {"forward", url("/compose", {{"forward", ref.uid}, {"folder", folder}})},
-       {"self", url("/decrypt", {{"id", ref.uid}, {"folder", folder}})},
+      R"(<p><a href="{{self}}" data-address>Address of this decrypted view</a> (works while your key stays unlocked) · <a href="{{back}}">Back to the message</a></p>)",
+      {{"self", url("/decrypt", {{"id", ref.uid}, {"folder", folder}})},
        {"back", message_url(ref)}});
 }
 
@@ -449,7 +446,7 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                  {"headers", header_rows(d.envelope)},
                  {"indicators", indicators},
                  {"segments", join(segments)},
-                 {"back", decrypted_actions(ref)}});
+                 {"back", answer_links(ref, d.envelope) + decrypted_actions(ref)}});
   Response r = page_response(200, p);
   // Nothing decrypted may be kept by the browser, a proxy or the back-forward cache.
   r.set_header("Cache-Control", "no-store");
@@ -483,12 +480,17 @@ Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const
   switch (error.code) {
     case Errc::not_found:
     case Errc::invalid_argument:
-      return on_message(404, "This message cannot be decrypted: " + error.message + ".");
+      return on_message(404, "This message cannot be decrypted. " +
+                                 reader::failure_sentence(reader::failure_of(error)) + " (" +
+                                 error.message + ")");
     case Errc::unsupported:
       return on_message(400, "This message is not encrypted.");
     case Errc::crypto:
     case Errc::corrupt:
-      return on_message(400, "This message could not be decrypted: " + error.message + ".");
+      // Why, in the reader's words: no integrity protection, not for your keys, damaged.
+      return on_message(400, "This message could not be decrypted. " +
+                                 reader::failure_sentence(reader::failure_of(error)) + " (" +
+                                 error.message + ")");
     case Errc::expired:
     case Errc::revoked:
     case Errc::disabled:

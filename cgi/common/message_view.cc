@@ -5,6 +5,7 @@
 #include "cgi/common/key_pages.h"
 #include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
+#include "core/webflow/drafting.h"
 #include "core/webflow/signed_view.h"
 
 namespace wmk::cgi {
@@ -112,6 +113,26 @@ Html attachment_list(const mail::ParsedMessage& m, const webflow::MessageRef& re
       {{"items", join(items)}});
 }
 
+Html answer_links(const webflow::MessageRef& ref, const mail::ParsedMessage& m) {
+  const std::string folder = mail::folder_name(ref.folder);
+  auto link = [&](webflow::Derive how, const char* cls, const char* label) {
+    return fill(
+        R"(<a href="{{href}}" class="{{cls}}">{{label}}</a> )",
+        {{"href", url("/compose", {{webflow::derive_param(how), ref.uid}, {"folder", folder}})},
+         {"cls", cls},
+         {"label", label}});
+  };
+  Html links = link(webflow::Derive::reply, "reply", "Reply") +
+               link(webflow::Derive::reply_all, "reply-all", "Reply all");
+  if (!m.list_post.empty())
+    links += link(webflow::Derive::reply_list, "reply-list", "Reply to list");
+  links += link(webflow::Derive::forward, "forward", "Forward");
+  return fill(R"(<p class="actions">{{links}}<a href="{{href}}">Back to {{name}}</a></p>)",
+              {{"links", links},
+               {"href", url("/inbox", {{"folder", folder}})},
+               {"name", folder_title(ref.folder)}});
+}
+
 Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, DecryptLook look) {
   const bool unlocked = look == DecryptLook::unlocked;
   return fill(R"(<section class="encrypted">
@@ -150,13 +171,9 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
   Page p = ctx.page("message", "Message", message_nav(ref));
   if (notice)
     add_notice(p, std::move(*notice));
-  Html back = fill(
-      R"(<p class="actions"><a href="{{reply}}">Reply</a> <a href="{{forward}}">Forward</a> <a href="{{href}}">Back to {{name}}</a></p>)",
-      {{"reply", url("/compose", {{"reply", ref.uid}, {"folder", mail::folder_name(ref.folder)}})},
-       {"forward",
-        url("/compose", {{"forward", ref.uid}, {"folder", mail::folder_name(ref.folder)}})},
-       {"href", url("/inbox", {{"folder", mail::folder_name(ref.folder)}})},
-       {"name", folder_title(ref.folder)}});
+  Html back = fill(R"(<p class="actions"><a href="{{href}}">Back to {{name}}</a></p>)",
+                   {{"href", url("/inbox", {{"folder", mail::folder_name(ref.folder)}})},
+                    {"name", folder_title(ref.folder)}});
   auto parsed = mail::parse_message(*raw);
   if (!parsed) {
     add_notice(p, Notice{Notice::Kind::error,
@@ -212,7 +229,10 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
 {{content}}
 </article>
 {{back}})",
-      {{"subject", p.title}, {"headers", header_rows(m)}, {"content", content}, {"back", back}});
+      {{"subject", p.title},
+       {"headers", header_rows(m)},
+       {"content", content},
+       {"back", answer_links(ref, m)}});
   return page_response(status, p);
 }
 

@@ -33,6 +33,10 @@ std::string message_url(const webflow::MessageRef& ref);
 // The navigation entry for ref's folder.
 Nav message_nav(const webflow::MessageRef& ref);
 
+// The links that answer m (ref): Reply, Reply all, Reply to list (only when m has a
+// List-Post address) and Forward, each to /compose; then `Back to the folder`.
+Html answer_links(const webflow::MessageRef& ref, const mail::ParsedMessage& m);
+
 // From, To, Cc and Date as <dt>/<dd> rows.
 Html header_rows(const mail::ParsedMessage& m);
 

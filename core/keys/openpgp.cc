@@ -897,9 +897,8 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
   // EFAIL: gpg streams plaintext before it reports a missing or bad MDC; whatever
   // reached the sink is dropped (wiped) with it when we refuse here.
   if (res != nullptr && res->legacy_cipher_nomdc) {
-    return make_error(Errc::crypto,
-                      "refused: the message is not integrity protected (no MDC); it may have "
-                      "been altered");
+    return make_error(Errc::crypto, "refused: the message is " + std::string(kNoIntegrityWords) +
+                                        " (no MDC); it may have been altered");
   }
   if (err) {
     auto code = gpgme_err_code(err);
@@ -910,7 +909,7 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
           recipients += std::string(recipients.empty() ? "" : ", ") + (r->keyid ? r->keyid : "?");
       }
       return make_error(Errc::crypto,
-                        "the message is not encrypted to key " + fingerprint +
+                        "the message is " + std::string(kNotForKeyWords) + " key " + fingerprint +
                             (recipients.empty() ? "" : " (it is for " + recipients + ")"));
     }
     if (code == GPG_ERR_BAD_PASSPHRASE) {
@@ -919,15 +918,18 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
                             " in the GnuPG home (the home and the database disagree)");
     }
     if (code == GPG_ERR_BAD_DATA || code == GPG_ERR_DECRYPT_FAILED) {
-      return make_error(Errc::crypto, "decryption failed: the message is damaged or was altered (" +
-                                          gpg_message(err) + ")");
+      return make_error(Errc::crypto, "decryption failed: the message is " +
+                                          std::string(kDamagedWords) + " (" + gpg_message(err) +
+                                          ")");
     }
     return map_gpg_error("decryption failed", err);
   }
   if (!hook.answered) {
     // gpg succeeded without our key: not a message encrypted to it (signed only, or
     // symmetric). Nothing is returned.
-    return make_error(Errc::crypto, "the data is not a message encrypted to key " + fingerprint);
+    return make_error(Errc::crypto, "the data is " + std::string(kNotForKeyWords) + " key " +
+                                        fingerprint +
+                                        " (signed only, or encrypted with a password)");
   }
   DecryptResult result;
   result.integrity_protected = true;

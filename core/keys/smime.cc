@@ -578,11 +578,11 @@ Result<DecryptResult> decrypt(const util::SecretBuffer& pkcs8_der, std::string_v
     unsigned long e = ERR_peek_last_error();
     if (ERR_GET_REASON(e) == CMS_R_NO_MATCHING_RECIPIENT) {
       ERR_clear_error();
-      return make_error(Errc::crypto, "the message is not encrypted to this certificate");
+      return make_error(Errc::crypto,
+                        "the message is " + std::string(kNotForKeyWords) + " this certificate");
     }
-    return ssl_error(Errc::crypto,
-                     "S/MIME decryption failed: wrong key, or the message was "
-                     "altered");
+    return ssl_error(Errc::crypto, "S/MIME decryption failed: the message is " +
+                                       std::string(kDamagedWords) + ", or the key is wrong");
   }
   char* p = nullptr;
   long n = BIO_get_mem_data(out.get(), &p);

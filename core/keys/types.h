@@ -121,6 +121,13 @@ struct SignatureInfo {
   std::string detail;               // what the engine said, for display
 };
 
+// Words that KeyStore::decrypt's Errc::crypto messages contain, one per reason a
+// decryption fails, so that a reader can say why (reader::failure_of) from the same
+// constants the messages are made of.
+inline constexpr std::string_view kNoIntegrityWords = "not integrity protected";
+inline constexpr std::string_view kNotForKeyWords = "not encrypted to";
+inline constexpr std::string_view kDamagedWords = "damaged or altered";
+
 struct DecryptResult {
   util::SecretBuffer plaintext;  // released only after decryption and integrity check passed
   // OpenPGP: MDC or AEAD (always true: anything else is refused). S/MIME: true for

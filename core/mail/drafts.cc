@@ -68,24 +68,6 @@ std::map<std::string, std::string> parse_params(std::string_view value) {
   return out;
 }
 
-// Message ids of an In-Reply-To or References value, without angle brackets.
-std::vector<std::string> message_ids(const char* value) {
-  std::vector<std::string> out;
-  if (value == nullptr)
-    return out;
-  GMimeReferences* refs = g_mime_references_parse(nullptr, value);
-  if (refs == nullptr)
-    return out;
-  int n = g_mime_references_length(refs);
-  for (int i = 0; i < n; ++i) {
-    const char* id = g_mime_references_get_message_id(refs, i);
-    if (id != nullptr && *id != '\0')
-      out.emplace_back(id);
-  }
-  g_mime_references_free(refs);
-  return out;
-}
-
 }  // namespace
 
 std::string draft_header_line(const DraftMeta& meta) {

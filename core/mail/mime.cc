@@ -6,6 +6,7 @@
 
 #include "core/mail/gmime_ref.h"
 #include "core/mail/magic.h"
+#include "core/mail/sanitize.h"
 #include "core/util/ascii.h"
 
 namespace wmk::mail {
@@ -184,6 +185,61 @@ struct Leaf {
   Protection encryption = Protection::none;
 };
 
+bool blank_text(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
+}
+
+std::string trimmed(std::string_view s) {
+  auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos)
+    return {};
+  auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+// The PGP/MIME message that Exchange and Outlook.com re-wrap (docs/security.md,
+// "Exchange-mangled PGP/MIME"), in exactly the shape they make and Thunderbird repairs:
+// a multipart/mixed of
+//   [an empty text/plain or text/html part,]
+//   application/pgp-encrypted holding nothing or "Version: 1",
+//   application/octet-stream named encrypted.asc holding one armored PGP message,
+// and nothing else. Any other part beside them (clear text an attacker could add) and
+// the shape is not repaired: the message is read as the multipart/mixed it claims to be.
+bool is_exchange_mangled(GMimeMultipart* mp) {
+  if (mime_type_of(GMIME_OBJECT(mp)) != "multipart/mixed")
+    return false;
+  const int n = g_mime_multipart_get_count(mp);
+  if (n != 2 && n != 3)
+    return false;
+  for (int i = 0; i < n; ++i)
+    if (!GMIME_IS_PART(g_mime_multipart_get_part(mp, i)))
+      return false;
+  auto part = [&](int i) { return GMIME_PART(g_mime_multipart_get_part(mp, i)); };
+  auto type = [&](int i) { return mime_type_of(g_mime_multipart_get_part(mp, i)); };
+  if (n == 3) {
+    if ((type(0) != "text/plain" && type(0) != "text/html") ||
+        !blank_text(decoded_content(part(0))))
+      return false;
+  }
+  if (type(n - 2) != "application/pgp-encrypted")
+    return false;
+  const std::string version = trimmed(decoded_content(part(n - 2)));
+  if (!version.empty() && version != "Version: 1")
+    return false;
+  if (type(n - 1) != "application/octet-stream")
+    return false;
+  const char* name = g_mime_part_get_filename(part(n - 1));
+  if (name == nullptr || util::ascii_lower(name) != "encrypted.asc")
+    return false;
+  const std::string payload = trimmed(decoded_content(part(n - 1)));
+  return payload.rfind(kPgpMessageBegin, 0) == 0 &&
+         payload.find(kPgpMessageBegin, 1) == std::string::npos &&
+         payload.size() >= kPgpMessageEnd.size() &&
+         payload.compare(payload.size() - kPgpMessageEnd.size(), kPgpMessageEnd.size(),
+                         kPgpMessageEnd) == 0;
+}
+
 // Walks the MIME tree depth first, collecting leaf parts and the structural
 // protection markers it meets.
 // Multiparts nested deeper than this are not walked: no real message needs it, and a
@@ -254,6 +310,18 @@ struct Walker {
     if (pgp_encrypted && !encryption) {
       encryption = Protection::pgp_mime;
       encryption_part = child_id(id, 1);
+    }
+    if (id.empty() && is_exchange_mangled(mp)) {
+      // Read as the multipart/encrypted it was: nothing but the ciphertext is shown.
+      const int n = g_mime_multipart_get_count(mp);
+      if (!encryption) {
+        encryption = Protection::pgp_mime;
+        encryption_part = child_id(id, n - 1);
+      }
+      for (int i = 0; i < n; ++i)
+        walk(g_mime_multipart_get_part(mp, i), child_id(id, i),
+             i == n - 1 ? PartRole::encrypted_payload : PartRole::crypto_control);
+      return;
     }
     bool is_signed = type == "multipart/signed";
     if (is_signed && !signature) {
@@ -364,9 +432,109 @@ std::string armored_block(std::string_view text) {
   return std::string(text.substr(begin, end - begin));
 }
 
+// The value of the first header called name in obj's own header block, or nullptr.
+// GMime's message accessors keep the last of repeated headers; an answer must refer
+// to the first, as every other reader of the message does.
+const char* first_header(GMimeObject* obj, const char* name) {
+  GMimeHeaderList* list = g_mime_object_get_header_list(obj);
+  if (list == nullptr)
+    return nullptr;
+  int n = g_mime_header_list_get_count(list);
+  for (int i = 0; i < n; ++i) {
+    GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+    const char* hn = g_mime_header_get_name(h);
+    if (hn != nullptr && g_ascii_strcasecmp(hn, name) == 0)
+      return g_mime_header_get_value(h);
+  }
+  return nullptr;
+}
+
+// The first mailto: address of a List-Post value (RFC 2369 §3.4), or "".
+std::string list_post_address(const char* value) {
+  if (value == nullptr)
+    return {};
+  const std::string v = util::ascii_lower(value);
+  const std::string_view original(value);
+  std::size_t at = 0;
+  while ((at = v.find('<', at)) != std::string::npos) {
+    ++at;
+    std::size_t start = v.find_first_not_of(" \t", at);
+    if (start == std::string::npos || v.compare(start, 7, "mailto:") != 0)
+      continue;
+    start += 7;
+    std::size_t end = v.find_first_of(">?", start);
+    if (end == std::string::npos)
+      return {};
+    return clean_header_text(original.substr(start, end - start));
+  }
+  return {};
+}
+
+// An armored block as the text rendering of HTML gives it (lines indented, blank
+// lines between paragraphs) in the form gpg reads: each line trimmed, the armor
+// headers after BEGIN, one blank line, the base64 lines, END.
+std::string normalized_armor(std::string_view block) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start <= block.size()) {
+    std::size_t nl = block.find('\n', start);
+    std::size_t end = nl == std::string_view::npos ? block.size() : nl;
+    std::string line = trimmed(block.substr(start, end - start));
+    if (!line.empty())
+      lines.push_back(std::move(line));
+    if (nl == std::string_view::npos)
+      break;
+    start = nl + 1;
+  }
+  if (lines.size() < 2)
+    return {};
+  std::string out = lines.front() + "\n";
+  std::size_t i = 1;
+  for (; i + 1 < lines.size() && lines[i].find(": ") != std::string::npos; ++i)
+    out += lines[i] + "\n";
+  out += "\n";
+  for (; i < lines.size(); ++i)
+    out += lines[i] + "\n";
+  return out;
+}
+
+// A text/html body of a message without any text/plain body: Thunderbird looks for
+// inline PGP in it too, and so does this (its text rendering).
+bool html_only_body(const std::vector<Leaf>& leaves, const Leaf& leaf) {
+  if (!is_body_candidate(leaf.part) || leaf.part.content_type != "text/html")
+    return false;
+  return std::none_of(leaves.begin(), leaves.end(), [](const Leaf& l) {
+    return is_body_candidate(l.part) && l.part.content_type == "text/plain";
+  });
+}
+
 }  // namespace
 
 // ---- public API
+
+std::string html_armored_block(std::string_view html) {
+  std::string block = armored_block(html_to_text(html));
+  if (block.empty())
+    return {};
+  return normalized_armor(block);
+}
+
+std::vector<std::string> message_ids(const char* value) {
+  std::vector<std::string> out;
+  if (value == nullptr)
+    return out;
+  GMimeReferences* refs = g_mime_references_parse(nullptr, value);
+  if (refs == nullptr)
+    return out;
+  int n = g_mime_references_length(refs);
+  for (int i = 0; i < n; ++i) {
+    const char* id = g_mime_references_get_message_id(refs, i);
+    if (id != nullptr && *id != '\0')
+      out.push_back(clean_header_text(id));
+  }
+  g_mime_references_free(refs);
+  return out;
+}
 
 const char* protection_name(Protection p) {
   switch (p) {
@@ -471,12 +639,29 @@ Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth) {
   m.subject = clean_header_text(subject != nullptr ? subject : "");
   if (GDateTime* date = g_mime_message_get_date(msg))
     m.date = g_date_time_to_unix(date);
-  const char* mid = g_mime_message_get_message_id(msg);
-  m.message_id = clean_header_text(mid != nullptr ? mid : "");
+  GMimeObject* headers = GMIME_OBJECT(msg);
+  const char* mid_value = first_header(headers, "Message-ID");
+  auto mids = message_ids(mid_value);
+  if (!mids.empty()) {
+    m.message_id = mids.front();
+  } else if (mid_value != nullptr) {
+    GChars bare(g_mime_utils_decode_message_id(mid_value));
+    m.message_id = clean_header_text(bare.str());
+  }
+  m.reply_to = addresses(g_mime_message_get_reply_to(msg));
+  m.in_reply_to = message_ids(first_header(headers, "In-Reply-To"));
+  m.references = message_ids(first_header(headers, "References"));
+  m.list_post = list_post_address(first_header(headers, "List-Post"));
 
-  // Inline PGP: the armor in a text/plain body part.
+  // Inline PGP: the armor in a text/plain body part, or in the HTML body of a
+  // message without a plain one (a cheap look here; encrypted_payloads reads it).
   std::optional<Protection> inline_protection;
   for (const Leaf& leaf : w.leaves) {
+    if (html_only_body(w.leaves, leaf) &&
+        leaf_bytes(leaf.object).find(kPgpMessageBegin) != std::string::npos) {
+      inline_protection = Protection::pgp_inline;
+      break;
+    }
     if (!is_body_candidate(leaf.part) || leaf.part.content_type != "text/plain")
       continue;
     std::string bytes = leaf_bytes(leaf.object);
@@ -550,6 +735,15 @@ Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw) {
   for (const Leaf& leaf : w.leaves) {
     if (leaf.part.role == PartRole::encrypted_payload) {
       out.push_back(EncryptedPayload{leaf.encryption, leaf.part.id, leaf_bytes(leaf.object)});
+      continue;
+    }
+    if (html_only_body(w.leaves, leaf)) {
+      std::string bytes = leaf_bytes(leaf.object);
+      if (bytes.find(kPgpMessageBegin) == std::string::npos)
+        continue;
+      std::string block = html_armored_block(decode_text(bytes, leaf.part.charset));
+      if (!block.empty())
+        out.push_back(EncryptedPayload{Protection::pgp_inline, leaf.part.id, std::move(block)});
       continue;
     }
     if (!is_body_candidate(leaf.part) || leaf.part.content_type != "text/plain")

@@ -67,8 +67,17 @@ struct ParsedMessage {
   std::vector<Address> cc;
   std::string subject;
   std::optional<std::int64_t> date;  // Unix seconds; nullopt if missing or unparseable
-  std::string message_id;            // without angle brackets
-  std::vector<Part> parts;           // the leaf parts, depth first
+  // The first Message-ID header's first msg-id, without angle brackets ("" if none):
+  // a second Message-ID header (which RFC 5322 §3.6 forbids) never replaces it.
+  std::string message_id;
+  // RFC 5322 §3.6.3 and RFC 2369: what an answer needs.
+  std::vector<Address> reply_to;         // Reply-To's mailboxes (groups expanded)
+  std::vector<std::string> in_reply_to;  // In-Reply-To's msg-ids, without angle brackets
+  std::vector<std::string> references;   // References' msg-ids, without angle brackets
+  // The list's posting address from List-Post (its first <mailto:...>), or "" if there
+  // is none or the list says "NO" (posting not allowed).
+  std::string list_post;
+  std::vector<Part> parts;  // the leaf parts, depth first
   // The best text body as UTF-8 with LF line ends: the first text/plain body part,
   // else the first text/html one (then text_format is html and text is HTML source
   // that the caller must sanitize). Empty with ParseDepth::structure.
@@ -120,15 +129,25 @@ struct EncryptedPayload {
   std::string bytes;
 };
 
+// The first armored PGP message in the text rendering of an HTML body (html_to_text),
+// its lines put back into the form gpg reads; "" if there is none.
+std::string html_armored_block(std::string_view html);
+
 // Every encrypted part of a message, in message order (depth first): each PGP/MIME
-// and S/MIME payload part, and the first armored PGP message of each text/plain body
-// part. Errc::not_found if the message carries none, Errc::corrupt if it does not
-// parse or a multipart/encrypted lacks its payload.
+// and S/MIME payload part (the Exchange/Outlook-mangled PGP/MIME shape included, read
+// as the multipart/encrypted it was: see docs/security.md), the first armored PGP
+// message of each text/plain body part, and of the HTML body of a message that has no
+// text/plain body (its text rendering). Errc::not_found if the message carries none, Errc::corrupt
+// if it does not parse or a multipart/encrypted lacks its payload.
 Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw);
 
 // The first of encrypted_payloads(raw), with its errors: for a message known to
 // carry exactly one (an encrypted draft).
 Result<EncryptedPayload> encrypted_payload(std::string_view raw);
+
+// The msg-ids of an In-Reply-To, References or Message-ID value, in order, without
+// angle brackets. Empty for nullptr or a value without any.
+std::vector<std::string> message_ids(const char* value);
 
 // A file name safe to offer for download and to show: the last path component,
 // without control or bidi-override characters, leading dots or surrounding spaces,

@@ -473,10 +473,10 @@ void check_clearsigned(keys::KeyStore& store, Segment& s, std::vector<FoundSigna
     s.text = mail::decode_text(verified->content, "");
 }
 
-const char* const kUnprotectedRefused =
-    "the message is encrypted without integrity protection (S/MIME envelopedData, "
-    "AES-CBC), so it could have been altered on its way to you (EFAIL); this server is "
-    "set not to show such messages";
+const std::string kUnprotectedRefused =
+    "the message is encrypted but " + std::string(keys::kNoIntegrityWords) +
+    " (S/MIME envelopedData, AES-CBC), so it could have been altered on its way to you "
+    "(EFAIL); this server is set not to show such messages";
 
 // A decrypted segment without integrity protection: plain text only. An HTML body
 // becomes its text rendering, so nothing in it is markup, a frame or a link.
@@ -566,6 +566,64 @@ const char* signature_state_name(SignatureState state) {
       return "error";
   }
   return "error";
+}
+
+const char* failure_name(Failure f) {
+  switch (f) {
+    case Failure::no_integrity:
+      return "no-integrity";
+    case Failure::not_for_your_keys:
+      return "not-for-your-keys";
+    case Failure::damaged:
+      return "damaged";
+    case Failure::key_locked:
+      return "key-locked";
+    case Failure::key_elsewhere:
+      return "key-elsewhere";
+    case Failure::other:
+      break;
+  }
+  return "other";
+}
+
+std::string failure_sentence(Failure f) {
+  switch (f) {
+    case Failure::no_integrity:
+      return "It has no integrity protection, so it could have been altered on its way to "
+             "you; it is never shown.";
+    case Failure::not_for_your_keys:
+      return "It is not encrypted for any of your keys.";
+    case Failure::damaged:
+      return "It is damaged or was altered on its way: it does not decrypt.";
+    case Failure::key_locked:
+      return "Your key is locked: decrypt the message (unlocking your key) first.";
+    case Failure::key_elsewhere:
+      return "Your key is unlocked in another session.";
+    case Failure::other:
+      break;
+  }
+  return "It could not be decrypted.";
+}
+
+Failure failure_of(const Error& e) {
+  auto says = [&](std::string_view words) { return e.message.find(words) != std::string::npos; };
+  switch (e.code) {
+    case Errc::crypto:
+      if (says(keys::kNoIntegrityWords))
+        return Failure::no_integrity;
+      if (says(keys::kNotForKeyWords))
+        return Failure::not_for_your_keys;
+      if (says(keys::kDamagedWords))
+        return Failure::damaged;
+      return Failure::other;
+    case Errc::corrupt:  // the message, not the server's own key store
+      return says("key secret") ? Failure::other : Failure::damaged;
+    case Errc::not_found:         // choose_key: the user has no key of the kind it needs
+    case Errc::invalid_argument:  // a key of the other kind
+      return Failure::not_for_your_keys;
+    default:
+      return Failure::other;
+  }
 }
 
 ReadOptions read_options(const config::Config& config) {
@@ -708,8 +766,12 @@ Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& ke
       list.push(std::move(it->second));
       return true;
     }
-    // Inline PGP: the text around the armor is plain, whoever wrote it.
-    Split around = split_around(text_of_part(raw, p), kPgpMessageBegin, kPgpMessageEnd);
+    // Inline PGP: the text around the armor is plain, whoever wrote it. In an HTML
+    // body, the HTML around it is shown as its text rendering, never as markup.
+    std::string text = text_of_part(raw, p);
+    if (p.content_type == "text/html")
+      text = mail::html_to_text(text);
+    Split around = split_around(text, kPgpMessageBegin, kPgpMessageEnd);
     list.add_text(p.id, std::move(around.before), mail::BodyFormat::plain);
     list.push(std::move(it->second));
     list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);

@@ -175,6 +175,26 @@ struct ReadOptions {
 // The options the configuration sets (smime_unprotected).
 ReadOptions read_options(const config::Config& config);
 
+// Why a message could not be decrypted, in the words the page and the reply form use
+// (docs/http.md): each says only what is true of this failure.
+enum class Failure {
+  no_integrity,       // refused: no integrity protection (OpenPGP without MDC; S/MIME
+                      // CBC with smime_unprotected = refuse)
+  not_for_your_keys,  // not encrypted to the user's key, or the user has no key of its kind
+  damaged,            // the ciphertext or the message structure is damaged or was altered
+  key_locked,         // the key is not unlocked in this session (set by the web flow)
+  key_elsewhere,      // the key is unlocked in another session (set by the web flow)
+  other,              // anything else (the error's own words say what)
+};
+
+// "no-integrity", "not-for-your-keys", "damaged", "key-locked", "key-elsewhere", "other"
+// (stable; for data attributes and tests).
+const char* failure_name(Failure f);
+// One sentence for the user: "The message is not integrity protected, ...".
+std::string failure_sentence(Failure f);
+// The reason of an error from decrypt(), choose_key() or decrypted_part().
+Failure failure_of(const Error& e);
+
 // How the message is encrypted, its ciphertexts, and which key type opens them.
 // Errc::not_found if nothing in it is encrypted (signed-only messages included: see
 // verify_signed), Errc::corrupt if it does not parse, Errc::crypto if its encrypted

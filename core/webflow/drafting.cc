@@ -47,7 +47,7 @@ mail::Technology technology_for(keys::KeyStore& keys, const std::string& from) {
 // The original's text into the draft body, as a reply quote or a forward block.
 void put_text(mail::Draft& d, const mail::ParsedMessage& m, Derive how, const std::string& text) {
   const std::string when = when_text(m.date);
-  if (how == Derive::reply) {
+  if (is_reply(how)) {
     if (!text.empty())
       d.body = "\n\nOn " + when + ", " + m.from.display() + " wrote:\n" + quote_lines(text);
     return;
@@ -80,11 +80,103 @@ std::string quote_lines(const std::string& text) {
   return out;
 }
 
-std::vector<mail::Address> answer_recipients(const mail::ParsedMessage& m, Derive how) {
-  std::vector<mail::Address> out;
-  if (how == Derive::reply && mail::validate_address(m.from.address).ok())
-    out.push_back(m.from);
+bool is_reply(Derive how) {
+  return how != Derive::forward;
+}
+
+const char* derive_param(Derive how) {
+  switch (how) {
+    case Derive::reply:
+      return "reply";
+    case Derive::reply_all:
+      return "reply_all";
+    case Derive::reply_list:
+      return "reply_list";
+    case Derive::forward:
+      break;
+  }
+  return "forward";
+}
+
+std::optional<Derive> derive_from_param(std::string_view param) {
+  for (auto how : {Derive::reply, Derive::reply_all, Derive::reply_list, Derive::forward})
+    if (param == derive_param(how))
+      return how;
+  return std::nullopt;
+}
+
+Recipients answer_recipients(const mail::ParsedMessage& m, Derive how, const auth::User& user) {
+  Recipients out;
+  std::vector<std::string> seen;
+  // Adds each valid address of list once; own: the user's addresses are left out.
+  auto add = [&](std::vector<mail::Address>& into, const std::vector<mail::Address>& list,
+                 bool leave_out_own) {
+    for (const auto& a : list) {
+      if (!mail::validate_address(a.address).ok())
+        continue;
+      const std::string key = util::ascii_lower(a.address);
+      if (std::find(seen.begin(), seen.end(), key) != seen.end())
+        continue;
+      if (leave_out_own && is_own(user, a.address))
+        continue;
+      seen.push_back(key);
+      into.push_back(a);
+    }
+  };
+  // RFC 5322 §3.6.3: replies go to Reply-To when it is present, else to From.
+  const bool has_reply_to =
+      std::any_of(m.reply_to.begin(), m.reply_to.end(),
+                  [](const mail::Address& a) { return mail::validate_address(a.address).ok(); });
+  const std::vector<mail::Address> author =
+      has_reply_to ? m.reply_to : std::vector<mail::Address>{m.from};
+  switch (how) {
+    case Derive::forward:
+      return out;
+    case Derive::reply:
+      add(out.to, author, false);
+      if (out.to.empty())
+        out.note =
+            "The message names no address to answer (no valid Reply-To or From): fill in To "
+            "yourself.";
+      return out;
+    case Derive::reply_all:
+      add(out.to, author, true);
+      add(out.cc, m.to, true);
+      add(out.cc, m.cc, true);
+      if (out.to.empty() && !out.cc.empty()) {  // e.g. answering one's own message
+        out.to = std::move(out.cc);
+        out.cc.clear();
+      }
+      if (out.to.empty())
+        out.note =
+            "The message names nobody to answer but you (no valid Reply-To, From, To or Cc "
+            "address): fill in To yourself.";
+      return out;
+    case Derive::reply_list:
+      if (mail::validate_address(m.list_post).ok())
+        out.to.push_back(mail::Address{"", m.list_post});
+      else
+        out.note =
+            "The message names no list address to post to (no List-Post, or the list "
+            "does not take posts): fill in To yourself.";
+      return out;
+  }
   return out;
+}
+
+Thread reply_thread(const mail::ParsedMessage& m) {
+  Thread t;
+  if (!mail::valid_message_id(m.message_id))
+    return t;
+  t.in_reply_to = m.message_id;
+  const std::vector<std::string>& parents =
+      !m.references.empty() ? m.references
+                            : (m.in_reply_to.size() == 1 ? m.in_reply_to : m.references);
+  for (const auto& id : parents)
+    if (mail::valid_message_id(id) && id != m.message_id)
+      t.references.push_back(id);
+  t.references.push_back(m.message_id);
+  return t;
 }
 
 QuoteCheck check_quote(const Decrypted& d, const std::vector<mail::Address>& recipients,
@@ -126,7 +218,7 @@ QuoteCheck check_quote(const Decrypted& d, const std::vector<mail::Address>& rec
                         ", who did not sign the message and is not you.");
   }
   c.without_asking =
-      how == Derive::reply && single && v.integrity_protected && signed_by_from && outside.empty();
+      is_reply(how) && single && v.integrity_protected && signed_by_from && outside.empty();
   return c;
 }
 
@@ -177,13 +269,15 @@ Derived derive_draft(keys::KeyStore& keys, const Reading& read, const auth::User
       for (const auto& e : user.emails)
         if (util::ascii_lower(a.address) == util::ascii_lower(e))
           d.from.address = e;
-  d.to = answer_recipients(m, how);
-  if (how == Derive::reply) {
+  Recipients recipients = answer_recipients(m, how, user);
+  d.to = std::move(recipients.to);
+  d.cc = std::move(recipients.cc);
+  out.recipient_note = std::move(recipients.note);
+  if (is_reply(how)) {
     d.subject = with_prefix("Re:", m.subject);
-    if (mail::valid_message_id(m.message_id)) {
-      d.in_reply_to = m.message_id;
-      d.references = {m.message_id};
-    }
+    Thread thread = reply_thread(m);
+    d.in_reply_to = std::move(thread.in_reply_to);
+    d.references = std::move(thread.references);
   } else {
     d.subject = with_prefix("Fwd:", m.subject);
   }
@@ -202,8 +296,13 @@ Derived derive_draft(keys::KeyStore& keys, const Reading& read, const auth::User
           : mail::Technology::smime;
   if (!read.decrypted) {
     out.state = QuoteState::not_quoted;
-    out.reasons.push_back(
-        "The original is encrypted and its text is not quoted: " + read.not_decrypted + ".");
+    // Only what is true of this message: why it did not decrypt, in its own words.
+    const reader::Failure why = read.failure.value_or(reader::Failure::other);
+    std::string text =
+        "The original is encrypted and its text is not quoted. " + reader::failure_sentence(why);
+    if (!read.failure_detail.empty())
+      text += " (" + read.failure_detail + ")";
+    out.reasons.push_back(std::move(text));
     return out;
   }
   const Decrypted& dec = *read.decrypted;

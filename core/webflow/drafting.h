@@ -15,7 +15,9 @@
 // only after an explicit yes. A decrypted part without integrity protection is never
 // quoted. cgi/ only parses and renders this.
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/auth/users.h"
@@ -25,7 +27,20 @@
 
 namespace wmk::webflow {
 
-enum class Derive { reply, forward };
+// How a new draft answers a message (RFC 5322 §3.6.3, RFC 2369):
+//   reply       to Reply-To if the message has one, else to From;
+//   reply_all   the same, with every To and Cc address of the original as Cc;
+//   reply_list  to the list's List-Post address;
+//   forward     to nobody yet.
+// The user's own addresses are left out of reply_all.
+enum class Derive { reply, reply_all, reply_list, forward };
+
+// reply, reply_all or reply_list.
+bool is_reply(Derive how);
+// "reply", "reply_all", "reply_list", "forward": the request parameter naming the
+// message answered (docs/http.md), and back.
+const char* derive_param(Derive how);
+std::optional<Derive> derive_from_param(std::string_view param);
 
 // The user's answer to "quote the decrypted text?".
 enum class QuoteAnswer {
@@ -34,9 +49,24 @@ enum class QuoteAnswer {
   no,   // start without the decrypted text
 };
 
-// Who a draft answering (or forwarding) m goes to first: for a reply its sender, for a
-// forward nobody yet. The only place that computes a new draft's recipients.
-std::vector<mail::Address> answer_recipients(const mail::ParsedMessage& m, Derive how);
+// Who a draft answering (or forwarding) m goes to first, by the rules of Derive: only
+// valid addresses, each once, in header order. The only place that computes a new
+// draft's recipients. note: why To is empty, when it is ("" otherwise).
+struct Recipients {
+  std::vector<mail::Address> to;
+  std::vector<mail::Address> cc;
+  std::string note;
+};
+Recipients answer_recipients(const mail::ParsedMessage& m, Derive how, const auth::User& user);
+
+// The thread headers of a reply to m (RFC 5322 §3.6.4): In-Reply-To is m's Message-ID;
+// References is m's References (else its In-Reply-To when that names one message)
+// followed by m's Message-ID. Both empty when m has no valid Message-ID.
+struct Thread {
+  std::string in_reply_to;
+  std::vector<std::string> references;
+};
+Thread reply_thread(const mail::ParsedMessage& m);
 
 // Whether the decrypted text of d may be quoted into a draft to recipients without
 // asking, and if not, why (sentences for the user).
@@ -69,6 +99,8 @@ struct Derived {
   // ask: the text that would be quoted; not_quoted and ask: why (for the notice).
   std::string pending;
   std::vector<std::string> reasons;
+  // Why the draft has no recipient yet (Recipients::note), or "".
+  std::string recipient_note;
 };
 
 // A new draft answering or forwarding the message read (KeySession::read, the same

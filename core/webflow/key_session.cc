@@ -24,6 +24,7 @@ struct KeySession::Located {
   mail::ParsedMessage parsed;
   std::optional<keys::KeyInfo> key;  // nullopt: not encrypted
   std::optional<Error> no_key;       // encrypted, but the user has no key for it
+  std::optional<Error> unreadable;   // encrypted, but its encrypted parts cannot be used
 };
 
 KeySession::KeySession(app::App& app, session::Session session,
@@ -58,12 +59,13 @@ Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
   auto parsed = mail::parse_message(*raw);
   if (!parsed)
     return parsed.error();
-  Located out{std::move(raw).value(), std::move(parsed).value(), std::nullopt, std::nullopt};
+  Located out{std::move(raw).value(), std::move(parsed).value(), std::nullopt, std::nullopt,
+              std::nullopt};
   auto message = reader::inspect(out.raw);
   if (!message) {
-    if (message.code() == Errc::not_found)
-      return out;
-    return message.error();
+    if (message.code() != Errc::not_found)
+      out.unreadable = message.error();
+    return out;
   }
   auto key = reader::choose_key(keys_, *user, *message, out.parsed);
   if (key)
@@ -127,6 +129,8 @@ Result<KeySession::Located> KeySession::locate_encrypted(const MessageRef& ref) 
   auto located = locate(ref);
   if (!located)
     return located.error();
+  if (located->unreadable)
+    return *located->unreadable;
   if (located->no_key)
     return *located->no_key;
   if (!located->key)
@@ -225,22 +229,28 @@ Result<Reading> KeySession::read(const MessageRef& ref) {
   Reading out;
   out.ref = ref;
   out.encrypted = mail::is_encrypted(located->parsed.protection);
-  if (located->no_key) {
+  if (located->unreadable) {
     out.encrypted = true;
-    out.not_decrypted = "you hold no key that decrypts it (" + located->no_key->message + ")";
+    out.failure = reader::failure_of(*located->unreadable);
+    out.failure_detail = located->unreadable->message;
+  } else if (located->no_key) {
+    out.encrypted = true;
+    out.failure = reader::Failure::not_for_your_keys;
+    out.failure_detail = located->no_key->message;
   } else if (located->key) {
     out.encrypted = true;
     auto outcome = decrypt_located(*located);
     if (!outcome) {
-      out.not_decrypted = "it could not be decrypted: " + outcome.error().message;
+      out.failure = reader::failure_of(outcome.error());
+      out.failure_detail = outcome.error().message;
     } else if (auto* d = std::get_if<Decrypted>(&*outcome)) {
       out.envelope = d->envelope;
       out.decrypted = std::move(*d);
       return out;
     } else if (std::holds_alternative<InUseElsewhere>(*outcome)) {
-      out.not_decrypted = "your key is unlocked in another session";
+      out.failure = reader::Failure::key_elsewhere;
     } else {
-      out.not_decrypted = "your key is locked; decrypt the message first to quote it";
+      out.failure = reader::Failure::key_locked;
     }
   }
   out.envelope = std::move(located->parsed);

@@ -20,6 +20,7 @@
 #include "core/app/app.h"
 #include "core/auth/users.h"
 #include "core/keys/keystore.h"
+#include "core/reader/reader.h"
 #include "core/webflow/flow.h"
 
 namespace wmk::webflow {
@@ -34,9 +35,11 @@ struct Reading {
   bool encrypted = false;
   // Encrypted, and this session's grant opened the key: the reader's one result.
   std::optional<Decrypted> decrypted;
-  // Encrypted but not decrypted: why ("your key is locked", "in use elsewhere", or the
-  // reader's error in words). Empty otherwise.
-  std::string not_decrypted;
+  // Encrypted but not decrypted: why (locked, unlocked elsewhere, not for the user's
+  // keys, no integrity protection, damaged), and the error's own words ("" for a key
+  // that is locked or in use elsewhere). nullopt otherwise.
+  std::optional<reader::Failure> failure;
+  std::string failure_detail;
 };
 
 class KeySession {

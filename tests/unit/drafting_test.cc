@@ -112,7 +112,7 @@ class Drafting : public ::testing::Test {
   Reading read(const std::string& uid) {
     auto r = keys_->read(MessageRef{mail::Folder::inbox, uid});
     EXPECT_TRUE(r.ok()) << r.error().message;
-    EXPECT_TRUE(r->decrypted.has_value()) << r->not_decrypted;
+    EXPECT_TRUE(r->decrypted.has_value()) << r->failure_detail;
     return std::move(r).value();
   }
 
@@ -199,6 +199,8 @@ TEST_F(Drafting, TextWithoutIntegrityProtectionIsNeverQuotedEvenAfterYes) {
   Reading r = read(signed_);
   // As the reader marks S/MIME EnvelopedData (CBC, no integrity protection).
   r.decrypted->view.integrity_protected = false;
+  for (auto& seg : r.decrypted->view.segments)
+    seg.integrity = reader::Segment::Integrity::none;
   EXPECT_FALSE(
       check_quote(*r.decrypted, {{"", "bob@example.org"}}, user_, Derive::reply).without_asking);
   EXPECT_TRUE(quotable(*r.decrypted).text.empty());
@@ -228,6 +230,132 @@ TEST_F(Drafting, LockedKeyQuotesNothing) {
   Derived d = derive_draft(ks.keys(), *r, user_, Derive::reply, QuoteAnswer::yes);
   EXPECT_EQ(d.state, QuoteState::not_quoted);
   EXPECT_EQ(d.draft.body.find(kSigned), std::string::npos);
+  // The form repeats only what is true: the key is unlocked in the first session,
+  // nothing is damaged and nothing is "locked" here.
+  ASSERT_EQ(r->failure, reader::Failure::key_elsewhere);
+  ASSERT_EQ(d.reasons.size(), 1u);
+  EXPECT_NE(d.reasons[0].find("unlocked in another session"), std::string::npos) << d.reasons[0];
+  EXPECT_EQ(d.reasons[0].find("locked:"), std::string::npos) << d.reasons[0];
+  EXPECT_EQ(d.reasons[0].find("damaged"), std::string::npos) << d.reasons[0];
+}
+
+// ---- who a reply goes to (RFC 5322 §3.6.3) and its thread headers (§3.6.4); the
+// messages are made by Python's email (tests/fixtures/provider_shapes.py).
+
+mail::ParsedMessage shaped(const std::string& shape, const std::string& ciphertext_file,
+                           std::vector<std::string> extra) {
+  std::vector<std::string> args = {
+      "python3", std::string(WEBMAILKEY_SOURCE_DIR) + "/tests/fixtures/provider_shapes.py", shape,
+      ciphertext_file};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto made = test::run_cmd(args);
+  EXPECT_EQ(made.status, 0) << made.err;
+  auto parsed = mail::parse_message(made.out);
+  EXPECT_TRUE(parsed.ok());
+  return parsed.ok() ? *parsed : mail::ParsedMessage{};
+}
+
+std::vector<std::string> addresses_of(const std::vector<mail::Address>& list) {
+  std::vector<std::string> out;
+  for (const auto& a : list)
+    out.push_back(a.address);
+  return out;
+}
+
+using Strings = std::vector<std::string>;
+
+TEST(AnswerRecipients, ReplyReplyAllAndReplyToListFollowTheHeaders) {
+  auth::User alice{
+      1, "alice", "Alice", "alice@example.org", {"alice@example.org", "alice@work.example"}};
+  mail::ParsedMessage m =
+      shaped("thunderbird", "-",
+             {"--from", "Sam <sam@example.net>", "--reply-to", "Sam at home <sam@home.example>",
+              "--to", "Alice <alice@example.org>, carol@example.com", "--cc",
+              "ALICE@work.example, Dave <dave@example.com>, carol@example.com", "--list",
+              "team@lists.example.com"});
+  Recipients reply = answer_recipients(m, Derive::reply, alice);
+  EXPECT_EQ(addresses_of(reply.to), Strings{"sam@home.example"});  // Reply-To, not From
+  EXPECT_TRUE(reply.cc.empty());
+  EXPECT_TRUE(reply.note.empty());
+  Recipients all = answer_recipients(m, Derive::reply_all, alice);
+  EXPECT_EQ(addresses_of(all.to), Strings{"sam@home.example"});
+  // Everyone else once, in header order; none of Alice's own addresses.
+  EXPECT_EQ(addresses_of(all.cc), (Strings{"carol@example.com", "dave@example.com"}));
+  Recipients list = answer_recipients(m, Derive::reply_list, alice);
+  EXPECT_EQ(addresses_of(list.to), Strings{"team@lists.example.com"});
+  EXPECT_TRUE(list.cc.empty());
+  EXPECT_TRUE(answer_recipients(m, Derive::forward, alice).to.empty());
+
+  // Without Reply-To: From. Without a list: no list address, and a note says so.
+  mail::ParsedMessage plain = shaped("gmail", "-", {"--from", "Sam <sam@example.net>"});
+  EXPECT_EQ(addresses_of(answer_recipients(plain, Derive::reply, alice).to),
+            Strings{"sam@example.net"});
+  Recipients no_list = answer_recipients(plain, Derive::reply_list, alice);
+  EXPECT_TRUE(no_list.to.empty());
+  EXPECT_NE(no_list.note.find("List-Post"), std::string::npos);
+}
+
+TEST(AnswerRecipients, ReplyWorksWithoutFrom) {
+  auth::User alice{1, "alice", "Alice", "alice@example.org", {"alice@example.org"}};
+  mail::ParsedMessage reply_to_only =
+      shaped("gmail", "-", {"--from", "", "--reply-to", "sam@example.net"});
+  EXPECT_EQ(addresses_of(answer_recipients(reply_to_only, Derive::reply, alice).to),
+            Strings{"sam@example.net"});
+  mail::ParsedMessage nobody = shaped("gmail", "-", {"--from", ""});
+  Recipients r = answer_recipients(nobody, Derive::reply, alice);
+  EXPECT_TRUE(r.to.empty());
+  EXPECT_NE(r.note.find("fill in To yourself"), std::string::npos);
+}
+
+TEST(ReplyThread, InReplyToIsTheFirstMessageIdAndReferencesGrow) {
+  // Two Message-ID headers (RFC 5322 allows one): the first is the message's.
+  mail::ParsedMessage m = shaped(
+      "gmail", "-",
+      {"--message-id", "<first@example.net>", "--message-id", "<second@example.net>",
+       "--references", "<r1@example.net> <r2@example.net>", "--in-reply-to", "<r2@example.net>"});
+  EXPECT_EQ(m.message_id, "first@example.net");
+  Thread t = reply_thread(m);
+  EXPECT_EQ(t.in_reply_to, "first@example.net");
+  EXPECT_EQ(t.references, (Strings{"r1@example.net", "r2@example.net", "first@example.net"}));
+  // No References: the parent's single In-Reply-To, then its Message-ID.
+  mail::ParsedMessage child =
+      shaped("gmail", "-", {"--message-id", "<c@example.net>", "--in-reply-to", "<p@example.net>"});
+  EXPECT_EQ(reply_thread(child).references, (Strings{"p@example.net", "c@example.net"}));
+  // Neither: only the Message-ID.
+  mail::ParsedMessage root = shaped("gmail", "-", {"--message-id", "<root@example.net>"});
+  EXPECT_EQ(reply_thread(root).references, Strings{"root@example.net"});
+}
+
+TEST_F(Drafting, AReplyToPointingElsewhereAsksBeforeQuoting) {
+  // Signed by Bob, From Bob, but Reply-To someone else: the reply would carry Bob's
+  // decrypted text to eve, so the user is asked first and nothing is quoted yet.
+  std::string ct = encrypt({"--sign", "-u", bob_fpr_},
+                           std::string("Alice, the other code is ") + kSigned + ".\n");
+  std::string path = env.path("signed-reply-to.asc");
+  test::spit(path, ct);
+  std::vector<std::string> args = {
+      "python3",    std::string(WEBMAILKEY_SOURCE_DIR) + "/tests/fixtures/provider_shapes.py",
+      "gmail",      path,
+      "--from",     "Bob <bob@example.org>",
+      "--to",       "alice@example.org",
+      "--reply-to", "eve@example.net"};
+  auto made = test::run_cmd(args);
+  ASSERT_EQ(made.status, 0) << made.err;
+  std::string uid = deliver(made.out);
+  for (Derive how : {Derive::reply, Derive::reply_all}) {
+    Derived d = derive(uid, how, QuoteAnswer::ask);
+    EXPECT_EQ(d.state, QuoteState::ask);
+    EXPECT_EQ(addresses_of(d.draft.to), Strings{"eve@example.net"});
+    EXPECT_EQ(d.draft.body.find(kSigned), std::string::npos);
+    EXPECT_NE(d.pending.find(kSigned), std::string::npos);
+  }
+  // The same message without Reply-To goes to its signer and quotes without asking.
+  Derived to_bob = derive(signed_, Derive::reply_all, QuoteAnswer::ask);
+  EXPECT_EQ(to_bob.state, QuoteState::quoted);
+  EXPECT_EQ(addresses_of(to_bob.draft.to), Strings{"bob@example.org"});
+  EXPECT_TRUE(to_bob.draft.cc.empty());  // alice@example.org, her own, is left out
+  EXPECT_EQ(to_bob.draft.in_reply_to, "x1@example.org");
+  EXPECT_EQ(to_bob.draft.references, Strings{"x1@example.org"});
 }
 
 // A transport that must never be reached by these tests.

@@ -224,6 +224,17 @@ class Reader : public ::testing::Test {
     return message(wrap({"pgp-mime", file(ciphertext)}), from, to);
   }
 
+  // ciphertext in the message shape a provider or client gives it
+  // (tests/fixtures/provider_shapes.py).
+  std::string shape(const std::string& name, const std::string& ciphertext,
+                    std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {
+        "python3", std::string(WEBMAILKEY_SOURCE_DIR) + "/tests/fixtures/provider_shapes.py", name,
+        file(ciphertext)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return must(test::run_cmd(args), "provider_shapes.py " + name).out;
+  }
+
   // The sender's key as the server knows it: imported into the server's GnuPG home.
   void server_knows_sam() {
     must(KeysEnv::gpg(env.gnupg_home(), {"--import"}, out().sam_pub), "gpg --import");
@@ -1124,6 +1135,132 @@ TEST_F(Reader, ExpiredOwnCertificateStillDecryptsButNeverSigns) {
   EXPECT_NE(sig.error().message.find("can no longer sign"), std::string::npos);
   EXPECT_NE(sig.error().message.find("2020-02-01"), std::string::npos);
   EXPECT_EQ(audit_rows("key.sign", "fail"), 1);
+}
+
+// ---- the shapes providers and clients give encrypted mail (issue 15)
+
+TEST_F(Reader, EveryProviderShapeOfPgpMimeDecryptsAsOneIntegrityCheckedSegment) {
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  std::string ct = gpg_encrypt(out().sam_home, wrap({"entity", file(kSecretText)}));
+  // Thunderbird, Gmail and Apple Mail send RFC 3156; Exchange and Outlook.com re-wrap
+  // it as multipart/mixed with the ciphertext as a base64 encrypted.asc attachment.
+  for (const char* name : {"thunderbird", "gmail", "apple", "exchange", "outlook"}) {
+    SCOPED_TRACE(name);
+    std::string raw = shape(name, ct);
+    auto parsed = mail::parse_message(raw);
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->protection, mail::Protection::pgp_mime);
+    EXPECT_FALSE(parsed->has_attachments()) << "the ciphertext is no attachment";
+    auto view = decrypt(store, unlocked, raw);
+    ASSERT_TRUE(view.ok()) << view.error().message;
+    ASSERT_EQ(view->segments.size(), 1u);
+    EXPECT_EQ(view->segments[0].kind, Segment::Kind::decrypted);
+    EXPECT_EQ(view->segments[0].integrity, Segment::Integrity::checked);
+    EXPECT_EQ(without_cr(view->segments[0].text), kSecretText);
+    EXPECT_TRUE(view->segments[0].attachments.empty());
+  }
+}
+
+TEST_F(Reader, TheExchangeRepairIsOnlyForItsExactShape) {
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  std::string ct = gpg_encrypt(out().sam_home, wrap({"entity", file(kSecretText)}));
+  // A clear part beside the mangled shape: no repair, so nothing an attacker adds is
+  // ever shown as part of the encrypted message. It reads as the multipart/mixed it is:
+  // a clear text and attachments, nothing encrypted, nothing decrypted.
+  std::string plus = shape("exchange-plus", ct);
+  auto parsed = mail::parse_message(plus);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->protection, mail::Protection::none);
+  EXPECT_TRUE(parsed->has_attachments());
+  EXPECT_EQ(inspect(plus).code(), Errc::not_found);
+  EXPECT_EQ(decrypt(store, unlocked, plus).code(), Errc::not_found);
+  // Nested below another multipart, the same three parts are not repaired either.
+  std::string exchange = shape("exchange", ct);
+  std::string body = exchange.substr(exchange.find("Content-Type: multipart/mixed"));
+  std::string nested = message(wrap({"parts", file(body)}), kSamUid);
+  EXPECT_EQ(inspect(nested).code(), Errc::not_found);
+  // A pgp-encrypted part holding anything but "Version: 1" is not the shape either.
+  std::string odd = exchange;
+  const auto version = odd.find("\nVersion: 1");  // not MIME-Version: 1.0
+  ASSERT_NE(version, std::string::npos);
+  odd.replace(version + 1, 10, "Version: 2");
+  EXPECT_EQ(inspect(odd).code(), Errc::not_found);
+}
+
+TEST_F(Reader, InlinePgpInAnHtmlOnlyBodyDecryptsBetweenPlainSegments) {
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  std::string ct = gpg_encrypt(out().sam_home, kSecretText);
+  std::string raw = shape("html-inline", ct);
+  auto parsed = mail::parse_message(raw);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->protection, mail::Protection::pgp_inline);
+  auto view = decrypt(store, unlocked, raw);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view->segments.size(), 3u);
+  EXPECT_EQ(view->segments[0].kind, Segment::Kind::plain);
+  EXPECT_EQ(view->segments[0].format, mail::BodyFormat::plain);  // never the HTML itself
+  EXPECT_NE(view->segments[0].text.find("Before the armor."), std::string::npos);
+  EXPECT_EQ(view->segments[1].kind, Segment::Kind::decrypted);
+  EXPECT_EQ(view->segments[1].integrity, Segment::Integrity::checked);
+  EXPECT_NE(view->segments[1].text.find(kSecretText), std::string::npos);
+  EXPECT_EQ(view->segments[2].kind, Segment::Kind::plain);
+  EXPECT_NE(view->segments[2].text.find("After the armor."), std::string::npos);
+  EXPECT_EQ(view->segments[2].text.find("<p>"), std::string::npos);
+}
+
+TEST_F(Reader, AMailingListFooterStaysAPlainSegmentBesideTheEncryptedOne) {
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  std::string ct = gpg_encrypt(out().sam_home, wrap({"entity", file(kSecretText)}));
+  std::string raw = shape("list", ct);
+  auto parsed = mail::parse_message(raw);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->list_post, "team@lists.example.com");
+  ASSERT_EQ(parsed->reply_to.size(), 1u);
+  EXPECT_EQ(parsed->reply_to[0].address, "team@lists.example.com");
+  auto view = decrypt(store, unlocked, raw);
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  ASSERT_EQ(view->segments.size(), 2u);
+  EXPECT_EQ(view->segments[0].kind, Segment::Kind::decrypted);
+  EXPECT_EQ(view->segments[1].kind, Segment::Kind::plain);
+  EXPECT_NE(view->segments[1].text.find("Team mailing list"), std::string::npos);
+}
+
+TEST_F(Reader, AFailedDecryptionSaysWhy) {
+  KeyInfo key = import_alice_openpgp();
+  auto unlocked = unlock(key);
+  // Not for her key: encrypted to Sam only.
+  auto sam_only = must(KeysEnv::gpg(out().sam_home, {"--trust-model", "always", "--armor", "-e",
+                                                     "-r", out().sam_fpr, "--output", "-",
+                                                     file(wrap({"entity", file("x")}))}),
+                       "gpg -e")
+                      .out;
+  auto e = decrypt(store, unlocked, pgp_mime(sam_only));
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(reader::failure_of(e.error()), reader::Failure::not_for_your_keys) << e.error().message;
+  // Damaged: a byte of the ciphertext changed (as AlteredCiphertextIsRefused does).
+  std::string bin =
+      must(KeysEnv::gpg(out().sam_home, {"--trust-model", "always", "-e", "-r", out().alice_fpr,
+                                         "--output", "-", file(kSecretText)}),
+           "gpg -e")
+          .out;
+  bin[bin.size() - 5] = static_cast<char>(bin[bin.size() - 5] ^ 0x01);
+  std::string damaged = wrap({"armor", file(bin)});
+  e = decrypt(store, unlocked, pgp_mime(damaged));
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(reader::failure_of(e.error()), reader::Failure::damaged) << e.error().message;
+  // No integrity protection: S/MIME CBC with smime_unprotected = refuse.
+  KeyInfo smime = import_alice_smime();
+  auto cbc = message(smime_encrypt("Content-Type: text/plain\r\n\r\nx\r\n", "aes-256-cbc"),
+                     "sam@example.net");
+  e = decrypt(store, unlock(smime), cbc, ReadOptions{config::SmimeUnprotected::refuse});
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(reader::failure_of(e.error()), reader::Failure::no_integrity) << e.error().message;
+  EXPECT_STRNE(reader::failure_name(reader::Failure::damaged),
+               reader::failure_name(reader::Failure::key_locked));
 }
 
 }  // namespace
