@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import CLI, SOURCE_DIR, Instance  # noqa: E402
+from wmk_e2e import CLI, SOURCE_DIR, Instance, pgp_mime  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "key passphrase for tests"
@@ -38,22 +38,6 @@ def run(argv, stdin=None, check=True):
     if check and r.returncode != 0:
         raise AssertionError("%s failed (%d): %s" % (argv, r.returncode, r.stderr.decode()))
     return r
-
-
-def pgp_mime(armored):
-    """A multipart/encrypted entity around an armored OpenPGP message."""
-    m = email.message.EmailMessage()
-    m.make_mixed()
-    m.set_type("multipart/encrypted")
-    m.set_param("protocol", "application/pgp-encrypted")
-    control = email.message.EmailMessage()
-    control.set_content(b"Version: 1\n", maintype="application", subtype="pgp-encrypted",
-                        cte="7bit")
-    payload = email.message.EmailMessage()
-    payload.set_content(armored, maintype="application", subtype="octet-stream", cte="7bit")
-    m.attach(control)
-    m.attach(payload)
-    return m
 
 
 def headers(m, sender, subject):

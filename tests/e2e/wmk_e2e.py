@@ -71,6 +71,23 @@ TEST_CONFIG = {
 }
 
 
+def pgp_mime(armored):
+    """A multipart/encrypted entity (RFC 3156) around an armored OpenPGP message, built
+    with Python's email package; the caller adds From, To, Subject."""
+    m = email.message.EmailMessage()
+    m.make_mixed()
+    m.set_type("multipart/encrypted")
+    m.set_param("protocol", "application/pgp-encrypted")
+    control = email.message.EmailMessage()
+    control.set_content(b"Version: 1\n", maintype="application", subtype="pgp-encrypted",
+                        cte="7bit")
+    payload = email.message.EmailMessage()
+    payload.set_content(armored, maintype="application", subtype="octet-stream", cte="7bit")
+    m.attach(control)
+    m.attach(payload)
+    return m
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
