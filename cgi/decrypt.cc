@@ -7,6 +7,13 @@
 //        user's own mailbox: the request names a folder and a uid, never ciphertext.
 //   POST id, folder, part, csrf → that attachment of the decrypted content as a
 //        download (decrypted again for this request), or the unlock / in-use page.
+//   GET  the same without csrf: the decrypted message's own address
+//        (/decrypt?id=ID&folder=F), which survives reload and the back button while
+//        this session's grant lives and leads to the unlock page once it has ended;
+//        with part, the attachment's link. Nothing changes state that a POST would not
+//        (the grant's idle time restarts and the use is audited, as on POST), and the
+//        session and grant cookies are SameSite=Strict, so another site cannot make
+//        the browser send them.
 #include "cgi/common/guard.h"
 #include "cgi/common/key_pages.h"
 #include "cgi/common/message_view.h"
@@ -44,7 +51,7 @@ Response decrypt(Context& ctx) {
 int main() {
   using namespace wmk::cgi;
   Program program{.name = "decrypt",
-                  .methods = {"POST"},
+                  .methods = {"GET", "POST"},
                   .access = Access::session,
                   .secrets = {.fields = {}, .cookies = {kGrantCookie}}};
   return run(program, decrypt);

@@ -14,32 +14,54 @@ namespace {
 
 constexpr int kHistoryRows = 50;
 
-std::string event_label(const std::string& event, const std::string& outcome) {
-  struct Label {
-    const char* event;
-    const char* text;
-  };
-  static constexpr Label kLabels[] = {
-      {"key.unlock", "Unlock"},
-      {"key.decrypt", "Decrypt"},
-      {"key.sign", "Sign"},
-      {"grant.create", "Unlock for a session"},
-      {"grant.revoke", "Unlock stopped"},
-      {"grant.expire", "Unlock ended (time limit)"},
-      {"grant.use", "Unlock refused"},
-      {"key.generate", "Key created"},
-      {"key.import", "Key imported"},
-      {"key.passwd", "Passphrase changed"},
-      {"key.export", "Key exported"},
-  };
-  std::string text = event;
-  for (const auto& l : kLabels) {
-    if (event == l.event)
-      text = l.text;
+// A history entry in plain words, or nullopt for one a user does not care about: a
+// grant made at an unlock (the unlock row says it), the public key read to sign or
+// to encrypt to oneself. Internal words (grant ids, revoker names, ciphers, actors)
+// never reach the page.
+std::optional<std::string> plain_event(const webflow::HistoryEntry& h) {
+  const bool ok = h.outcome == "ok";
+  auto has = [&](std::string_view word) { return h.detail.find(word) != std::string::npos; };
+  if (h.event == "key.unlock") {
+    if (ok)
+      return "Unlocked the key";
+    if (h.outcome == "locked_out")
+      return "Unlock refused: too many wrong passphrases, wait a while";
+    return "Unlock failed: wrong passphrase";
   }
-  if (outcome != "ok")
-    text += " (" + outcome + ")";
-  return text;
+  if (h.event == "key.decrypt")
+    return ok ? "Decrypted a message" : "Could not decrypt a message";
+  if (h.event == "key.sign")
+    return ok ? "Signed a message" : "Could not sign a message";
+  if (h.event == "grant.create")
+    return std::nullopt;
+  if (h.event == "grant.revoke") {
+    if (has("by admin"))
+      return "Locked by an administrator";
+    if (has("by other_session"))
+      return "Locked: you stopped its use from another session";
+    return "Locked by you (Lock or logout)";
+  }
+  if (h.event == "grant.expire") {
+    if (has("not used for too long"))
+      return "Locked automatically: not used for a while";
+    if (has("session"))
+      return "Locked: the login session ended";
+    return "Locked automatically: time limit reached";
+  }
+  if (h.event == "grant.use")
+    return "Use refused: the key was no longer unlocked";
+  if (h.event == "key.export")
+    return has("secret") ? std::optional<std::string>("Private key exported by an administrator")
+                         : std::nullopt;
+  if (h.event == "key.generate")
+    return "Key created";
+  if (h.event == "key.import")
+    return "Key imported";
+  if (h.event == "key.passwd")
+    return ok ? "Key passphrase changed" : "Key passphrase change failed";
+  if (h.event == "key.delete")
+    return "Key deleted";
+  return std::nullopt;  // nothing a user acts on
 }
 
 Html key_row(const webflow::KeyState& st, std::int64_t now) {
@@ -67,13 +89,14 @@ Html key_row(const webflow::KeyState& st, std::int64_t now) {
     validity += ", revoked";
   return fill(R"(<tr class="key {{cls}}" data-key="{{fpr}}">
 <td data-label="Kind">{{kind}}</td>
-<td class="fingerprint" data-label="Fingerprint"><code>{{fpr}}</code><br><span class="muted">{{algo}}; {{validity}}</span></td>
+<td class="fingerprint" data-label="Fingerprint"><code>{{grouped}}</code><br><span class="muted">{{algo}}; {{validity}}</span></td>
 <td data-label="Addresses">{{emails}}</td>
 <td class="key-grant-state" data-label="State">{{state}}</td>
 </tr>
 )",
               {{"cls", cls},
                {"fpr", k.fingerprint},
+               {"grouped", keys::group_fingerprint(k.fingerprint)},
                {"kind", key_kind(k.type)},
                {"algo", k.algorithm},
                {"validity", validity},
@@ -81,19 +104,23 @@ Html key_row(const webflow::KeyState& st, std::int64_t now) {
                {"state", state}});
 }
 
-Html history_row(const webflow::HistoryEntry& h) {
+Html history_row(const webflow::HistoryEntry& h, const std::string& what,
+                 const std::string& this_session) {
+  std::string where;
+  if (!h.session.empty())
+    where = h.session == this_session ? "this session" : "another session";
+  if (!h.client_addr.empty())
+    where += (where.empty() ? "from " : ", from ") + h.client_addr;
   return fill(R"(<tr class="event" data-event="{{event}}" data-outcome="{{outcome}}">
-<td class="date" data-label="When">{{at}}</td><td data-label="What">{{what}}</td><td data-label="Key"><code>{{fpr}}</code></td><td data-label="Session">{{session}}</td><td data-label="From">{{addr}}</td><td class="detail" data-label="Details">{{detail}}</td>
+<td class="date" data-label="When">{{at}}</td><td data-label="What">{{what}}</td><td data-label="Key"><code class="fingerprint">{{fpr}}</code></td><td data-label="Where">{{where}}</td>
 </tr>
 )",
               {{"event", h.event},
                {"outcome", h.outcome},
                {"at", format_date(h.at)},
-               {"what", event_label(h.event, h.outcome)},
-               {"fpr", h.fingerprint.substr(0, 16)},
-               {"session", h.session},
-               {"addr", h.client_addr},
-               {"detail", h.detail}});
+               {"what", what},
+               {"fpr", keys::group_fingerprint(h.fingerprint, 16)},
+               {"where", where}});
 }
 
 Response keys_page(Context& ctx) {
@@ -126,10 +153,12 @@ Response keys_page(Context& ctx) {
     history_html = Html(R"(<p class="empty">Your keys have not been used yet.</p>)");
   } else {
     std::vector<Html> rows;
-    for (const auto& h : history)
-      rows.push_back(history_row(h));
+    for (const auto& h : history) {
+      if (auto what = plain_event(h))
+        rows.push_back(history_row(h, *what, session.short_id));
+    }
     history_html = fill(R"(<table class="messages history">
-<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Key</th><th scope="col">Session</th><th scope="col">From</th><th scope="col">Details</th></tr></thead>
+<thead><tr><th scope="col">When</th><th scope="col">What</th><th scope="col">Key</th><th scope="col">Where</th></tr></thead>
 <tbody>
 {{rows}}</tbody>
 </table>)",

@@ -37,8 +37,25 @@ Response show(Context& ctx) {
   if (ctx.session)
     return Response::redirect("/inbox");
   std::optional<Notice> notice;
-  if (ctx.session_error == Errc::expired || ctx.request.query("ended"))
-    notice = Notice{Notice::Kind::info, "Your session has ended. Log in again to continue."};
+  // Why the last session ended, when the guard or /logout knows it.
+  std::string ended = ctx.request.query("ended").value_or("");
+  if (ctx.session_error == Errc::expired && ended.empty())
+    ended = "expired";
+  if (ended == "logout")
+    notice = Notice{Notice::Kind::success,
+                    "You have logged out, and your keys are locked. Log in again to continue."};
+  else if (ended == "disabled")
+    notice = Notice{Notice::Kind::info,
+                    "Your session has ended: your account has been switched off. Ask your "
+                    "administrator."};
+  else if (ended == "gone")
+    notice = Notice{Notice::Kind::info,
+                    "Your session was ended on the server (an administrator may have ended it). "
+                    "Your keys are locked. Log in again to continue."};
+  else if (!ended.empty())
+    notice = Notice{Notice::Kind::info,
+                    "Your session has ended: it timed out after a while without use, or reached "
+                    "its time limit. Your keys are locked. Log in again to continue."};
   Response r = form(200, "", notice);
   if (ctx.session_error)
     r.add_cookie(SetCookie::deletion(kSessionCookie));
@@ -66,6 +83,10 @@ Response submit(Context& ctx) {
         return form(401, user, error("Wrong user name or password."));
       case Errc::locked_out:
         return form(429, user, error(sentence(outcome.error().message)));
+      case Errc::busy:
+        return form(503, user,
+                    error("Another sign-in to this account is being checked right now, so "
+                          "this one was not tried. Please try again in a moment."));
       case Errc::disabled:
         return form(403, user, error("This account is disabled. Ask your administrator."));
       default:

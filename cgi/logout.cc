@@ -1,6 +1,7 @@
 // /logout
 //   POST  csrf → the session's grants end (audited as stopped by their owner), then
-//         the session; the session and grant cookies are cleared, 303 /login.
+//         the session; the session and grant cookies are cleared, 303 /login?ended=logout
+//         (the login page confirms the logout).
 #include "cgi/common/guard.h"
 #include "cgi/common/key_pages.h"
 
@@ -15,7 +16,7 @@ Response logout(Context& ctx) {
   session::SessionStore sessions(ctx.app.db, *ctx.app.clock, ctx.app.config);
   // not_found means it ended meanwhile (timeout, admin): the outcome is the same.
   (void)sessions.end(ctx.live_session().id);
-  Response r = Response::redirect("/login");
+  Response r = Response::redirect("/login?ended=logout");
   r.add_cookie(SetCookie::deletion(kSessionCookie));
   r.add_cookie(SetCookie::deletion(kGrantCookie));
   return r;

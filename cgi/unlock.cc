@@ -5,7 +5,8 @@
 //        had none) and the decrypted message is shown (data-page="decrypted").
 //        Wrong passphrase → 403 on the message page (data-page="message", the state
 //        before Decrypt) saying so; passphrase and confirmation differ or are missing
-//        → 400, the unlock page again; too many wrong passphrases for the key → 429;
+//        → 400, the unlock page again; too many failed attempts for the key → 429;
+//        another unlock of the key in flight → 503;
 //        the key unlocked in another session meanwhile → 409 data-page="in-use".
 //   POST passphrase, confirm, draft (+ then = sign|edit|send), csrf: unlocks the draft's
 //        signing key for this session and resumes the draft: signed for review

@@ -3,6 +3,7 @@
 
 #include "cli/cli.h"
 #include "core/audit/audit.h"
+#include "core/keys/keystore.h"
 #include "core/util/json.h"
 #include "core/util/timefmt.h"
 
@@ -19,7 +20,9 @@ void register_audit(CLI::App& app, Context& ctx) {
   cmd->add_option("--since", args->since,
                   "only events at or after TIME: Unix seconds, a UTC date "
                   "YYYY-MM-DD[THH:MM:SS], or a time ago such as 2h, 3d");
-  cmd->add_option("--key", args->key, "only events of this key fingerprint");
+  cmd->add_option(
+      "--key", args->key,
+      "only events of this key: its fingerprint or a unique prefix (8+ hex digits, any case)");
   cmd->add_option("--limit", args->limit, "at most N events (0: all; default 100)")
       ->check(CLI::Range(0, 1000000));
   cmd->callback([&ctx, args] {
@@ -28,7 +31,28 @@ void register_audit(CLI::App& app, Context& ctx) {
       return;
     audit::AuditQuery q;
     q.login = args->login;
-    q.key_fpr = args->key;
+    if (args->key) {
+      // Any case and a prefix name a key, as everywhere; a key deleted since still has
+      // its events, so an unknown key is one neither held nor in the log.
+      auto want = keys::normalize_fingerprint_prefix(*args->key);
+      if (!want)
+        return report(ctx, want.error());
+      keys::KeyStore store(*a);
+      auto held = store.find(*want);
+      if (held) {
+        q.key_fpr = held->fingerprint;
+      } else if (held.code() != Errc::not_found) {
+        return report(ctx, held.error());
+      } else {
+        audit::AuditQuery any;
+        any.key_fpr = *want;
+        any.limit = 1;
+        if (audit::AuditLog(a->db, *a->clock).query(any).empty())
+          return report(ctx, make_error(Errc::not_found,
+                                        "no key " + *want + " is held, and the log names none"));
+        q.key_fpr = *want;
+      }
+    }
     q.limit = args->limit;
     if (args->since) {
       auto t = util::parse_time_spec(*args->since, a->clock->now());

@@ -37,9 +37,11 @@ void register_config(CLI::App& app, Context& ctx);
 void register_user(CLI::App& app, Context& ctx);
 void register_session(CLI::App& app, Context& ctx);
 void register_purge(CLI::App& app, Context& ctx);
+void register_fsck(CLI::App& app, Context& ctx);
 void register_deliver(CLI::App& app, Context& ctx);
 void register_audit(CLI::App& app, Context& ctx);
 void register_key(CLI::App& app, Context& ctx);
 void register_grant(CLI::App& app, Context& ctx);
+void register_help_dump(CLI::App& app, Context& ctx);
 
 }  // namespace wmk::cli

@@ -15,6 +15,13 @@ void register_config(CLI::App& app, Context& ctx) {
     auto cfg = config::load(path);
     if (!cfg)
       return report(ctx, cfg.error());
+    auto problems = config::check_environment(*cfg);
+    if (!problems.empty()) {
+      std::string msg;
+      for (const std::string& p : problems)
+        msg += (msg.empty() ? "" : "\n") + path + ": " + p;
+      return report(ctx, make_error(Errc::config, msg));
+    }
     if (ctx.json) {
       std::cout << util::JsonWriter()
                        .begin_object()

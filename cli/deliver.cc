@@ -6,6 +6,8 @@
 //   0   delivered
 //   1   refused for good: unknown login, not a message, too large (Postfix bounces)
 //   2   usage error, such as an unknown --folder (Postfix bounces)
+//   65  EX_DATAERR: the header is larger than max_header_bytes (Postfix bounces with
+//       the reason printed on stderr)
 //   75  EX_TEMPFAIL: transient trouble (disk, database busy, configuration unreadable);
 //       the MTA keeps the message and tries again later
 #include <unistd.h>
@@ -26,6 +28,7 @@ namespace wmk::cli {
 namespace {
 
 constexpr int kExitTempFail = 75;  // EX_TEMPFAIL
+constexpr int kExitDataErr = 65;   // EX_DATAERR
 // Room for the envelope line an MTA may prepend on top of the message size limit.
 constexpr std::size_t kEnvelopeSlack = 4096;
 
@@ -62,7 +65,15 @@ void run_deliver(Context& ctx, const std::string& login, const std::string& fold
     return fail(ctx, make_error(Errc::not_found, "no such user: " + login), true);
   // A disabled account still receives mail: disabling stops logins, not the mailbox.
   mail::Maildir maildir(config::maildir_for(app->config, user->login, user->email), *app->clock);
-  auto delivered = mail::deliver_message(app->db, user->id, maildir, *folder, *raw);
+  mail::DeliverLimits limits;
+  limits.max_header_bytes = app->config.max_header_bytes;
+  auto delivered =
+      mail::deliver_message(app->db, user->id, maildir, *folder, *raw, *app->clock, limits);
+  if (!delivered && delivered.code() == Errc::unsupported) {
+    report(ctx, delivered.error());
+    ctx.exit_code = kExitDataErr;
+    return;
+  }
   if (!delivered)
     return fail(ctx, delivered.error(), delivered.code() == Errc::invalid_argument);
   if (delivered->index_error) {
@@ -75,12 +86,13 @@ void run_deliver(Context& ctx, const std::string& login, const std::string& fold
         .field("login", user->login)
         .field("folder", mail::folder_name(*folder))
         .field("uid", delivered->uid)
+        .field("duplicate", delivered->duplicate)
         .field("indexed", !delivered->index_error.has_value())
         .end_object();
     std::cout << w.str() << "\n";
   } else {
-    std::cout << "delivered " << delivered->uid << " to " << user->login << " "
-              << mail::folder_name(*folder) << "\n";
+    std::cout << (delivered->duplicate ? "already delivered " : "delivered ") << delivered->uid
+              << " to " << user->login << " " << mail::folder_name(*folder) << "\n";
   }
 }
 

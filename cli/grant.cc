@@ -11,18 +11,11 @@
 #include "core/audit/audit.h"
 #include "core/grant/grant.h"
 #include "core/util/json.h"
+#include "core/util/timefmt.h"
 
 namespace wmk::cli {
 
 namespace {
-
-std::string local_time(std::int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  localtime_r(&tt, &tm);
-  char buf[32];
-  return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm));
-}
 
 std::string duration(std::int64_t seconds) {
   if (seconds <= 0)
@@ -75,9 +68,9 @@ void list(Context& ctx, const std::optional<std::string>& login) {
   std::vector<std::vector<std::string>> table = {
       {"ID", "LOGIN", "KEY", "SESSION", "CREATED", "LAST USED", "EXPIRES", "LEFT", "CLIENT"}};
   for (const auto& g : *rows) {
-    table.push_back({g.id, g.login, g.key_fingerprint, g.session_short_id, local_time(g.created),
-                     local_time(g.last_used), local_time(g.expires), duration(g.seconds_left(now)),
-                     g.client_addr});
+    table.push_back({g.id, g.login, g.key_fingerprint, g.session_short_id,
+                     util::format_utc(g.created), util::format_utc(g.last_used),
+                     util::format_utc(g.expires), duration(g.seconds_left(now)), g.client_addr});
   }
   print_table(table);
 }

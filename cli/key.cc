@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "cli/cli.h"
+#include "cli/confirm.h"
 #include "cli/stdin_secret.h"
 #include "cli/table.h"
 #include "core/keys/keystore.h"
@@ -271,7 +272,9 @@ void register_import(CLI::App& cmd, Context& ctx) {
 void register_list(CLI::App& cmd, Context& ctx) {
   auto login = std::make_shared<std::optional<std::string>>();
   auto* sub = cmd.add_subcommand("list", "list every key, or one user's keys");
-  sub->add_option("LOGIN", *login, "only this user's keys");
+  auto* positional = sub->add_option("LOGIN", *login, "only this user's keys");
+  // --login as on every other listing; the positional LOGIN stays for old scripts.
+  sub->add_option("--login", *login, "only this user's keys (same as LOGIN)")->excludes(positional);
   sub->callback([&ctx, login] {
     auto a = open_app(ctx);
     if (!a)
@@ -422,10 +425,18 @@ void register_passwd(CLI::App& cmd, Context& ctx) {
 
 void register_delete(CLI::App& cmd, Context& ctx) {
   auto key = std::make_shared<std::string>();
+  auto yes = std::make_shared<bool>(false);
   auto* sub = cmd.add_subcommand("delete", "delete a key (and, for OpenPGP, from the GnuPG home)");
   sub->add_option("KEY", *key, "fingerprint (or a unique prefix of 8+ hex digits)")->required();
-  sub->callback([&ctx, key] {
+  sub->add_flag("--yes", *yes, "delete without asking (required when stdin is not a terminal)");
+  sub->callback([&ctx, key, yes] {
     with_key(ctx, *key, [&](keys::KeyStore& store, const keys::KeyInfo& k) {
+      if (auto st =
+              confirm_destructive(*yes ? Confirmed::yes_flag : Confirmed::ask,
+                                  "Delete " + std::string(keys::key_type_name(k.type)) + " key " +
+                                      k.fingerprint + " of " + k.login + " for good?");
+          !st)
+        return report(ctx, st.error());
       if (auto st = store.remove(k); !st)
         return report(ctx, st.error());
       if (ctx.json) {

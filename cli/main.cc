@@ -1,15 +1,13 @@
 // webmailkey: the admin CLI. Parses the command line, dispatches to one subcommand,
 // and maps unexpected exceptions to exit status 1.
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
 #include <cstdio>
 #include <exception>
 #include <iostream>
 
 #include "cli/cli.h"
 #include "core/util/json.h"
+#include "core/util/process.h"
 
 namespace wmk::cli {
 
@@ -35,11 +33,7 @@ void report(Context& ctx, const Error& error) {
 
 int main(int argc, char** argv) {
   // No core dumps: a dump could hold a passphrase or an unlocked key.
-  struct rlimit no_core {
-    0, 0
-  };
-  setrlimit(RLIMIT_CORE, &no_core);
-  prctl(PR_SET_DUMPABLE, 0);
+  wmk::util::disable_core_dumps();
 
   using namespace wmk::cli;
   Context ctx;
@@ -57,10 +51,12 @@ int main(int argc, char** argv) {
   register_user(app, ctx);
   register_session(app, ctx);
   register_purge(app, ctx);
+  register_fsck(app, ctx);
   register_deliver(app, ctx);
   register_audit(app, ctx);
   register_grant(app, ctx);
   register_key(app, ctx);
+  register_help_dump(app, ctx);  // last: it walks what the others registered
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

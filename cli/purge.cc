@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/app/fsck.h"
 #include "core/auth/throttle.h"
 #include "core/grant/grant.h"
 #include "core/session/session.h"
@@ -14,7 +15,9 @@ namespace wmk::cli {
 void register_purge(CLI::App& app, Context& ctx) {
   auto dry_run = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand(
-      "purge", "delete expired sessions (with their grants) and stale login-failure counters");
+      "purge",
+      "delete expired sessions (with their grants), stale login-failure counters, and the "
+      "cheap part of fsck (old Maildir tmp/ files, delivery records, scratch homes)");
   cmd->add_flag("--dry-run", *dry_run, "count what would be deleted, delete nothing");
   cmd->callback([&ctx, dry_run] {
     auto a = open_app(ctx);
@@ -30,9 +33,17 @@ void register_purge(CLI::App& app, Context& ctx) {
       return report(ctx, grants.error());
     counts.emplace_back("grants", *grants);
     counts.emplace_back("sessions", session::SessionStore(a->db, *a->clock, a->config).purge(mode));
-    counts.emplace_back(
-        "throttle",
-        auth::Throttle(a->db, *a->clock, auth::throttle_policy(a->config)).purge_stale(mode));
+    counts.emplace_back("throttle",
+                        auth::Throttle(a->db, *a->clock, auth::throttle_policy(a->config),
+                                       auth::throttle_lock_dir(a->config))
+                            .purge_stale(mode));
+    // The cheap part of fsck: old Maildir tmp/ files, delivery records, scratch homes.
+    auto leftovers = app::fsck(*a, app::FsckDepth::cheap, mode);
+    if (!leftovers)
+      return report(ctx, leftovers.error());
+    counts.emplace_back("deliveries", leftovers->deliveries);
+    counts.emplace_back("maildir_tmp", leftovers->maildir_tmp);
+    counts.emplace_back("scratch_homes", leftovers->scratch_homes);
     if (ctx.json) {
       util::JsonWriter w;
       w.begin_object().field("dry_run", *dry_run);

@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "core/audit/audit.h"
+#include "core/auth/users.h"
 #include "core/session/session.h"
 #include "core/util/json.h"
 #include "core/util/timefmt.h"
@@ -13,12 +14,18 @@ namespace wmk::cli {
 namespace {
 
 void register_list(CLI::App& cmd, Context& ctx) {
+  auto login = std::make_shared<std::string>();
   auto* list = cmd.add_subcommand("list", "list sessions, newest first");
-  list->callback([&ctx] {
+  list->add_option("--login", *login, "only this user's sessions");
+  list->callback([&ctx, login] {
     auto a = open_app(ctx);
     if (!a)
       return;
+    if (!login->empty() && !auth::UserStore(a->db, *a->clock).find(*login))
+      return report(ctx, make_error(Errc::not_found, "no user with login '" + *login + "'"));
     auto sessions = session::SessionStore(a->db, *a->clock, a->config).list();
+    if (!login->empty())
+      std::erase_if(sessions, [&](const session::Session& s) { return s.login != *login; });
     const std::int64_t now = a->clock->now();
     if (ctx.json) {
       util::JsonWriter w;

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "cli/confirm.h"
 #include "cli/stdin_secret.h"
 #include "core/audit/audit.h"
 #include "core/auth/throttle.h"
@@ -85,6 +86,8 @@ void register_add(CLI::App& cmd, Context& ctx) {
     auto password = read_stdin_secret("password", SecretUse::new_secret);
     if (!password)
       return report(ctx, password.error());
+    if (auto st = auth::check_password_policy(a->config, *password); !st)
+      return report(ctx, st.error());
     auth::UserStore users(a->db, *a->clock);
     auto u = users.add(args->login, args->email, args->name, *password,
                        auth::password_params(a->config));
@@ -179,6 +182,8 @@ void register_passwd(CLI::App& cmd, Context& ctx) {
     auto password = read_stdin_secret("password", SecretUse::new_secret);
     if (!password)
       return report(ctx, password.error());
+    if (auto st = auth::check_password_policy(a->config, *password); !st)
+      return report(ctx, st.error());
     if (auto st = users.set_password(args->login, *password, auth::password_params(a->config)); !st)
       return report(ctx, st.error());
     // A new password is often the answer to a lockout or a suspected compromise:
@@ -237,13 +242,22 @@ void register_enable(CLI::App& cmd, Context& ctx) {
 
 void register_delete(CLI::App& cmd, Context& ctx) {
   auto login = std::make_shared<std::string>();
+  auto yes = std::make_shared<bool>(false);
   auto* del =
       cmd.add_subcommand("delete", "delete a user with its addresses, sessions, keys and grants");
   del->add_option("LOGIN", *login, "login name")->required();
-  del->callback([&ctx, login] {
+  del->add_flag("--yes", *yes, "delete without asking (required when stdin is not a terminal)");
+  del->callback([&ctx, login, yes] {
     auto a = open_app(ctx);
     if (!a)
       return;
+    if (!auth::UserStore(a->db, *a->clock).find(*login))
+      return report(ctx, make_error(Errc::not_found, "no user with login '" + *login + "'"));
+    if (auto st = confirm_destructive(
+            *yes ? Confirmed::yes_flag : Confirmed::ask,
+            "Delete user " + *login + " with their keys, sessions and grants for good?");
+        !st)
+      return report(ctx, st.error());
     if (auto st = auth::UserStore(a->db, *a->clock).remove(*login); !st)
       return report(ctx, st.error());
     audit_admin(*a, *login, audit::event::kUserDelete);

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "cgi/common/key_pages.h"
+#include "core/auth/users.h"
 #include "core/mail/drafts.h"
 #include "core/mail/mime.h"
 #include "core/util/encoding.h"
@@ -632,9 +633,20 @@ Response prepare_stored(ComposeSession& cs, const mail::Draft& d, const std::str
 
 Response sent_page(ComposeSession& cs, const mail::SentMessage& sent) {
   Page p = cs.ctx().page("sent", "Sent", Nav::compose);
-  std::string to;
-  for (const auto& a : sent.recipients)
-    to += (to.empty() ? "" : ", ") + a;
+  // Mail to this server's users arrives at once; mail to other domains may wait in the
+  // mail system's queue, and the page says so rather than promising delivery.
+  std::string to, outside;
+  auth::UserStore users(cs.ctx().app.db, *cs.ctx().app.clock);
+  for (const auto& a : sent.recipients) {
+    std::string& list = users.find_by_email(a) ? to : outside;
+    list += (list.empty() ? "" : ", ") + a;
+  }
+  Html queued;
+  if (!outside.empty())
+    queued =
+        fill(R"(<p class="sent-outside">Outside this server: {{outside}}. The mail system )"
+             R"(delivers it, or keeps it in its queue until it can; that can take a while.</p>)",
+             {{"outside", outside}});
   Html copy;
   if (sent.sent_copy_error)
     p.notice = error_notice("The message was sent, but its copy could not be stored in Sent: " +
@@ -642,11 +654,17 @@ Response sent_page(ComposeSession& cs, const mail::SentMessage& sent) {
   else
     copy = fill(R"(<p><a href="{{href}}">Open the copy in Sent</a></p>)",
                 {{"href", url("/message", {{"folder", "Sent"}, {"id", sent.sent_id}})}});
-  p.main = fill(R"(<h1>Message sent</h1>
-<p class="sent-to">Handed to the mail system for: {{to}}</p>
+  p.main = fill(
+      R"(<h1>Message sent</h1>
+{{local}}{{queued}}
 {{copy}}
 <p><a href="/compose">Write another message</a> · <a href="/inbox">Inbox</a></p>)",
-                {{"to", to}, {"copy", copy}});
+      {{"local", to.empty() ? Html()
+                            : fill(R"(<p class="sent-to">Handed to the mail system for )"
+                                   R"({{to}} (on this server: it arrives within moments).</p>)",
+                                   {{"to", to}})},
+       {"queued", queued},
+       {"copy", copy}});
   return page_response(200, p);
 }
 
@@ -722,6 +740,10 @@ Response compose_post(ComposeSession& cs) {
   if (!form) {
     // Show the form again with what can be kept.
     mail::Draft d = blank_draft(cs);
+    if (auto to = mail::parse_address_field(r.field("to").value_or("")))
+      d.to = std::move(to).value();
+    if (auto cc = mail::parse_address_field(r.field("cc").value_or("")))
+      d.cc = std::move(cc).value();
     d.subject = r.field("subject").value_or("");
     d.body = mail::to_lf_line_ends(mail::to_crlf_line_ends(r.field("body").value_or("")));
     return cs.compose(400, d, r.field("draft").value_or(""), error_notice(form.error().message));

@@ -1,19 +1,26 @@
 #include "cgi/common/guard.h"
 
-#include <sys/prctl.h>
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <stdexcept>
 
 #include "cgi/common/key_pages.h"
+#include "cgi/common/mailbox.h"
 #include "cgi/common/worker.h"
 #include "core/config/config.h"
+#include "core/util/process.h"
 
 namespace wmk::cgi {
+
+std::size_t max_request_bytes(const config::Config& cfg) {
+  // Room for every attachment at its limit twice over (base64 and the form's own
+  // encoding) plus the text: a single file somewhat over the limit still arrives, and
+  // compose refuses it on the page that keeps what was typed.
+  return static_cast<std::size_t>(cfg.attachment_max_bytes) * 4 + 2 * 1024 * 1024;
+}
 
 namespace {
 
@@ -77,8 +84,7 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   }
 
   RequestLimits limits;
-  limits.max_body_bytes =
-      static_cast<std::size_t>(app->config.attachment_max_bytes) * 2 + 1024 * 1024;
+  limits.max_body_bytes = max_request_bytes(app->config);
   SecretNames secrets = program.secrets;
   // The session and grant cookies are credentials: they never reach cgicc. The
   // browser sends the grant cookie with every request, whichever program it is for.
@@ -86,11 +92,32 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
     if (std::find(secrets.cookies.begin(), secrets.cookies.end(), name) == secrets.cookies.end())
       secrets.cookies.push_back(name);
   }
+  // A body past the programs' limit gets this page, not the web server's bare 413: the
+  // servers' own limits sit above it (examples/, scripts/serve). Below it, compose
+  // refuses a too-large file itself and keeps what was typed.
+  if (auto cl = source.env("CONTENT_LENGTH");
+      cl && cl->size() < 20 && std::strtoull(cl->c_str(), nullptr, 10) > limits.max_body_bytes) {
+    // Read the body to its end unseen: a server that streams it to the program (Apache's
+    // mod_cgid) drops the connection, answer included, if the program stops reading.
+    std::uint64_t left = std::strtoull(cl->c_str(), nullptr, 10);
+    std::vector<std::uint8_t> sink(64 * 1024);
+    while (left > 0) {
+      std::size_t n = left < sink.size() ? static_cast<std::size_t>(left) : sink.size();
+      if (!source.read_body({sink.data(), n}))
+        break;
+      left -= n;
+    }
+    return error_response(413, "That was too much to send at once: at most " +
+                                   format_size(app->config.attachment_max_bytes) +
+                                   " per attached file. Go back, attach less, and send again.");
+  }
   auto request = Request::parse(source, secrets, limits);
   if (!request) {
     int status = request.code() == Errc::unsupported ? 415 : 400;
     return error_response(status, "The request could not be read: " + request.error().message);
   }
+
+  request->use_trusted_proxies(app->config.trusted_proxies);
 
   if (request->is_post() && !same_origin(*request)) {
     return error_response(403,
@@ -111,9 +138,14 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
 
   if (program.access == Access::session) {
     if (!ctx.session) {
-      bool ended = ctx.session_error &&
-                   (*ctx.session_error == Errc::expired || *ctx.session_error == Errc::disabled);
-      Response r = Response::redirect(ended ? "/login?ended=1" : "/login");
+      // The login page says why (cgi/login.cc): timed out, account switched off, or a
+      // session the server no longer knows (an admin ended it, or it was purged).
+      std::string target = "/login";
+      if (ctx.session_error)
+        target += *ctx.session_error == Errc::expired    ? "?ended=expired"
+                  : *ctx.session_error == Errc::disabled ? "?ended=disabled"
+                                                         : "?ended=gone";
+      Response r = Response::redirect(target);
       if (token)
         r.add_cookie(SetCookie::deletion(kSessionCookie));
       return r;
@@ -156,11 +188,7 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 
 int run(const Program& program, const Handler& handler) {
   // No core dumps: a dump could hold a password, a passphrase or an unlocked key.
-  struct rlimit no_core {
-    0, 0
-  };
-  setrlimit(RLIMIT_CORE, &no_core);
-  prctl(PR_SET_DUMPABLE, 0);
+  util::disable_core_dumps();
   // A client that goes away makes write() fail instead of killing us mid-transaction.
   std::signal(SIGPIPE, SIG_IGN);
   if (started_as_fastcgi())
@@ -226,7 +254,15 @@ bool same_origin(const Request& request) {
     auto host = request.env("HTTP_HOST");
     if (!host || host->empty())
       return false;
-    std::string expected = std::string(request.https() ? "https://" : "http://") + *host;
+    // A server may pass the host without its port (Debian's nginx fastcgi_params sets
+    // HTTP_HOST to $host): then the port the request came to completes it.
+    std::string authority = *host;
+    const char* default_port = request.https() ? "443" : "80";
+    if (auto port = request.env("SERVER_PORT"); authority.find(':') == std::string::npos &&
+                                                authority.front() != '[' && port &&
+                                                !port->empty() && *port != default_port)
+      authority += ":" + *port;
+    std::string expected = std::string(request.https() ? "https://" : "http://") + authority;
     if (lower(*origin) != lower(expected))
       return false;
   }

@@ -23,6 +23,11 @@
 
 namespace wmk::cgi {
 
+// The largest request body the programs read: 4 × attachment_max_bytes + 2 MiB. A web
+// server's own request limit must be above it (examples/, scripts/serve), so that a
+// too-large upload gets the product's page rather than the server's bare 413.
+std::size_t max_request_bytes(const config::Config& cfg);
+
 inline constexpr std::string_view kSessionCookie = "__Host-wmk-session";
 // The pre-session CSRF token of the login form (double submit: cookie + field).
 inline constexpr std::string_view kLoginCsrfCookie = "__Host-wmk-login-csrf";

@@ -14,16 +14,7 @@ namespace {
 
 // "1234 ABCD 5678 EF90 …": the first 16 hex digits in groups of four.
 std::string fingerprint_start(std::string_view fpr) {
-  std::string out;
-  const std::size_t shown = fpr.size() < 16 ? fpr.size() : 16;
-  for (std::size_t i = 0; i < shown; ++i) {
-    if (i > 0 && i % 4 == 0)
-      out += ' ';
-    out += fpr[i];
-  }
-  if (fpr.size() > shown)
-    out += " \u2026";
-  return out;
+  return keys::group_fingerprint(fpr, 16);
 }
 
 Html grant_facts(const grant::GrantInfo& g) {
@@ -41,6 +32,20 @@ Html grant_facts(const grant::GrantInfo& g) {
 
 Html back_to_message(const webflow::MessageRef& ref) {
   return fill(R"(<p><a href="{{href}}">Back to the message</a></p>)", {{"href", message_url(ref)}});
+}
+
+// Under a decrypted message: Reply and Forward (compose decides, under the grant, what
+// may be quoted), the view's own address (GET /decrypt, valid while the grant lives)
+// and the way back.
+Html decrypted_actions(const webflow::MessageRef& ref) {
+  const std::string folder = mail::folder_name(ref.folder);
+  return fill(
+      R"(<p class="message-actions"><a class="button" href="{{reply}}">Reply</a> <a class="button secondary" href="{{forward}}">Forward</a></p>
+<p><a href="{{self}}" data-address>Address of this decrypted view</a> (works while your key stays unlocked) · <a href="{{back}}">Back to the message</a></p>)",
+      {{"reply", url("/compose", {{"reply", ref.uid}, {"folder", folder}})},
+       {"forward", url("/compose", {{"forward", ref.uid}, {"folder", folder}})},
+       {"self", url("/decrypt", {{"id", ref.uid}, {"folder", folder}})},
+       {"back", message_url(ref)}});
 }
 
 // The overall signature state in words. Only `valid` says "valid signature".
@@ -120,8 +125,8 @@ const char* protection_label(mail::Protection p) {
 }
 
 // The attachments of one segment: stored parts link to /attachment; decrypted ones
-// are buttons that POST /decrypt with the part (decrypted again for that request).
-Html segment_attachments(const Context& ctx, const webflow::MessageRef& ref,
+// link to /decrypt with the part (decrypted again for that request, under the grant).
+Html segment_attachments(const Context& /*ctx*/, const webflow::MessageRef& ref,
                          const reader::Segment& seg) {
   const bool unprotected = seg.integrity == reader::Segment::Integrity::none;
   std::vector<Html> items;
@@ -144,13 +149,12 @@ Html segment_attachments(const Context& ctx, const webflow::MessageRef& ref,
              {"size", size}}));
         break;
       case reader::PartSource::decrypted:
-        items.push_back(fill(
-            R"(<li><form method="post" action="/decrypt" class="inline">{{csrf}}{{fields}}<input type="hidden" name="part" value="{{part}}"><button type="submit" class="link">{{name}}</button></form> {{size}}</li>)",
-            {{"csrf", csrf_field(ctx.live_session().csrf_token)},
-             {"fields", message_fields(ref)},
-             {"part", a.id},
-             {"name", a.filename},
-             {"size", size}}));
+        items.push_back(fill(R"(<li><a href="{{href}}" download>{{name}}</a> {{size}}</li>)",
+                             {{"href", url("/decrypt", {{"id", ref.uid},
+                                                        {"folder", mail::folder_name(ref.folder)},
+                                                        {"part", a.id}})},
+                              {"name", a.filename},
+                              {"size", size}}));
         break;
       case reader::PartSource::signed_content:
         items.push_back(
@@ -437,7 +441,7 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
                  {"headers", header_rows(d.envelope)},
                  {"indicators", indicators},
                  {"segments", join(segments)},
-                 {"back", back_to_message(ref)}});
+                 {"back", decrypted_actions(ref)}});
   Response r = page_response(200, p);
   // Nothing decrypted may be kept by the browser, a proxy or the back-forward cache.
   r.set_header("Cache-Control", "no-store");
@@ -482,7 +486,9 @@ Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const
     case Errc::disabled:
       return on_message(403, "Your key cannot be used: " + error.message + ".");
     case Errc::locked_out:
-      return on_message(429, "Too many wrong passphrases for this key: " + error.message + ".");
+      return on_message(429, "This key is locked for a while: " + error.message + ".");
+    case Errc::busy:
+      return on_message(503, "Not tried: " + error.message + ".");
     case Errc::conflict:
       return on_message(409, "The key was busy: " + error.message + ".");
     default:

@@ -95,7 +95,8 @@ Response outcome_response(Context& ctx, const webflow::MessageRef& ref,
 // The response for an error of the key flows, in words for the user, on the
 // message's own page: 404 no such message or no key for it, 400 not encrypted or
 // decryption refused (no integrity protection, not for this key, altered), 403 key
-// expired or revoked, 429 too many wrong passphrases, 409 busy. Anything else is a
+// expired or revoked, 429 locked after too many failed attempts, 503 not tried (another
+// unlock of the key in flight), 409 busy. Anything else is a
 // bug: thrown, so the guard answers 500.
 Response flow_error_response(Context& ctx, const webflow::MessageRef& ref, const Error& error);
 

@@ -60,6 +60,7 @@ Html render(const Page& page) {
 <meta name="referrer" content="no-referrer">
 <title>{{title}} — webmailkey</title>
 <link rel="stylesheet" href="/static/style.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 {{scripts}}</head>
 <body data-page="{{page}}">
 <a class="skip" href="#main">Skip to content</a>

@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "core/util/encoding.h"
+#include "core/util/net.h"
 
 namespace wmk::cgi {
 
@@ -180,6 +181,11 @@ RequestSource RequestSource::fixed(std::map<std::string, std::string> env, std::
     return true;
   };
   return s;
+}
+
+void Request::use_trusted_proxies(const std::vector<std::string>& proxies) {
+  client_addr_ =
+      util::client_address(env("REMOTE_ADDR").value_or(""), env("HTTP_X_FORWARDED_FOR"), proxies);
 }
 
 Result<Request> Request::parse(const RequestSource& source, const SecretNames& secrets,

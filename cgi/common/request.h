@@ -92,8 +92,10 @@ class Request {
   // The same for a secret cookie.
   std::optional<util::SecretBuffer> take_secret_cookie(std::string_view name);
 
-  // REMOTE_ADDR.
+  // REMOTE_ADDR, or the client behind a trusted proxy (see use_trusted_proxies).
   const std::string& client_addr() const { return client_addr_; }
+  // Believes X-Forwarded-For when REMOTE_ADDR is one of proxies (util::client_address).
+  void use_trusted_proxies(const std::vector<std::string>& proxies);
   // HTTP_USER_AGENT.
   const std::string& user_agent() const { return user_agent_; }
   // True when the server says the connection is TLS (HTTPS=on, as lighttpd sets it).

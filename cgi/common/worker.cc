@@ -68,6 +68,14 @@ RequestSource fastcgi_source(FCGX_Request& request) {
   });
   if (!ok)
     std::cerr << "webmailkey " << program.name << ": the client went away" << std::endl;
+  // Read the request's stdin to its end (the empty FCGI_STDIN record, and any body a
+  // refused request left unread): libfcgi closes the connection without draining it,
+  // and closing a Unix socket with unread data resets the connection instead of
+  // closing it, which the web server could take for a request never delivered.
+  char rest[4096];
+  while (FCGX_GetStr(rest, sizeof rest, request.in) > 0) {
+  }
+  util::wipe(rest, sizeof rest);
 }
 
 // Set by SIGHUP: recycle after the request in hand (or now, when idle).

@@ -22,3 +22,14 @@
   }
   setInterval(tick, 5000);
 })();
+
+// A decrypted view reached by a form POST gets its own address in the history
+// (GET /decrypt?id=…&folder=…), so that reload and the back button open it again
+// while the grant lives instead of asking to send the form again.
+(function () {
+  'use strict';
+  var self = document.querySelector('a[data-address]');
+  if (!self || !window.history || !history.replaceState) return;
+  var href = self.getAttribute('href');
+  if (location.pathname + location.search !== href) history.replaceState(null, '', href);
+})();

@@ -41,7 +41,7 @@ std::vector<AuditEntry> AuditLog::query(const AuditQuery& q) {
   if (q.since)
     sql += " AND at >= ?";
   if (q.key_fpr)
-    sql += " AND key_fpr = ?";
+    sql += " AND substr(key_fpr, 1, ?) = ?";  // a fingerprint or a prefix of one
   sql += " ORDER BY at DESC, id DESC";
   if (q.limit > 0)
     sql += " LIMIT ?";
@@ -51,8 +51,10 @@ std::vector<AuditEntry> AuditLog::query(const AuditQuery& q) {
     st.bind(++i, *q.login);
   if (q.since)
     st.bind(++i, *q.since);
-  if (q.key_fpr)
+  if (q.key_fpr) {
+    st.bind(++i, static_cast<std::int64_t>(q.key_fpr->size()));
     st.bind(++i, *q.key_fpr);
+  }
   if (q.limit > 0)
     st.bind(++i, q.limit);
   std::vector<AuditEntry> out;

@@ -33,6 +33,10 @@ inline constexpr const char* kLockedOut = "locked_out";
 inline constexpr const char* kDisabled = "disabled";
 inline constexpr const char* kExpired = "expired";
 inline constexpr const char* kDenied = "denied";
+// The request ended (killed, or an error) before its check finished; counted as a failure.
+inline constexpr const char* kInterrupted = "interrupted";
+// Another attempt on the same account or key was in flight; nothing was tried or counted.
+inline constexpr const char* kBusy = "busy";
 }  // namespace outcome
 
 struct AuditEvent {
@@ -53,9 +57,9 @@ struct AuditEntry {
 
 struct AuditQuery {
   std::optional<std::string> login;
-  std::optional<std::int64_t> since;  // at >= since
-  std::optional<std::string> key_fpr;
-  int limit = 100;  // 0: no limit
+  std::optional<std::int64_t> since;   // at >= since
+  std::optional<std::string> key_fpr;  // the stored fingerprint or a prefix of it
+  int limit = 100;                     // 0: no limit
 };
 
 class AuditLog {

@@ -47,28 +47,29 @@ Result<LoginOutcome> login(app::App& app, const std::string& login,
   const std::string audit_name = well_formed ? name : "";
   const std::string addr(client_addr);
 
-  Throttle throttle(app.db, *app.clock, throttle_policy(app.config));
+  Throttle throttle(app.db, *app.clock, throttle_policy(app.config), throttle_lock_dir(app.config));
   audit::AuditLog log(app.db, *app.clock);
   auto record = [&](const char* outcome, const std::string& session, const std::string& detail) {
     log.record(
         audit::AuditEvent{audit_name, audit::event::kLogin, outcome, "", session, addr, detail});
   };
 
-  // Each attempt is counted before the password is checked (Throttle::acquire), so
-  // parallel guesses cannot all pass one check; a success then clears the count.
-  const std::string addr_scope = address_scope(addr);
-  const std::string name_scope = login_scope(name);
-  if (!addr.empty()) {
-    if (auto st = throttle.acquire(addr_scope); !st) {
-      record(audit::outcome::kLockedOut, "", st.error().message);
-      return st.error();
-    }
-  }
-  if (well_formed) {
-    if (auto st = throttle.acquire(name_scope); !st) {
-      record(audit::outcome::kLockedOut, "", st.error().message);
-      return st.error();
-    }
+  // One password check at a time per account (a few per address): each is judged on
+  // the failures of the checks that ended before it, so a right password is never
+  // refused because of wrong ones still in flight. A check killed midway counts.
+  std::vector<AttemptScope> scopes;
+  if (!addr.empty())
+    scopes.push_back({address_scope(addr), kAddressSlots});
+  if (well_formed)
+    scopes.push_back({login_scope(name), kLoginSlots});
+  auto attempt = throttle.begin(
+      scopes, audit::AuditEvent{audit_name, audit::event::kLogin, "", "", "", addr, ""});
+  if (!attempt) {
+    if (attempt.code() == Errc::busy)
+      record(audit::outcome::kBusy, "", attempt.error().message);
+    else if (attempt.code() == Errc::locked_out)
+      record(audit::outcome::kLockedOut, "", attempt.error().message);
+    return attempt.error();
   }
 
   const crypto::KdfParams params = password_params(app.config);
@@ -80,18 +81,18 @@ Result<LoginOutcome> login(app::App& app, const std::string& login,
   const bool match =
       crypto::verify_password(password, cred ? cred->password_hash : dummy_password_hash(params));
   if (!cred || !match) {
+    attempt->finish(Verdict::wrong);
     record(audit::outcome::kFail, "",
            !well_formed ? "malformed login name" : (cred ? "wrong password" : "unknown login"));
     return make_error(Errc::bad_credentials, kBadCredentials);
   }
   if (cred->user.disabled) {
     // The counts stay: a right password does not unlock a disabled account's counters.
+    attempt->finish(Verdict::not_tried);
     record(audit::outcome::kDisabled, "", "the account is disabled");
     return make_error(Errc::disabled, "the account is disabled");
   }
-  throttle.record_success(name_scope);
-  if (!addr.empty())
-    throttle.record_success(addr_scope);
+  attempt->finish(Verdict::right);
 
   // Keep the stored hash at the configured cost: rehash when the config changed.
   if (phc_params(cred->password_hash) != params.to_string())

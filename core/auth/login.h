@@ -22,7 +22,10 @@ struct LoginOutcome {
 // The login name is matched case-insensitively. Errors:
 //   Errc::bad_credentials — unknown login or wrong password (one message for both);
 //   Errc::locked_out      — too many failures for this login or address; the message
-//                           says how many seconds to wait;
+//                           says how many seconds to wait (and how many of the
+//                           failures were interrupted requests);
+//   Errc::busy            — another check for this login (or several for this address)
+//                           ran for kAttemptWait; nothing was tried or counted;
 //   Errc::disabled        — right password, but the account is switched off.
 // Every outcome is audited. An unknown login costs the same Argon2id work as a known
 // one, so response time does not tell which logins exist.

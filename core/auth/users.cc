@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/config/config.h"
+#include "core/util/utf8.h"
 
 namespace wmk::auth {
 
@@ -53,6 +54,8 @@ Status validate_name(std::string_view name) {
     if (c < 0x20 || c == 0x7f)
       return make_error(Errc::invalid_argument, "the name contains a control character");
   }
+  if (!util::valid_utf8(name))
+    return make_error(Errc::invalid_argument, "the name is not valid UTF-8");
   return {};
 }
 
@@ -125,6 +128,20 @@ Status validate_email(std::string_view email) {
     if (dot == std::string_view::npos)
       break;
     start = dot + 1;
+  }
+  return {};
+}
+
+Status check_password_policy(const config::Config& cfg, const util::SecretBuffer& password) {
+  std::string_view bytes(reinterpret_cast<const char*>(password.data()), password.size());
+  std::size_t chars = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++chars)
+    i += util::next_code_point(bytes, i).second;
+  if (chars < cfg.password_min_length) {
+    return make_error(Errc::invalid_argument,
+                      "the password is too short: it has " + std::to_string(chars) +
+                          " characters, the minimum is " + std::to_string(cfg.password_min_length) +
+                          " (config key password_min_length)");
   }
   return {};
 }

@@ -48,6 +48,11 @@ Status validate_login(std::string_view login);
 // Errc::invalid_argument saying why otherwise.
 Status validate_email(std::string_view email);
 
+// Ok if password has at least cfg.password_min_length characters (UTF-8 code points);
+// Errc::invalid_argument naming the minimum and the config key otherwise. Applies to
+// new login passwords (user add, user passwd).
+Status check_password_policy(const config::Config& cfg, const util::SecretBuffer& password);
+
 // The Argon2id cost for login passwords from the config.
 crypto::KdfParams password_params(const config::Config& cfg);
 

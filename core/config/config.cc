@@ -1,12 +1,18 @@
 #include "core/config/config.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <sstream>
 
 #include "core/util/fs.h"
+#include "core/util/net.h"
 
 namespace wmk::config {
 
@@ -74,10 +80,36 @@ Setter absolute_path(std::string Config::*field) {
   };
 }
 
-const std::map<std::string, Setter>& setters() {
-  static const std::map<std::string, Setter> kSetters = {
-      {"data_dir", absolute_path(&Config::data_dir)},
+using Getter = std::function<std::string(const Config&)>;
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words)
+    out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+std::string seconds_text(std::chrono::seconds s) {
+  return std::to_string(s.count());
+}
+
+// The one table of keys: the parser, render() and the generated reference in
+// docs/admin-guide.md all read it, so they cannot disagree.
+struct KeySpec {
+  const char* name;
+  const char* help;
+  Setter set;
+  Getter get;
+};
+
+const std::vector<KeySpec>& key_specs() {
+  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
+  static const std::vector<KeySpec> kKeys = {
+      {"data_dir", "database, GnuPG home, and (by default) the Maildirs",
+       absolute_path(&Config::data_dir), [](const Config& c) { return c.data_dir; }},
       {"maildir",
+       "each user's Maildir: `%u` login, `%d` domain and `%n` local part of the primary "
+       "address, `%h` data_dir (e.g. `/var/vmail/%d/%n/Maildir`)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v.empty() || (v[0] != '/' && v.rfind("%h", 0) != 0)) {
            return "expected an absolute path pattern (may start with %h)";
@@ -87,22 +119,90 @@ const std::map<std::string, Setter>& setters() {
          }
          c.maildir = v;
          return std::nullopt;
-       }},
-      {"sendmail", absolute_path(&Config::sendmail)},
-      {"allow_insecure_http", boolean(&Config::allow_insecure_http)},
-      {"session_idle_timeout", seconds_in(&Config::session_idle_timeout, 10, 86400 * 7)},
-      {"session_absolute_timeout", seconds_in(&Config::session_absolute_timeout, 10, 86400 * 30)},
-      {"grant_idle_timeout", seconds_in(&Config::grant_idle_timeout, 5, 86400)},
-      {"grant_absolute_timeout", seconds_in(&Config::grant_absolute_timeout, 5, 86400 * 7)},
-      {"kdf_memory_kib", uint_in(&Config::kdf_memory_kib, 8, 4 * 1024 * 1024)},
-      {"kdf_iterations", uint_in(&Config::kdf_iterations, 1, 100)},
-      {"kdf_parallelism", uint_in(&Config::kdf_parallelism, 1, 16)},
-      {"password_memory_kib", uint_in(&Config::password_memory_kib, 8, 4 * 1024 * 1024)},
-      {"password_iterations", uint_in(&Config::password_iterations, 1, 100)},
-      {"unlock_confirmation", boolean(&Config::unlock_confirmation)},
-      {"max_failures", uint_in(&Config::max_failures, 1, 1000)},
-      {"lockout", seconds_in(&Config::lockout, 1, 86400)},
+       },
+       [](const Config& c) { return c.maildir; }},
+      {"sendmail",
+       "the sendmail-compatible program outgoing mail goes to, run as `PROGRAM -i -f SENDER "
+       "-- RECIPIENT...` (Postfix's `/usr/sbin/sendmail`); `config check` fails when it is "
+       "missing or not executable",
+       absolute_path(&Config::sendmail), [](const Config& c) { return c.sendmail; }},
+      {"allow_insecure_http", "**tests only**: answer over plain HTTP",
+       boolean(&Config::allow_insecure_http),
+       [b](const Config& c) { return b(c.allow_insecure_http); }},
+      {"session_idle_timeout", "seconds a login session lasts without a request",
+       seconds_in(&Config::session_idle_timeout, 10, 86400 * 7),
+       [](const Config& c) { return seconds_text(c.session_idle_timeout); }},
+      {"session_absolute_timeout", "seconds a login session lasts at most",
+       seconds_in(&Config::session_absolute_timeout, 10, 86400 * 30),
+       [](const Config& c) { return seconds_text(c.session_absolute_timeout); }},
+      {"grant_idle_timeout", "seconds a key stays unlocked without being used",
+       seconds_in(&Config::grant_idle_timeout, 5, 86400),
+       [](const Config& c) { return seconds_text(c.grant_idle_timeout); }},
+      {"grant_absolute_timeout", "seconds a key stays unlocked at most",
+       seconds_in(&Config::grant_absolute_timeout, 5, 86400 * 7),
+       [](const Config& c) { return seconds_text(c.grant_absolute_timeout); }},
+      {"kdf_memory_kib", "Argon2id memory (KiB) for key passphrases, paid once per unlock",
+       uint_in(&Config::kdf_memory_kib, 8, 4 * 1024 * 1024),
+       [](const Config& c) { return std::to_string(c.kdf_memory_kib); }},
+      {"kdf_iterations", "Argon2id passes for key passphrases",
+       uint_in(&Config::kdf_iterations, 1, 100),
+       [](const Config& c) { return std::to_string(c.kdf_iterations); }},
+      {"kdf_parallelism", "Argon2id lanes for key passphrases",
+       uint_in(&Config::kdf_parallelism, 1, 16),
+       [](const Config& c) { return std::to_string(c.kdf_parallelism); }},
+      {"password_memory_kib", "Argon2id memory (KiB) for login passwords (OWASP's minimum)",
+       uint_in(&Config::password_memory_kib, 8, 4 * 1024 * 1024),
+       [](const Config& c) { return std::to_string(c.password_memory_kib); }},
+      {"password_iterations", "Argon2id passes for login passwords",
+       uint_in(&Config::password_iterations, 1, 100),
+       [](const Config& c) { return std::to_string(c.password_iterations); }},
+      {"password_min_length",
+       "fewest characters a new login password may have (`user add`, `user passwd`)",
+       uint_in(&Config::password_min_length, 1, 1024),
+       [](const Config& c) { return std::to_string(c.password_min_length); }},
+      {"unlock_confirmation", "ask for the key passphrase twice on the unlock page",
+       boolean(&Config::unlock_confirmation),
+       [b](const Config& c) { return b(c.unlock_confirmation); }},
+      {"max_failures",
+       "online-guessing throttle: failures in a row per login and per key before a lock",
+       uint_in(&Config::max_failures, 1, 1000),
+       [](const Config& c) { return std::to_string(c.max_failures); }},
+      {"max_failures_per_address",
+       "wrong passwords in a row from one client address, over all logins, before that "
+       "address is locked out",
+       uint_in(&Config::max_failures_per_address, 1, 100000),
+       [](const Config& c) { return std::to_string(c.max_failures_per_address); }},
+      {"lockout", "seconds of the first lock (doubles per further failure, up to a day)",
+       seconds_in(&Config::lockout, 1, 86400),
+       [](const Config& c) { return seconds_text(c.lockout); }},
+      {"trusted_proxies",
+       "reverse proxies (addresses, space-separated) whose `X-Forwarded-For` names the "
+       "client, e.g. `127.0.0.1 ::1` when a proxy runs in front on the same host; empty: "
+       "the connecting address is the client, and every client behind a proxy shares one "
+       "address for the throttle (docs/security.md)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         std::vector<std::string> out;
+         std::string item;
+         for (std::size_t i = 0; i <= v.size(); ++i) {
+           char ch = i < v.size() ? v[i] : ' ';
+           if (ch == ' ' || ch == ',' || ch == '\t') {
+             if (!item.empty()) {
+               auto canon = util::canonical_ip(item);
+               if (!canon)
+                 return "`" + item + "` is not an IPv4 or IPv6 address";
+               out.push_back(*canon);
+             }
+             item.clear();
+           } else {
+             item += ch;
+           }
+         }
+         c.trusted_proxies = std::move(out);
+         return std::nullopt;
+       },
+       [](const Config& c) { return join_words(c.trusted_proxies); }},
       {"attachment_max_bytes",
+       "largest upload the compose page takes; the web server's request limit must be above it",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          auto n = parse_uint(v);
          if (!n || *n < 1024 || *n > (std::uint64_t{1} << 31)) {
@@ -110,9 +210,25 @@ const std::map<std::string, Setter>& setters() {
          }
          c.attachment_max_bytes = *n;
          return std::nullopt;
-       }},
-      {"page_size", uint_in(&Config::page_size, 5, 500)},
+       },
+       [](const Config& c) { return std::to_string(c.attachment_max_bytes); }},
+      {"page_size", "messages per inbox page", uint_in(&Config::page_size, 5, 500),
+       [](const Config& c) { return std::to_string(c.page_size); }},
+      {"max_header_bytes",
+       "the largest mail header `deliver` accepts, in bytes; larger mail is refused with exit "
+       "65 so the MTA bounces it",
+       uint_in(&Config::max_header_bytes, 1024, 1024 * 1024),
+       [](const Config& c) { return std::to_string(c.max_header_bytes); }},
+      {"worker_max_requests",
+       "a FastCGI worker serves this many requests, then renews itself (a fresh process "
+       "image, which reads this file again; SIGHUP does it at once)",
+       uint_in(&Config::worker_max_requests, 1, 1000000),
+       [](const Config& c) { return std::to_string(c.worker_max_requests); }},
       {"smime_unprotected",
+       "S/MIME mail encrypted without integrity protection (EnvelopedData, AES-CBC, what "
+       "most mail programs send): `text` shows it as plain text only (never HTML, no links, "
+       "attachments listed but not offered), marked as possibly altered; `refuse` does not "
+       "show it. OpenPGP without integrity protection is always refused",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v == "text")
            c.smime_unprotected = SmimeUnprotected::text;
@@ -121,10 +237,18 @@ const std::map<std::string, Setter>& setters() {
          else
            return "expected text or refuse";
          return std::nullopt;
-       }},
-      {"worker_max_requests", uint_in(&Config::worker_max_requests, 1, 1000000)},
+       },
+       [](const Config& c) { return std::string(smime_unprotected_name(c.smime_unprotected)); }},
   };
-  return kSetters;
+  return kKeys;
+}
+
+const KeySpec* find_key(const std::string& name) {
+  for (const KeySpec& k : key_specs()) {
+    if (name == k.name)
+      return &k;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -158,8 +282,8 @@ Result<Config> parse(const std::string& text, const std::string& source_name) {
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }
-    auto it = setters().find(key);
-    if (it == setters().end()) {
+    const KeySpec* spec = find_key(key);
+    if (spec == nullptr) {
       problems.push_back({lineno, "unknown key `" + key + "`"});
       continue;
     }
@@ -169,7 +293,7 @@ Result<Config> parse(const std::string& text, const std::string& source_name) {
       continue;
     }
     seen[key] = lineno;
-    if (auto why = it->second(c, value))
+    if (auto why = spec->set(c, value))
       problems.push_back({lineno, key + ": " + *why});
   }
   if (c.grant_idle_timeout > c.grant_absolute_timeout) {
@@ -208,41 +332,53 @@ std::string resolve_path(const std::optional<std::string>& explicit_path) {
   return kDefaultConfigPath;
 }
 
+std::vector<KeyInfo> describe(const Config& c) {
+  std::vector<KeyInfo> out;
+  for (const KeySpec& k : key_specs())
+    out.push_back({k.name, k.get(c), k.help});
+  return out;
+}
+
 std::string render(const Config& c) {
-  auto b = [](bool v) { return v ? "true" : "false"; };
   std::ostringstream o;
-  o << "# webmailkey configuration. Every key is shown at its value; see docs/admin-guide.md.\n"
-    << "data_dir = " << c.data_dir << "\n"
-    << "# %u login, %d domain and %n local part of the primary address, %h data_dir\n"
-    << "maildir = " << c.maildir << "\n"
-    << "sendmail = " << c.sendmail << "\n"
-    << "# Only for tests on loopback: serve without HTTPS.\n"
-    << "allow_insecure_http = " << b(c.allow_insecure_http) << "\n\n"
-    << "# Seconds.\n"
-    << "session_idle_timeout = " << c.session_idle_timeout.count() << "\n"
-    << "session_absolute_timeout = " << c.session_absolute_timeout.count() << "\n"
-    << "grant_idle_timeout = " << c.grant_idle_timeout.count() << "\n"
-    << "grant_absolute_timeout = " << c.grant_absolute_timeout.count() << "\n\n"
-    << "# Argon2id cost of key passphrases (paid once per unlock) and of login passwords.\n"
-    << "kdf_memory_kib = " << c.kdf_memory_kib << "\n"
-    << "kdf_iterations = " << c.kdf_iterations << "\n"
-    << "kdf_parallelism = " << c.kdf_parallelism << "\n"
-    << "password_memory_kib = " << c.password_memory_kib << "\n"
-    << "password_iterations = " << c.password_iterations << "\n\n"
-    << "# Ask for the key passphrase twice on the unlock page.\n"
-    << "unlock_confirmation = " << b(c.unlock_confirmation) << "\n"
-    << "# Failures in a row before a lockout, and the first lockout in seconds (doubles).\n"
-    << "max_failures = " << c.max_failures << "\n"
-    << "lockout = " << c.lockout.count() << "\n"
-    << "attachment_max_bytes = " << c.attachment_max_bytes << "\n"
-    << "page_size = " << c.page_size << "\n"
-    << "# A FastCGI worker serves this many requests, then a new one starts (and reads\n"
-    << "# this file again).\n"
-    << "worker_max_requests = " << c.worker_max_requests << "\n\n"
-    << "# S/MIME encrypted without integrity protection (EnvelopedData, AES-CBC): text\n"
-    << "# (shown as plain text only, marked as possibly altered) or refuse.\n"
-    << "smime_unprotected = " << smime_unprotected_name(c.smime_unprotected) << "\n";
+  o << "# webmailkey configuration: every key at its value, with what it means.\n"
+    << "# The reference is docs/admin-guide.md, section \"Configuration reference\".\n";
+  for (const KeyInfo& k : describe(c)) {
+    // The help text is Markdown in the guide; here it is a plain comment.
+    std::string help;
+    for (char ch : k.help) {
+      if (ch != '`' && ch != '*')
+        help += ch;
+    }
+    o << "\n# " << help << "\n" << k.name << " = " << k.value << "\n";
+  }
   return o.str();
+}
+
+std::string reference_markdown() {
+  const Config defaults;
+  std::ostringstream o;
+  o << "| key | default | meaning |\n|---|---|---|\n";
+  for (const KeyInfo& k : describe(defaults))
+    o << "| `" << k.name << "` | `" << k.value << "` | " << k.help << " |\n";
+  return o.str();
+}
+
+std::vector<std::string> check_environment(const Config& c) {
+  std::vector<std::string> problems;
+  struct stat st {};
+  if (::stat(c.sendmail.c_str(), &st) != 0) {
+    problems.push_back("sendmail: " + c.sendmail + " does not exist (" + std::strerror(errno) +
+                       "); install an MTA (e.g. Postfix) or point `sendmail` at its "
+                       "sendmail program");
+  } else if (!S_ISREG(st.st_mode) || ::access(c.sendmail.c_str(), X_OK) != 0) {
+    problems.push_back("sendmail: " + c.sendmail + " is not an executable file");
+  }
+  if (::stat(c.data_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    problems.push_back("data_dir: " + c.data_dir +
+                       " is not a directory (run `webmailkey init --data-dir " + c.data_dir + "`)");
+  }
+  return problems;
 }
 
 std::string maildir_for(const Config& c, const std::string& login, const std::string& email) {

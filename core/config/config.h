@@ -43,12 +43,23 @@ struct Config {
   std::uint32_t password_memory_kib = 19456;
   std::uint32_t password_iterations = 2;
 
+  // Fewest characters of a new login password or key passphrase.
+  std::uint32_t password_min_length = 10;
+
   bool unlock_confirmation = true;
   SmimeUnprotected smime_unprotected = SmimeUnprotected::text;
   // Online guessing: after this many failures in a row, a lockout that doubles each time.
   std::uint32_t max_failures = 5;
+  // The same for all logins from one client address (password spraying).
+  std::uint32_t max_failures_per_address = 20;
   std::chrono::seconds lockout{60};
+  // Proxies whose X-Forwarded-For is believed (exact addresses). Empty: the
+  // connection's own address is the client's.
+  std::vector<std::string> trusted_proxies;
   std::uint64_t attachment_max_bytes = 10 * 1024 * 1024;
+  // The largest header block `deliver` accepts (bytes); larger mail is refused with
+  // EX_DATAERR so the MTA bounces it.
+  std::uint32_t max_header_bytes = 256 * 1024;
   std::uint32_t page_size = 50;
   // A FastCGI worker exits after this many requests and the web server starts a new
   // one (which reads the config afresh).
@@ -76,8 +87,26 @@ Result<Config> load(const std::string& path);
 // The path to use: explicit if given, else $WEBMAILKEY_CONFIG, else the default path.
 std::string resolve_path(const std::optional<std::string>& explicit_path);
 
+// One key of the config file: its name, its value in some Config, what it means.
+struct KeyInfo {
+  std::string name;
+  std::string value;
+  std::string help;  // Markdown
+};
+
+// Every key, in file order, at its value in c.
+std::vector<KeyInfo> describe(const Config& c);
+
 // A complete config file with every key at its value in c, commented.
 std::string render(const Config& c);
+
+// The Markdown table of every key, its default and meaning: the config reference of
+// docs/admin-guide.md (scripts/gen-docs writes it there; a unit test fails when stale).
+std::string reference_markdown();
+
+// What the file cannot show: problems of the machine around a parsed config (the
+// sendmail program missing or not executable, data_dir missing). Empty when fine.
+std::vector<std::string> check_environment(const Config& c);
 
 // Expands the maildir pattern for one user.
 std::string maildir_for(const Config& c, const std::string& login, const std::string& email);

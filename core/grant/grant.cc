@@ -7,6 +7,7 @@
 #include "core/audit/audit.h"
 #include "core/crypto/aead.h"
 #include "core/grant/cookie.h"
+#include "core/keys/types.h"
 #include "core/util/encoding.h"
 
 namespace wmk::grant {
@@ -547,20 +548,10 @@ Result<int> GrantStore::purge(store::PurgeMode mode) {
 }
 
 Result<std::int64_t> GrantStore::find_key(std::string_view text) {
-  std::string wanted;
-  if (text.starts_with("0x") || text.starts_with("0X"))
-    text.remove_prefix(2);
-  for (char c : text) {
-    if (c == ' ' || c == ':')
-      continue;
-    if (!std::isxdigit(static_cast<unsigned char>(c)))
-      return make_error(Errc::invalid_argument,
-                        "a key is named by its fingerprint or a prefix of it (hex digits)");
-    wanted += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  constexpr std::size_t kMinPrefix = 8;
-  if (wanted.size() < kMinPrefix)
-    return make_error(Errc::invalid_argument, "a fingerprint prefix needs at least 8 hex digits");
+  auto normalized = keys::normalize_fingerprint_prefix(text);
+  if (!normalized)
+    return normalized.error();
+  const std::string& wanted = *normalized;
   auto st = db_.prepare(
       "SELECT id, n FROM (SELECT id, replace(replace(upper(fingerprint), ':', ''), ' ', '') AS n"
       " FROM keys) WHERE substr(n, 1, length(?1)) = ?1 ORDER BY id");

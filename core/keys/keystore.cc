@@ -1,7 +1,13 @@
 #include "core/keys/keystore.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "core/auth/users.h"
 #include "core/crypto/aead.h"
@@ -10,6 +16,7 @@
 #include "core/keys/openpgp.h"
 #include "core/keys/smime.h"
 #include "core/util/encoding.h"
+#include "core/util/fs.h"
 #include "core/util/timefmt.h"
 
 namespace wmk::keys {
@@ -21,8 +28,6 @@ constexpr std::size_t kKeySecretSize = 32;
 constexpr std::size_t kSaltSize = 16;
 constexpr std::int64_t kDefaultCertDays = 365;
 constexpr std::int64_t kSecondsPerDay = 86400;
-// Shortest fingerprint prefix that names a key (as grant::GrantStore::find_key).
-constexpr std::size_t kMinPrefix = 8;
 // A certificate issued moments ago on a machine whose clock runs a little ahead is
 // still usable.
 constexpr std::int64_t kNotBeforeSkew = 300;
@@ -116,6 +121,67 @@ Result<std::vector<std::string>> choose_emails(const UserRow& user,
 KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
 KeyStore::~KeyStore() = default;
 KeyStore::KeyStore(KeyStore&&) noexcept = default;
+
+namespace {
+
+// Imports and generations hold this lock shared while a key is in the GnuPG home
+// without its row; the orphan sweep holds it exclusive, so it never mistakes a key
+// being imported for a leftover.
+Result<util::Fd> lock_key_changes(const config::Config& cfg, int how) {
+  WMK_TRY(util::ensure_private_dir(cfg.data_dir));
+  const std::string path = cfg.data_dir + "/keys.lock";
+  util::Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd.valid())
+    return make_error(Errc::io, "cannot open " + path + ": " + std::strerror(errno));
+  while (::flock(fd.get(), how) != 0) {
+    if (errno == EINTR)
+      continue;
+    if (errno == EWOULDBLOCK)
+      return make_error(Errc::busy, "a key is being imported or generated right now");
+    return make_error(Errc::io, "cannot lock " + path + ": " + std::strerror(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
+  WMK_TRY(check_home());
+  auto lock = lock_key_changes(app_.config, LOCK_EX | LOCK_NB);
+  if (!lock)
+    return lock.error();
+  Orphans out;
+  // No import runs (we hold the lock): every import scratch home is a leftover.
+  const std::string scratch = app_.config.data_dir + "/tmp";
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(scratch, ec)) {
+    if (e.path().filename().string().rfind("import-", 0) != 0 || !e.is_directory())
+      continue;
+    if (mode == store::PurgeMode::remove) {
+      (void)stop_agent(e.path().string());
+      std::error_code rm;
+      std::filesystem::remove_all(e.path(), rm);
+    }
+    ++out.scratch_homes;
+  }
+  auto in_home = pgp().secret_fingerprints();
+  if (!in_home)
+    return in_home.error();
+  for (const auto& fpr : *in_home) {
+    auto st = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp'");
+    st.bind(1, fpr);
+    if (st.step())
+      continue;
+    st.reset();
+    if (mode == store::PurgeMode::remove) {
+      if (auto removed = pgp().remove(fpr); !removed.ok() && removed.code() != Errc::not_found)
+        return removed.error();
+      audit_raw("", kEventDelete, Status{}, fpr, "orphan in the GnuPG home (no database row)");
+    }
+    out.keys.push_back(fpr);
+  }
+  return out;
+}
 
 detail::OpenPgp& KeyStore::pgp() {
   if (!pgp_) {
@@ -296,6 +362,9 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     std::optional<std::int64_t> expires_in;
     if (options.valid_days && *options.valid_days > 0)
       expires_in = *options.valid_days * kSecondsPerDay;
+    auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+    if (!key_lock)
+      return fail(key_lock.error());
     auto& pgp = this->pgp();
     auto meta = pgp.generate(uid, algo, expires_in, key_secret);
     if (!meta)
@@ -359,10 +428,24 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
     return fail(h.error());
+  auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+  if (!key_lock)
+    return fail(key_lock.error());
+  // A cut-off file must be reported as such, not by whatever gpg made of its first half.
+  if (key_data.find("-----BEGIN PGP") != std::string_view::npos &&
+      key_data.find("-----END PGP") == std::string_view::npos) {
+    return fail(
+        make_error(Errc::corrupt, "the key file is truncated: its ASCII armor has no END line"));
+  }
   auto& pgp = this->pgp();
   auto listed = pgp.inspect(key_data);
   if (!listed)
     return fail(listed.error());
+  if (listed->size() == 1 && listed->front().user_ids.empty()) {
+    return fail(make_error(Errc::corrupt,
+                           "the key file is damaged or truncated: the key in it "
+                           "has no user id (an OpenPGP key always has one)"));
+  }
   if (listed->size() != 1) {
     return fail(make_error(Errc::invalid_argument, "the file holds " +
                                                        std::to_string(listed->size()) +
@@ -451,25 +534,10 @@ Result<std::vector<KeyInfo>> KeyStore::list(const std::optional<std::string>& lo
 }
 
 Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
-  std::string want;
-  std::string_view in = fingerprint_or_prefix;
-  if (in.size() > 2 && in[0] == '0' && (in[1] == 'x' || in[1] == 'X'))
-    in.remove_prefix(2);
-  for (char c : in) {
-    if (c == ' ' || c == ':')
-      continue;
-    if (!std::isxdigit(static_cast<unsigned char>(c))) {
-      return make_error(Errc::invalid_argument,
-                        "\"" + fingerprint_or_prefix + "\" is not a key fingerprint (hex digits)");
-    }
-    want += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  if (want.size() < kMinPrefix) {
-    return make_error(Errc::invalid_argument,
-                      "a key is named by its fingerprint or a prefix of "
-                      "at least " +
-                          std::to_string(kMinPrefix) + " hex digits");
-  }
+  auto normalized = normalize_fingerprint_prefix(fingerprint_or_prefix);
+  if (!normalized)
+    return normalized.error();
+  const std::string& want = *normalized;
   auto st = app_.db.prepare(std::string(kKeyColumns) +
                             "WHERE substr(k.fingerprint, 1, ?) = ? ORDER BY k.fingerprint");
   st.bind_all(static_cast<std::int64_t>(want.size()), want);

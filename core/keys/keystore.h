@@ -17,6 +17,7 @@
 #include "core/app/app.h"
 #include "core/keys/key_audit.h"
 #include "core/keys/types.h"
+#include "core/store/purge.h"
 #include "core/util/result.h"
 #include "core/util/secret.h"
 
@@ -151,6 +152,18 @@ class KeyStore {
   Result<std::string> encrypt(KeyType type, const std::vector<std::string>& recipient_keys,
                               std::string_view plaintext,
                               SmimeCipher cipher = SmimeCipher::aes256_gcm);
+
+  // What a key import, generation or delete killed midway leaves: OpenPGP secret keys
+  // in the GnuPG home with no row here (their key secret died with that process, so
+  // nothing opens them) and the import's scratch GnuPG homes. Returns them and, with
+  // PurgeMode::remove, deletes them (keys audited as key.delete; a scratch home's
+  // agent is stopped first). Errc::busy while a key is being imported or generated
+  // (its key has no row yet, its scratch home is in use).
+  struct Orphans {
+    std::vector<std::string> keys;  // fingerprints
+    int scratch_homes = 0;
+  };
+  Result<Orphans> remove_orphans(store::PurgeMode mode);
 
  private:
   Status check_home();

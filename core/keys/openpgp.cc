@@ -132,9 +132,16 @@ std::string take_string(Data data) {
 
 // A GPGME output sink that writes into locked, wiped memory: plaintext never lands
 // in GPGME's own (unwiped) buffers.
+// The most plaintext one decryption may produce: a compressed OpenPGP message of a few
+// kilobytes can expand to gigabytes (a compression bomb). Mail is at most
+// mail::kMaxMessageBytes (64 MiB); its decrypted content cannot sensibly be larger.
+constexpr std::size_t kMaxPlaintextBytes = std::size_t{64} << 20;
+
 class SecretSink {
  public:
   SecretSink() : buf_(4096) {}
+  // True when the output passed kMaxPlaintextBytes: the operation was cut short.
+  bool overflowed() const { return overflowed_; }
   Result<Data> data() {
     static gpgme_data_cbs cbs = {nullptr, &SecretSink::write_cb, nullptr, nullptr};
     gpgme_data_t raw = nullptr;
@@ -152,6 +159,11 @@ class SecretSink {
  private:
   static gpgme_ssize_t write_cb(void* handle, const void* buffer, size_t size) {
     auto* self = static_cast<SecretSink*>(handle);
+    if (self->len_ + size > kMaxPlaintextBytes) {
+      self->overflowed_ = true;
+      errno = EFBIG;
+      return -1;
+    }
     if (self->len_ + size > self->buf_.size()) {
       std::size_t cap = std::max(self->buf_.size() * 2, self->len_ + size);
       util::SecretBuffer bigger(cap);
@@ -165,6 +177,7 @@ class SecretSink {
   }
   util::SecretBuffer buf_;
   std::size_t len_ = 0;
+  bool overflowed_ = false;
 };
 
 // Answers gpg's loopback passphrase requests. A request for the key we operate on
@@ -668,50 +681,107 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
                                                   " OpenPGP keys; import one at a time");
   }
   const std::string fpr = keys->front().fingerprint;
+  auto hex = key_secret.to_hex();
+
+  // Staged in a scratch home: the key under the file's passphrase never enters the
+  // server's home. Only the key re-protected under the random key secret is moved
+  // in, so a process killed at any moment leaves at most a key that nothing can open
+  // (its key secret died with the process) — which `webmailkey fsck` removes — and a
+  // scratch home (removed by fsck too).
+  std::string staged;
+  PgpKeyMeta meta;
+  {
+    auto stage = TempHome::create(scratch_dir_, "import", S2kCost::cheap);
+    if (!stage)
+      return stage.error();
+    auto stage_ctx = new_ctx(stage->path());
+    if (!stage_ctx)
+      return stage_ctx.error();
+    gpgme_ctx_t sctx = stage_ctx->get();
+    auto imported = import_into(sctx, data);
+    if (!imported)
+      return imported.error();
+    if ((*imported)->secret_imported == 0 && (*imported)->secret_unchanged == 0) {
+      return make_error(Errc::invalid_argument,
+                        "the file holds no OpenPGP secret key (is it a public key?)");
+    }
+    auto skey = get_key(sctx, fpr, true);
+    if (!skey)
+      return skey.error();
+    meta = meta_of(skey->get());
+    Status passwd = agent_passwd(stage->path(), meta.keygrips, file_passphrase, hex);
+    if (!passwd.ok()) {
+      if (passwd.code() == Errc::wrong_passphrase || passwd.code() == Errc::crypto) {
+        return make_error(Errc::wrong_passphrase,
+                          "the passphrase given for the key file is wrong (or missing)");
+      }
+      return passwd.error();
+    }
+    PassphraseHook hook{&hex, main_keyid_of(fpr), false, false};
+    hook.install(sctx);
+    auto exported = export_key(sctx, fpr, GPGME_EXPORT_MODE_SECRET);
+    if (!exported)
+      return exported.error();
+    staged = std::move(exported).value();
+  }
+
   auto st = contexts();
   if (!st)
     return st.error();
   gpgme_ctx_t ctx = (*st)->ctx.get();
-  // gpg stores an imported secret key in its original OpenPGP protection (under the
-  // file's passphrase) until the agent re-protects it below.
-  auto imported = import_into(ctx, data);
-  if (!imported)
-    return imported.error();
-  if ((*imported)->secret_imported == 0 && (*imported)->secret_unchanged == 0) {
-    (void)delete_key(ctx, fpr);
-    return make_error(Errc::invalid_argument,
-                      "the file holds no OpenPGP secret key (is it a public key?)");
-  }
   auto undo = [&](Error e) -> Error {
     (void)delete_key(ctx, fpr);
     if (auto agent = Agent::connect(home_); agent)
       (void)agent->transact("RELOADAGENT", nullptr, nullptr, nullptr);
     return e;
   };
+  auto imported = import_into(ctx, staged);
+  if (!imported)
+    return undo(imported.error());
   auto key = get_key(ctx, fpr, true);
   if (!key)
     return undo(key.error());
-  auto meta = meta_of(key->get());
-  auto hex = key_secret.to_hex();
-  Status passwd = agent_passwd(home_, meta.keygrips, file_passphrase, hex);
-  if (!passwd.ok()) {
-    if (passwd.code() == Errc::wrong_passphrase || passwd.code() == Errc::crypto) {
-      return undo(make_error(Errc::wrong_passphrase,
-                             "the passphrase given for the key file is wrong (or missing)"));
-    }
+  meta = meta_of(key->get());
+  // gpg keeps an imported key in its OpenPGP protection until the agent re-protects it
+  // in its own format (still under the key secret).
+  if (Status passwd = agent_passwd(home_, meta.keygrips, hex, hex); !passwd.ok())
     return undo(passwd.error());
-  }
   // Every secret part must now be protected (never clear) in the agent.
   auto states = agent_state(fpr);
   if (!states)
     return undo(states.error());
-  for (const auto& s : *states) {
-    if (s.protection != 'P') {
+  for (const auto& s2 : *states) {
+    if (s2.protection != 'P') {
       return undo(make_error(
-          Errc::crypto, "gpg-agent did not protect part " + s.keygrip + " of the imported key"));
+          Errc::crypto, "gpg-agent did not protect part " + s2.keygrip + " of the imported key"));
     }
   }
   return meta;
+}
+
+Result<std::vector<std::string>> OpenPgp::secret_fingerprints() {
+  auto st = contexts();
+  if (!st)
+    return st.error();
+  gpgme_ctx_t ctx = (*st)->ctx.get();
+  gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
+  gpgme_error_t err = gpgme_op_keylist_start(ctx, nullptr, 1);
+  if (err)
+    return map_gpg_error("gpg could not list the keys", err);
+  std::vector<std::string> out;
+  for (;;) {
+    gpgme_key_t raw = nullptr;
+    err = gpgme_op_keylist_next(ctx, &raw);
+    if (err)
+      break;
+    Key key(raw);
+    if (key.get()->fpr != nullptr)
+      out.push_back(upper(key.get()->fpr));
+  }
+  gpgme_op_keylist_end(ctx);
+  if (err && gpgme_err_code(err) != GPG_ERR_EOF)
+    return map_gpg_error("gpg could not list the keys", err);
+  return out;
 }
 
 Result<std::string> OpenPgp::export_public(const std::string& fingerprint) {
@@ -787,6 +857,12 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
     return out.error();
   gpgme_error_t err = gpgme_op_decrypt_ext(ctx, GPGME_DECRYPT_VERIFY, in->get(), out->get());
   gpgme_decrypt_result_t res = gpgme_op_decrypt_result(ctx);
+  if (sink.overflowed()) {
+    return make_error(Errc::unsupported,
+                      "refused: the decrypted message would be larger than " +
+                          std::to_string(kMaxPlaintextBytes >> 20) +
+                          " MiB (a compressed message that expands without bound?)");
+  }
   // EFAIL: gpg streams plaintext before it reports a missing or bad MDC; whatever
   // reached the sink is dropped (wiped) with it when we refuse here.
   if (res != nullptr && res->legacy_cipher_nomdc) {

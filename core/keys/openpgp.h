@@ -70,9 +70,10 @@ class OpenPgp {
   Result<PgpKeyMeta> find(const std::string& fingerprint);
 
   // Imports the one secret key in data, protected by file_passphrase (empty if the
-  // file is unprotected), and re-protects it in gpg-agent under the key secret.
-  // Errc::wrong_passphrase if file_passphrase does not open it; on any failure the
-  // key is removed again from the home.
+  // file is unprotected), re-protected under the key secret. The work is staged in a
+  // scratch home; only the key under the key secret enters this home, so a killed
+  // import leaves nothing the file's passphrase opens. Errc::wrong_passphrase if
+  // file_passphrase does not open it; on any failure the key is removed again.
   Result<PgpKeyMeta> import_secret(std::string_view data, const util::SecretBuffer& file_passphrase,
                                    const util::SecretBuffer& key_secret);
 
@@ -85,6 +86,9 @@ class OpenPgp {
   Result<std::string> export_secret(const std::string& fingerprint,
                                     const util::SecretBuffer& key_secret,
                                     const util::SecretBuffer& export_passphrase);
+
+  // The fingerprints of every key with a secret part in the home.
+  Result<std::vector<std::string>> secret_fingerprints();
 
   // Deletes the secret and the public key. Errc::not_found if absent.
   Status remove(const std::string& fingerprint);

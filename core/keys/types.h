@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/util/result.h"
 #include "core/util/secret.h"
 
 namespace wmk::keys {
@@ -19,6 +20,19 @@ enum class KeyType { openpgp, smime };
 const char* key_type_name(KeyType type);
 // Parses key_type_name()'s spelling; nullopt for anything else.
 std::optional<KeyType> parse_key_type(std::string_view text);
+
+// Shortest fingerprint prefix that names a key.
+inline constexpr std::size_t kMinFingerprintPrefix = 8;
+
+// A fingerprint or prefix as typed (any case; spaces, colons and a leading 0x
+// ignored) in the stored form: uppercase hex. Errc::invalid_argument for anything but
+// hex digits or fewer than kMinFingerprintPrefix of them.
+Result<std::string> normalize_fingerprint_prefix(std::string_view text);
+
+// How people read a fingerprint on the web pages: groups of four hex digits, e.g.
+// "7449 E678 CD55 2935 …". max_digits 0 shows all of it; otherwise the first
+// max_digits and an ellipsis. (The CLI prints it whole and ungrouped, to be pasted.)
+std::string group_fingerprint(std::string_view fingerprint, std::size_t max_digits = 0);
 
 // What `key show` prints. Never holds secret material.
 struct KeyInfo {

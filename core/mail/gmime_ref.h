@@ -68,7 +68,8 @@ class GChars {
 // A memory stream holding a copy of bytes.
 GRef<GMimeStream> stream_over(std::string_view bytes);
 
-// Parses bytes as a message; null if GMime finds no header block.
+// Parses bytes as a message; null if GMime finds no header block or the header block is
+// larger than kMaxHeaderBytes (mime.h).
 GRef<GMimeMessage> parse_gmime_message(std::string_view raw);
 
 // The decoded (transfer encoding undone) content of a leaf part.

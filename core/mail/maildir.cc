@@ -241,35 +241,114 @@ Result<std::string> Maildir::write_tmp(Folder folder, std::string_view message,
 }
 
 Result<std::string> Maildir::place(Folder folder, std::string_view message, Subdir subdir,
-                                   const std::optional<Flags>& flags) const {
+                                   const std::optional<Flags>& flags,
+                                   const std::optional<std::string>& chosen_uid) const {
+  std::string dest_dir = subdir_path(folder_path(folder), subdir);
+  auto dest_for = [&](const std::string& uid) {
+    std::string name = uid;
+    if (flags)
+      name += std::string(kInfoSeparator) + flags->letters();
+    return dest_dir + "/" + name;
+  };
+  auto durable = [&](const std::string& uid, const std::string& dest) -> Result<std::string> {
+    Status synced = fsync_dir(dest_dir);
+    if (!synced.ok()) {
+      // Not durable: take it back so that the caller's retry does not duplicate it.
+      ::unlink(dest.c_str());
+      return synced.error();
+    }
+    return uid;
+  };
+
+  // An unnamed file in tmp/ that gets its name in new/ only once complete and synced:
+  // a process killed while writing leaves nothing behind.
+  const std::string tmp_dir = folder_path(folder) + "/tmp";
+  util::Fd anon(::open(tmp_dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600));
+  if (anon.valid()) {
+    Status st = util::write_all(anon.get(), message);
+    if (st.ok() && ::fsync(anon.get()) != 0)
+      st = errno_error("fsync failed for a new message in " + tmp_dir);
+    if (!st.ok())
+      return st.error();
+    const std::string proc = "/proc/self/fd/" + std::to_string(anon.get());
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      std::string uid = chosen_uid ? *chosen_uid : unique_name();
+      std::string dest = dest_for(uid);
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, dest.c_str(), AT_SYMLINK_FOLLOW) == 0)
+        return durable(uid, dest);
+      int err = errno;
+      if (err == EEXIST && chosen_uid)
+        return make_error(Errc::already_exists, "message " + uid + " is already there");
+      if (err == EEXIST)
+        continue;
+      if (err == ENOENT && !util::path_exists("/proc/self/fd"))
+        break;  // no /proc: the named way below
+      return errno_error("cannot move the message into " + dest_dir, err);
+    }
+  } else if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) {
+    return errno_error(std::string("cannot create a file in ") + folder_name(folder) + " (" +
+                       tmp_dir + ")");
+  }
+
   std::string tmp_path;
   auto uid = write_tmp(folder, message, tmp_path);
   if (!uid)
     return uid.error();
-  std::string dest_dir = subdir_path(folder_path(folder), subdir);
-  std::string name = *uid;
-  if (flags)
-    name += std::string(kInfoSeparator) + flags->letters();
-  std::string dest = dest_dir + "/" + name;
+  if (chosen_uid)
+    uid = *chosen_uid;
+  std::string dest = dest_for(*uid);
   int err = link_no_replace(tmp_path, dest);
   ::unlink(tmp_path.c_str());
+  if (err == EEXIST && chosen_uid)
+    return make_error(Errc::already_exists, "message " + *uid + " is already there");
   if (err != 0)
     return errno_error("cannot move the message into " + dest_dir, err);
-  Status synced = fsync_dir(dest_dir);
-  if (!synced.ok()) {
-    // Not durable: take it back so that the caller's retry does not duplicate it.
-    ::unlink(dest.c_str());
-    return synced.error();
-  }
-  return uid;
+  return durable(*uid, dest);
 }
 
 Result<std::string> Maildir::deliver(Folder folder, std::string_view message) const {
-  return place(folder, message, Subdir::new_, std::nullopt);
+  return place(folder, message, Subdir::new_, std::nullopt, std::nullopt);
+}
+
+Result<std::string> Maildir::deliver_as(Folder folder, std::string_view message,
+                                        const std::string& uid) const {
+  if (!valid_uid(uid))
+    return make_error(Errc::invalid_argument, "not a valid message id");
+  return place(folder, message, Subdir::new_, std::nullopt, uid);
 }
 
 Result<std::string> Maildir::store(Folder folder, std::string_view message, Flags flags) const {
-  return place(folder, message, Subdir::cur, flags);
+  return place(folder, message, Subdir::cur, flags, std::nullopt);
+}
+
+int Maildir::clean_tmp(std::chrono::seconds max_age, bool dry_run) const {
+  const std::int64_t before = clock_->now() - max_age.count();
+  int count = 0;
+  for (Folder f : kAllFolders) {
+    const std::string tmp = folder_path(f) + "/tmp";
+    std::vector<std::string> old;
+    {
+      DirHandle d(tmp);
+      if (d.get() == nullptr)
+        continue;
+      int dfd = ::dirfd(d.get());
+      while (struct dirent* e = ::readdir(d.get())) {
+        std::string_view name = e->d_name;
+        if (name == "." || name == "..")
+          continue;
+        struct stat st {};
+        if (::fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+          continue;
+        if (st.st_mtim.tv_sec < before)
+          old.emplace_back(name);
+      }
+    }
+    for (const auto& name : old) {
+      if (dry_run || ::unlink((tmp + "/" + name).c_str()) == 0)
+        ++count;
+    }
+  }
+  return count;
 }
 
 Result<std::vector<Entry>> Maildir::list(Folder folder) const {

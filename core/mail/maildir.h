@@ -8,6 +8,7 @@
 // Folders are an enum: no name typed by a user ever becomes a path. UIDs coming
 // back from a browser are checked (valid_uid) before they touch the file system.
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -99,11 +100,25 @@ class Maildir {
   // Errc::io if a directory cannot be created or a file is in the way.
   Status ensure() const;
 
-  // Delivers a message: written to tmp/ under a fresh unique name, fsynced, then
-  // hard-linked into new/ (never replacing a file) and the tmp file removed; new/ is
-  // fsynced. Returns the uid. On any failure nothing is left in tmp/ or new/ and the
-  // error (Errc::io, or Errc::not_found if the folder does not exist) says why.
+  // Delivers a message: written to tmp/ as an unnamed file (O_TMPFILE; a named one
+  // where the file system has none), fsynced, then linked into new/ under a fresh
+  // unique name (never replacing a file); new/ is fsynced. Returns the uid. A process
+  // killed while writing leaves nothing in tmp/ (with the named fallback, a file that
+  // clean_tmp() removes later). On any failure nothing is left in tmp/ or new/ and
+  // the error (Errc::io, or Errc::not_found if the folder does not exist) says why.
   Result<std::string> deliver(Folder folder, std::string_view message) const;
+
+  // The same under uid (from new_uid()); Errc::already_exists if new/ already holds it.
+  Result<std::string> deliver_as(Folder folder, std::string_view message,
+                                 const std::string& uid) const;
+
+  // A fresh unique name, as deliver() chooses one.
+  std::string new_uid() const { return unique_name(); }
+
+  // Files in the tmp/ of every folder last changed more than max_age ago (a delivery
+  // that died before its link; the Maildir specification says 36 hours): counts them
+  // and, unless dry_run, removes them. Errors reading a folder are skipped.
+  int clean_tmp(std::chrono::seconds max_age, bool dry_run) const;
 
   // Like deliver(), but straight into cur/ as UID:2,FLAGS (for Sent and Drafts,
   // which the user has already seen). Returns the uid.
@@ -140,7 +155,8 @@ class Maildir {
   Result<std::string> write_tmp(Folder folder, std::string_view message,
                                 std::string& tmp_path) const;
   Result<std::string> place(Folder folder, std::string_view message, Subdir subdir,
-                            const std::optional<Flags>& flags) const;
+                            const std::optional<Flags>& flags,
+                            const std::optional<std::string>& chosen_uid) const;
   std::string unique_name() const;
 
   std::string root_;

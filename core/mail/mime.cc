@@ -22,7 +22,26 @@ GRef<GMimeStream> stream_over(std::string_view bytes) {
       g_mime_stream_mem_new_with_buffer(bytes.data(), static_cast<gsize>(bytes.size())));
 }
 
+std::size_t header_block_size(std::string_view raw) {
+  // The header ends at the first empty line (LF LF, or CR LF CR LF).
+  std::size_t pos = 0;
+  while (pos < raw.size()) {
+    auto nl = raw.find('\n', pos);
+    if (nl == std::string_view::npos)
+      return raw.size();
+    std::size_t next = nl + 1;
+    if (next < raw.size() && raw[next] == '\n')
+      return next + 1;
+    if (next + 1 < raw.size() && raw[next] == '\r' && raw[next + 1] == '\n')
+      return next + 2;
+    pos = next;
+  }
+  return raw.size();
+}
+
 GRef<GMimeMessage> parse_gmime_message(std::string_view raw) {
+  if (header_block_size(raw) > kMaxHeaderBytes)
+    return GRef<GMimeMessage>(nullptr);
   ensure_gmime();
   GRef<GMimeStream> stream = stream_over(raw);
   GRef<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
@@ -167,8 +186,13 @@ struct Leaf {
 
 // Walks the MIME tree depth first, collecting leaf parts and the structural
 // protection markers it meets.
+// Multiparts nested deeper than this are not walked: no real message needs it, and a
+// hostile one nested thousands deep would cost stack and quadratic part ids.
+constexpr int kMaxMimeDepth = 64;
+
 struct Walker {
   std::vector<Leaf> leaves;
+  int depth = 0;
   std::optional<Protection> encryption;
   std::string encryption_part;
   std::optional<Protection> signature;
@@ -239,6 +263,9 @@ struct Walker {
                protocol == "application/x-pkcs7-signature")
         signature = Protection::smime_signed;
     }
+    if (depth >= kMaxMimeDepth)
+      return;
+    ++depth;
     int n = g_mime_multipart_get_count(mp);
     for (int i = 0; i < n; ++i) {
       PartRole child_role = role;
@@ -250,6 +277,7 @@ struct Walker {
         child_role = PartRole::signature;
       walk(g_mime_multipart_get_part(mp, i), child_id(id, i), child_role);
     }
+    --depth;
   }
 };
 
@@ -294,6 +322,10 @@ struct Tree {
 };
 
 Result<Tree> parse_tree(std::string_view raw) {
+  if (header_block_size(raw) > kMaxHeaderBytes) {
+    return make_error(Errc::unsupported, "the message header is larger than " +
+                                             std::to_string(kMaxHeaderBytes >> 10) + " KiB");
+  }
   Tree t;
   t.message = parse_gmime_message(raw);
   if (!t.message)

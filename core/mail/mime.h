@@ -85,8 +85,18 @@ enum class ParseDepth {
   structure,  // headers, parts and protection only (what the header index needs)
 };
 
+// The largest header block any message is parsed with: `deliver` refuses headers over
+// the config's max_header_bytes (at most this), and a message that reached a Maildir
+// some other way is refused by the parser, so no page's cost grows with its header.
+inline constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
+
+// Bytes of raw's header block, up to and including the blank line that ends it (all
+// of raw when there is none).
+std::size_t header_block_size(std::string_view raw);
+
 // Parses a message. Errc::corrupt if it has no header block GMime can read
-// (empty input, binary junk, text without headers).
+// (empty input, binary junk, text without headers); Errc::unsupported if the header
+// block is larger than kMaxHeaderBytes.
 Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth = ParseDepth::full);
 
 struct PartContent {

@@ -144,6 +144,22 @@ CREATE TABLE grants (
 );
 CREATE INDEX grants_session ON grants(session_id);
 )sql"},
+      {2, R"sql(
+-- auth: failures counted because the attempt was interrupted before its check ended
+ALTER TABLE auth_failures ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+
+-- mail: recent deliveries by content, so a retried delivery of the same bytes (an MTA
+-- that did not see the first one succeed) is recognised; rows older than a day go
+CREATE TABLE deliveries (
+  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  folder  TEXT NOT NULL,
+  digest  TEXT NOT NULL,                 -- hex SHA-256 of the delivered bytes
+  uid     TEXT NOT NULL,
+  at      INTEGER NOT NULL,
+  PRIMARY KEY (user_id, folder, digest)
+);
+CREATE INDEX deliveries_at ON deliveries(at);
+)sql"},
   };
   return kMigrations;
 }

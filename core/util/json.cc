@@ -2,11 +2,26 @@
 
 #include <cstdio>
 
+#include "core/util/utf8.h"
+
 namespace wmk::util {
 
 std::string json_quote(std::string_view s) {
   std::string out = "\"";
-  for (unsigned char c : s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      // JSON is UTF-8: a byte that is not part of valid UTF-8 becomes U+FFFD, so the
+      // output stays valid JSON whatever was stored.
+      auto [cp, len] = next_code_point(s, i);
+      if (cp == kReplacementChar && len == 1 && s.substr(i, 3) != "\xef\xbf\xbd")
+        append_utf8(out, kReplacementChar);
+      else
+        out.append(s.substr(i, len));
+      i += len;
+      continue;
+    }
+    ++i;
     switch (c) {
       case '"':
         out += "\\\"";

@@ -16,6 +16,8 @@ const char* errc_name(Errc code) {
       return "wrong_passphrase";
     case Errc::locked_out:
       return "locked_out";
+    case Errc::busy:
+      return "busy";
     case Errc::disabled:
       return "disabled";
     case Errc::expired:

@@ -17,6 +17,7 @@ enum class Errc {
   bad_credentials,   // wrong login or password
   wrong_passphrase,  // wrong key passphrase
   locked_out,        // too many failures: retry later
+  busy,              // another attempt on the same thing is in flight: retry in a moment
   disabled,          // the account or key is switched off
   expired,           // session, grant or key past its time
   revoked,           // grant or session ended by someone else

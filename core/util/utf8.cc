@@ -50,4 +50,18 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
+      ++i;
+      continue;
+    }
+    auto [cp, len] = next_code_point(s, i);
+    if (cp == kReplacementChar && s.substr(i, 3) != "\xef\xbf\xbd")
+      return false;
+    i += len;
+  }
+  return true;
+}
+
 }  // namespace wmk::util

@@ -15,6 +15,9 @@ inline constexpr char32_t kReplacementChar = 0xfffd;
 // decodes to U+FFFD. Never fails.
 std::pair<char32_t, std::size_t> next_code_point(std::string_view s, std::size_t i);
 
+// True if s is valid UTF-8 (no overlong form, surrogate or value above U+10FFFF).
+bool valid_utf8(std::string_view s);
+
 // Appends cp (at most U+10FFFF) to out as UTF-8.
 void append_utf8(std::string& out, char32_t cp);
 

@@ -136,7 +136,8 @@ Quotable quotable(const Decrypted& d) {
   const bool several = v.segments.size() > 1;
   for (const auto& seg : v.segments) {
     const bool decrypted = seg.kind == reader::Segment::Kind::decrypted;
-    if (decrypted && !v.integrity_protected) {
+    // Per segment: only a part whose integrity was checked may ever be quoted.
+    if (decrypted && seg.integrity != reader::Segment::Integrity::checked) {
       q.left_out.push_back("an encrypted part without integrity protection");
       continue;
     }

@@ -119,19 +119,37 @@ Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
     return UnlockOutcome{InUseElsewhere{key, std::move(*other)}};
 
   const keys::Actor actor = actor_of(session, client);
-  auth::Throttle throttle(app.db, *app.clock, auth::throttle_policy(app.config));
-  const std::string scope = auth::key_scope(key.fingerprint);
-  // Counted before the KDF runs, so parallel guesses cannot all pass one check.
-  if (auto st = throttle.acquire(scope); !st) {
-    keys::record_key_event(app.db, *app.clock, actor, key.login, keys::kEventUnlock,
-                           audit::outcome::kLockedOut, key.fingerprint, st.error().message);
-    return st.error();
+  auth::Throttle throttle(app.db, *app.clock, auth::throttle_policy(app.config),
+                          auth::throttle_lock_dir(app.config));
+  // One KDF at a time per key: each guess is judged on the guesses that ended before
+  // it, so a right passphrase is never refused because of wrong ones in flight, and a
+  // guess killed midway still counts (audited as interrupted).
+  auto attempt =
+      throttle.begin({{auth::key_scope(key.fingerprint), auth::kKeySlots}},
+                     audit::AuditEvent{key.login, keys::kEventUnlock, "", key.fingerprint,
+                                       actor.session, actor.client_addr, "by " + actor.who});
+  if (!attempt) {
+    if (attempt.code() == Errc::locked_out || attempt.code() == Errc::busy) {
+      keys::record_key_event(
+          app.db, *app.clock, actor, key.login, keys::kEventUnlock,
+          attempt.code() == Errc::busy ? audit::outcome::kBusy : audit::outcome::kLockedOut,
+          key.fingerprint, attempt.error().message);
+    }
+    return attempt.error();
+  }
+  // Another session may have won the key while this one waited: no guess needed.
+  if (auto other = grants.live_for_key(key.id); other && other->session_id != session.id) {
+    attempt->finish(auth::Verdict::not_tried);
+    return UnlockOutcome{InUseElsewhere{key, std::move(*other)}};
   }
   keys::KeyStore store(app, actor);
   auto unlocked = store.unlock(key, passphrase);
-  if (!unlocked)
+  if (!unlocked) {
+    attempt->finish(unlocked.code() == Errc::wrong_passphrase ? auth::Verdict::wrong
+                                                              : auth::Verdict::not_tried);
     return unlocked.error();
-  throttle.record_success(scope);
+  }
+  attempt->finish(auth::Verdict::right);
 
   // One grant secret per login session: reused while the session holds grants
   // sealed under it, else a fresh one for the browser's cookie.

@@ -175,8 +175,10 @@ Result<PartOutcome> open_decrypted_part(app::App& app, const session::Session& s
 // before the KDF runs and audited. Errors:
 //   Errc::invalid_argument — empty passphrase, missing confirmation, or the two differ
 //                            (not counted as a guess);
-//   Errc::locked_out       — too many wrong passphrases for this key: the message says
-//                            how long to wait;
+//   Errc::locked_out       — too many failed attempts for this key: the message says
+//                            how long to wait and how many were interrupted requests;
+//   Errc::busy             — another unlock of this key was checked for kAttemptWait;
+//                            nothing was tried or counted;
 //   Errc::wrong_passphrase — nothing unlocked;
 //   Errc::expired / Errc::revoked — the key itself cannot be used;
 //   Errc::not_found        — the key is not the session user's, or the session ended.

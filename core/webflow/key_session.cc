@@ -123,7 +123,7 @@ Result<UnlockOutcome> KeySession::unlock(const keys::KeyInfo& key,
   return outcome;
 }
 
-Result<keys::KeyInfo> KeySession::key_for_message(const MessageRef& ref) {
+Result<KeySession::Located> KeySession::locate_encrypted(const MessageRef& ref) {
   auto located = locate(ref);
   if (!located)
     return located.error();
@@ -131,21 +131,47 @@ Result<keys::KeyInfo> KeySession::key_for_message(const MessageRef& ref) {
     return *located->no_key;
   if (!located->key)
     return make_error(Errc::unsupported, "this message is not encrypted");
+  return located;
+}
+
+Result<keys::KeyInfo> KeySession::key_for_message(const MessageRef& ref) {
+  auto located = locate_encrypted(ref);
+  if (!located)
+    return located.error();
   return std::move(*located->key);
 }
+
+namespace {
+
+// What a flow shows instead of its result when the key did not open: the unlock page
+// or the key in use elsewhere. nullopt when the key opened.
+template <class Outcome>
+std::optional<Outcome> instead_of_key(KeyOpen& opened) {
+  if (auto* need = std::get_if<NeedUnlock>(&opened))
+    return Outcome{std::move(*need)};
+  if (auto* in_use = std::get_if<InUseElsewhere>(&opened))
+    return Outcome{std::move(*in_use)};
+  return std::nullopt;
+}
+
+// The reader's view of raw with key. The reader keeps the EFAIL rules (OpenPGP
+// without MDC refused; S/MIME CBC as marked text, or refused by config
+// smime_unprotected) and names the sender only as the binding sources know it.
+Result<reader::DecryptedView> checked_view(app::App& app, keys::KeyStore& store,
+                                           const keys::UnlockedKey& key, std::string_view raw) {
+  return reader::decrypt(store, key, raw, bindings::standard(app),
+                         reader::read_options(app.config));
+}
+
+}  // namespace
 
 Result<DecryptOutcome> KeySession::decrypt_located(Located& located) {
   auto opened = open(*located.key);
   if (!opened)
     return opened.error();
-  if (auto* need = std::get_if<NeedUnlock>(&*opened))
-    return DecryptOutcome{std::move(*need)};
-  if (auto* in_use = std::get_if<InUseElsewhere>(&*opened))
-    return DecryptOutcome{std::move(*in_use)};
-  // The reader keeps the EFAIL rules (OpenPGP without MDC refused; S/MIME CBC as text
-  // only, or refused by config) and names the sender only as a binding source knows it.
-  auto view = reader::decrypt(keys_, std::get<keys::UnlockedKey>(*opened), located.raw,
-                              bindings::standard(app_), reader::read_options(app_.config));
+  if (auto instead = instead_of_key<DecryptOutcome>(*opened))
+    return std::move(*instead);
+  auto view = checked_view(app_, keys_, std::get<keys::UnlockedKey>(*opened), located.raw);
   if (!view)
     return view.error();
   grant::GrantStore grants(app_.db, *app_.clock, app_.config);
@@ -157,37 +183,25 @@ Result<DecryptOutcome> KeySession::decrypt_located(Located& located) {
 }
 
 Result<DecryptOutcome> KeySession::decrypt(const MessageRef& ref) {
-  auto located = locate(ref);
+  auto located = locate_encrypted(ref);
   if (!located)
     return located.error();
-  if (located->no_key)
-    return *located->no_key;
-  if (!located->key)
-    return make_error(Errc::unsupported, "this message is not encrypted");
   return decrypt_located(*located);
 }
 
 Result<PartOutcome> KeySession::decrypted_part(const MessageRef& ref, std::string_view part_id) {
-  auto located = locate(ref);
+  auto located = locate_encrypted(ref);
   if (!located)
     return located.error();
-  if (located->no_key)
-    return *located->no_key;
-  if (!located->key)
-    return make_error(Errc::unsupported, "this message is not encrypted");
   auto opened = open(*located->key);
   if (!opened)
     return opened.error();
-  if (auto* need = std::get_if<NeedUnlock>(&*opened))
-    return PartOutcome{std::move(*need)};
-  if (auto* in_use = std::get_if<InUseElsewhere>(&*opened))
-    return PartOutcome{std::move(*in_use)};
+  if (auto instead = instead_of_key<PartOutcome>(*opened))
+    return std::move(*instead);
   const auto& key = std::get<keys::UnlockedKey>(*opened);
-  // The whole message first: a part is only released if the view offers it as a
-  // decrypted attachment, and reader::decrypted_part releases it only from an
-  // encrypted part whose integrity was checked.
-  auto view = reader::decrypt(keys_, key, located->raw, bindings::standard(app_),
-                              reader::read_options(app_.config));
+  // The whole message first: a part is only released from content whose integrity
+  // was checked, and only if the view offers it as a decrypted attachment.
+  auto view = checked_view(app_, keys_, key, located->raw);
   if (!view)
     return view.error();
   bool offered = false;

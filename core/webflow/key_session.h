@@ -85,6 +85,8 @@ class KeySession {
  private:
   struct Located;
   Result<Located> locate(const MessageRef& ref);
+  // locate(), refusing a message that is not encrypted or that no key of the user opens.
+  Result<Located> locate_encrypted(const MessageRef& ref);
   Result<DecryptOutcome> decrypt_located(Located& located);
 
   app::App& app_;

@@ -166,7 +166,7 @@ class KeyCli(unittest.TestCase):
                      stdin=(KEY_PASS + "\n" + FILE_PASS + "\n").encode() + sec)
         self.assertEqual(r.returncode, 1)
         self.assertIn("already held", r.stderr_text)
-        self.assertEqual(self.wmk("key", "delete", fpr).returncode, 0)
+        self.assertEqual(self.wmk("key", "delete", fpr, "--yes").returncode, 0)
         listed = self.gpg(self.gnupg, "--with-colons", "--list-keys").stdout.decode()
         self.assertNotIn(fpr, listed)
 
@@ -208,6 +208,53 @@ class KeyCli(unittest.TestCase):
         self.assertEqual(self.wmk_json("key", "list"), [])
         listed = self.gpg(self.gnupg, "--with-colons", "--list-keys").stdout.decode()
         self.assertNotIn("pub:", listed)
+
+    def test_truncated_key_file_is_reported_as_truncated(self):
+        user = self.home("user")
+        fpr = self.gpg_key(user, "Alice <alice@example.org>", FILE_PASS)
+        sec = self.gpg(user, "--pinentry-mode", "loopback", "--passphrase-fd", "0",
+                       "--export-secret-keys", fpr, stdin=FILE_PASS + "\n").stdout
+        armored = self.gpg(user, "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
+                           "--export-secret-keys", fpr, stdin=FILE_PASS + "\n").stdout
+        for name, data in (("cut.gpg", sec[:len(sec) // 3]), ("cut.asc", armored[:len(armored) // 2])):
+            with self.subTest(name=name):
+                with open(self.path(name), "wb") as f:
+                    f.write(data)
+                r = self.wmk("key", "import", "alice", "--type", "openpgp", self.path(name),
+                             "--passphrase-stdin", stdin=KEY_PASS + "\n" + FILE_PASS + "\n")
+                self.assertEqual(r.returncode, 1, r.stderr_text)
+                self.assertIn("truncated", r.stderr_text)
+                self.assertNotIn("for no address", r.stderr_text)
+        self.assertEqual(self.wmk_json("key", "list"), [])
+
+    def test_prefixes_any_case_audit_key_and_delete_needs_yes(self):
+        key = self.wmk_json("key", "generate", "alice", "--type", "openpgp", "--passphrase-stdin",
+                            stdin=KEY_PASS + "\n")
+        fpr = key["fingerprint"]
+        for spelling in (fpr.lower(), fpr[:10], fpr[:10].lower(), "0x" + fpr[:12].lower()):
+            with self.subTest(spelling=spelling):
+                self.assertEqual(self.wmk_json("key", "show", spelling)["fingerprint"], fpr)
+                events = self.wmk_json("audit", "--key", spelling)
+                self.assertTrue(events)
+                self.assertTrue(all(e["key_fpr"] == fpr for e in events))
+        self.assertEqual([k["fingerprint"] for k in self.wmk_json("key", "list", "--login", "alice")],
+                         [fpr])
+        self.assertEqual(self.wmk_json("key", "list", "--login", "bob"), [])
+        # An unknown key: exit 1 and the reason, not an empty list.
+        r = self.wmk("audit", "--key", "DEADBEEFDEADBEEF")
+        self.assertEqual(r.returncode, 1, r.stdout_text)
+        self.assertIn("DEADBEEFDEADBEEF", r.stderr_text)
+        r = self.wmk("audit", "--key", "abc")
+        self.assertEqual(r.returncode, 2)
+        # delete: --yes when stdin is not a terminal.
+        r = self.wmk("key", "delete", fpr[:10].lower())
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--yes", r.stderr_text)
+        self.assertEqual(len(self.wmk_json("key", "list")), 1)
+        self.assertEqual(self.wmk("key", "delete", fpr[:10].lower(), "--yes").returncode, 0)
+        # The deleted key's history is still found by its prefix.
+        events = self.wmk_json("audit", "--key", fpr[:10].lower())
+        self.assertTrue(any(e["event"] == "key.delete" or e["key_fpr"] == fpr for e in events))
 
     def test_passwd_changes_only_the_passphrase(self):
         key = self.wmk_json("key", "generate", "bob", "--type", "openpgp", "--passphrase-stdin",

@@ -95,11 +95,11 @@ class UserCommands(CliTestCase):
     def test_duplicate_user_is_refused(self):
         self.add_user("alice", "alice@example.org")
         r = self.wmk("user", "add", "alice", "--email", "other@example.org", "--password-stdin",
-                     stdin="x\n")
+                     stdin=PASSWORD_2 + "\n")
         self.assertEqual(r.returncode, 1)
         self.assertIn("already exists", r.stderr)
         r = self.wmk("user", "add", "carol", "--email", "ALICE@example.org", "--password-stdin",
-                     stdin="x\n")
+                     stdin=PASSWORD_2 + "\n")
         self.assertEqual(r.returncode, 1)
         self.assertIn("already belongs", r.stderr)
         self.assertEqual([u["login"] for u in self.wmk_json("user", "list")], ["alice"])
@@ -126,6 +126,27 @@ class UserCommands(CliTestCase):
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertTrue(r.stderr.strip(), "usage errors must say why on stderr")
         self.assertEqual(self.wmk_json("user", "list"), [])
+
+    def test_password_policy_minimum_length(self):
+        r = self.wmk("user", "add", "bob", "--email", "bob@example.org", "--password-stdin",
+                     stdin="x\n")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("password_min_length", r.stderr)
+        self.assertEqual(self.wmk_json("user", "list"), [])
+        self.add_user("bob", "bob@example.org")
+        r = self.wmk("user", "passwd", "bob", stdin="short\n")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("too short", r.stderr)
+
+    def test_delete_needs_yes_without_a_terminal(self):
+        self.add_user("bob", "bob@example.org")
+        r = self.wmk("user", "delete", "bob")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--yes", r.stderr)
+        self.assertEqual(self.wmk_json("user", "show", "bob")["login"], "bob")
+        r = self.wmk("user", "delete", "bob", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.wmk("user", "show", "bob").returncode, 1)
 
     def test_empty_password_message(self):
         r = self.wmk("user", "add", "bob", "--email", "bob@example.org", "--password-stdin", stdin="")
@@ -169,7 +190,7 @@ class UserCommands(CliTestCase):
         self.assertEqual(r.returncode, 2)
         self.assertEqual(self.sql("SELECT password_hash FROM users WHERE login='alice'")[0][0], new_hash)
 
-        self.wmk_json("user", "delete", "alice")
+        self.wmk_json("user", "delete", "alice", "--yes")
         r = self.wmk("user", "show", "alice")
         self.assertEqual(r.returncode, 1)
         self.assertEqual(self.sql("SELECT count(*) FROM user_emails")[0][0], 0)
@@ -236,6 +257,12 @@ class Sessions(CliTestCase):
         self.plant_session("alice", "a1a1a1a1", age=100)
         self.plant_session("alice", "a2a2a2a2", age=50)
         self.plant_session("bob", "b1b1b1b1", age=10)
+        # --login filters, as on every listing; an unknown login is an error.
+        self.assertEqual([x["session"] for x in self.wmk_json("session", "list", "--login", "alice")],
+                         ["a2a2a2a2", "a1a1a1a1"])
+        r = self.wmk("session", "list", "--login", "nobody")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nobody", r.stderr)
         sessions = self.wmk_json("session", "list")
         self.assertEqual([s["session"] for s in sessions], ["b1b1b1b1", "a2a2a2a2", "a1a1a1a1"])
         self.assertEqual(sessions[0]["login"], "bob")
@@ -304,10 +331,10 @@ class Audit(CliTestCase):
     def test_admin_actions_are_audited_and_filtered(self):
         self.add_user("alice", "alice@example.org")
         self.add_user("bob", "bob@example.org")
-        self.assertEqual(self.wmk("user", "passwd", "alice", stdin="other\n").returncode, 0)
+        self.assertEqual(self.wmk("user", "passwd", "alice", stdin="other password 9\n").returncode, 0)
         self.wmk_json("user", "disable", "alice")
         self.wmk_json("user", "enable", "alice")
-        self.wmk_json("user", "delete", "bob")
+        self.wmk_json("user", "delete", "bob", "--yes")
         events = self.wmk_json("audit", "--login", "alice")
         self.assertEqual([e["event"] for e in events],
                          ["user.enable", "user.disable", "user.passwd", "user.add"])

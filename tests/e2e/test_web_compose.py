@@ -19,7 +19,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import CLI, SOURCE_DIR, Instance  # noqa: E402
+from wmk_e2e import CLI, SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "key passphrase for tests"
@@ -502,22 +502,12 @@ class Compose(unittest.TestCase):
         inner.set_content(secret_text)
         enc = self.gpg("--armor", "--encrypt", "-r", self.fpr[("alice", "openpgp")],
                        stdin=inner.as_bytes()).stdout
-        m = email.message.EmailMessage()
+        m = multipart_encrypted(enc)
         m["From"] = "Erin <erin@example.net>"
         m["To"] = "alice@example.org"
         m["Subject"] = "Secret plans"
         m["Date"] = email.utils.formatdate(time.time())
         m["Message-ID"] = email.utils.make_msgid(domain="example.net")
-        m.make_mixed()
-        m.set_type("multipart/encrypted")
-        m.set_param("protocol", "application/pgp-encrypted")
-        control = email.message.EmailMessage()
-        control.set_content(b"Version: 1\n", maintype="application", subtype="pgp-encrypted",
-                            cte="7bit")
-        payload = email.message.EmailMessage()
-        payload.set_content(enc, maintype="application", subtype="octet-stream", cte="7bit")
-        m.attach(control)
-        m.attach(payload)
         return self.wmk.deliver_with_python("alice", m)
 
     def test_message_page_links_to_reply_and_forward(self):

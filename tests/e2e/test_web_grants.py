@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wmk_e2e import SOURCE_DIR, Instance  # noqa: E402
@@ -474,11 +475,17 @@ class WebGrants(unittest.TestCase):
     def test_decrypted_attachment_downloads_through_the_grant(self):
         c = self.browser()
         r = self.open_with_unlock(c, "attachment")
-        forms = [f for f in r.forms() if f["action"] == "/decrypt" and
-                 any(i.get("name") == "part" for i in f["inputs"])]
-        self.assertEqual(len(forms), 1, r.text)
-        part = [i["value"] for i in forms[0]["inputs"] if i.get("name") == "part"][0]
+        # The decrypted attachment is a link of its own (GET /decrypt with the part).
+        links = [html.unescape(h) for h in re.findall(r'href="(/decrypt\?[^"]*part=[^"]*)"', r.text)]
+        self.assertEqual(len(links), 1, r.text)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(links[0]).query)
+        part = query["part"][0]
+        self.assertEqual(query["id"], [self.ids["attachment"]])
         self.assertIn("plan.bin", r.text)
+        d = c.get(links[0])
+        self.assertEqual(d.status, 200)
+        self.assertEqual(d.body, ATTACHMENT)
+        # POST with the part still works.
         d = c.post("/decrypt", {"id": self.ids["attachment"], "folder": "INBOX",
                                 "part": part, "csrf": c.csrf})
         self.assertEqual(d.status, 200)
@@ -490,6 +497,9 @@ class WebGrants(unittest.TestCase):
         c.post("/lock", {"csrf": c.csrf})
         d = c.post("/decrypt", {"id": self.ids["attachment"], "folder": "INBOX",
                                 "part": part, "csrf": c.csrf})
+        self.assertEqual(d.page, "unlock")
+        self.assertNotIn(ATTACHMENT, d.body)
+        d = c.get(links[0])
         self.assertEqual(d.page, "unlock")
         self.assertNotIn(ATTACHMENT, d.body)
 
@@ -510,16 +520,36 @@ class WebGrants(unittest.TestCase):
         r = bob.post("/decrypt", {"id": self.ids["pgp"], "folder": "../alice", "csrf": bob.csrf})
         self.assertEqual(r.status, 404)
 
-    def test_decrypt_needs_csrf_and_post(self):
+    def test_decrypt_post_needs_csrf_and_get_without_grant_is_the_unlock_page(self):
         c = self.browser()
         r = c.post("/decrypt", {"id": self.ids["pgp"], "folder": "INBOX", "csrf": "wrong"})
         self.assertEqual(r.status, 403)
-        r = c.get("/decrypt", {"id": self.ids["pgp"]})
-        self.assertEqual(r.status, 405)
+        # GET is the decrypted message's address: without a grant it leads to the unlock
+        # page and shows nothing decrypted.
+        r = c.get("/decrypt", {"id": self.ids["pgp"], "folder": "INBOX"})
+        self.assertEqual((r.status, r.page), (200, "unlock"), r.text)
+        self.assertNotIn(SECRET_TEXT, r.text)
         r = c.post("/unlock", {"id": self.ids["pgp"], "folder": "INBOX", "csrf": "wrong",
                                "passphrase": KEY_PASS, "confirm": KEY_PASS})
         self.assertEqual(r.status, 403)
         self.assertEqual(self.live_grants(), [])
+
+    def test_decrypted_message_address_survives_reload_while_the_grant_lives(self):
+        a = self.browser("Reload-Alice")
+        self.open_with_unlock(a)
+        address = {"id": self.ids["pgp"], "folder": "INBOX"}
+        for _ in range(2):  # reload, and again (as the back button would)
+            r = a.get("/decrypt", address)
+            self.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
+            self.assertIn(SECRET_TEXT, r.text)
+            self.assertEqual(r.header("Cache-Control"), "no-store")
+        self.assertIn('href="/compose?reply=%s&amp;folder=INBOX"' % self.ids["pgp"], r.text)
+        self.assertIn('href="/compose?forward=%s&amp;folder=INBOX"' % self.ids["pgp"], r.text)
+        a.post("/lock", {"csrf": a.csrf})
+        self.assertIn("keys are locked", a.get("/inbox").text_of("notice"))
+        r = a.get("/decrypt", address)
+        self.assertEqual((r.status, r.page), (200, "unlock"), r.text)
+        self.assertNotIn(SECRET_TEXT, r.text)
 
     def test_wrong_passphrases_lock_the_key_out_for_a_while(self):
         c = self.browser("Carol-Browser", user="carol")
@@ -744,8 +774,22 @@ class WebGrants(unittest.TestCase):
         self.assertIn(self.fpr, r.text)
         self.assertIn(self.smime_fpr, r.text)
         self.assertIn("Unlocked in another session", r.text_of("key-grant-state"))
-        for event in ("key.unlock", "key.decrypt", "grant.create", "grant.revoke"):
+        for event in ("key.unlock", "key.decrypt", "grant.revoke"):
             self.assertIn('data-event="%s"' % event, r.text)
+        # One row per event a user cares about, in plain words: the grant made at an
+        # unlock and the public-key reads behind each signature are not rows, and no
+        # internal word (grant ids, revoker names, ciphers, user agents) shows.
+        self.assertNotIn('data-event="grant.create"', r.text)
+        self.assertNotIn('data-event="key.export"', r.text)
+        history = r.text[r.text.index("Key use history"):]
+        for word in ("other_session", "owner", "AES", "grant ", "Browser-One", "(wmk-e2e)", "web:"):
+            self.assertNotIn(word, history)
+        self.assertIn("Unlocked the key", history)
+        self.assertIn("Decrypted a message", history)
+        self.assertIn("Locked by you", history)
+        # The fingerprint in groups of four, as on every page.
+        grouped = " ".join(self.fpr[i:i + 4] for i in range(0, len(self.fpr), 4))
+        self.assertIn(grouped, r.text)
         self.assertNotIn(KEY_PASS, r.text)
 
     # ---- a copy of the server's data without the browser's cookie

@@ -300,7 +300,8 @@ class LoginAndMail(unittest.TestCase):
         old_cookie = c.cookies["__Host-wmk-session"]
         r = c.post("/logout", {"csrf": token})
         self.assertEqual(r.status, 303)
-        self.assertEqual(r.location, "/login")
+        self.assertEqual(r.location, "/login?ended=logout")
+        self.assertIn("You have logged out", c.follow(r).text_of("notice"))
         self.assertEqual(r.set_cookies()["__Host-wmk-session"].get("max-age"), "0")
         self.assertEqual(r.set_cookies()["__Host-wmk-grant"].get("max-age"), "0")
         self.assertNotIn("__Host-wmk-session", c.cookies)
@@ -363,13 +364,31 @@ class SessionTimeout(unittest.TestCase):
             time.sleep(11)
             r = c.get("/inbox")
             self.assertEqual(r.status, 303)
-            self.assertEqual(r.location, "/login?ended=1")
+            self.assertEqual(r.location, "/login?ended=expired")
             self.assertNotIn("__Host-wmk-session", c.cookies)
             r = c.follow(r)
             self.assertEqual(r.page, "login")
             self.assertIn("session has ended", r.text)
+            self.assertIn("timed out", r.text_of("notice"))
             out = wmk.cli("audit", "--login", "alice").stdout
             self.assertIn("session.expire", out)
+
+    def test_admin_kill_and_disable_are_explained_on_the_login_page(self):
+        with Instance() as wmk:
+            wmk.add_user("alice", PASSWORD)
+            wmk.start()
+            c = wmk.client()
+            login(c)
+            wmk.cli("session", "kill", "--login", "alice")
+            r = c.get("/inbox")
+            self.assertEqual(r.location, "/login?ended=gone")
+            self.assertIn("administrator may have ended it", c.follow(r).text_of("notice"))
+            login(c)
+            wmk.cli("user", "disable", "alice")
+            r = c.get("/inbox")
+            # disable ends the sessions at once: the server no longer knows this one.
+            self.assertEqual(r.location.split("?")[0], "/login")
+            self.assertTrue(c.follow(r).text_of("notice"))
 
 
 if __name__ == "__main__":

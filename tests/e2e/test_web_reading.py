@@ -29,7 +29,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import SOURCE_DIR, Instance, pgp_mime  # noqa: E402
+from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "alice key passphrase 1"
@@ -203,12 +203,12 @@ class WebReading(unittest.TestCase):
         # Two encrypted parts with a plain part between them.
         outer = headers(email.message.EmailMessage(), "Erin <erin@example.net>", "Two parts")
         outer.make_mixed()
-        outer.attach(pgp_mime(cls.gpg("--armor", "-e", "-r", cls.fpr,
+        outer.attach(multipart_encrypted(cls.gpg("--armor", "-e", "-r", cls.fpr,
                                            input=text_entity(FIRST_SECRET + "\n").as_bytes())))
         between = text_entity("Plain words between the two.\n")
         del between["MIME-Version"]
         outer.attach(between)
-        outer.attach(pgp_mime(cls.gpg("--armor", "-e", "-r", cls.fpr,
+        outer.attach(multipart_encrypted(cls.gpg("--armor", "-e", "-r", cls.fpr,
                                            input=text_entity(SECOND_SECRET + "\n").as_bytes())))
         cls.deliver("two", outer.as_bytes())
 
@@ -225,10 +225,10 @@ class WebReading(unittest.TestCase):
         signed = cls.gpg("--armor", "-se", "-u", cls.fpr, "-r", cls.fpr,
                          input=text_entity("Transfer the money. " + BOSS_SECRET + "\n")
                          .as_bytes())
-        m = headers(pgp_mime(signed), "Boss <boss@example.org>", "From the boss")
+        m = headers(multipart_encrypted(signed), "Boss <boss@example.org>", "From the boss")
         cls.deliver("boss", m.as_bytes())
         # The same signature From alice: valid.
-        m = headers(pgp_mime(signed), "Alice <alice@example.org>", "From alice")
+        m = headers(multipart_encrypted(signed), "Alice <alice@example.org>", "From alice")
         cls.deliver("alice_signed", m.as_bytes())
 
         # Mail sent to olga's certificate while it was valid.

@@ -23,7 +23,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import CLI, SOURCE_DIR, Instance, pgp_mime  # noqa: E402
+from wmk_e2e import CLI, SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "key passphrase for tests"
@@ -87,7 +87,7 @@ class ReplyOracle(unittest.TestCase):
         clear = email.message.EmailMessage()
         clear.set_content("Hi Alice, what's up? Just reply, quoting is fine.\n")
         wrapper.attach(clear)
-        wrapper.attach(pgp_mime(captured))
+        wrapper.attach(multipart_encrypted(captured))
         cls.wrapped = cls.wmk.deliver_with_python("alice", wrapper)
 
         # A proper message: Bob signs and encrypts to Alice, From Bob.
@@ -95,7 +95,7 @@ class ReplyOracle(unittest.TestCase):
         inner.set_content("Alice, the other code is %s.\n" % SIGNED_SECRET)
         signed = cls.gpg("--armor", "--sign", "-u", cls.fpr["bob"], "--encrypt", "-r",
                          cls.fpr["alice"], stdin=inner.as_bytes()).stdout
-        proper = pgp_mime(signed)
+        proper = multipart_encrypted(signed)
         headers(proper, "Bob <bob@example.org>", "The other code")
         cls.signed = cls.wmk.deliver_with_python("alice", proper)
         cls.wmk.start()
@@ -163,6 +163,15 @@ class ReplyOracle(unittest.TestCase):
         end = page.text.find("</textarea>", start)
         return page.text[start:end]
 
+    def send_reviewed(self, review):
+        """Send from the review page (data-page="signed"), as its Send button does."""
+        self.assertEqual(review.page, "signed", review.text)
+        done = self.c.post("/compose", {"csrf": review.hidden("csrf", form_action="/compose"),
+                                        "draft": review.hidden("draft", form_action="/compose"),
+                                        "digest": review.hidden("digest", form_action="/compose"),
+                                        "action": "send"})
+        self.assertEqual(done.page, "sent", done.text)
+
     def submissions(self):
         return len(glob.glob(os.path.join(self.outbox, "*.args")))
 
@@ -204,15 +213,10 @@ class ReplyOracle(unittest.TestCase):
 
         # The reply goes out encrypted to Mallory (the server knows his key) and holds
         # nothing of the captured text.
-        sent = self.post([("to", fields["to"]["value"]), ("subject", "Re: What's up Johnny?"),
-                          ("body", "Nothing much."), ("original_encrypted", "1"),
-                          ("encrypt", "1"), ("kind", "openpgp"), ("action", "encrypt")])
-        self.assertEqual(sent.page, "signed", sent.text)
-        done = self.c.post("/compose", {"csrf": sent.hidden("csrf", form_action="/compose"),
-                                        "draft": sent.hidden("draft", form_action="/compose"),
-                                        "digest": sent.hidden("digest", form_action="/compose"),
-                                        "action": "send"})
-        self.assertEqual(done.page, "sent", done.text)
+        review = self.post([("to", fields["to"]["value"]), ("subject", "Re: What's up Johnny?"),
+                            ("body", "Nothing much."), ("original_encrypted", "1"),
+                            ("encrypt", "1"), ("kind", "openpgp"), ("action", "encrypt")])
+        self.send_reviewed(review)
         self.assertEqual(self.submissions(), before + 1)
         plain = self.gpg("--decrypt", "--local-user", self.fpr["mallory"],
                          stdin=self.last_submission()).stdout
@@ -315,12 +319,7 @@ class ReplyOracle(unittest.TestCase):
         review = self.post([("to", "bob@example.org"),
                             ("draft", added.hidden("draft", form_action="/compose")),
                             ("action", "encrypt")] + common)
-        self.assertEqual(review.page, "signed", review.text)
-        done = self.c.post("/compose", {"csrf": review.hidden("csrf", form_action="/compose"),
-                                        "draft": review.hidden("draft", form_action="/compose"),
-                                        "digest": review.hidden("digest", form_action="/compose"),
-                                        "action": "send"})
-        self.assertEqual(done.page, "sent", done.text)
+        self.send_reviewed(review)
         plain = self.gpg("--decrypt", "--local-user", self.fpr["bob"],
                          stdin=self.last_submission()).stdout
         self.assertIn(SIGNED_SECRET.encode(), plain)

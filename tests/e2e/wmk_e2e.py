@@ -71,9 +71,9 @@ TEST_CONFIG = {
 }
 
 
-def pgp_mime(armored):
-    """A multipart/encrypted entity (RFC 3156) around an armored OpenPGP message, built
-    with Python's email package; the caller adds From, To, Subject."""
+def multipart_encrypted(armored):
+    """A PGP/MIME multipart/encrypted entity (RFC 3156) around an armored OpenPGP
+    message, built by Python's email package; the caller adds the headers."""
     m = email.message.EmailMessage()
     m.make_mixed()
     m.set_type("multipart/encrypted")
@@ -313,6 +313,12 @@ class Instance:
         except subprocess.TimeoutExpired:
             os.killpg(self.server.pid, signal.SIGKILL)
             self.server.wait()
+        # A FastCGI worker lighttpd (re)started while it was shutting down missed the
+        # SIGTERM; it is still in the group.
+        try:
+            os.killpg(self.server.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.server = None
         self.server_log.close()
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/config/config.h"
+
 #include "tests/unit/db_fixture.h"
 
 namespace wmk::auth {
@@ -184,6 +186,29 @@ TEST_F(UsersTest, RemoveCascadesToEverythingOfTheUser) {
   EXPECT_EQ(users->remove("alice").code(), Errc::not_found);
   // The address is free again.
   EXPECT_TRUE(users->add("alice2", "alice@example.org", "", pw("x"), kFast).ok());
+}
+
+}  // namespace wmk::auth
+
+namespace wmk::auth {
+
+TEST(PasswordPolicy, CountsCharactersNotBytesAndNamesTheKey) {
+  config::Config cfg;
+  cfg.password_min_length = 10;
+  auto short_pw = util::SecretBuffer::copy_of("x");
+  auto st = check_password_policy(cfg, short_pw);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Errc::invalid_argument);
+  EXPECT_NE(st.error().message.find("password_min_length"), std::string::npos);
+  EXPECT_NE(st.error().message.find("minimum is 10"), std::string::npos);
+  // Nine umlauts are 18 bytes but nine characters: too short.
+  EXPECT_FALSE(check_password_policy(cfg, util::SecretBuffer::copy_of(
+                                              "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4"
+                                              "\xc3\xa4\xc3\xa4\xc3\xa4"))
+                   .ok());
+  EXPECT_TRUE(check_password_policy(cfg, util::SecretBuffer::copy_of("0123456789")).ok());
+  cfg.password_min_length = 1;
+  EXPECT_TRUE(check_password_policy(cfg, short_pw).ok());
 }
 
 }  // namespace wmk::auth

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "core/util/fs.h"
+
 namespace wmk::config {
 
 TEST(Config, DefaultsWhenEmpty) {
@@ -36,6 +38,25 @@ TEST(Config, RefusesBadValuesWithLineAndReason) {
   EXPECT_NE(m.find("bad.conf:4: expected `key = value`"), std::string::npos) << m;
 }
 
+// The login hash never defaults below OWASP's Argon2id minimum (19 MiB, t=2).
+TEST(Config, PasswordHashDefaultsToOwaspMinimumOrAbove) {
+  auto c = parse("", "test.conf");
+  ASSERT_TRUE(c.ok());
+  EXPECT_GE(c->password_memory_kib, 19u * 1024);
+  EXPECT_GE(c->password_iterations, 2u);
+}
+
+TEST(Config, WorkerMaxRequestsIsAPositiveCount) {
+  auto c = parse("worker_max_requests = 7\n", "w.conf");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->worker_max_requests, 7u);
+  EXPECT_EQ(parse("", "w.conf")->worker_max_requests, 500u);
+  auto bad = parse("worker_max_requests = 0\n", "w.conf");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("w.conf:1: worker_max_requests"), std::string::npos)
+      << bad.error().message;
+}
+
 TEST(Config, RefusesDuplicateKeysAndInconsistentTimeouts) {
   auto c = parse("page_size = 10\npage_size = 20\n", "d.conf");
   ASSERT_FALSE(c.ok());
@@ -61,6 +82,77 @@ TEST(Config, ExpandsMaildirPattern) {
             "/var/vmail/example.org/alice.x/Maildir");
   c.maildir = "%h/mail/%u/Maildir";
   EXPECT_EQ(maildir_for(c, "alice", "a@b"), "/d/mail/alice/Maildir");
+}
+
+}  // namespace wmk::config
+
+namespace wmk::config {
+
+// Every key of the table is in the rendered file, the reference and describe(), and a
+// file setting every key to its rendered value parses: one table feeds all three.
+TEST(ConfigReference, EveryKeyRendersDocumentsAndParses) {
+  Config c;
+  c.data_dir = "/srv/w";
+  c.password_min_length = 12;
+  const auto keys = describe(c);
+  ASSERT_GE(keys.size(), 19u);
+  const std::string rendered = render(c);
+  const std::string reference = reference_markdown();
+  for (const KeyInfo& k : keys) {
+    EXPECT_NE(rendered.find("\n" + k.name + " = " + k.value + "\n"), std::string::npos) << k.name;
+    EXPECT_NE(reference.find("| `" + k.name + "` |"), std::string::npos) << k.name;
+    EXPECT_FALSE(k.help.empty()) << k.name;
+  }
+  auto back = parse(rendered, "r.conf");
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->password_min_length, 12u);
+  EXPECT_EQ(back->data_dir, "/srv/w");
+  EXPECT_NE(reference.find("| `sendmail` | `/usr/sbin/sendmail` |"), std::string::npos);
+}
+
+// docs/admin-guide.md's configuration reference is the generated table, byte for
+// byte: run scripts/gen-docs after changing a key.
+TEST(ConfigReference, AdminGuideIsCurrent) {
+  auto guide = util::read_file(std::string(WEBMAILKEY_SOURCE_DIR) + "/docs/admin-guide.md");
+  ASSERT_TRUE(guide.ok());
+  const std::string begin_marker = "<!-- config-reference:begin";
+  auto b = guide->find(begin_marker);
+  ASSERT_NE(b, std::string::npos) << "markers missing in docs/admin-guide.md";
+  b = guide->find("-->\n", b);
+  ASSERT_NE(b, std::string::npos);
+  b += 4;
+  auto e = guide->find("<!-- config-reference:end -->", b);
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(guide->substr(b, e - b), reference_markdown())
+      << "docs/admin-guide.md is stale: run scripts/gen-docs";
+}
+
+TEST(ConfigCheck, SendmailMissingOrNotExecutableIsAProblem) {
+  Config c;
+  c.data_dir = "/";
+  c.sendmail = "/bin/sh";
+  EXPECT_TRUE(check_environment(c).empty());
+  c.sendmail = "/nonexistent/sendmail";
+  auto p = check_environment(c);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("sendmail: /nonexistent/sendmail does not exist"), std::string::npos) << p[0];
+  c.sendmail = "/etc/passwd";  // a file, not executable
+  p = check_environment(c);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("not an executable"), std::string::npos) << p[0];
+  c.sendmail = "/bin/sh";
+  c.data_dir = "/nonexistent/data";
+  p = check_environment(c);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("data_dir"), std::string::npos);
+}
+
+TEST(Config, PasswordMinLengthIsAKeyWithBounds) {
+  auto c = parse("password_min_length = 4\n", "p.conf");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->password_min_length, 4u);
+  EXPECT_EQ(Config{}.password_min_length, 10u);
+  EXPECT_FALSE(parse("password_min_length = 0\n", "p.conf").ok());
 }
 
 }  // namespace wmk::config

@@ -234,3 +234,19 @@ TEST_F(KeyStoreTest, PassphraseChangeKilledAtAnyMomentLeavesOldOrNew) {
 }  // namespace
 
 }  // namespace wmk::keys
+
+namespace wmk::keys {
+
+TEST(FingerprintPrefix, AnyCaseSeparatorsAndPrefixesNormalize) {
+  EXPECT_EQ(*normalize_fingerprint_prefix("7449e678cd55"), "7449E678CD55");
+  EXPECT_EQ(*normalize_fingerprint_prefix("0x7449 E678:CD55"), "7449E678CD55");
+  auto too_short = normalize_fingerprint_prefix("7449e6");
+  ASSERT_FALSE(too_short.ok());
+  EXPECT_EQ(too_short.code(), Errc::invalid_argument);
+  EXPECT_NE(too_short.error().message.find("at least 8"), std::string::npos);
+  auto not_hex = normalize_fingerprint_prefix("alice@example.org");
+  ASSERT_FALSE(not_hex.ok());
+  EXPECT_NE(not_hex.error().message.find("not a key fingerprint"), std::string::npos);
+}
+
+}  // namespace wmk::keys

@@ -6,7 +6,10 @@
 #include <ctime>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <latch>
+#include <thread>
 
 #include "core/audit/audit.h"
 #include "core/auth/throttle.h"
@@ -141,6 +144,7 @@ TEST_F(LoginTest, UnknownLoginLocksOutLikeAKnownOne) {
 
 TEST_F(LoginTest, AddressIsLockedOutAcrossLogins) {
   // Password spraying from one address over several logins.
+  app->config.max_failures_per_address = 3;
   EXPECT_EQ(login(*app, "alice", pw("guess"), "198.51.100.9", "").code(), Errc::bad_credentials);
   EXPECT_EQ(login(*app, "bob", pw("guess"), "198.51.100.9", "").code(), Errc::bad_credentials);
   EXPECT_EQ(login(*app, "carol", pw("guess"), "198.51.100.9", "").code(), Errc::bad_credentials);
@@ -150,6 +154,56 @@ TEST_F(LoginTest, AddressIsLockedOutAcrossLogins) {
   EXPECT_NE(r.error().message.find("198.51.100.9"), std::string::npos);
   // The accounts themselves were tried once each: another address gets in.
   EXPECT_TRUE(login(*app, "bob", pw("bobs"), "192.0.2.1", "").ok());
+}
+
+// Issue 13: one guessing client must not lock everyone out. The address limit is its
+// own (max_failures_per_address), so guesses at one account from one address lock
+// that account, not the address for the others behind it.
+TEST_F(LoginTest, AccountAndAddressAreCountedSeparately) {
+  app->config.max_failures_per_address = 6;
+  for (int i = 0; i < 3; ++i)
+    EXPECT_EQ(login(*app, "alice", pw("guess"), "198.51.100.9", "").code(), Errc::bad_credentials);
+  EXPECT_EQ(login(*app, "alice", pw("right"), "192.0.2.1", "").code(), Errc::locked_out);
+  EXPECT_TRUE(login(*app, "bob", pw("bobs"), "198.51.100.9", "").ok());
+  Throttle t(app->db, clock, throttle_policy(app->config));
+  EXPECT_EQ(t.failures(login_scope("alice")), 3u);
+  EXPECT_EQ(t.failures(address_scope("198.51.100.9")), 0u);  // bob's success reset it
+}
+
+// Issue 12: of 8 simultaneous logins with the right password, 3 were told "too many
+// failed attempts" because each attempt was counted as a failure before the check.
+TEST_F(LoginTest, SimultaneousRightPasswordsAreNeverRefusedAsWrongOrLocked) {
+  app->config.password_memory_kib = 8192;  // a real cost, so the attempts overlap
+  ASSERT_TRUE(UserStore(app->db, clock).set_password("alice", pw("right"), params()).ok());
+  constexpr int kClients = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, busy{0}, other{0};
+  std::latch start(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    threads.emplace_back([&] {
+      auto own = app::open_with(app->config, clock);
+      if (!own) {
+        ++other;
+        return;
+      }
+      start.arrive_and_wait();
+      auto r = login(*own, "alice", pw("right"), "192.0.2.1", "");
+      if (r.ok())
+        ++ok;
+      else if (r.code() == Errc::busy)
+        ++busy;
+      else
+        ++other;
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(ok.load() + busy.load(), kClients);
+  EXPECT_GE(ok.load(), 1);
+  EXPECT_EQ(failure_rows_like("%"), 0);
+  for (const auto& e : audit_log())
+    EXPECT_TRUE(e.event.outcome == "ok" || e.event.outcome == "busy") << e.event.outcome;
 }
 
 TEST_F(LoginTest, DisabledAccountIsRefusedOnlyWithTheRightPassword) {

@@ -1,6 +1,12 @@
 #include "core/auth/throttle.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <thread>
 
 #include "core/config/config.h"
 #include "tests/unit/db_fixture.h"
@@ -17,10 +23,18 @@ class ThrottleTest : public test::DbTest {
     test::DbTest::SetUp();
     if (HasFatalFailure())
       return;
+    throttle.emplace(*db, clock, policy());
+  }
+  static ThrottlePolicy policy() {
     ThrottlePolicy p;
     p.max_failures = 3;
+    p.address_max_failures = 3;
     p.lockout = seconds(60);
-    throttle.emplace(*db, clock, p);
+    return p;
+  }
+  Throttle gated() { return Throttle(*db, clock, policy(), dir.path() + "/throttle"); }
+  static audit::AuditEvent what() {
+    return audit::AuditEvent{"alice", "login", "", "", "", "192.0.2.9", ""};
   }
   void fail_times(const std::string& scope, int n) {
     for (int i = 0; i < n; ++i)
@@ -105,20 +119,178 @@ TEST_F(ThrottleTest, SuccessResets) {
   EXPECT_TRUE(throttle->check(s).ok());
 }
 
-TEST_F(ThrottleTest, AcquireCountsBeforeVerificationAndRefusesWhenLocked) {
+TEST_F(ThrottleTest, EachGuessIsJudgedOnTheGuessesThatEndedBeforeIt) {
+  Throttle t = gated();
   const std::string s = "key:ABCD";
-  // Three attempts "in flight" at once: each is counted as it starts.
-  ASSERT_TRUE(throttle->acquire(s).ok());
-  ASSERT_TRUE(throttle->acquire(s).ok());
-  ASSERT_TRUE(throttle->acquire(s).ok());
-  EXPECT_EQ(throttle->failures(s), 3u);
-  auto fourth = throttle->acquire(s);
+  for (int i = 0; i < 3; ++i) {
+    auto a = t.begin({{s, 1}}, what());
+    ASSERT_TRUE(a.ok()) << a.error().message;
+    EXPECT_EQ(t.failures(s), static_cast<std::uint32_t>(i));  // not counted before the verdict
+    a->finish(Verdict::wrong);
+  }
+  auto fourth = t.begin({{s, 1}}, what());
   ASSERT_FALSE(fourth.ok());
   EXPECT_EQ(fourth.code(), Errc::locked_out);
   EXPECT_NE(fourth.error().message.find("key ABCD"), std::string::npos);
   // A refused attempt does not lengthen the lock.
-  EXPECT_EQ(throttle->failures(s), 3u);
-  EXPECT_EQ(throttle->seconds_locked(s), 60);
+  EXPECT_EQ(t.failures(s), 3u);
+  EXPECT_EQ(t.seconds_locked(s), 60);
+}
+
+TEST_F(ThrottleTest, RightAndNotTriedVerdicts) {
+  Throttle t = gated();
+  const std::string s = "login:alice";
+  fail_times(s, 2);
+  auto a = t.begin({{s, 1}}, what());
+  ASSERT_TRUE(a.ok());
+  a->finish(Verdict::not_tried);
+  EXPECT_EQ(t.failures(s), 2u);
+  auto b = t.begin({{s, 1}}, what());
+  ASSERT_TRUE(b.ok());
+  b->finish(Verdict::right);
+  EXPECT_EQ(t.failures(s), 0u);
+}
+
+TEST_F(ThrottleTest, OneGuessInFlightPerSlotOthersAreToldBusy) {
+  Throttle t = gated();
+  auto first = t.begin({{"key:ABCD", 1}}, what());
+  ASSERT_TRUE(first.ok());
+  auto second = t.begin({{"key:ABCD", 1}}, what(), std::chrono::milliseconds(60));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.code(), Errc::busy);
+  // Another key is not held up, and nothing was counted for the busy one.
+  EXPECT_TRUE(t.begin({{"key:EEEE", 1}}, what(), std::chrono::milliseconds(60)).ok());
+  EXPECT_EQ(t.failures("key:ABCD"), 0u);
+  // An address has several slots.
+  auto a1 = t.begin({{"addr:192.0.2.1", 2}}, what(), std::chrono::milliseconds(60));
+  auto a2 = t.begin({{"addr:192.0.2.1", 2}}, what(), std::chrono::milliseconds(60));
+  auto a3 = t.begin({{"addr:192.0.2.1", 2}}, what(), std::chrono::milliseconds(60));
+  EXPECT_TRUE(a1.ok());
+  EXPECT_TRUE(a2.ok());
+  EXPECT_EQ(a3.code(), Errc::busy);
+  first->finish(Verdict::wrong);
+  auto third = t.begin({{"key:ABCD", 1}}, what(), std::chrono::milliseconds(60));
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(t.failures("key:ABCD"), 1u);
+}
+
+TEST_F(ThrottleTest, AWaitingGuessGetsTheSlotWhenTheFirstEnds) {
+  Throttle t = gated();
+  auto first = t.begin({{"key:ABCD", 1}}, what());
+  ASSERT_TRUE(first.ok());
+  std::thread ender([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    first->finish(Verdict::right);
+  });
+  // Its own connection: the ending thread writes through db.
+  auto other = store::Db::open(dir.path() + "/t.db", store::OpenMode::must_exist);
+  ASSERT_TRUE(other.ok());
+  Throttle t2(*other, clock, policy(), dir.path() + "/throttle");
+  auto second = t2.begin({{"key:ABCD", 1}}, what(), std::chrono::seconds(5));
+  ender.join();
+  ASSERT_TRUE(second.ok()) << second.error().message;
+}
+
+TEST_F(ThrottleTest, AnUnfinishedAttemptCountsAsInterruptedAndIsAudited) {
+  Throttle t = gated();
+  const std::string s = "login:alice";
+  {
+    auto a = t.begin({{"addr:192.0.2.9", 4}, {s, 1}}, what());
+    ASSERT_TRUE(a.ok());
+  }                              // dropped unfinished, as by an exception
+  EXPECT_EQ(t.failures(s), 0u);  // found by the next attempt, not before
+  auto b = t.begin({{s, 1}}, what());
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(t.failures(s), 1u);
+  EXPECT_EQ(t.interrupted(s), 1u);
+  b->finish(Verdict::not_tried);
+  auto rows = audit::AuditLog(*db, clock).query({});
+  ASSERT_EQ(rows.size(), 1u);  // one row for the attempt, though it held two scopes
+  EXPECT_EQ(rows[0].event.outcome, "interrupted");
+  EXPECT_EQ(rows[0].event.event, "login");
+  EXPECT_EQ(rows[0].event.login, "alice");
+  EXPECT_EQ(rows[0].event.client_addr, "192.0.2.9");
+  EXPECT_NE(rows[0].event.detail.find("counted as a failed attempt"), std::string::npos);
+  // The address scope still holds its marker: the next attempt there counts it.
+  auto c = t.begin({{"addr:192.0.2.9", 1}}, what());
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(t.interrupted("addr:192.0.2.9"), 1u);
+  c->finish(Verdict::not_tried);
+  EXPECT_EQ(audit::AuditLog(*db, clock).query({}).size(), 1u);
+  // Two more interrupted: locked, and the message says why.
+  for (int i = 0; i < 2; ++i) {
+    auto d = t.begin({{s, 1}}, what());
+    ASSERT_TRUE(d.ok());
+  }
+  auto e = t.begin({{s, 1}}, what());
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.code(), Errc::locked_out);
+  EXPECT_NE(e.error().message.find("3 of them were requests interrupted"), std::string::npos)
+      << e.error().message;
+}
+
+TEST_F(ThrottleTest, AGuessInAKilledProcessCountsAsInterrupted) {
+  const std::string s = "key:ABCD";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child uses its own connection, never the parent's.
+    auto own = store::Db::open(dir.path() + "/t.db", store::OpenMode::must_exist);
+    if (!own)
+      ::_exit(2);
+    Throttle t(*own, clock, policy(), dir.path() + "/throttle");
+    auto a = t.begin({{s, 1}}, what());
+    if (!a)
+      ::_exit(3);
+    ::raise(SIGKILL);
+    ::_exit(4);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited " << WEXITSTATUS(status);
+  Throttle t = gated();
+  auto next = t.begin({{s, 1}}, what(), std::chrono::milliseconds(500));
+  ASSERT_TRUE(next.ok()) << next.error().message;  // the dead process's lock is gone
+  EXPECT_EQ(t.failures(s), 1u);
+  EXPECT_EQ(t.interrupted(s), 1u);
+}
+
+TEST_F(ThrottleTest, AddressesHaveTheirOwnLimit) {
+  ThrottlePolicy p = policy();
+  p.address_max_failures = 5;
+  Throttle t(*db, clock, p);
+  for (int i = 0; i < 4; ++i)
+    t.record_failure("addr:192.0.2.1");
+  EXPECT_TRUE(t.check("addr:192.0.2.1").ok());
+  t.record_failure("addr:192.0.2.1");
+  EXPECT_EQ(t.check("addr:192.0.2.1").code(), Errc::locked_out);
+  for (int i = 0; i < 3; ++i)
+    t.record_failure("login:bob");
+  EXPECT_EQ(t.check("login:bob").code(), Errc::locked_out);
+}
+
+TEST_F(ThrottleTest, PurgeRemovesOnlyIdleSlotFiles) {
+  Throttle t = gated();
+  auto a = t.begin({{"key:ABCD", 1}}, what());
+  ASSERT_TRUE(a.ok());
+  a->finish(Verdict::right);
+  auto held = t.begin({{"key:EEEE", 1}}, what());
+  ASSERT_TRUE(held.ok());
+  auto files = [&] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/throttle"))
+      n += e.is_regular_file() ? 1 : 0;
+    return n;
+  };
+  EXPECT_EQ(files(), 2);
+  EXPECT_EQ(t.purge_stale(store::PurgeMode::remove), 0);  // used just now
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/throttle")) {
+    std::filesystem::last_write_time(
+        e.path(), std::filesystem::file_time_type::clock::now() - std::chrono::hours(48));
+  }
+  clock.set(static_cast<std::int64_t>(::time(nullptr)));
+  EXPECT_EQ(t.purge_stale(store::PurgeMode::remove), 1);  // the held one stays
+  EXPECT_EQ(files(), 1);
 }
 
 TEST_F(ThrottleTest, OldFailuresAreForgottenAfterADayOfQuiet) {

@@ -2,8 +2,13 @@
 // messages encrypted by real gpg (a key made by gpg in an outside home and imported).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <csignal>
 #include <latch>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -529,6 +534,104 @@ TEST_F(WebflowTest, TwoSessionsRacingToUnlockNeverBothGetAGrantNorFail) {
     ASSERT_TRUE(lock(env.app(), alice1_, client1()).ok());
     ASSERT_TRUE(lock(env.app(), alice2_, client2()).ok());
   }
+}
+
+// Issue 12: of 50 simultaneous unlocks with the right passphrase, 45 were told "too
+// many wrong passphrases" (every attempt was counted as a failure before the KDF).
+// Now: exactly one grant; the others see the key in use or are told busy; none is
+// answered wrong or locked out, and nothing is counted against the key.
+TEST_F(WebflowTest, FiftySimultaneousRightUnlocksAreNeverWrongNorLockedOut) {
+  constexpr int kRacers = 50;
+  std::vector<session::Session> sessions;
+  for (int i = 0; i < kRacers; ++i)
+    sessions.push_back(new_session("alice", "192.0.2." + std::to_string(i + 10), "Racer"));
+  std::latch start(kRacers);
+  std::atomic<int> won{0}, in_use{0}, busy{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kRacers; ++i) {
+    threads.emplace_back([&, i] {
+      auto app = app::open(env.config_path(), env.clock());
+      if (!app) {
+        ++other;
+        start.count_down();
+        return;
+      }
+      start.arrive_and_wait();
+      auto r = unlock(*app, sessions[i], key_, secret(kKeyPass), secret(kKeyPass),
+                      Confirmation::required, std::nullopt, Client{"192.0.2.99", "Racer"});
+      if (r.ok() && std::holds_alternative<Unlocked>(*r))
+        ++won;
+      else if (r.ok() && std::holds_alternative<InUseElsewhere>(*r))
+        ++in_use;
+      else if (!r.ok() && r.code() == Errc::busy)
+        ++busy;
+      else
+        ++other;
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(won.load(), 1);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(won.load() + in_use.load() + busy.load(), kRacers);
+  EXPECT_EQ(key_failures(), 0u);
+  EXPECT_EQ(audit_count("key.unlock", "locked_out"), 0);
+  EXPECT_EQ(audit_count("key.unlock", "fail"), 0);
+  EXPECT_EQ(env.count("SELECT count(*) FROM grants"), 1);
+}
+
+// Issue 12: each killed /unlock counted as a wrong guess, and after 5 kills the right
+// passphrase got 429 "too many wrong passphrases". A killed attempt still counts (or
+// killing would give free guesses), but it is audited as interrupted, and the answer
+// says so. Unlocks in child processes are killed at random moments in the KDF.
+TEST_F(WebflowTest, KilledUnlocksCountAsInterruptedAndTheAnswerSaysSo) {
+  // A KDF slow enough to be killed in the middle.
+  env.app().config.kdf_memory_kib = 32768;
+  env.app().config.kdf_iterations = 2;
+  {
+    auto store = env.store();
+    ASSERT_TRUE(store.change_passphrase(key_, secret(kKeyPass), secret(kKeyPass)).ok());
+  }
+  std::mt19937 rng(12345);
+  int killed_in_flight = 0;
+  for (int round = 0; round < 5; ++round) {
+    session::Session s = new_session("alice", "192.0.2.1", "Browser-One");
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto app = app::open(env.config_path(), env.clock());
+      if (!app)
+        ::_exit(2);
+      (void)unlock(*app, s, key_, secret(kKeyPass), secret(kKeyPass), Confirmation::required,
+                   std::nullopt, client1());
+      ::_exit(0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 60));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status))
+      ++killed_in_flight;
+    // A child that finished anyway made a grant: end it.
+    (void)grant::GrantStore(env.app().db, env.clock(), env.app().config)
+        .revoke_for_key(key_.id, grant::Revoker::admin("test"));
+  }
+  auto r = unlock(env.app(), alice2_, key_, secret(kKeyPass), secret(kKeyPass),
+                  Confirmation::required, std::nullopt, client2());
+  const int interrupted = audit_count("key.unlock", "interrupted");
+  EXPECT_LE(interrupted, killed_in_flight);
+  EXPECT_EQ(audit_count("key.unlock", "fail"), 0);  // no kill is called a wrong passphrase
+  if (r.ok()) {
+    EXPECT_TRUE(std::holds_alternative<Unlocked>(*r) || std::holds_alternative<InUseElsewhere>(*r));
+  } else {
+    // Only a lock made of interrupted requests, and the message says so.
+    ASSERT_EQ(r.code(), Errc::locked_out) << r.error().message;
+    EXPECT_GE(interrupted, static_cast<int>(env.app().config.max_failures));
+    EXPECT_NE(r.error().message.find("interrupted"), std::string::npos) << r.error().message;
+  }
+  auth::Throttle t(env.app().db, env.clock(), auth::throttle_policy(env.app().config));
+  EXPECT_EQ(t.interrupted(auth::key_scope(key_.fingerprint)),
+            r.ok() ? 0u : static_cast<std::uint32_t>(interrupted));
 }
 
 }  // namespace
