@@ -29,7 +29,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import SOURCE_DIR, Instance  # noqa: E402
+from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "alice key passphrase 1"
@@ -92,24 +92,6 @@ def headers(m, sender, subject):
 def text_entity(body, subtype="plain"):
     m = email.message.EmailMessage()
     m.set_content(body, subtype=subtype)
-    return m
-
-
-def pgp_mime_part(armored):
-    """multipart/encrypted (RFC 3156) around an armored OpenPGP message."""
-    m = email.message.EmailMessage()
-    m.make_mixed()
-    m.set_type("multipart/encrypted")
-    m.set_param("protocol", "application/pgp-encrypted")
-    control = email.message.EmailMessage()
-    control.set_content(b"Version: 1\n", maintype="application", subtype="pgp-encrypted",
-                        cte="7bit")
-    payload = email.message.EmailMessage()
-    payload.set_content(armored, maintype="application", subtype="octet-stream", cte="7bit",
-                        filename="encrypted.asc")
-    m.attach(control)
-    m.attach(payload)
-    del m["MIME-Version"]
     return m
 
 
@@ -221,12 +203,12 @@ class WebReading(unittest.TestCase):
         # Two encrypted parts with a plain part between them.
         outer = headers(email.message.EmailMessage(), "Erin <erin@example.net>", "Two parts")
         outer.make_mixed()
-        outer.attach(pgp_mime_part(cls.gpg("--armor", "-e", "-r", cls.fpr,
+        outer.attach(multipart_encrypted(cls.gpg("--armor", "-e", "-r", cls.fpr,
                                            input=text_entity(FIRST_SECRET + "\n").as_bytes())))
         between = text_entity("Plain words between the two.\n")
         del between["MIME-Version"]
         outer.attach(between)
-        outer.attach(pgp_mime_part(cls.gpg("--armor", "-e", "-r", cls.fpr,
+        outer.attach(multipart_encrypted(cls.gpg("--armor", "-e", "-r", cls.fpr,
                                            input=text_entity(SECOND_SECRET + "\n").as_bytes())))
         cls.deliver("two", outer.as_bytes())
 
@@ -243,12 +225,10 @@ class WebReading(unittest.TestCase):
         signed = cls.gpg("--armor", "-se", "-u", cls.fpr, "-r", cls.fpr,
                          input=text_entity("Transfer the money. " + BOSS_SECRET + "\n")
                          .as_bytes())
-        m = headers(pgp_mime_part(signed), "Boss <boss@example.org>", "From the boss")
-        m["MIME-Version"] = "1.0"
+        m = headers(multipart_encrypted(signed), "Boss <boss@example.org>", "From the boss")
         cls.deliver("boss", m.as_bytes())
         # The same signature From alice: valid.
-        m = headers(pgp_mime_part(signed), "Alice <alice@example.org>", "From alice")
-        m["MIME-Version"] = "1.0"
+        m = headers(multipart_encrypted(signed), "Alice <alice@example.org>", "From alice")
         cls.deliver("alice_signed", m.as_bytes())
 
         # Mail sent to olga's certificate while it was valid.
