@@ -34,7 +34,7 @@ Html back_to_message(const webflow::MessageRef& ref) {
   return fill(R"(<p><a href="{{href}}">Back to the message</a></p>)", {{"href", message_url(ref)}});
 }
 
-// Under a decrypted message: Reply and Forward (compose decides, under the grant, what
+// Under a decrypted message (after the Reply/Forward links; compose decides, under the grant, what
 // may be quoted), the view's own address (GET /decrypt, valid while the grant lives)
 // and the way back.
 Html decrypted_actions(const webflow::MessageRef& ref) {
