@@ -156,7 +156,8 @@ TEST_F(CgiGuard, SessionProgramsSendVisitorsToLogin) {
   EXPECT_FALSE(called_);
   auto e = env();
   e["HTTP_COOKIE"] = "__Host-wmk-session=forged";
-  EXPECT_EQ(call(e, Access::session).header("Location"), "/login");
+  // A session the server does not know: the login page says it has ended.
+  EXPECT_EQ(call(e, Access::session).header("Location"), "/login?ended=gone");
   EXPECT_FALSE(called_);
 }
 
@@ -176,7 +177,7 @@ TEST_F(CgiGuard, IdleSessionEndsWithNoticeAndClearedCookie) {
   e["HTTP_COOKIE"] = "__Host-wmk-session=" + token;
   Response r = call(e, Access::session);
   EXPECT_EQ(r.status(), 303);
-  EXPECT_EQ(r.header("Location"), "/login?ended=1");
+  EXPECT_EQ(r.header("Location"), "/login?ended=expired");
   EXPECT_NE(r.serialize().find("Set-Cookie: __Host-wmk-session=; "), std::string::npos);
   EXPECT_FALSE(called_);
 }
