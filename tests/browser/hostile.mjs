@@ -65,7 +65,7 @@ async function assertFramesSandboxed(page, name) {
 // What the page itself shows outside the mail frame: our markup only.
 async function assertNoMailMarkupOutside(page, name) {
   for (const sel of ['script:not([src="/static/banner.js"])', 'img', 'object', 'embed', 'svg', 'iframe:not([sandbox])', 'style',
-    'link:not([rel="stylesheet"][href="/static/style.css"])', 'base', 'meta[http-equiv]',
+    'link:not([rel="stylesheet"][href="/static/style.css"]):not([rel="icon"][href="/static/favicon.svg"])', 'base', 'meta[http-equiv]',
     'form:not([action^="/"])', '[onload]', '[onerror]', '[style]']) {
     assert.equal(await page.locator(sel).count(), 0, `${name}: no ${sel} in the page outside the frame`);
   }
