@@ -296,7 +296,15 @@ class FastCgiWorkers(unittest.TestCase):
                 r = alice.post("/lock", {"csrf": alice.csrf})
                 self.assertEqual(r.status, 303, r.text)
                 for p, pid in workers.items():
-                    generations[p].append(self.wmk.worker_generation(pid))
+                    # Every image here was recycled at least once (write_config), so a 0
+                    # is /proc read in the instant of the exec: read again.
+                    gen = 0
+                    for _ in range(40):
+                        gen = self.wmk.worker_generation(pid)
+                        if gen:
+                            break
+                        time.sleep(0.05)
+                    generations[p].append(gen)
             for p, pid in workers.items():
                 self.assertEqual(self.one_worker(p), pid, "recycled in place, by exec")
                 # One request per round, two per image: a new image every other round.
