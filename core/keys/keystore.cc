@@ -826,7 +826,6 @@ Status KeyStore::remove_public_openpgp(const std::string& fingerprint) {
 }
 
 Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
-
   if (key.revoked)
     return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
   std::int64_t now = app_.clock->now();

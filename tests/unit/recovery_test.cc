@@ -283,17 +283,17 @@ TEST_F(RecoveryTest, ImportedKeyInTheHomeDoesNotOpenWithTheFilePassphrase) {
 TEST_F(RecoveryTest, OpenPgpCompressionBombIsCappedNotExpanded) {
   const std::string outside = env.outside_home("outside");
   const std::string fpr = KeysEnv::gpg_make_key(outside, "Alice <alice@example.org>", "pw");
-  auto exported = KeysEnv::gpg(outside,
-                               {"--pinentry-mode", "loopback", "--passphrase-fd", "0",
-                                "--export-secret-keys", fpr},
-                               "pw\n");
+  auto exported = KeysEnv::gpg(
+      outside, {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--export-secret-keys", fpr},
+      "pw\n");
   ASSERT_EQ(exported.status, 0);
   auto store = env.store();
-  auto key = store.import_openpgp("alice", exported.out, secret("pw"),
-                                  secret("a long key passphrase"));
+  auto key =
+      store.import_openpgp("alice", exported.out, secret("pw"), secret("a long key passphrase"));
   ASSERT_TRUE(key.ok()) << key.error().message;
-  auto bomb = KeysEnv::gpg(outside, {"--trust-model", "always", "--compress-algo", "zlib",
-                                     "--compress-level", "9", "-r", fpr, "-e"},
+  auto bomb = KeysEnv::gpg(outside,
+                           {"--trust-model", "always", "--compress-algo", "zlib",
+                            "--compress-level", "9", "-r", fpr, "-e"},
                            std::string(80u << 20, '\0'));
   ASSERT_EQ(bomb.status, 0) << bomb.err;
   ASSERT_LT(bomb.out.size(), 2u << 20);
