@@ -35,6 +35,26 @@ std::optional<std::uint8_t> hex_digit_value(char c) {
   return std::nullopt;
 }
 
+namespace {
+
+// The value of one base64 digit, with c62 and c63 the alphabet's last two digits
+// ('+' '/' for base64, '-' '_' for base64url); -1 for anything else.
+int base64_digit(char c, char c62, char c63) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == c62)
+    return 62;
+  if (c == c63)
+    return 63;
+  return -1;
+}
+
+}  // namespace
+
 std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0)
     return std::nullopt;
@@ -76,18 +96,8 @@ std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text)
   std::uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '-')
-      v = 62;
-    else if (c == '_')
-      v = 63;
-    else
+    int v = base64_digit(c, '-', '_');
+    if (v < 0)
       return std::nullopt;
     acc = acc << 6 | static_cast<std::uint32_t>(v);
     bits += 6;
@@ -115,18 +125,8 @@ std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
     }
     if (padded)
       return std::nullopt;
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '+')
-      v = 62;
-    else if (c == '/')
-      v = 63;
-    else
+    int v = base64_digit(c, '+', '/');
+    if (v < 0)
       return std::nullopt;
     ++digits;
     acc = acc << 6 | static_cast<std::uint32_t>(v);
