@@ -323,9 +323,12 @@ class Agent {
 
   // Sends one command. old_pass answers the PASSPHRASE inquiry, new_pass the
   // NEW_PASSPHRASE one (nullptr: refuse it). Status lines are appended to status.
+  // second_old answers a second PASSPHRASE inquiry (a part that an interrupted run
+  // already re-protected); without it a second inquiry means the passphrase is wrong.
   Status transact(const std::string& command, const util::SecretBuffer* old_pass,
-                  const util::SecretBuffer* new_pass, std::vector<std::string>* status) {
-    Inquiry inq{ctx_.get(), old_pass, new_pass, status, 0};
+                  const util::SecretBuffer* new_pass, std::vector<std::string>* status,
+                  const util::SecretBuffer* second_old = nullptr) {
+    Inquiry inq{ctx_.get(), old_pass, new_pass, second_old, status, 0};
     gpg_error_t err = assuan_transact(ctx_.get(), command.c_str(), nullptr, nullptr,
                                       &Inquiry::inquire, &inq, &Inquiry::status_cb, &inq);
     if (err) {
@@ -341,6 +344,7 @@ class Agent {
     assuan_context_t ctx;
     const util::SecretBuffer* old_pass;
     const util::SecretBuffer* new_pass;
+    const util::SecretBuffer* second_old;
     std::vector<std::string>* status;
     int old_asked;
 
@@ -351,9 +355,15 @@ class Agent {
       const util::SecretBuffer* answer = nullptr;
       if (keyword == "PASSPHRASE") {
         // In loopback mode a wrong passphrase is asked for again: give up at once.
-        if (self->old_pass == nullptr || self->old_pass->empty() || self->old_asked++ > 0)
+        if (self->old_pass == nullptr || self->old_pass->empty())
           return gpg_error(GPG_ERR_BAD_PASSPHRASE);
-        answer = self->old_pass;
+        int asked = self->old_asked++;
+        if (asked == 0)
+          answer = self->old_pass;
+        else if (asked == 1 && self->second_old != nullptr)
+          answer = self->second_old;
+        else
+          return gpg_error(GPG_ERR_BAD_PASSPHRASE);
       } else if (keyword == "NEW_PASSPHRASE") {
         if (self->new_pass == nullptr)
           return gpg_error(GPG_ERR_CANCELED);
@@ -380,7 +390,8 @@ class Agent {
 // to PASSWD them from old_pass to new_pass. Parts the agent lacks (stubs of an
 // offline primary key) are skipped.
 Status agent_passwd(const std::string& home, const std::vector<std::string>& keygrips,
-                    const util::SecretBuffer& old_pass, const util::SecretBuffer& new_pass) {
+                    const util::SecretBuffer& old_pass, const util::SecretBuffer& new_pass,
+                    bool may_be_new_already = false) {
   auto agent = Agent::connect(home);
   if (!agent)
     return agent.error();
@@ -388,7 +399,8 @@ Status agent_passwd(const std::string& home, const std::vector<std::string>& key
   for (const auto& grip : keygrips) {
     if (!agent->transact("HAVEKEY " + grip, nullptr, nullptr, nullptr).ok())
       continue;
-    WMK_TRY(agent->transact("PASSWD " + grip, &old_pass, &new_pass, nullptr));
+    WMK_TRY(agent->transact("PASSWD " + grip, &old_pass, &new_pass, nullptr,
+                            may_be_new_already ? &new_pass : nullptr));
     ++changed;
   }
   // PASSWD leaves both passphrases in the agent's nonce cache for a while; flush it.
@@ -711,12 +723,19 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
       return skey.error();
     meta = meta_of(skey->get());
     Status passwd = agent_passwd(stage->path(), meta.keygrips, file_passphrase, hex);
+    // A failure is asked once more on a fresh agent connection (a part re-protected
+    // by the first try opens with the new secret): an agent slow or restarting under
+    // load must not be reported as the admin's typo. If it fails again, a refused
+    // passphrase says so, and anything else gives the agent's own reason.
+    if (!passwd.ok())
+      passwd = agent_passwd(stage->path(), meta.keygrips, file_passphrase, hex, true);
     if (!passwd.ok()) {
-      if (passwd.code() == Errc::wrong_passphrase || passwd.code() == Errc::crypto) {
+      if (passwd.code() == Errc::wrong_passphrase) {
         return make_error(Errc::wrong_passphrase,
                           "the passphrase given for the key file is wrong (or missing)");
       }
-      return passwd.error();
+      return make_error(passwd.code(), "gpg-agent could not re-protect the imported key: " +
+                                           passwd.error().message);
     }
     PassphraseHook hook{&hex, main_keyid_of(fpr), false, false};
     hook.install(sctx);
