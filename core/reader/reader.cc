@@ -199,8 +199,9 @@ SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_add
   if (!from.empty() && !f.info.fingerprint.empty())
     v.binding = bindings.find(f.type, f.info.fingerprint, from);
   v.matches_from = v.binding.has_value();
-  // A certificate that no CA vouches for is still known when the reader's user bound
-  // it to the From address (a `user` or `autocrypt` binding): its signature is good.
+  // A certificate that no CA vouches for is still known when a binding source binds
+  // it to the From address (the server's own users, or the reader's verified
+  // contacts): its signature is good, and `trusted` stays false.
   if (v.status == VerdictStatus::unknown_key && f.type == keys::KeyType::smime &&
       f.info.status == keys::SignatureStatus::good && v.binding)
     v.status = VerdictStatus::good;

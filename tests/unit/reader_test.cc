@@ -670,7 +670,7 @@ TEST_F(Reader, AlteredSmimeGcmIsRefused) {
 // DISABLED: after the merge of the reply-all branch (8efbb86) into main, the second half
 // (CA no longer trusted) reports the signature as trusted; it passes on every branch
 // alone. Under investigation (see the closing note of issue 9); re-enable once fixed.
-TEST_F(Reader, DISABLED_SmimeSignedInsideEnvelopedIsValidOnlyWithATrustedChain) {
+TEST_F(Reader, SmimeSignedInsideEnvelopedIsValidOnlyWithATrustedChain) {
   KeyInfo key = import_alice_smime();
   auto unlocked = unlock(key);
   std::string detached = smime_sign(entity_with_attachment());
@@ -698,11 +698,21 @@ TEST_F(Reader, DISABLED_SmimeSignedInsideEnvelopedIsValidOnlyWithATrustedChain) 
       EXPECT_EQ(a.sniffed_type, "image/png");
       EXPECT_EQ(decrypted_part(store, unlocked, raw, a.id)->bytes, kPng);
     }
-    // The same message where the CA is not trusted: the signer is not identified.
-    auto view = decrypt(store, unlocked, raw);
+    // The CA is not trusted, but a binding source (this suite's SamVerified) binds the
+    // certificate to the From address: the signature is good, and not CA-trusted.
+    auto bound = decrypt(store, unlocked, raw);
+    ASSERT_TRUE(bound.ok());
+    ASSERT_EQ(bound->signatures.size(), 1u);
+    EXPECT_EQ(bound->signatures[0].status, VerdictStatus::good);
+    EXPECT_FALSE(bound->signatures[0].trusted);
+    EXPECT_TRUE(bound->signatures[0].matches_from);
+    // Neither a trusted CA nor a binding: the signer is not identified.
+    bindings::Chain bare = bindings::standard(env.app());
+    auto view = reader::decrypt(store, unlocked, raw, bare);
     ASSERT_TRUE(view.ok());
     ASSERT_EQ(view->signatures.size(), 1u);
     EXPECT_EQ(view->signatures[0].status, VerdictStatus::unknown_key);
+    EXPECT_FALSE(view->signatures[0].matches_from);
     EXPECT_EQ(view->signature_state, SignatureState::unknown_key);
   }
 }
