@@ -6,7 +6,7 @@
 //        (data-page="in-use") when another session holds the key. Only messages of the
 //        user's own mailbox: the request names a folder and a uid, never ciphertext.
 //   POST id, folder, part, csrf → that attachment of the decrypted content as a
-//        download (decrypted again for this request), or the unlock / in-use page.
+//        download (decrypted once for this request), or the unlock / in-use page.
 //   GET  the same without csrf: the decrypted message's own address
 //        (/decrypt?id=ID&folder=F), which survives reload and the back button while
 //        this session's grant lives and leads to the unlock page once it has ended;

@@ -122,7 +122,7 @@ const char* protection_label(mail::Protection p) {
 }
 
 // The attachments of one segment: stored parts link to /attachment; decrypted ones
-// link to /decrypt with the part (decrypted again for that request, under the grant).
+// link to /decrypt with the part (decrypted once for that request, under the grant).
 Html segment_attachments(const Context& /*ctx*/, const webflow::MessageRef& ref,
                          const reader::Segment& seg) {
   const bool unprotected = seg.integrity == reader::Segment::Integrity::none;

@@ -704,9 +704,22 @@ Result<keys::KeyInfo> choose_key(keys::KeyStore& store, const auth::User& user,
                         : "you have no S/MIME key: this message is encrypted with S/MIME");
 }
 
-Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
-                              std::string_view raw, const bindings::Lookup& bindings,
-                              const ReadOptions& options) {
+namespace {
+
+// One attachment asked of the decrypted content, taken during the one decryption.
+struct PartWanted {
+  std::string_view payload_id;  // the encrypted part
+  std::string_view inner_id;    // the part within its decrypted entity
+  std::optional<Result<mail::PartContent>> found;
+};
+
+constexpr const char* kPartNotIntegrityProtected =
+    "the part is encrypted without integrity protection (S/MIME envelopedData), so it could "
+    "have been altered on its way (EFAIL): its attachments are not offered";
+
+Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKey& key,
+                                   std::string_view raw, const bindings::Lookup& bindings,
+                                   const ReadOptions& options, PartWanted* wanted) {
   auto outer = mail::parse_message(raw);
   if (!outer)
     return outer.error();
@@ -736,6 +749,10 @@ Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& ke
       view.cipher += (view.cipher.empty() ? "" : ", ") + cipher;
 
     Entity& entity = opened->entity;
+    if (wanted != nullptr && part.part_id == wanted->payload_id) {
+      wanted->found = integrity ? entity_part(entity, wanted->inner_id)
+                                : make_error(Errc::crypto, kPartNotIntegrityProtected);
+    }
     // OpenPGP signed-and-encrypted: the signature covers the whole plaintext.
     for (const auto& s : opened->decrypted.signatures)
       found.push_back(FoundSignature{s, keys::KeyType::openpgp, true});
@@ -786,32 +803,48 @@ Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& ke
   return view;
 }
 
-Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                         std::string_view raw, std::string_view part_id) {
+}  // namespace
+
+Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
+                              std::string_view raw, const bindings::Lookup& bindings,
+                              const ReadOptions& options) {
+  return decrypt_once(store, key, raw, bindings, options, nullptr);
+}
+
+Result<DecryptedWithPart> decrypt_part(keys::KeyStore& store, const keys::UnlockedKey& key,
+                                       std::string_view raw, const bindings::Lookup& bindings,
+                                       std::string_view part_id, const ReadOptions& options) {
   auto colon = part_id.find(':');
   if (colon == std::string_view::npos || !valid_part_id(part_id.substr(0, colon)) ||
       !valid_part_id(part_id.substr(colon + 1)))
     return make_error(Errc::invalid_argument, "not a valid part id");
-  const std::string_view payload_id = part_id.substr(0, colon);
-  auto message = inspect(raw);
-  if (!message)
-    return message.error();
-  WMK_TRY(check_key_type(key, *message));
-  auto part = std::find_if(message->parts.begin(), message->parts.end(),
-                           [&](const EncryptedPart& p) { return p.part_id == payload_id; });
-  if (part == message->parts.end())
+  PartWanted wanted{part_id.substr(0, colon), part_id.substr(colon + 1), std::nullopt};
+  auto view = decrypt_once(store, key, raw, bindings, options, &wanted);
+  if (!view)
+    return view.error();
+  if (!wanted.found) {
     return make_error(Errc::not_found,
-                      "the message has no encrypted part " + std::string(payload_id));
-  auto opened = open_part(store, key, *part);
-  if (!opened)
-    return opened.error();
-  if (!opened->decrypted.integrity_protected) {
-    return make_error(Errc::crypto,
-                      "the part is encrypted without integrity protection (S/MIME "
-                      "envelopedData), so it could have been altered on its way (EFAIL): its "
-                      "attachments are not offered");
+                      "the message has no encrypted part " + std::string(wanted.payload_id));
   }
-  return entity_part(opened->entity, part_id.substr(colon + 1));
+  if (!*wanted.found)
+    return wanted.found->error();
+  // Only what the page offers as a decrypted attachment is released.
+  bool offered = false;
+  for (const auto& segment : view->segments) {
+    for (const auto& a : segment.attachments)
+      offered = offered || (a.source == PartSource::decrypted && a.id == part_id);
+  }
+  if (!offered)
+    return make_error(Errc::not_found, "the decrypted message has no such attachment");
+  return DecryptedWithPart{std::move(view).value(), std::move(*wanted.found).value()};
+}
+
+Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
+                                         std::string_view raw, std::string_view part_id) {
+  auto both = decrypt_part(store, key, raw, bindings::None{}, part_id);
+  if (!both)
+    return both.error();
+  return std::move(both->part);
 }
 
 Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,

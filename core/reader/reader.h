@@ -222,8 +222,20 @@ Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& ke
                               std::string_view raw, const bindings::Lookup& bindings,
                               const ReadOptions& options = {});
 
-// One part of a decrypted entity (an Attachment with PartSource::decrypted, id
-// "ENCRYPTED-PART:INNER-PART"), that encrypted part decrypted again for this request.
+// decrypt(), and one attachment of its decrypted content (an Attachment with
+// PartSource::decrypted, id "ENCRYPTED-PART:INNER-PART"), both from the one
+// decryption. The part is released only if the view offers it: Errc::not_found
+// otherwise, Errc::crypto for a part without integrity protection, and the errors of
+// decrypt().
+struct DecryptedWithPart {
+  DecryptedView view;
+  mail::PartContent part;
+};
+Result<DecryptedWithPart> decrypt_part(keys::KeyStore& store, const keys::UnlockedKey& key,
+                                       std::string_view raw, const bindings::Lookup& bindings,
+                                       std::string_view part_id, const ReadOptions& options = {});
+
+// decrypt_part()'s part alone, with no binding source (for tools and tests).
 // Errors as decrypt(), plus Errc::invalid_argument for a malformed id,
 // Errc::not_found if there is no such part, and Errc::crypto if the encrypted part
 // has no integrity protection (S/MIME CBC: its attachments are never released).

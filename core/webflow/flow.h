@@ -54,7 +54,7 @@ struct Decrypted {
   DecryptedView view;
 };
 
-// One part of the decrypted content, decrypted again for this request (a download).
+// One part of the decrypted content, decrypted once for this request (a download).
 struct DecryptedPart {
   keys::KeyInfo key;
   mail::PartContent content;

@@ -203,23 +203,16 @@ Result<PartOutcome> KeySession::decrypted_part(const MessageRef& ref, std::strin
     return opened.error();
   if (auto instead = instead_of_key<PartOutcome>(*opened))
     return std::move(*instead);
-  const auto& key = std::get<keys::UnlockedKey>(*opened);
-  // The whole message first: a part is only released from content whose integrity
-  // was checked, and only if the view offers it as a decrypted attachment.
-  auto view = checked_view(app_, keys_, key, located->raw);
-  if (!view)
-    return view.error();
-  bool offered = false;
-  for (const auto& segment : view->segments) {
-    for (const auto& a : segment.attachments)
-      offered = offered || (a.source == reader::PartSource::decrypted && a.id == part_id);
-  }
-  if (!offered)
+  // One decryption gives the checked view and the part: a part is released only from
+  // content whose integrity was checked, and only if the view offers it.
+  auto both = reader::decrypt_part(keys_, std::get<keys::UnlockedKey>(*opened), located->raw,
+                                   bindings::standard(app_, located->key->user_id), part_id,
+                                   reader::read_options(app_.config));
+  if (!both && both.code() == Errc::invalid_argument)  // a malformed id names no attachment
     return make_error(Errc::not_found, "the decrypted message has no such attachment");
-  auto part = reader::decrypted_part(keys_, key, located->raw, part_id);
-  if (!part)
-    return part.error();
-  return PartOutcome{DecryptedPart{*located->key, std::move(part).value()}};
+  if (!both)
+    return both.error();
+  return PartOutcome{DecryptedPart{*located->key, std::move(both->part)}};
 }
 
 Result<Reading> KeySession::read(const MessageRef& ref) {

@@ -438,9 +438,16 @@ TEST_F(WebflowTest, DecryptedAttachmentsOnlyThroughTheGrantAndOnlyOfferedOnes) {
   EXPECT_EQ(seg.attachments[0].source, reader::PartSource::decrypted);
   EXPECT_EQ(seg.attachments[0].filename, "plan.bin");
 
+  auto decryptions = [&] {
+    return env.count("SELECT count(*) FROM audit WHERE event = 'key.decrypt' AND outcome = 'ok'");
+  };
+  int before = decryptions();
   auto part =
       open_decrypted_part(env.app(), alice1_, cookie, with_file, seg.attachments[0].id, client1());
   ASSERT_TRUE(part.ok()) << part.error().message;
+  // One reading per request: the check that the part is offered and the part itself
+  // come from one decryption.
+  EXPECT_EQ(decryptions(), before + 1);
   auto* got = std::get_if<DecryptedPart>(&*part);
   ASSERT_NE(got, nullptr);
   EXPECT_EQ(got->content.bytes, std::string("\x00\x01\x02\x03\x04\x05\x06\x07", 8));
