@@ -535,6 +535,42 @@ class Compose(unittest.TestCase):
         self.assertEqual(f.page, "compose", f.text)
         self.assertIn("noon", f.text)
 
+    def test_without_the_grant_cookie_every_key_path_is_the_unlock_page(self):
+        """A live grant opens only with the browser's grant cookie: without it, signing
+        from /compose, quoting a reply and /decrypt all take the one key path's answer
+        (the unlock page, nothing decrypted), and the draft is kept."""
+        uid = self.deliver_encrypted_to_alice("The vault code is 0815.\n")
+        c = self.wmk.client()
+        self.no_grants()
+        login(c)
+        s = self.post_compose(c, [("to", "bob@example.org"), ("subject", "unlock me"),
+                                  ("body", "x"), ("kind", "openpgp"), ("action", "sign")])
+        self.assertEqual(self.unlock(c, s).page, "signed")
+        self.assertIn("__Host-wmk-grant", c.cookies)
+        del c.cookies["__Host-wmk-grant"]
+
+        drafts_before = self.folder_bytes("alice", "Drafts")
+        r = self.post_compose(c, [("to", "bob@example.org"), ("subject", "no cookie"),
+                                  ("body", "kept"), ("kind", "openpgp"), ("action", "sign")])
+        self.assertEqual((r.status, r.page), (200, "unlock"), r.text)
+        draft_id = r.hidden("draft", form_action="/unlock")
+        self.assertEqual(set(self.folder_bytes("alice", "Drafts")) - set(drafts_before),
+                         {draft_id})
+
+        reply = self.compose_form(c, reply=uid)
+        self.assertNotIn("0815", reply.text)
+        d = c.post("/decrypt", {"id": uid, "folder": "INBOX",
+                                "csrf": reply.hidden("csrf", form_action="/compose")})
+        self.assertEqual((d.status, d.page), (200, "unlock"), d.text)
+        self.assertNotIn("0815", d.text)
+        g = c.get("/decrypt", {"id": uid, "folder": "INBOX"})
+        self.assertEqual((g.status, g.page), (200, "unlock"), g.text)
+
+        # Unlocking again (the draft's own unlock form) gives a new cookie and the review.
+        review = self.unlock(c, r)
+        self.assertEqual(review.page, "signed", review.text)
+        self.assertIn("__Host-wmk-grant", c.cookies)
+
     def test_reply_to_encrypted_message_is_encrypted_and_never_quoted_in_clear(self):
         uid = self.deliver_encrypted_to_alice("The launch code is 4711.\n")
         c = self.wmk.client()
