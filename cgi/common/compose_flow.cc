@@ -97,6 +97,8 @@ ComposeSession::ComposeSession(Context& ctx, std::unique_ptr<UserMailbox> box)
       transport_(ctx.app.config.sendmail),
       outbox_(box_->maildir(), keys_->keys(), transport_, *ctx.app.clock) {
   outbox_.use_contacts(contacts_, ctx.live_session().user_id);
+  outbox_.set_autocrypt(ctx.app.config.autocrypt ? mail::AutocryptHeader::on
+                                                 : mail::AutocryptHeader::off);
 }
 
 Response ComposeSession::finish(Response r) {
@@ -137,6 +139,75 @@ Response ComposeSession::in_use(const webflow::InUseElsewhere& in_use) {
 Page ComposeSession::page(std::string name, std::string title) {
   // The key banner comes with the page (Context::page).
   return ctx_.page(std::move(name), std::move(title), Nav::compose);
+}
+
+Html ComposeSession::key_panels(const mail::Draft& d) {
+  Html out;
+  if (!lookups_.empty()) {
+    std::vector<Html> lines;
+    for (const auto& l : lookups_) {
+      using O = KeyLookupLine::Outcome;
+      const char* result = l.outcome == O::found       ? "found"
+                           : l.outcome == O::not_found ? "not-found"
+                                                       : "error";
+      Html what =
+          l.outcome == O::found
+              ? fill(
+                    R"(found key <code class="fingerprint">{{fpr}}</code>, now bound to this address (source: WKD))",
+                    {{"fpr", l.text}})
+          : l.outcome == O::not_found ? fill(R"(not found: {{why}})", {{"why", l.text}})
+                                      : fill(R"(error: {{why}})", {{"why", l.text}});
+      lines.push_back(fill(
+          R"(<li data-address="{{a}}" data-result="{{r}}"><strong>{{a}}</strong>: {{what}}</li>)",
+          {{"a", l.address}, {"r", result}, {"what", what}}));
+    }
+    out += fill(R"(<section class="key-lookup" aria-label="Key lookup">
+<h2>Key lookup (WKD)</h2>
+<ul>{{lines}}</ul>
+</section>)",
+                {{"lines", join(lines)}});
+  }
+  if (!d.encrypt || mail::recipients(d).empty())
+    return out;
+  auto missing = outbox_.missing_keys(d);
+  if (!missing) {
+    out += fill(
+        R"(<p class="notice error" role="alert">The recipients' keys could not be checked: {{why}}</p>)",
+        {{"why", missing.error().message}});
+    return out;
+  }
+  if (missing->empty())
+    return out;
+  std::vector<Html> items;
+  bool others = false;
+  for (const auto& m : *missing) {
+    others = others || !m.is_sender;
+    items.push_back(fill(
+        R"(<li data-address="{{a}}" data-reason="{{reason}}"><strong>{{a}}</strong>{{you}}: {{why}}</li>)",
+        {{"a", m.address},
+         {"reason", mail::missing_key_reason_name(m.reason)},
+         {"you", m.is_sender ? Html(" (you)") : Html()},
+         {"why", m.words}}));
+  }
+  Html lookup;
+  if (others && d.technology == mail::Technology::openpgp)
+    lookup = Html(
+        R"(<p>Their domains may publish their keys (Web Key Directory). A lookup takes at most a few seconds; keys it finds are added to your correspondents' keys, bound to the address looked up.</p>
+<button type="submit" name="action" value="lookup">Look up their keys</button>)");
+  else if (others)
+    lookup = Html(
+        R"(<p>S/MIME certificates are not published for lookup: import the certificate on the <a href="/keys">Keys</a> page, or it is collected from a validly signed message of theirs.</p>)");
+  out += fill(
+      R"(<section class="missing-keys" aria-label="Recipients without a key" data-missing="{{n}}">
+<h2>Not encrypted to these addresses</h2>
+<ul>{{items}}</ul>
+<p>Nothing is sent while encryption is chosen and an address has no usable key. To send it unencrypted, untick Encrypt: then it goes in the clear, to everyone.</p>
+{{lookup}}
+</section>)",
+      {{"n", static_cast<unsigned long>(missing->size())},
+       {"items", join(items)},
+       {"lookup", lookup}});
+  return out;
 }
 
 Response ComposeSession::compose(int status, const mail::Draft& d, const std::string& draft_id,
@@ -193,6 +264,7 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
     for (const auto& k : webflow::key_banner_state(ctx_.app, ctx_.live_session()))
       sign_unlocked = sign_unlocked || k.fingerprint == key->fingerprint;
   }
+  Html keys_panel = key_panels(d);
   p.main = fill(
       R"(<h1>{{heading}}</h1>
 <form method="post" action="/compose" enctype="multipart/form-data" class="stacked compose">
@@ -222,6 +294,7 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
 <label><input type="radio" name="kind" value="smime"{{smime}}> S/MIME{{smime_key}}</label>
 {{reply_guard}}
 </fieldset>
+{{keys_panel}}
 <div class="actions">
 <button type="submit" name="action" value="send">Send</button>
 <button type="submit" name="action" value="sign" class="{{sign_class}}" data-key-state="{{sign_state}}">{{sign_label}}</button>
@@ -248,6 +321,7 @@ Response ComposeSession::compose(int status, const mail::Draft& d, const std::st
        {"pgp_key", has_key(mail::Technology::openpgp)},
        {"smime_key", has_key(mail::Technology::smime)},
        {"reply_guard", reply_guard},
+       {"keys_panel", keys_panel},
        {"sign_class", sign_unlocked ? "sign unlocked" : "sign"},
        {"sign_state", sign_unlocked ? "unlocked" : "locked"},
        {"sign_label", sign_unlocked ? "Sign (key unlocked)…" : "Sign…"}});
@@ -624,7 +698,9 @@ Response prepare_stored(ComposeSession& cs, const mail::Draft& d, const std::str
     // A missing recipient key is said before the passphrase is asked for.
     auto keys = cs.outbox().encryption_keys(d);
     if (!keys)
-      return cs.compose(400, d, id, error_notice("Not encrypted: " + keys.error().message));
+      return cs.compose(
+          400, d, id,
+          error_notice("Not encrypted: " + keys.error().message + ". Nothing has been sent."));
   }
   std::optional<keys::UnlockedKey> signer;
   if (d.sign) {
@@ -716,6 +792,51 @@ Response send_stored(ComposeSession& cs, const mail::Draft& d, const std::string
   return cs.finish(sent_page(cs, *sent));
 }
 
+// Looks up by WKD the recipients of the stored draft d (id) that have no usable
+// OpenPGP key, and shows the form again with the outcome per address.
+Response lookup_keys(ComposeSession& cs, const mail::Draft& d, const std::string& id) {
+  if (d.technology != mail::Technology::openpgp)
+    return cs.compose(400, d, id,
+                      error_notice("Only OpenPGP keys can be looked up; S/MIME certificates are "
+                                   "imported on the Keys page."));
+  auto missing = cs.outbox().missing_keys(d);
+  if (!missing)
+    return cs.compose(
+        500, d, id,
+        error_notice("The recipients' keys could not be checked: " + missing.error().message));
+  std::vector<std::string> addresses;
+  for (const auto& m : *missing) {
+    if (!m.is_sender)
+      addresses.push_back(m.address);
+  }
+  if (addresses.empty())
+    return cs.compose(200, d, id,
+                      Notice{Notice::Kind::info, "Every recipient has a usable key already."});
+  auto found = cs.contacts().lookup_wkd(cs.ctx().live_session().login, addresses);
+  std::vector<KeyLookupLine> lines;
+  std::size_t got = 0;
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    KeyLookupLine line{addresses[i], KeyLookupLine::Outcome::error, ""};
+    if (found[i]) {
+      line.outcome = KeyLookupLine::Outcome::found;
+      line.text = found[i]->fingerprint;
+      ++got;
+    } else {
+      line.outcome = found[i].code() == Errc::not_found ? KeyLookupLine::Outcome::not_found
+                                                        : KeyLookupLine::Outcome::error;
+      line.text = found[i].error().message;
+    }
+    lines.push_back(std::move(line));
+  }
+  cs.looked_up(std::move(lines));
+  std::string summary = got == addresses.size()
+                            ? "Keys found for every address looked up. Nothing has been sent yet."
+                        : got == 0 ? "No key was found. Nothing has been sent."
+                                   : "Keys found for some addresses. Nothing has been sent yet.";
+  return cs.compose(200, d, id,
+                    Notice{got == 0 ? Notice::Kind::error : Notice::Kind::info, summary});
+}
+
 Response compose_post(ComposeSession& cs) {
   Request& r = cs.ctx().request;
   std::string action = r.field("action").value_or("");
@@ -727,7 +848,8 @@ Response compose_post(ComposeSession& cs) {
       return error_response(404, "There is no such message.", cs.ctx().viewer());
     return std::move(*page);
   }
-  if (action != "save" && action != "sign" && action != "encrypt" && action != "send")
+  if (action != "save" && action != "sign" && action != "encrypt" && action != "send" &&
+      action != "lookup")
     return error_response(400, "Unknown action.", cs.ctx().viewer());
 
   // Send from the review page: exactly the prepared message that was shown.
@@ -774,6 +896,8 @@ Response compose_post(ComposeSession& cs) {
     return cs.compose(400, d, form->old_id.value_or(""),
                       error_notice("The draft was not saved: " + id.error().message));
   }
+  if (action == "lookup")
+    return lookup_keys(cs, d, *id);
   if (action == "save") {
     std::optional<Notice> n = form->warning;
     if (!n)

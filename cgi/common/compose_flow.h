@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cgi/common/guard.h"
 #include "cgi/common/mailbox.h"
@@ -32,6 +33,14 @@ enum class AfterUnlock {
 const char* after_unlock_name(AfterUnlock a);
 std::optional<AfterUnlock> after_unlock_from(std::string_view text);
 
+// What a WKD lookup from the compose page found for one address.
+struct KeyLookupLine {
+  enum class Outcome { found, not_found, error };
+  std::string address;
+  Outcome outcome = Outcome::error;
+  std::string text;  // the fingerprint when found, else why in words
+};
+
 // Everything one compose request needs: the user's mailbox, the session's keys, the
 // outbox.
 class ComposeSession {
@@ -47,6 +56,10 @@ class ComposeSession {
   UserMailbox& box() { return *box_; }
   webflow::KeySession& keys() { return *keys_; }
   mail::Outbox& outbox() { return outbox_; }
+  contacts::ContactStore& contacts() { return contacts_; }
+
+  // The outcome of a key lookup, shown by the next compose().
+  void looked_up(std::vector<KeyLookupLine> lines) { lookups_ = std::move(lines); }
 
   // The compose form for draft (stored as draft_id, "" when not stored yet).
   Response compose(int status, const mail::Draft& draft, const std::string& draft_id,
@@ -72,6 +85,9 @@ class ComposeSession {
 
  private:
   Page page(std::string name, std::string title);
+  // The outcome of a lookup in this request, and the recipients of d without a usable
+  // key (when d is to be encrypted), with the lookup button.
+  Html key_panels(const mail::Draft& d);
   Context& ctx_;
   std::unique_ptr<UserMailbox> box_;
   std::unique_ptr<webflow::KeySession> keys_;
@@ -79,6 +95,7 @@ class ComposeSession {
   mail::SendmailTransport transport_;
   mail::Outbox outbox_;
   std::optional<webflow::Unlocked> unlocked_;
+  std::vector<KeyLookupLine> lookups_;
 };
 
 // The /compose program's handler.

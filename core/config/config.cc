@@ -269,8 +269,9 @@ const std::vector<KeySpec>& key_specs() {
          return out;
        }},
       {"autocrypt",
-       "reserved for the outgoing Autocrypt header (not sent yet); incoming Autocrypt headers "
-       "are always read at delivery",
+       "outgoing mail carries the sender's Autocrypt header (Autocrypt Level 1: the address "
+       "and the sender's OpenPGP public key, when they have one); incoming Autocrypt headers "
+       "are read at delivery either way",
        boolean(&Config::autocrypt), [b](const Config& c) { return b(c.autocrypt); }},
       {"smime_unprotected",
        "S/MIME mail encrypted without integrity protection (EnvelopedData, AES-CBC, what "

@@ -342,29 +342,48 @@ Status ContactStore::remove(std::int64_t id) {
 }
 
 Result<ContactKey> ContactStore::lookup_wkd(const std::string& login, const std::string& address) {
+  auto all = lookup_wkd(login, std::vector<std::string>{address});
+  return std::move(all.front());
+}
+
+std::vector<Result<ContactKey>> ContactStore::lookup_wkd(
+    const std::string& login, const std::vector<std::string>& addresses) {
+  std::vector<Result<ContactKey>> out;
   auto user = auth::UserStore(app_.db, *app_.clock).find(login);
-  if (!user)
-    return make_error(Errc::not_found, "no user " + login);
-  std::string a = util::ascii_lower(address);
-  auto found = wkd_lookup(a, wkd_options(app_.config));
-  if (!found) {
-    audit(user->login, kEventLookup, found.error(), "", a);
-    return found.error();
+  if (!user) {
+    for (std::size_t i = 0; i < addresses.size(); ++i)
+      out.push_back(make_error(Errc::not_found, "no user " + login));
+    return out;
   }
-  ImportRequest request;
-  request.emails = {a};
-  request.source = BindingSource::wkd;
-  auto imported = import_for(user->id, user->login, found->key_data, request, app_.clock->now());
-  // gpg keeps only user ids its owner's key really signed: the address must still be
-  // there after gpg's own checks.
-  if (imported && std::none_of(imported->user_ids.begin(), imported->user_ids.end(),
-                               [&](const std::string& uid) { return user_id_address(uid) == a; })) {
-    (void)remove(imported->id);
-    imported = make_error(Errc::corrupt, "the key published by WKD does not validly carry " + a);
+  std::vector<std::string> lowered;
+  for (const auto& a : addresses)
+    lowered.push_back(util::ascii_lower(a));
+  auto answers = wkd_lookup_all(lowered, wkd_options(app_.config));
+  for (std::size_t i = 0; i < lowered.size(); ++i) {
+    const std::string& a = lowered[i];
+    auto& found = answers[i];
+    if (!found) {
+      audit(user->login, kEventLookup, found.error(), "", a);
+      out.push_back(found.error());
+      continue;
+    }
+    ImportRequest request;
+    request.emails = {a};
+    request.source = BindingSource::wkd;
+    auto imported = import_for(user->id, user->login, found->key_data, request, app_.clock->now());
+    // gpg keeps only user ids its owner's key really signed: the address must still be
+    // there after gpg's own checks.
+    if (imported &&
+        std::none_of(imported->user_ids.begin(), imported->user_ids.end(),
+                     [&](const std::string& uid) { return user_id_address(uid) == a; })) {
+      (void)remove(imported->id);
+      imported = make_error(Errc::corrupt, "the key published by WKD does not validly carry " + a);
+    }
+    audit(user->login, kEventLookup, imported ? Status{} : Status{imported.error()},
+          imported ? imported->fingerprint : "", a + " (" + found->method + ")");
+    out.push_back(std::move(imported));
   }
-  audit(user->login, kEventLookup, imported ? Status{} : Status{imported.error()},
-        imported ? imported->fingerprint : "", a + " (" + found->method + ")");
-  return imported;
+  return out;
 }
 
 std::vector<BoundKey> ContactStore::bound_to(std::int64_t user_id, std::string_view address,

@@ -111,6 +111,12 @@ class ContactStore {
   // only address, with source wkd. Errors as wkd_lookup and import.
   Result<ContactKey> lookup_wkd(const std::string& login, const std::string& address);
 
+  // The same for several addresses: the lookups run at once (wkd_lookup_all: at most
+  // kWkdTimeout together), the imports one after the other. One result per address, in
+  // order; an unknown login fails every one (Errc::not_found).
+  std::vector<Result<ContactKey>> lookup_wkd(const std::string& login,
+                                             const std::vector<std::string>& addresses);
+
   // The keys bound to address for the user (newest binding first), of type if given.
   std::vector<BoundKey> bound_to(std::int64_t user_id, std::string_view address,
                                  std::optional<keys::KeyType> type = std::nullopt);

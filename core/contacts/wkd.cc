@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <optional>
+#include <thread>
 
 #include "core/util/ascii.h"
 
@@ -158,6 +159,27 @@ Result<WkdResult> wkd_lookup(std::string_view address, const net::HttpsOptions& 
   if (all_absent)
     return make_error(Errc::not_found, what);
   return make_error(Errc::io, what);
+}
+
+std::vector<Result<WkdResult>> wkd_lookup_all(const std::vector<std::string>& addresses,
+                                              const net::HttpsOptions& options) {
+  std::vector<std::optional<Result<WkdResult>>> slots(addresses.size());
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < addresses.size() && i < kWkdMaxParallel; ++i)
+    threads.emplace_back([&, i] { slots[i] = wkd_lookup(addresses[i], options); });
+  for (auto& t : threads)
+    t.join();
+  std::vector<Result<WkdResult>> out;
+  out.reserve(addresses.size());
+  for (std::size_t i = 0; i < addresses.size(); ++i) {
+    if (slots[i])
+      out.push_back(std::move(*slots[i]));
+    else
+      out.push_back(make_error(Errc::invalid_argument,
+                               "WKD lookup of " + addresses[i] + ": not tried (more than " +
+                                   std::to_string(kWkdMaxParallel) + " addresses at once)"));
+  }
+  return out;
 }
 
 }  // namespace wmk::contacts

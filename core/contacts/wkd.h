@@ -18,6 +18,8 @@ namespace wmk::contacts {
 inline constexpr std::size_t kWkdMaxBytes = 256 * 1024;
 // For the whole lookup, both methods together.
 inline constexpr std::chrono::milliseconds kWkdTimeout{5000};
+// The most addresses one wkd_lookup_all looks up (as many as a message has recipients).
+inline constexpr std::size_t kWkdMaxParallel = 100;
 
 struct WkdUrls {
   std::string advanced;  // https://openpgpkey.DOMAIN/.well-known/openpgpkey/DOMAIN/hu/HASH?l=LOCAL
@@ -49,5 +51,12 @@ struct WkdResult {
 // answer breaks a rule of check_wkd_answer (and none was good), Errc::io for network failures and
 // timeouts; the message names both methods' outcomes.
 Result<WkdResult> wkd_lookup(std::string_view address, const net::HttpsOptions& options);
+
+// Looks every address up at once (one thread each, at most kWkdMaxParallel), so that
+// several addresses, hanging servers among them, still cost at most kWkdTimeout
+// together. The results are in the order of addresses, each as wkd_lookup's.
+// Errc::invalid_argument for every address past kWkdMaxParallel.
+std::vector<Result<WkdResult>> wkd_lookup_all(const std::vector<std::string>& addresses,
+                                              const net::HttpsOptions& options);
 
 }  // namespace wmk::contacts

@@ -15,6 +15,7 @@
 #include "core/keys/gnupg_home.h"
 #include "core/keys/openpgp.h"
 #include "core/keys/smime.h"
+#include "core/util/ascii.h"
 #include "core/util/encoding.h"
 #include "core/util/fs.h"
 #include "core/util/timefmt.h"
@@ -587,6 +588,26 @@ Result<std::string> KeyStore::export_public(const KeyInfo& key) {
   auto blob = st.column_blob(col);
   audit(key, kEventExport, Status{}, "public");
   return std::string(blob.begin(), blob.end());
+}
+
+Result<std::string> KeyStore::export_autocrypt(const KeyInfo& key, const std::string& address) {
+  if (key.type != KeyType::openpgp)
+    return make_error(Errc::invalid_argument, "Autocrypt carries OpenPGP keys only");
+  std::string a = util::ascii_lower(address);
+  if (std::find(key.emails.begin(), key.emails.end(), a) == key.emails.end())
+    return make_error(Errc::invalid_argument,
+                      "the key " + key.fingerprint + " does not serve " + a);
+  if (key.revoked)
+    return make_error(Errc::revoked, "the key " + key.fingerprint + " is revoked");
+  if (key.expires && *key.expires <= app_.clock->now())
+    return make_error(Errc::expired, "the key " + key.fingerprint + " has expired");
+  auto st = app_.db.prepare("SELECT public_blob FROM keys WHERE id = ?");
+  st.bind(1, key.id);
+  if (!st.step() || st.column_is_null(0))
+    return make_error(Errc::not_found, "key " + key.fingerprint + " has no public part stored");
+  auto blob = st.column_blob(0);
+  return pgp().autocrypt_key(
+      std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()), a);
 }
 
 Result<std::string> KeyStore::export_secret(const KeyInfo& key,

@@ -104,6 +104,13 @@ class KeyStore {
   // OpenPGP: the armored public key. S/MIME: the PEM certificate chain, leaf first.
   Result<std::string> export_public(const KeyInfo& key);
 
+  // The Autocrypt keydata (binary OpenPGP) of the OpenPGP key for address: primary
+  // key, encryption subkeys and the user ids for address, self-signatures only
+  // (detail::OpenPgp::autocrypt_key). Errc::invalid_argument for an S/MIME key or an
+  // address the key does not serve; Errc::revoked / Errc::expired for such a key;
+  // Errc::not_found as autocrypt_key.
+  Result<std::string> export_autocrypt(const KeyInfo& key, const std::string& address);
+
   // The private key protected under export_passphrase: OpenPGP armored (as gpg
   // exports it), S/MIME as PKCS#12 (DER). Needs the key passphrase.
   Result<std::string> export_secret(const KeyInfo& key, const util::SecretBuffer& passphrase,

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/keys/gnupg_home.h"
+#include "core/util/ascii.h"
 #include "core/util/fs.h"
 
 namespace wmk::keys::detail {
@@ -840,6 +841,60 @@ Result<std::string> OpenPgp::export_public(const std::string& fingerprint) {
     return st.error();
   gpgme_ctx_t ctx = (*st)->ctx.get();
   return export_key(ctx, fingerprint, 0);
+}
+
+Result<std::string> OpenPgp::autocrypt_key(std::string_view public_key,
+                                           const std::string& address) {
+  // The address goes into gpg.conf: it must be one plain addr-spec.
+  if (address.empty() || address.find_first_of(" \t\r\n\"<>") != std::string::npos ||
+      address.find('@') == std::string::npos)
+    return make_error(Errc::invalid_argument, "not a plain address: " + address);
+  auto listed = inspect(public_key);
+  if (!listed)
+    return listed.error();
+  if (listed->size() != 1 || listed->front().has_secret)
+    return make_error(Errc::invalid_argument, "the Autocrypt key must be one public key");
+  const std::string fingerprint = listed->front().fingerprint;
+  auto temp = TempHome::create(scratch_dir_, "autocrypt", S2kCost::cheap);
+  if (!temp)
+    return temp.error();
+  // GPGME 1.18 cannot pass export filters; gpg takes them from its gpg.conf.
+  const std::string conf = temp->path() + "/gpg.conf";
+  auto text = util::read_file(conf);
+  if (!text)
+    return text.error();
+  WMK_TRY(util::write_file_atomic(
+      conf,
+      *text + "export-filter keep-uid=mbox = " + util::ascii_lower(address) +
+          "\nexport-filter drop-subkey=usage !~ e || revoked -t || expired -t\n",
+      0600));
+  auto temp_ctx = new_ctx(temp->path());
+  if (!temp_ctx)
+    return temp_ctx.error();
+  gpgme_ctx_t ctx = temp_ctx->get();
+  WMK_TRY(import_into(ctx, public_key));
+  auto out = new_data();
+  if (!out)
+    return out.error();
+  gpgme_set_armor(ctx, 0);
+  gpgme_error_t err =
+      gpgme_op_export(ctx, fingerprint.c_str(), GPGME_EXPORT_MODE_MINIMAL, out->get());
+  if (err)
+    return map_gpg_error("gpg could not export key " + fingerprint, err);
+  std::string key = take_string(std::move(out).value());
+  // What the filters left must still be a key for address that can encrypt.
+  auto left = inspect(key);
+  if (!left || left->size() != 1)
+    return make_error(Errc::not_found,
+                      "the key " + fingerprint + " has no valid user id for " + address);
+  const auto& m = left->front();
+  if (std::find(m.emails.begin(), m.emails.end(), util::ascii_lower(address)) == m.emails.end())
+    return make_error(Errc::not_found,
+                      "the key " + fingerprint + " has no valid user id for " + address);
+  if (!m.can_encrypt)
+    return make_error(Errc::not_found,
+                      "the key " + fingerprint + " has no subkey that can encrypt");
+  return key;
 }
 
 Result<std::string> OpenPgp::export_secret(const std::string& fingerprint,

@@ -87,6 +87,14 @@ class OpenPgp {
   // The armored public key.
   Result<std::string> export_public(const std::string& fingerprint);
 
+  // The Autocrypt keydata (binary) of the public key in public_key for address: the
+  // primary key, its valid encryption subkeys and the user ids for address only, each
+  // with its self-signatures only (gpg's export-minimal and export filters, in a
+  // temporary home: the server's home is not touched). Errc::not_found if no valid
+  // user id carries address or no subkey can encrypt; Errc::invalid_argument for data
+  // that is not one public key.
+  Result<std::string> autocrypt_key(std::string_view public_key, const std::string& address);
+
   // The armored secret key re-protected under export_passphrase (with gpg's calibrated
   // S2K), made in a temporary GnuPG home so that neither the unprotected key nor the
   // export passphrase touches the server's home.

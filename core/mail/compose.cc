@@ -602,6 +602,24 @@ Result<std::string> message_headers(const Draft& draft, const HeaderFields& fiel
   std::string out = text.str();
   if (!out.empty() && !out.ends_with("\r\n"))
     out += "\r\n";
+  if (!fields.autocrypt.empty()) {
+    // Written as made (already folded, base64 and tokens only): GMime would re-fold it.
+    std::string value;
+    const std::string& a = fields.autocrypt;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      char c = a[i];
+      if (c == '\n') {
+        if (i + 1 >= a.size() || (a[i + 1] != ' ' && a[i + 1] != '\t'))
+          return make_error(Errc::invalid_argument, "the Autocrypt header is not folded right");
+        value += "\r\n";
+      } else if (c == '\t' || (c >= 0x20 && c < 0x7f)) {
+        value += c;
+      } else {
+        return make_error(Errc::invalid_argument, "the Autocrypt header holds a control character");
+      }
+    }
+    out += "Autocrypt: " + value + "\r\n";
+  }
   return out;
 }
 

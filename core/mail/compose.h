@@ -131,12 +131,16 @@ std::string make_message_id(std::string_view from_address);
 struct HeaderFields {
   std::int64_t date = 0;   // Unix seconds, written as UTC
   std::string message_id;  // without angle brackets
+  // The value of the sender's Autocrypt header, folded with LF and a space as
+  // contacts::autocrypt_value makes it; empty for none.
+  std::string autocrypt;
 };
 
 // The message's header block in canonical form (CRLF, folded, RFC 2047 encoded):
-// Date, From, To, Cc, Subject, Message-ID, In-Reply-To, References, MIME-Version.
-// No Content-* header and no blank line: an entity follows. Errc::invalid_argument
-// as validate_draft(to_save).
+// Date, From, To, Cc, Subject, Message-ID, In-Reply-To, References, MIME-Version,
+// then Autocrypt when fields has one. No Content-* header and no blank line: an
+// entity follows. Errc::invalid_argument as validate_draft(to_save), or for an
+// Autocrypt value that is not printable ASCII folded by LF and a blank.
 Result<std::string> message_headers(const Draft& draft, const HeaderFields& fields);
 
 // The content of the draft as one MIME entity in canonical form (CRLF, every part

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/contacts/autocrypt.h"
 #include "core/contacts/contacts.h"
 #include "core/util/ascii.h"
 #include "core/util/encoding.h"
@@ -57,6 +58,20 @@ Result<std::string> encrypted_entity(Technology technology, std::string_view cip
 
 }  // namespace
 
+const char* missing_key_reason_name(MissingKeyReason reason) {
+  switch (reason) {
+    case MissingKeyReason::none:
+      return "none";
+    case MissingKeyReason::revoked:
+      return "revoked";
+    case MissingKeyReason::expired:
+      return "expired";
+    case MissingKeyReason::unusable:
+      break;
+  }
+  return "unusable";
+}
+
 keys::KeyType key_type_of(Technology t) {
   return t == Technology::smime ? keys::KeyType::smime : keys::KeyType::openpgp;
 }
@@ -83,7 +98,48 @@ void Outbox::use_contacts(contacts::ContactStore& contacts, std::int64_t user_id
   contacts_user_ = user_id;
 }
 
-Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
+Result<Outbox::KeyOrMissing> Outbox::recipient_key(const std::string& address,
+                                                   Technology technology, KeyData want) {
+  const char* what = technology == Technology::smime ? "S/MIME certificate" : "OpenPGP key";
+  MissingKey missing{address, MissingKeyReason::none, std::string("no ") + what + " is known",
+                     false};
+  auto key = keys_.find_default(address, key_type_of(technology));
+  if (!key) {
+    if (key.code() != Errc::not_found)
+      return key.error();
+    if (contacts_ != nullptr) {
+      auto bound = contacts_->encryption_key(contacts_user_, address, key_type_of(technology));
+      if (bound)
+        return KeyOrMissing(std::move(bound->public_data));
+      if (bound.code() == Errc::revoked || bound.code() == Errc::expired ||
+          bound.code() == Errc::invalid_argument) {
+        missing.reason = bound.code() == Errc::revoked   ? MissingKeyReason::revoked
+                         : bound.code() == Errc::expired ? MissingKeyReason::expired
+                                                         : MissingKeyReason::unusable;
+        missing.words = bound.error().message;
+      } else if (bound.code() != Errc::not_found) {
+        return bound.error();
+      }
+    }
+    return KeyOrMissing(std::move(missing));
+  }
+  if (key->revoked) {
+    missing.reason = MissingKeyReason::revoked;
+    missing.words = "the key " + key->fingerprint + " was revoked";
+    return KeyOrMissing(std::move(missing));
+  }
+  if (want == KeyData::not_needed)
+    return KeyOrMissing(std::string());
+  auto pub = keys_.export_public(*key);
+  if (!pub)
+    return pub.error();
+  return KeyOrMissing(std::move(pub).value());
+}
+
+namespace {
+
+// The recipients of draft, then its sender if not among them.
+std::vector<std::string> recipients_and_sender(const Draft& draft) {
   std::vector<std::string> addresses = recipients(draft);
   std::string sender = util::ascii_lower(draft.from.address);
   bool sender_listed = false;
@@ -91,37 +147,39 @@ Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
     sender_listed = sender_listed || util::ascii_lower(a) == sender;
   if (!sender_listed)
     addresses.push_back(draft.from.address);
+  return addresses;
+}
+
+}  // namespace
+
+Result<std::vector<MissingKey>> Outbox::missing_keys(const Draft& draft) {
+  std::vector<MissingKey> out;
+  std::string sender = util::ascii_lower(draft.from.address);
+  for (const std::string& address : recipients_and_sender(draft)) {
+    auto key = recipient_key(address, draft.technology, KeyData::not_needed);
+    if (!key)
+      return key.error();
+    if (auto* m = std::get_if<MissingKey>(&*key)) {
+      m->is_sender = util::ascii_lower(address) == sender;
+      out.push_back(std::move(*m));
+    }
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
   std::vector<std::string> keys;
   std::vector<std::string> missing;
-  for (const std::string& address : addresses) {
-    auto key = keys_.find_default(address, key_type_of(draft.technology));
-    if (!key) {
-      if (key.code() != Errc::not_found)
-        return key.error();
-      if (contacts_ != nullptr) {
-        auto bound =
-            contacts_->encryption_key(contacts_user_, address, key_type_of(draft.technology));
-        if (bound) {
-          keys.push_back(bound->public_data);
-          continue;
-        }
-        if (bound.code() == Errc::revoked || bound.code() == Errc::expired ||
-            bound.code() == Errc::invalid_argument) {
-          missing.push_back(address + " (" + bound.error().message + ")");
-          continue;
-        }
-      }
-      missing.push_back(address);
+  for (const std::string& address : recipients_and_sender(draft)) {
+    auto key = recipient_key(address, draft.technology, KeyData::needed);
+    if (!key)
+      return key.error();
+    if (auto* m = std::get_if<MissingKey>(&*key)) {
+      missing.push_back(m->reason == MissingKeyReason::none ? address
+                                                            : address + " (" + m->words + ")");
       continue;
     }
-    if (key->revoked) {
-      missing.push_back(address + " (key revoked)");
-      continue;
-    }
-    auto pub = keys_.export_public(*key);
-    if (!pub)
-      return pub.error();
-    keys.push_back(std::move(pub).value());
+    keys.push_back(std::get<std::string>(std::move(*key)));
   }
   if (!missing.empty()) {
     std::string list;
@@ -134,6 +192,39 @@ Result<std::vector<std::string>> Outbox::encryption_keys(const Draft& draft) {
             " is known for " + list);
   }
   return keys;
+}
+
+Result<std::optional<std::string>> Outbox::autocrypt_value(const std::string& address) {
+  if (autocrypt_ == AutocryptHeader::off)
+    return std::optional<std::string>();
+  auto key = keys_.find_default(address, keys::KeyType::openpgp);
+  if (!key) {
+    if (key.code() == Errc::not_found)
+      return std::optional<std::string>();
+    return key.error();
+  }
+  auto keydata = keys_.export_autocrypt(*key, address);
+  if (!keydata) {
+    // A revoked or expired key, or one without a user id for the address, is not
+    // offered to anyone.
+    Errc c = keydata.code();
+    if (c == Errc::revoked || c == Errc::expired || c == Errc::not_found ||
+        c == Errc::invalid_argument)
+      return std::optional<std::string>();
+    return keydata.error();
+  }
+  return std::optional<std::string>(
+      contacts::autocrypt_value(util::ascii_lower(address), *keydata, false));
+}
+
+Result<HeaderFields> Outbox::outgoing_fields(const std::string& address) {
+  HeaderFields fields{clock_.now(), make_message_id(address), ""};
+  auto autocrypt = autocrypt_value(address);
+  if (!autocrypt)
+    return autocrypt.error();
+  if (*autocrypt)
+    fields.autocrypt = std::move(**autocrypt);
+  return fields;
 }
 
 Result<std::string> Outbox::store_replacing(std::string_view message,
@@ -170,7 +261,7 @@ Result<std::string> Outbox::protect_for_sender(const Draft& draft, std::string_v
 Result<std::string> Outbox::save_draft(const Draft& draft,
                                        const std::optional<std::string>& replace_id) {
   WMK_TRY(validate_draft(draft, DraftCheck::to_save));
-  HeaderFields fields{clock_.now(), make_message_id(draft.from.address)};
+  HeaderFields fields{clock_.now(), make_message_id(draft.from.address), ""};
   auto plain = draft_message(draft, fields);
   if (!plain)
     return plain.error();
@@ -267,8 +358,10 @@ Result<Prepared> Outbox::prepare(const Draft& draft, const keys::UnlockedKey* si
     public_keys = std::move(found).value();
   }
 
-  HeaderFields fields{clock_.now(), make_message_id(draft.from.address)};
-  auto headers = message_headers(draft, fields);
+  auto fields = outgoing_fields(draft.from.address);
+  if (!fields)
+    return fields.error();
+  auto headers = message_headers(draft, *fields);
   if (!headers)
     return headers.error();
   auto content = content_entity(draft);
@@ -344,7 +437,7 @@ Result<std::string> Outbox::sealed_copy(const Draft& draft, std::string_view mes
   auto entity = encrypted_entity(draft.technology, *ciphertext);
   if (!entity)
     return entity.error();
-  auto headers = message_headers(draft, {clock_.now(), make_message_id(draft.from.address)});
+  auto headers = message_headers(draft, {clock_.now(), make_message_id(draft.from.address), ""});
   if (!headers)
     return headers.error();
   return assemble_message(*headers, *entity);
@@ -377,7 +470,10 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
       quoting = *draft;
     WMK_TRY(validate_draft(*draft, DraftCheck::to_send));
     WMK_TRY(check_reply_rule(*draft));
-    auto built = build_message(*draft, {clock_.now(), make_message_id(draft->from.address)});
+    auto fields = outgoing_fields(draft->from.address);
+    if (!fields)
+      return fields.error();
+    auto built = build_message(*draft, *fields);
     if (!built)
       return built.error();
     message = std::move(built).value();

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/keys/keystore.h"
@@ -54,6 +55,28 @@ struct SentMessage {
   std::optional<Error> sent_copy_error;  // the message went out, but Sent could not be written
 };
 
+// Why a recipient cannot be encrypted to.
+enum class MissingKeyReason {
+  none,      // no key is known for the address
+  revoked,   // the key known (bound) for it was revoked
+  expired,   // the key known (bound) for it has expired
+  unusable,  // the key known for it cannot encrypt
+};
+
+// "none", "revoked", "expired", "unusable".
+const char* missing_key_reason_name(MissingKeyReason reason);
+
+// A recipient (or the sender) without a usable key for a draft's technology.
+struct MissingKey {
+  std::string address;
+  MissingKeyReason reason = MissingKeyReason::none;
+  std::string words;  // why, in words: "no OpenPGP key is known", "the key … was revoked …"
+  bool is_sender = false;
+};
+
+// Whether outgoing mail carries the sender's Autocrypt header (Autocrypt Level 1).
+enum class AutocryptHeader { off, on };
+
 class Outbox {
  public:
   // maildir: the user's mailbox (Drafts and Sent are created when missing). keys:
@@ -75,6 +98,21 @@ class Outbox {
   // Errc::not_found naming every address without a usable key, and why (revoked,
   // expired) when a bound key cannot be used.
   Result<std::vector<std::string>> encryption_keys(const Draft& draft);
+
+  // The recipients of draft (then the sender) that have no usable key for
+  // draft.technology, in that order, and why; empty when every one has one. Errors
+  // only when the key code fails (Errc::io, ...), not for a missing key.
+  Result<std::vector<MissingKey>> missing_keys(const Draft& draft);
+
+  // From now on (on), every message prepared or sent carries the Autocrypt header
+  // (Autocrypt Level 1) of its sender's OpenPGP key, when the sender has a usable one:
+  // addr=FROM and the key as keys::KeyStore::export_autocrypt gives it. Off by default;
+  // the compose page switches it on as the config's `autocrypt` says.
+  void set_autocrypt(AutocryptHeader mode) { autocrypt_ = mode; }
+
+  // The Autocrypt header value for messages from address: nullopt when it is off or
+  // the address has no usable OpenPGP key. Errors from the key code.
+  Result<std::optional<std::string>> autocrypt_value(const std::string& address);
 
   // Stores draft in Drafts and, after that succeeded, removes replace_id (if given).
   // A draft with encrypt set, or holding decrypted text (decrypted_quote), is stored
@@ -127,6 +165,15 @@ class Outbox {
                                          const DraftMeta& meta, const HeaderFields& fields);
   // message encrypted to the sender of draft, as a message with draft's headers.
   Result<std::string> sealed_copy(const Draft& draft, std::string_view message);
+  // A recipient's key: its public key data (empty with KeyData::not_needed, which
+  // spares the export and its audit row), or why there is none.
+  using KeyOrMissing = std::variant<std::string, MissingKey>;
+  enum class KeyData { needed, not_needed };
+  Result<KeyOrMissing> recipient_key(const std::string& address, Technology technology,
+                                     KeyData want);
+  // The header fields of a message to be sent now from address (with its Autocrypt
+  // header, if any).
+  Result<HeaderFields> outgoing_fields(const std::string& address);
   Result<std::string> store_replacing(std::string_view message,
                                       const std::optional<std::string>& replace_id);
 
@@ -136,6 +183,7 @@ class Outbox {
   const util::Clock& clock_;
   contacts::ContactStore* contacts_ = nullptr;
   std::int64_t contacts_user_ = 0;
+  AutocryptHeader autocrypt_ = AutocryptHeader::off;
 };
 
 }  // namespace wmk::mail

@@ -24,7 +24,7 @@ using test::write_test_file;
 constexpr std::int64_t kDate = 1717243200;  // 2024-06-01 12:00:00 UTC
 
 HeaderFields fields() {
-  return HeaderFields{kDate, "test-1@example.org"};
+  return HeaderFields{kDate, "test-1@example.org", ""};
 }
 
 Draft simple_draft() {
@@ -279,7 +279,7 @@ TEST(ComposeBuild, RefusesLineBreaksInEveryField) {
     EXPECT_EQ(build_message(d, fields()).code(), Errc::invalid_argument) << "references";
   }
   Draft d = simple_draft();
-  EXPECT_EQ(build_message(d, HeaderFields{kDate, "x@y>\r\nBcc: e@v.example"}).code(),
+  EXPECT_EQ(build_message(d, HeaderFields{kDate, "x@y>\r\nBcc: e@v.example", ""}).code(),
             Errc::invalid_argument);
 }
 

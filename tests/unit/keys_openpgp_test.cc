@@ -603,6 +603,84 @@ TEST_F(OpenPgpKeys, GrantCanRebuildAnUnlockedKeyFromItsKeySecret) {
   EXPECT_FALSE(store.sign(*bogus, "data").ok());
 }
 
+// Autocrypt Level 1 wants the key small: the primary key, the encryption subkey and
+// the user id for the address, with the owner's self-signatures only.
+TEST_F(OpenPgpKeys, AutocryptKeydataIsMinimalAndGpgReadsItAsTheSameKey) {
+  std::string outside = env.outside_home("ac");
+  auto fpr = KeysEnv::gpg_make_key(outside, "Alice Example <alice@example.org>", kFilePass);
+  auto pass = std::string(kFilePass) + "\n";
+  ASSERT_EQ(KeysEnv::gpg(outside,
+                         {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--quick-add-uid",
+                          fpr, "Other <other@elsewhere.example>"},
+                         pass)
+                .status,
+            0);
+  ASSERT_EQ(KeysEnv::gpg(outside,
+                         {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--quick-add-key",
+                          fpr, "ed25519", "sign"},
+                         pass)
+                .status,
+            0);
+  // A third-party certification on the address's user id: not for Autocrypt.
+  std::string certifier = env.outside_home("certifier");
+  auto cfpr = KeysEnv::gpg_make_key(certifier, "Cert <cert@elsewhere.example>", "");
+  auto pub = KeysEnv::gpg(outside, {"--armor", "--export", fpr});
+  ASSERT_EQ(KeysEnv::gpg(certifier, {"--import"}, pub.out).status, 0);
+  ASSERT_EQ(KeysEnv::gpg(certifier, {"--pinentry-mode", "loopback", "--passphrase", "",
+                                     "--quick-sign-key", fpr, "alice@example.org"})
+                .status,
+            0);
+  auto certified = KeysEnv::gpg(certifier, {"--armor", "--export", fpr});
+  ASSERT_EQ(KeysEnv::gpg(outside, {"--import"}, certified.out).status, 0);
+  auto exported = KeysEnv::gpg(outside,
+                               {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
+                                "--export-secret-keys", fpr},
+                               pass);
+  ASSERT_EQ(exported.status, 0) << exported.err;
+  auto key = store.import_openpgp("alice", exported.out, secret(kFilePass), secret(kPass));
+  ASSERT_TRUE(key.ok()) << key.error().message;
+
+  auto keydata = store.export_autocrypt(*key, "Alice@Example.org");
+  ASSERT_TRUE(keydata.ok()) << keydata.error().message;
+  EXPECT_NE(keydata->front(), '-') << "binary, not armored";
+  // What an outside gpg reads from it.
+  std::string reader = env.outside_home("reader");
+  auto shown = KeysEnv::gpg(reader, {"--with-colons", "--import-options", "show-only", "--import"},
+                            *keydata);
+  ASSERT_EQ(shown.status, 0) << shown.err;
+  int uids = 0, subkeys = 0;
+  std::string fprs;
+  for (std::size_t pos = 0; pos < shown.out.size();) {
+    auto nl = shown.out.find('\n', pos);
+    std::string line =
+        shown.out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? shown.out.size() : nl + 1;
+    if (line.starts_with("uid:")) {
+      ++uids;
+      EXPECT_NE(line.find("alice@example.org"), std::string::npos) << line;
+    }
+    if (line.starts_with("sub:")) {
+      ++subkeys;
+      // Field 12: the key's capabilities; an encryption subkey only.
+      EXPECT_NE(line.find(":e:"), std::string::npos) << line;
+    }
+    if (line.starts_with("fpr:") && fprs.empty())
+      fprs = line;
+  }
+  EXPECT_EQ(uids, 1) << shown.out;
+  EXPECT_EQ(subkeys, 1) << shown.out;
+  EXPECT_NE(fprs.find(fpr), std::string::npos) << shown.out;
+  auto packets = KeysEnv::gpg(reader, {"--list-packets"}, *keydata);
+  EXPECT_EQ(packets.out.find(cfpr.substr(24)), std::string::npos)
+      << "the third-party certification is dropped";
+  // Sanity of the check above: the full export does hold the certification.
+  auto full = KeysEnv::gpg(reader, {"--list-packets"}, certified.out);
+  EXPECT_NE(full.out.find(cfpr.substr(24)), std::string::npos) << full.out;
+
+  // Not for an address the key does not serve, nor for an S/MIME key.
+  EXPECT_EQ(store.export_autocrypt(*key, "other@elsewhere.example").code(), Errc::invalid_argument);
+}
+
 }  // namespace
 
 }  // namespace wmk::keys

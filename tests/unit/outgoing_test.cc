@@ -577,5 +577,116 @@ TEST_F(OutgoingTest, ReplyToEncryptedMessageLeavesUnencryptedOnlyWhenConfirmed) 
   EXPECT_TRUE(outbox_.prepare(d, nullptr, std::nullopt).ok());
 }
 
+// ---- Autocrypt (Level 1) out
+
+// The Autocrypt header of the message in file, as Python's email reads it: addr, and
+// the keydata written to out. "" when the message has none.
+std::string autocrypt_of(const std::string& file, const std::string& out) {
+  auto r = run_command(
+      "python3 -c 'import sys, re, base64, email, email.policy\n"
+      "m = email.message_from_binary_file(open(sys.argv[1], \"rb\"), "
+      "policy=email.policy.compat32)\n"
+      "v = m[\"Autocrypt\"]\n"
+      "if v is None: sys.exit(0)\n"
+      "a = dict(x.strip().split(\"=\", 1) for x in re.sub(r\"\\s+\", \" \", v).split(\";\") if "
+      "x.strip())\n"
+      "open(sys.argv[2], \"wb\").write(base64.b64decode(a[\"keydata\"].replace(\" \", \"\")))\n"
+      "print(a[\"addr\"], end=\"\")' " +
+      file + " " + out);
+  EXPECT_EQ(r.status, 0) << r.output;
+  return r.output;
+}
+
+// The fingerprint of the one key in file as an outside gpg imports it.
+std::string outside_fingerprint(const std::string& home, const std::string& file) {
+  auto r = test::KeysEnv::gpg(home,
+                              {"--with-colons", "--import-options", "show-only", "--import", file});
+  EXPECT_EQ(r.status, 0) << r.err;
+  auto pos = r.out.find("\nfpr:");
+  if (pos == std::string::npos)
+    return "";
+  auto line = r.out.substr(pos + 1, r.out.find('\n', pos + 1) - pos - 1);
+  auto end = line.rfind(':');
+  auto start = line.rfind(':', end - 1);
+  return line.substr(start + 1, end - start - 1);
+}
+
+TEST_F(OutgoingTest, AutocryptHeaderCarriesTheSendersKeyInPlainAndSignedMail) {
+  outbox_.set_autocrypt(AutocryptHeader::on);
+  std::string home = shared->env.outside_home("autocrypt-reader");
+  // Plain.
+  auto id = outbox_.save_draft(draft(), std::nullopt);
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(outbox_.send(*id, std::nullopt).ok());
+  EXPECT_EQ(autocrypt_of(path("1.message"), path("k1")), "alice@example.org");
+  EXPECT_EQ(outside_fingerprint(home, path("k1")), shared->alice_pgp.fingerprint);
+  // Signed (S/MIME too: the header is about the sender's OpenPGP key): in the headers
+  // of the message reviewed, which is exactly the one sent.
+  for (auto tech : {Technology::openpgp, Technology::smime}) {
+    Draft d = draft();
+    d.sign = true;
+    d.technology = tech;
+    auto key = unlock(tech == Technology::openpgp ? shared->alice_pgp : shared->alice_smime);
+    auto p = outbox_.prepare(d, &key, std::nullopt);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    auto header_end = p->message.find("\n\n");
+    EXPECT_LT(p->message.find("\nAutocrypt: addr=alice@example.org;"), header_end);
+    EXPECT_EQ(p->message.find("Autocrypt:", header_end), std::string::npos)
+        << "not in the signed body";
+    ASSERT_TRUE(outbox_.send(p->draft_id, p->digest).ok());
+  }
+  EXPECT_EQ(captured(3), read_test_file(path("3.message")));
+  EXPECT_EQ(autocrypt_of(path("2.message"), path("k2")), "alice@example.org");
+  EXPECT_EQ(outside_fingerprint(home, path("k2")), shared->alice_pgp.fingerprint);
+  EXPECT_EQ(autocrypt_of(path("3.message"), path("k3")), "alice@example.org");
+
+  // Off: no header.
+  outbox_.set_autocrypt(AutocryptHeader::off);
+  auto id2 = outbox_.save_draft(draft(), std::nullopt);
+  ASSERT_TRUE(id2.ok());
+  ASSERT_TRUE(outbox_.send(*id2, std::nullopt).ok());
+  EXPECT_EQ(autocrypt_of(path("4.message"), path("k4")), "");
+  EXPECT_EQ(captured(4).find("Autocrypt"), std::string::npos);
+}
+
+TEST_F(OutgoingTest, MissingKeysNameEachRecipientAndWhy) {
+  std::string dan_home = shared->env.outside_home("dan2-gpg");
+  std::string dan = test::KeysEnv::gpg_make_key(dan_home, "Dan <dan2@remote.example>", "");
+  std::string rev = read_test_file(dan_home + "/openpgp-revocs.d/" + dan + ".rev");
+  rev.erase(rev.find(":-----BEGIN"), 1);
+  ASSERT_EQ(test::KeysEnv::gpg(dan_home, {"--import"}, rev).status, 0);
+  auto exported = test::KeysEnv::gpg(dan_home, {"--armor", "--export", dan});
+  contacts::ContactStore contacts(shared->env.app(), store_, keys::Actor{"test", "", ""});
+  auto alice = auth::UserStore(shared->env.app().db, shared->env.clock()).find("alice");
+  contacts::ImportRequest r;
+  r.emails = {"dan2@remote.example"};
+  ASSERT_TRUE(contacts.import("alice", exported.out, r).ok());
+  outbox_.use_contacts(contacts, alice->id);
+  Draft d = draft();
+  d.encrypt = true;
+  d.to.push_back({"Carol", "carol2@remote.example"});
+  d.cc = {{"Dan", "dan2@remote.example"}};
+  auto missing = outbox_.missing_keys(d);
+  ASSERT_TRUE(missing.ok()) << missing.error().message;
+  ASSERT_EQ(missing->size(), 2u);
+  EXPECT_EQ((*missing)[0].address, "carol2@remote.example");
+  EXPECT_EQ((*missing)[0].reason, MissingKeyReason::none);
+  EXPECT_FALSE((*missing)[0].is_sender);
+  EXPECT_EQ((*missing)[1].address, "dan2@remote.example");
+  EXPECT_EQ((*missing)[1].reason, MissingKeyReason::revoked);
+  EXPECT_NE((*missing)[1].words.find("revoked"), std::string::npos) << (*missing)[1].words;
+  // Bob (this server's user) and Alice have keys.
+  d.to = {{"Bob", "bob@example.org"}};
+  d.cc.clear();
+  missing = outbox_.missing_keys(d);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->empty());
+  // Checking writes no key.export audit row (no key is exported for it).
+  const std::string exports = "SELECT count(*) FROM audit WHERE event = 'key.export'";
+  int before = shared->env.count(exports);
+  ASSERT_TRUE(outbox_.missing_keys(d).ok());
+  EXPECT_EQ(shared->env.count(exports), before);
+}
+
 }  // namespace
 }  // namespace wmk::mail
