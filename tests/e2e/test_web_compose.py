@@ -228,9 +228,10 @@ class Compose(unittest.TestCase):
         self.assertEqual(args, ["-i", "-f", "alice@example.org", "--", "bob@example.org",
                                 "carol@example.net", "j@example.de"])
         msg = parse(raw)
+        # Autocrypt: Alice's OpenPGP key (config `autocrypt`, on by default).
         self.assertEqual(sorted(k.lower() for k in msg.keys()),
-                         ["cc", "content-type", "date", "from", "message-id", "mime-version",
-                          "subject", "to"])
+                         ["autocrypt", "cc", "content-type", "date", "from", "message-id",
+                          "mime-version", "subject", "to"])
         self.assertEqual(str(msg["subject"]), SUBJECT)
         self.assertEqual([(a.display_name, a.addr_spec) for a in msg["to"].addresses],
                          [("Bøb Ünlaut", "bob@example.org"), ("", "carol@example.net")])
