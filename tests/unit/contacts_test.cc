@@ -399,6 +399,22 @@ TEST(WkdLookup, RefusesPlainHttpAndBadAddresses) {
   EXPECT_EQ(wkd_lookup("no-address", o).code(), Errc::invalid_argument);
 }
 
+TEST(WkdLookup, AllAtOnceKeepsTheOrderAndTheCap) {
+  net::HttpsOptions o;
+  std::vector<std::string> addresses;
+  for (std::size_t i = 0; i <= kWkdMaxParallel; ++i)
+    addresses.push_back("bad-address-" + std::to_string(i));
+  auto all = wkd_lookup_all(addresses, o);
+  ASSERT_EQ(all.size(), addresses.size());
+  for (std::size_t i = 0; i < kWkdMaxParallel; ++i) {
+    EXPECT_EQ(all[i].code(), Errc::invalid_argument);
+    EXPECT_NE(all[i].error().message.find("bad-address-" + std::to_string(i)), std::string::npos)
+        << all[i].error().message;
+  }
+  EXPECT_NE(all.back().error().message.find("not tried"), std::string::npos)
+      << all.back().error().message;
+}
+
 }  // namespace
 
 }  // namespace wmk::contacts

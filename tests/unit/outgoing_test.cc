@@ -661,14 +661,25 @@ TEST_F(OutgoingTest, MissingKeysNameEachRecipientAndWhy) {
   contacts::ImportRequest r;
   r.emails = {"dan2@remote.example"};
   ASSERT_TRUE(contacts.import("alice", exported.out, r).ok());
+  // A key made "in 2020" that expired a day later.
+  auto old = test::KeysEnv::gpg(
+      dan_home,
+      {"--faked-system-time", "20200101T000000", "--pinentry-mode", "loopback", "--passphrase", "",
+       "--quick-gen-key", "Old <old2@remote.example>", "future-default", "default", "1d"});
+  ASSERT_EQ(old.status, 0) << old.err;
+  auto old_pub = test::KeysEnv::gpg(dan_home, {"--armor", "--export", "old2@remote.example"});
+  ASSERT_TRUE(contacts.import("alice", old_pub.out, {}).ok());
   outbox_.use_contacts(contacts, alice->id);
   Draft d = draft();
   d.encrypt = true;
   d.to.push_back({"Carol", "carol2@remote.example"});
-  d.cc = {{"Dan", "dan2@remote.example"}};
+  d.cc = {{"Dan", "dan2@remote.example"}, {"Old", "old2@remote.example"}};
   auto missing = outbox_.missing_keys(d);
   ASSERT_TRUE(missing.ok()) << missing.error().message;
-  ASSERT_EQ(missing->size(), 2u);
+  ASSERT_EQ(missing->size(), 3u);
+  EXPECT_EQ((*missing)[2].address, "old2@remote.example");
+  EXPECT_EQ((*missing)[2].reason, MissingKeyReason::expired);
+  EXPECT_NE((*missing)[2].words.find("expired"), std::string::npos) << (*missing)[2].words;
   EXPECT_EQ((*missing)[0].address, "carol2@remote.example");
   EXPECT_EQ((*missing)[0].reason, MissingKeyReason::none);
   EXPECT_FALSE((*missing)[0].is_sender);
