@@ -253,17 +253,35 @@ class Correspondents(unittest.TestCase):
         inner = self.carol_decrypts(raw)
         self.assertIn(b"old oak", inner)
 
-    def test_smime_message_to_an_outside_certificate_is_decrypted_by_openssl(self):
+    def reply_form(self, client, sender, subject):
+        """The compose form of a reply to a plain message from sender: its fields."""
+        m = email.message.EmailMessage()
+        m["From"] = sender
+        m["To"] = "alice@example.org"
+        m["Subject"] = subject
+        m["Date"] = email.utils.formatdate(time.time())
+        m["Message-ID"] = email.utils.make_msgid(domain="remote.example")
+        m.set_content("Shall we meet?\n")
+        uid = self.wmk.deliver_with_python("alice", m)
+        form = client.get("/compose", params={"reply": uid, "folder": "INBOX"})
+        self.assertEqual(form.page, "compose", form.text)
+        inputs = {i.get("name"): i for f in form.forms() for i in f["inputs"]}
+        return m, [(name, inputs[name]["value"])
+                   for name in ("to", "subject", "in_reply_to", "references")]
+
+    def test_smime_reply_to_an_outside_certificate_is_decrypted_by_openssl(self):
         c = self.wmk.client()
         login(c)
-        review = self.post_compose(c, [("to", "Dave <dave@remote.example>"),
-                                       ("subject", "Contract"),
-                                       ("body", "The signed contract is attached in spirit.\n"),
-                                       ("kind", "smime"), ("action", "encrypt")])
+        original, fields = self.reply_form(c, "Dave Outside <dave@remote.example>", "Contract")
+        self.assertIn("dave@remote.example", dict(fields)["to"])
+        review = self.post_compose(c, fields + [
+            ("body", "The signed contract is attached in spirit.\n"),
+            ("kind", "smime"), ("action", "encrypt")])
         self.assertEqual(review.page, "signed", review.text)
         self.send_reviewed(c, review)
         _, raw = self.last_submission()
         self.assertNotIn(b"in spirit", raw)
+        self.assertEqual(parse(raw)["In-Reply-To"], original["Message-ID"])
         path = os.path.join(self.tmp, "to-dave.eml")
         with open(path, "wb") as f:
             f.write(raw)
