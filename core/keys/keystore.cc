@@ -607,7 +607,8 @@ Result<std::string> KeyStore::export_autocrypt(const KeyInfo& key, const std::st
     return make_error(Errc::not_found, "key " + key.fingerprint + " has no public part stored");
   auto blob = st.column_blob(0);
   return pgp().autocrypt_key(
-      std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()), a);
+      key.fingerprint, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()),
+      a);
 }
 
 Result<std::string> KeyStore::export_secret(const KeyInfo& key,

@@ -87,13 +87,16 @@ class OpenPgp {
   // The armored public key.
   Result<std::string> export_public(const std::string& fingerprint);
 
-  // The Autocrypt keydata (binary) of the public key in public_key for address: the
-  // primary key, its valid encryption subkeys and the user ids for address only, each
-  // with its self-signatures only (gpg's export-minimal and export filters, in a
-  // temporary home: the server's home is not touched). Errc::not_found if no valid
-  // user id carries address or no subkey can encrypt; Errc::invalid_argument for data
-  // that is not one public key.
-  Result<std::string> autocrypt_key(std::string_view public_key, const std::string& address);
+  // The Autocrypt keydata (binary) of the key fingerprint for address: the primary
+  // key, its valid encryption subkeys and the user ids for address only, each with its
+  // self-signatures only. When the home's copy is already that (one user id, for
+  // address; encryption subkeys only), gpg's export-minimal from the home; else
+  // public_key (the same key) goes through gpg's export filters in a temporary home
+  // (the server's home is not touched). Errc::not_found if no valid user id carries
+  // address or no subkey can encrypt; Errc::invalid_argument if public_key is not
+  // that one public key.
+  Result<std::string> autocrypt_key(const std::string& fingerprint, std::string_view public_key,
+                                    const std::string& address);
 
   // The armored secret key re-protected under export_passphrase (with gpg's calibrated
   // S2K), made in a temporary GnuPG home so that neither the unprotected key nor the
