@@ -188,7 +188,6 @@ Html contacts_html(Context& ctx) {
 
 // What the import form shows again after a refusal.
 struct ImportForm {
-  std::string key_text;
   std::string emails;
 };
 
@@ -199,14 +198,12 @@ Html import_form(const Context& ctx, const ImportForm& form) {
 <form method="post" action="/keys" enctype="multipart/form-data" class="contact-import">
 {{csrf}}<input type="hidden" name="action" value="import">
 <p><label for="contact-key-file">Key file</label> <input type="file" id="contact-key-file" name="key" accept=".asc,.gpg,.pgp,.key,.pem,.crt,.cer,.der"></p>
-<p><label for="contact-key-text">or paste it</label><br><textarea id="contact-key-text" name="key_text" rows="6" cols="72" spellcheck="false" autocomplete="off">{{text}}</textarea></p>
+<p><label for="contact-key-text">or paste it</label><br><textarea id="contact-key-text" name="key_text" rows="6" cols="72" spellcheck="false" autocomplete="off"></textarea></p>
 <p><label for="contact-emails">For the addresses</label> <input type="text" id="contact-emails" name="emails" value="{{emails}}" placeholder="name@example.org" size="40"> <span class="muted">(empty: the one address the key carries)</span></p>
 <p><button type="submit" class="import-contact">Import</button></p>
 </form>
 </section>)",
-              {{"csrf", csrf_field(ctx.live_session().csrf_token)},
-               {"text", form.key_text},
-               {"emails", form.emails}});
+              {{"csrf", csrf_field(ctx.live_session().csrf_token)}, {"emails", form.emails}});
 }
 
 Response keys_page(Context& ctx, int status = 200, std::optional<Notice> notice = std::nullopt,
@@ -313,8 +310,10 @@ Response imported_page(Context& ctx, const contacts::ContactKey& k) {
 }
 
 Response import_contact(Context& ctx) {
-  ImportForm form{ctx.request.field("key_text").value_or(""),
-                  ctx.request.field("emails").value_or("")};
+  const std::string key_text = ctx.request.field("key_text").value_or("");
+  // The form comes back with the addresses only: the pasted text may have been a
+  // private key, which is never sent back.
+  ImportForm form{ctx.request.field("emails").value_or("")};
   auto refuse = [&](const std::string& why) {
     return keys_page(ctx, 400, Notice{Notice::Kind::error, "The key was not imported: " + why},
                      form);
@@ -324,7 +323,7 @@ Response import_contact(Context& ctx) {
     if (f.field == "key" && !(f.filename.empty() && f.data.empty()))
       file = &f;
   }
-  const bool pasted = form.key_text.find_first_not_of(" \t\r\n") != std::string::npos;
+  const bool pasted = key_text.find_first_not_of(" \t\r\n") != std::string::npos;
   if (file != nullptr && pasted)
     return refuse("give either a file or pasted text, not both.");
   if (file == nullptr && !pasted)
@@ -332,7 +331,7 @@ Response import_contact(Context& ctx) {
   if (file != nullptr && file->data.empty())
     return refuse("the file " + file->filename + " is empty.");
   auto imported = webflow::import_contact_key(ctx.app, ctx.live_session(),
-                                              file != nullptr ? file->data : form.key_text,
+                                              file != nullptr ? file->data : key_text,
                                               split_addresses(form.emails));
   if (!imported) {
     if (imported.code() == Errc::invalid_argument || imported.code() == Errc::corrupt ||
