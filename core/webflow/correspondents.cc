@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/bindings/bindings.h"
 #include "core/contacts/autocrypt.h"
 #include "core/keys/keystore.h"
 #include "core/mail/mime.h"
@@ -51,6 +52,7 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
   keys::KeyStore store(app, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   const std::string from = util::ascii_lower(parsed->from.address);
+  const bindings::Chain chain = bindings::standard(app, session.user_id);
   auto finish = [&](KeyOffer& offer, std::string_view data) {
     offer.from = from;
     auto key = directory.read(data);
@@ -63,8 +65,9 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
     offer.emails = key->emails;
     offer.names_from = !from.empty() &&
                        std::find(key->emails.begin(), key->emails.end(), from) != key->emails.end();
-    for (const auto& b : directory.bound_to(session.user_id, from, key->type))
-      offer.bound = offer.bound || b.fingerprint == key->fingerprint;
+    // Bound already by any source: the user's directory, or a key of this server's
+    // user for that address (mail between users here carries their Autocrypt headers).
+    offer.bound = !from.empty() && chain.find(key->type, key->fingerprint, from).has_value();
     if (from.empty())
       offer.problem = "the message has no sender address to bind the key to";
   };
