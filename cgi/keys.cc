@@ -19,6 +19,7 @@
 #include "cgi/common/mailbox.h"
 #include "core/bindings/bindings.h"
 #include "core/contacts/contacts.h"
+#include "core/contacts/keydata.h"
 #include "core/webflow/correspondents.h"
 
 namespace wmk::cgi {
@@ -294,6 +295,19 @@ Response imported_page(Context& ctx, const contacts::ContactKey& k) {
          {"email", b.email},
          {"words", bindings::source_words(b.source)}}));
   }
+  // An address the key does not carry is bound because the user said so: say it.
+  std::vector<Html> notes;
+  if (k.type == keys::KeyType::openpgp) {
+    for (const auto& b : k.bindings) {
+      bool carried = false;
+      for (const auto& uid : k.user_ids)
+        carried = carried || contacts::user_id_address(uid) == b.email;
+      if (!carried)
+        notes.push_back(fill(
+            R"(<p class="binding-note" data-email="{{email}}">The key itself does not carry {{email}}: it is bound to that address only because you named it.</p>)",
+            {{"email", b.email}}));
+    }
+  }
   p.notice = Notice{Notice::Kind::success, "The key was imported."};
   p.main = fill(R"(<h1>Key imported</h1>
 <dl class="contact-imported">
@@ -301,11 +315,12 @@ Response imported_page(Context& ctx, const contacts::ContactKey& k) {
 <dt>Fingerprint</dt><dd><code class="fingerprint" data-fingerprint="{{fpr}}">{{grouped}}</code></dd>
 <dt>Bound to</dt><dd><ul class="bindings">{{bound}}</ul></dd>
 </dl>
-<p>Mail signed with this key counts as by the sender only for these addresses. <a href="/keys">Back to your keys</a></p>)",
+{{notes}}<p>Mail signed with this key counts as by the sender only for these addresses. <a href="/keys">Back to your keys</a></p>)",
                 {{"kind", key_kind(k.type)},
                  {"fpr", k.fingerprint},
                  {"grouped", keys::group_fingerprint(k.fingerprint)},
-                 {"bound", join(bound)}});
+                 {"bound", join(bound)},
+                 {"notes", join(notes)}});
   return page_response(200, p);
 }
 

@@ -149,6 +149,9 @@ class WebContacts(unittest.TestCase):
         self.assertEqual(r.status, 200, r.text)
         self.assertEqual(sorted((b["email"], b["source"]) for b in self.contact(fpr)["bindings"]),
                          [("dan@remote.example", "user"), ("daniel@other.example", "user")])
+        # The address the key does not carry is bound, and the page says why.
+        self.assertIn('class="binding-note" data-email="daniel@other.example"', r.text)
+        self.assertNotIn('class="binding-note" data-email="dan@remote.example"', r.text)
         # A binary key by upload, a DER certificate by upload.
         fpr2 = self.outside.make_key("Bin <bin@remote.example>")
         r = self.import_form({}, files=[("key", "bin.gpg", "application/octet-stream",
