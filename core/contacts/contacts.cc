@@ -370,13 +370,32 @@ std::vector<Result<ContactKey>> ContactStore::lookup_wkd(
     ImportRequest request;
     request.emails = {a};
     request.source = BindingSource::wkd;
+    // Whether the user held this key before: a refused lookup then takes back only
+    // its own binding, never the key and the bindings the user already had.
+    bool held_before = false;
+    if (auto seen = read(found->key_data)) {
+      auto st = app_.db.prepare("SELECT 1 FROM contact_keys WHERE user_id = ? AND fingerprint = ?");
+      st.bind_all(user->id, seen->fingerprint);
+      held_before = st.step();
+    }
     auto imported = import_for(user->id, user->login, found->key_data, request, app_.clock->now());
     // gpg keeps only user ids its owner's key really signed: the address must still be
     // there after gpg's own checks.
     if (imported &&
         std::none_of(imported->user_ids.begin(), imported->user_ids.end(),
                      [&](const std::string& uid) { return user_id_address(uid) == a; })) {
-      (void)remove(imported->id);
+      if (held_before) {
+        store::Transaction tx(app_.db);
+        app_.db
+            .prepare(
+                "DELETE FROM contact_bindings WHERE contact_key_id = ? AND email = ? AND "
+                "source = ?")
+            .bind_all(imported->id, a, bindings::source_name(BindingSource::wkd))
+            .run();
+        tx.commit();
+      } else {
+        (void)remove(imported->id);
+      }
       imported = make_error(Errc::corrupt, "the key published by WKD does not validly carry " + a);
     }
     audit(user->login, kEventLookup, imported ? Status{} : Status{imported.error()},
