@@ -258,7 +258,7 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
       if (state && state->mine)
         look = DecryptLook::unlocked;
     }
-    content = encrypted_content(ctx, ref, look);
+    content = encrypted_content(ctx, ref, look) + key_offers_html(ctx, ref, *raw);
   } else if (mail::is_signed(m.protection)) {
     // Verifying needs only public keys: the verdict is shown with no unlock.
     auto verified = webflow::verify_signed_message(ctx.app, ctx.live_session(), *raw);

@@ -47,8 +47,11 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
                                  std::string_view raw) {
   std::vector<KeyOffer> out;
   auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
-  if (!parsed || mail::is_encrypted(parsed->protection))
+  if (!parsed)
     return out;
+  // An encrypted message's parts are ciphertext: only its Autocrypt header (outside
+  // the encryption) can offer a key here.
+  const bool encrypted = mail::is_encrypted(parsed->protection);
   keys::KeyStore store(app, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   const std::string from = util::ascii_lower(parsed->from.address);
@@ -72,7 +75,7 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
       offer.problem = "the message has no sender address to bind the key to";
   };
   for (const auto& part : parsed->parts) {
-    if (part.content_type != kKeysType)
+    if (encrypted || part.content_type != kKeysType)
       continue;
     KeyOffer offer;
     offer.kind = KeyOffer::Kind::attached;
@@ -112,8 +115,9 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
   auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
   if (!parsed)
     return parsed.error();
-  if (mail::is_encrypted(parsed->protection))
-    return make_error(Errc::not_found, "an encrypted message offers no key here");
+  if (mail::is_encrypted(parsed->protection) && kind != KeyOffer::Kind::autocrypt)
+    return make_error(Errc::not_found,
+                      "an encrypted message offers only its Autocrypt header's key here");
   const std::string from = util::ascii_lower(parsed->from.address);
   if (from.empty())
     return make_error(Errc::invalid_argument,

@@ -49,8 +49,9 @@ struct KeyOffer {
 const char* offer_kind_name(KeyOffer::Kind kind);
 std::optional<KeyOffer::Kind> parse_offer_kind(std::string_view name);
 
-// The keys raw (a message of the session user's mailbox, not encrypted) offers: each
-// application/pgp-keys part, then the one Autocrypt header. A part or header that does
+// The keys raw (a message of the session user's mailbox) offers: each
+// application/pgp-keys part, then the one Autocrypt header (of an encrypted message,
+// only the header: its parts are ciphertext). A part or header that does
 // not read as a public key is listed with its problem. Nothing is stored.
 std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
                                  std::string_view raw);

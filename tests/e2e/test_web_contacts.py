@@ -296,6 +296,35 @@ class WebContacts(unittest.TestCase):
         self.assertEqual([(b["email"], b["source"]) for b in self.contact(fpr)["bindings"]],
                          [("gina@remote.example", "autocrypt")])
 
+    def test_encrypted_message_offers_its_autocrypt_header_only(self):
+        fpr = self.outside.make_key("Hank <hank@remote.example>")
+        keydata = self.outside.export(fpr, armor=False)
+        import base64
+        b64 = base64.b64encode(keydata).decode()
+        folded = "\r\n ".join(b64[i:i + 72] for i in range(0, len(b64), 72))
+        # The ciphertext is made by gpg for the outside key (not alice's): the page shows
+        # it as encrypted without decrypting anything.
+        cipher = self.outside.gpg("--armor", "--trust-model", "always", "-e", "-r", fpr,
+                                  stdin=b"secret\n").stdout.decode()
+        raw = ("From: Hank <hank@remote.example>\r\nTo: alice@example.org\r\n"
+               "Subject: Sealed\r\nDate: %s\r\nMessage-ID: %s\r\n"
+               "Autocrypt: addr=hank@remote.example; keydata=\r\n %s\r\n"
+               "MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; "
+               "protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n"
+               "--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n"
+               "--b1\r\nContent-Type: application/octet-stream\r\n\r\n%s\r\n--b1--\r\n"
+               % (email.utils.formatdate(), email.utils.make_msgid(), folded,
+                  cipher.replace("\n", "\r\n"))).encode()
+        uid = self.wmk.deliver_with_python("alice", raw)
+        page = self.c.get("/message", {"id": uid})
+        self.assertIn('data-offer="autocrypt" data-offer-state="offered" data-fingerprint="%s"'
+                      % fpr, page.text)
+        self.assertNotIn('data-offer="attached"', page.text)
+        r = self.c.post("/message", self.offer_fields(page))
+        self.assertEqual(r.status, 303)
+        self.assertEqual([(b["email"], b["source"]) for b in self.contact(fpr)["bindings"]],
+                         [("hank@remote.example", "autocrypt")])
+
     # ---- S/MIME certificates collected at delivery
 
     def make_ca(self):
