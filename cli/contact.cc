@@ -165,6 +165,20 @@ void register_import(CLI::App& cmd, Context& ctx) {
   });
 }
 
+// with_contacts(), for the contact key that the ID argument names.
+template <class Fn>
+void with_contact(Context& ctx, const std::string& id, Fn fn) {
+  auto n = parse_id(id);
+  if (!n)
+    return report(ctx, n.error());
+  with_contacts(ctx, [&](contacts::ContactStore& store) {
+    auto k = store.get(*n);
+    if (!k)
+      return report(ctx, k.error());
+    fn(store, *k);
+  });
+}
+
 void register_list(CLI::App& cmd, Context& ctx) {
   auto login = std::make_shared<std::optional<std::string>>();
   auto* sub = cmd.add_subcommand("list", "list every user's contact keys, or one user's");
@@ -174,25 +188,14 @@ void register_list(CLI::App& cmd, Context& ctx) {
       auto list = store.list(*login);
       if (!list)
         return report(ctx, list.error());
-      if (ctx.json) {
-        util::JsonWriter w;
-        w.begin_array();
-        for (const auto& k : *list)
-          write_contact(w, k);
-        std::cout << w.end_array().str() << "\n";
-        return;
-      }
-      if (list->empty()) {
-        std::cout << "no contact keys\n";
-        return;
-      }
-      std::vector<std::vector<std::string>> table = {
-          {"ID", "LOGIN", "TYPE", "FINGERPRINT", "EXPIRES", "STATE", "BOUND TO"}};
-      for (const auto& k : *list) {
-        table.push_back({std::to_string(k.id), k.login, keys::key_type_name(k.type), k.fingerprint,
-                         when(k.expires), contacts::key_state_name(k.state), bindings_text(k)});
-      }
-      print_table(table);
+      print_listing(ctx.json, *list, write_contact, "no contact keys",
+                    {"ID", "LOGIN", "TYPE", "FINGERPRINT", "EXPIRES", "STATE", "BOUND TO"},
+                    [](const contacts::ContactKey& k) {
+                      return std::vector<std::string>{
+                          std::to_string(k.id), k.login,         keys::key_type_name(k.type),
+                          k.fingerprint,        when(k.expires), contacts::key_state_name(k.state),
+                          bindings_text(k)};
+                    });
     });
   });
 }
@@ -202,17 +205,11 @@ void register_show(CLI::App& cmd, Context& ctx) {
   auto* sub = cmd.add_subcommand("show", "show one contact key");
   sub->add_option("ID", *id, "the id `contact list` shows")->required();
   sub->callback([&ctx, id] {
-    auto n = parse_id(*id);
-    if (!n)
-      return report(ctx, n.error());
-    with_contacts(ctx, [&](contacts::ContactStore& store) {
-      auto k = store.get(*n);
-      if (!k)
-        return report(ctx, k.error());
+    with_contact(ctx, *id, [&](contacts::ContactStore&, const contacts::ContactKey& k) {
       if (ctx.json)
-        print_contact_json(*k);
+        print_contact_json(k);
       else
-        print_contact_text(*k);
+        print_contact_text(k);
     });
   });
 }
@@ -222,22 +219,16 @@ void register_delete(CLI::App& cmd, Context& ctx) {
   auto* sub = cmd.add_subcommand("delete", "delete a contact key and its bindings");
   sub->add_option("ID", *id, "the id `contact list` shows")->required();
   sub->callback([&ctx, id] {
-    auto n = parse_id(*id);
-    if (!n)
-      return report(ctx, n.error());
-    with_contacts(ctx, [&](contacts::ContactStore& store) {
-      auto k = store.get(*n);
-      if (!k)
-        return report(ctx, k.error());
-      if (auto st = store.remove(*n); !st.ok())
+    with_contact(ctx, *id, [&](contacts::ContactStore& store, const contacts::ContactKey& k) {
+      if (auto st = store.remove(k.id); !st.ok())
         return report(ctx, st.error());
       if (ctx.json) {
         util::JsonWriter w;
-        w.begin_object().field("deleted", k->id).field("fingerprint", k->fingerprint).end_object();
+        w.begin_object().field("deleted", k.id).field("fingerprint", k.fingerprint).end_object();
         std::cout << w.str() << "\n";
         return;
       }
-      std::cout << "deleted contact " << k->id << " (" << k->fingerprint << ") of " << k->login
+      std::cout << "deleted contact " << k.id << " (" << k.fingerprint << ") of " << k.login
                 << "\n";
     });
   });

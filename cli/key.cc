@@ -283,25 +283,16 @@ void register_list(CLI::App& cmd, Context& ctx) {
     auto list = store.list(*login);
     if (!list)
       return report(ctx, list.error());
-    if (ctx.json) {
-      util::JsonWriter w;
-      w.begin_array();
-      for (const auto& k : *list)
-        write_key(w, k);
-      std::cout << w.end_array().str() << "\n";
-      return;
-    }
-    if (list->empty()) {
-      std::cout << "no keys\n";
-      return;
-    }
-    std::vector<std::vector<std::string>> table = {
-        {"FINGERPRINT", "TYPE", "LOGIN", "ALGORITHM", "EXPIRES", "ADDRESSES"}};
-    for (const auto& k : *list) {
-      table.push_back({k.fingerprint, keys::key_type_name(k.type), k.login, k.algorithm,
-                       k.revoked ? "revoked" : when(k.expires), addresses(k)});
-    }
-    print_table(table);
+    print_listing(ctx.json, *list, write_key, "no keys",
+                  {"FINGERPRINT", "TYPE", "LOGIN", "ALGORITHM", "EXPIRES", "ADDRESSES"},
+                  [](const keys::KeyInfo& k) {
+                    return std::vector<std::string>{k.fingerprint,
+                                                    keys::key_type_name(k.type),
+                                                    k.login,
+                                                    k.algorithm,
+                                                    k.revoked ? "revoked" : when(k.expires),
+                                                    addresses(k)};
+                  });
   });
 }
 

@@ -463,6 +463,27 @@ Result<gpgme_import_result_t> import_into(gpgme_ctx_t ctx, std::string_view data
   return r;
 }
 
+// Key data imported into a TempHome of its own, with a GPGME context on that home.
+struct ScratchImport {
+  TempHome home;
+  Ctx ctx;
+  gpgme_import_result_t result;
+
+  static Result<ScratchImport> create(const std::string& scratch_dir, const char* prefix,
+                                      S2kCost cost, std::string_view data) {
+    auto home = TempHome::create(scratch_dir, prefix, cost);
+    if (!home)
+      return home.error();
+    auto ctx = new_ctx(home->path());
+    if (!ctx)
+      return ctx.error();
+    auto imported = import_into(ctx->get(), data);
+    if (!imported)
+      return imported.error();
+    return ScratchImport{std::move(home).value(), std::move(ctx).value(), *imported};
+  }
+};
+
 Result<std::string> export_key(gpgme_ctx_t ctx, const std::string& fingerprint,
                                gpgme_export_mode_t mode) {
   auto out = new_data();
@@ -704,17 +725,11 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
   std::string staged;
   PgpKeyMeta meta;
   {
-    auto stage = TempHome::create(scratch_dir_, "import", S2kCost::cheap);
+    auto stage = ScratchImport::create(scratch_dir_, "import", S2kCost::cheap, data);
     if (!stage)
       return stage.error();
-    auto stage_ctx = new_ctx(stage->path());
-    if (!stage_ctx)
-      return stage_ctx.error();
-    gpgme_ctx_t sctx = stage_ctx->get();
-    auto imported = import_into(sctx, data);
-    if (!imported)
-      return imported.error();
-    if ((*imported)->secret_imported == 0 && (*imported)->secret_unchanged == 0) {
+    gpgme_ctx_t sctx = stage->ctx.get();
+    if (stage->result->secret_imported == 0 && stage->result->secret_unchanged == 0) {
       return make_error(Errc::invalid_argument,
                         "the file holds no OpenPGP secret key (is it a public key?)");
     }
@@ -722,13 +737,13 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
     if (!skey)
       return skey.error();
     meta = meta_of(skey->get());
-    Status passwd = agent_passwd(stage->path(), meta.keygrips, file_passphrase, hex);
+    Status passwd = agent_passwd(stage->home.path(), meta.keygrips, file_passphrase, hex);
     // A failure is asked once more on a fresh agent connection (a part re-protected
     // by the first try opens with the new secret): an agent slow or restarting under
     // load must not be reported as the admin's typo. If it fails again, a refused
     // passphrase says so, and anything else gives the agent's own reason.
     if (!passwd.ok())
-      passwd = agent_passwd(stage->path(), meta.keygrips, file_passphrase, hex, true);
+      passwd = agent_passwd(stage->home.path(), meta.keygrips, file_passphrase, hex, true);
     if (!passwd.ok()) {
       if (passwd.code() == Errc::wrong_passphrase) {
         return make_error(Errc::wrong_passphrase,
@@ -861,20 +876,14 @@ Result<std::string> OpenPgp::export_secret(const std::string& fingerprint,
 
   // Re-protect in a throw-away home whose agent uses gpg's calibrated S2K, since the
   // export passphrase is chosen by a person.
-  auto temp = TempHome::create(scratch_dir_, "export", S2kCost::calibrated);
+  auto temp = ScratchImport::create(scratch_dir_, "export", S2kCost::calibrated, *under_secret);
   if (!temp)
     return temp.error();
-  auto temp_ctx = new_ctx(temp->path());
-  if (!temp_ctx)
-    return temp_ctx.error();
-  gpgme_ctx_t tctx = temp_ctx->get();
-  auto imported = import_into(tctx, *under_secret);
-  if (!imported)
-    return imported.error();
+  gpgme_ctx_t tctx = temp->ctx.get();
   auto tkey = get_key(tctx, fingerprint, true);
   if (!tkey)
     return tkey.error();
-  WMK_TRY(agent_passwd(temp->path(), meta_of(tkey->get()).keygrips, hex, export_passphrase));
+  WMK_TRY(agent_passwd(temp->home.path(), meta_of(tkey->get()).keygrips, hex, export_passphrase));
   PassphraseHook export_hook{&export_passphrase, main_keyid_of(fingerprint), false, false};
   export_hook.install(tctx);
   return export_key(tctx, fingerprint, GPGME_EXPORT_MODE_SECRET);
