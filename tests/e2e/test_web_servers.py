@@ -333,12 +333,20 @@ http {{
 class FastCgiWorkers:
     """Mixin for the servers that reach the programs as FastCGI workers."""
 
-    def test_programs_are_the_workers_spawn_fcgi_started(self):
+    def test_programs_are_the_workers_spawn_fcgi_started_and_stop_cleanly(self):
         c = self.wmk.client()
         self.assertEqual(login(c).status, 303, self.server_logs())
         for _ in range(3):
             self.assertEqual(c.get("/inbox").status, 200)
         self.assert_workers_served()
+        # SIGTERM, how systemd stops the unit, ends a worker cleanly: exit status 0 and
+        # nothing in its log (libfcgi's own handler made it report a broken socket).
+        pid = self.worker_pids["stop-other"]
+        proc = next(p for p in self.procs if p.pid == pid)
+        os.kill(pid, signal.SIGTERM)
+        self.assertEqual(proc.wait(timeout=15), 0)
+        with open(os.path.join(self.wmk.tmp, "fcgi-stop-other.log")) as f:
+            self.assertEqual(f.read(), "")
 
 
 @unittest.skipUnless(os.geteuid() == 0, "Apache starts as root and the workers run as nobody")
