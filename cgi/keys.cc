@@ -4,12 +4,23 @@
 //       another session (since when, from where), or locked; and the user's own
 //       key-use history from the audit log (unlock, decrypt, sign, grants made,
 //       stopped and expired), newest first; and the user's correspondents' keys
-//       (fingerprint, the addresses each is bound to and by what, expiry, state).
+//       (fingerprint, the addresses each is bound to and by what, expiry, state), and
+//       the form to import one.
+//   POST csrf, action=import, key (an uploaded file) or key_text (pasted), emails
+//       (optional; addresses separated by commas or blanks) → imports a correspondent's
+//       OpenPGP public key or certificate bound to those addresses (or to the one
+//       address it carries) with source `user`: 200 `contact-imported` with its
+//       fingerprint and bindings; 400 `keys` with the form and the reason (a secret
+//       key, malformed or oversized data, no or unclear address: nothing stored).
+#include <stdexcept>
+
 #include "cgi/common/guard.h"
 #include "cgi/common/key_pages.h"
 #include "cgi/common/mailbox.h"
 #include "core/bindings/bindings.h"
 #include "core/contacts/contacts.h"
+#include "core/contacts/keydata.h"
+#include "core/webflow/correspondents.h"
 
 namespace wmk::cgi {
 
@@ -163,7 +174,7 @@ Html contacts_html(Context& ctx) {
   auto list = directory.list(ctx.live_session().login);
   if (!list || list->empty()) {
     return Html(
-        R"(<p class="empty">No correspondents' keys yet. Keys arrive in Autocrypt headers of mail to you, or an administrator adds them with <code>webmailkey contact import</code> or <code>webmailkey contact lookup</code>.</p>)");
+        R"(<p class="empty">No correspondents' keys yet. Keys arrive in Autocrypt headers and S/MIME signatures of mail to you; you import them below or from a message that carries one, or an administrator adds them with <code>webmailkey contact import</code> or <code>webmailkey contact lookup</code>.</p>)");
   }
   std::vector<Html> rows;
   for (const auto& k : *list)
@@ -176,12 +187,35 @@ Html contacts_html(Context& ctx) {
               {{"rows", join(rows)}});
 }
 
-Response keys_page(Context& ctx) {
+// What the import form shows again after a refusal.
+struct ImportForm {
+  std::string emails;
+};
+
+Html import_form(const Context& ctx, const ImportForm& form) {
+  return fill(R"(<section class="contact-import">
+<h3>Import a correspondent's key</h3>
+<p>An OpenPGP public key (armored or binary) or an S/MIME certificate (PEM or DER), from a file or pasted. It is bound to the addresses you name, as accepted by you; with none, to the one address the key carries. Never a private key.</p>
+<form method="post" action="/keys" enctype="multipart/form-data" class="contact-import">
+{{csrf}}<input type="hidden" name="action" value="import">
+<p><label for="contact-key-file">Key file</label> <input type="file" id="contact-key-file" name="key" accept=".asc,.gpg,.pgp,.key,.pem,.crt,.cer,.der"></p>
+<p><label for="contact-key-text">or paste it</label><br><textarea id="contact-key-text" name="key_text" rows="6" cols="72" spellcheck="false" autocomplete="off"></textarea></p>
+<p><label for="contact-emails">For the addresses</label> <input type="text" id="contact-emails" name="emails" value="{{emails}}" placeholder="name@example.org" size="40"> <span class="muted">(empty: the one address the key carries)</span></p>
+<p><button type="submit" class="import-contact">Import</button></p>
+</form>
+</section>)",
+              {{"csrf", csrf_field(ctx.live_session().csrf_token)}, {"emails", form.emails}});
+}
+
+Response keys_page(Context& ctx, int status = 200, std::optional<Notice> notice = std::nullopt,
+                   const ImportForm& form = {}) {
   const auto& session = ctx.live_session();
   auto states = webflow::key_states(ctx.app, session);
   if (!states)
     return error_response(404, states.error().message, ctx.viewer());
   Page p = ctx.page("keys", "Your keys", Nav::keys);
+  if (notice)
+    p.notice = std::move(notice);
   const std::int64_t now = ctx.app.clock->now();
 
   Html keys_html;
@@ -223,14 +257,112 @@ Response keys_page(Context& ctx) {
 <h2>Correspondents' keys</h2>
 <p>A signature counts as by the sender only when its key is bound to the sender's address here (or is a key of this server's user); the addresses a key names itself bind nothing.</p>
 {{contacts}}
+{{import}}
 <h2>Key use history</h2>
 <p>Every unlock, decryption and signature with your keys, and when an unlock ended. This session is <code>{{session}}</code>.</p>
 {{history}})",
                 {{"keys", keys_html},
                  {"contacts", contacts_html(ctx)},
+                 {"import", import_form(ctx, form)},
                  {"session", session.short_id},
                  {"history", history_html}});
+  return page_response(status, p);
+}
+
+// The addresses of the emails field: separated by commas, semicolons or blanks.
+std::vector<std::string> split_addresses(const std::string& field) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : field + " ") {
+    if (c == ',' || c == ';' || c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+      if (!cur.empty())
+        out.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur += c;
+    }
+  }
+  return out;
+}
+
+Response imported_page(Context& ctx, const contacts::ContactKey& k) {
+  Page p = ctx.page("contact-imported", "Key imported", Nav::keys);
+  std::vector<Html> bound;
+  for (const auto& b : k.bindings) {
+    bound.push_back(fill(
+        R"(<li data-source="{{source}}" data-email="{{email}}">{{email}} <span class="muted">({{words}})</span></li>)",
+        {{"source", bindings::source_name(b.source)},
+         {"email", b.email},
+         {"words", bindings::source_words(b.source)}}));
+  }
+  // An address the key does not carry is bound because the user said so: say it.
+  std::vector<Html> notes;
+  if (k.type == keys::KeyType::openpgp) {
+    for (const auto& b : k.bindings) {
+      bool carried = false;
+      for (const auto& uid : k.user_ids)
+        carried = carried || contacts::user_id_address(uid) == b.email;
+      if (!carried)
+        notes.push_back(fill(
+            R"(<p class="binding-note" data-email="{{email}}">The key itself does not carry {{email}}: it is bound to that address only because you named it.</p>)",
+            {{"email", b.email}}));
+    }
+  }
+  p.notice = Notice{Notice::Kind::success, "The key was imported."};
+  p.main = fill(R"(<h1>Key imported</h1>
+<dl class="contact-imported">
+<dt>Kind</dt><dd>{{kind}}</dd>
+<dt>Fingerprint</dt><dd><code class="fingerprint" data-fingerprint="{{fpr}}">{{grouped}}</code></dd>
+<dt>Bound to</dt><dd><ul class="bindings">{{bound}}</ul></dd>
+</dl>
+{{notes}}<p>Mail signed with this key counts as by the sender only for these addresses. <a href="/keys">Back to your keys</a></p>)",
+                {{"kind", key_kind(k.type)},
+                 {"fpr", k.fingerprint},
+                 {"grouped", keys::group_fingerprint(k.fingerprint)},
+                 {"bound", join(bound)},
+                 {"notes", join(notes)}});
   return page_response(200, p);
+}
+
+Response import_contact(Context& ctx) {
+  const std::string key_text = ctx.request.field("key_text").value_or("");
+  // The form comes back with the addresses only: the pasted text may have been a
+  // private key, which is never sent back.
+  ImportForm form{ctx.request.field("emails").value_or("")};
+  auto refuse = [&](const std::string& why) {
+    return keys_page(ctx, 400, Notice{Notice::Kind::error, "The key was not imported: " + why},
+                     form);
+  };
+  const UploadedFile* file = nullptr;
+  for (const auto& f : ctx.request.files()) {
+    if (f.field == "key" && !(f.filename.empty() && f.data.empty()))
+      file = &f;
+  }
+  const bool pasted = key_text.find_first_not_of(" \t\r\n") != std::string::npos;
+  if (file != nullptr && pasted)
+    return refuse("give either a file or pasted text, not both.");
+  if (file == nullptr && !pasted)
+    return refuse("choose a key file or paste the key.");
+  if (file != nullptr && file->data.empty())
+    return refuse("the file " + file->filename + " is empty.");
+  auto imported = webflow::import_contact_key(ctx.app, ctx.live_session(),
+                                              file != nullptr ? file->data : key_text,
+                                              split_addresses(form.emails));
+  if (!imported) {
+    if (imported.code() == Errc::invalid_argument || imported.code() == Errc::corrupt ||
+        imported.code() == Errc::unsupported)
+      return refuse(imported.error().message + ".");
+    throw std::runtime_error("importing a contact key failed: " + imported.error().message);
+  }
+  return imported_page(ctx, *imported);
+}
+
+Response keys(Context& ctx) {
+  if (!ctx.request.is_post())
+    return keys_page(ctx);
+  if (ctx.request.field("action").value_or("") != "import")
+    return error_response(400, "Unknown action.", ctx.viewer());
+  return import_contact(ctx);
 }
 
 }  // namespace
@@ -239,6 +371,7 @@ Response keys_page(Context& ctx) {
 
 int main() {
   using namespace wmk::cgi;
-  Program program{.name = "keys", .methods = {"GET"}, .access = Access::session, .secrets = {}};
-  return run(program, keys_page);
+  Program program{
+      .name = "keys", .methods = {"GET", "POST"}, .access = Access::session, .secrets = {}};
+  return run(program, keys);
 }

@@ -78,12 +78,19 @@ void run_deliver(Context& ctx, const std::string& login, const std::string& fold
   if (!delivered)
     return fail(ctx, delivered.error(), delivered.code() == Errc::invalid_argument);
   // Autocrypt Level 1: the sender's key from the header, bound to the From address as
-  // `autocrypt`. Never a reason to refuse or retry the delivery.
+  // `autocrypt`. Never a reason to refuse or retry the delivery (nor is the S/MIME
+  // certificate collection below).
   if (*folder == mail::Folder::inbox) {
     keys::KeyStore keys(*app);
     contacts::ContactStore contacts(*app, keys);
     if (auto seen = contacts.autocrypt_from_message(user->id, *raw); !seen) {
       std::cerr << "webmailkey: delivered; its Autocrypt header was not taken: "
+                << seen.error().message << "\n";
+    }
+    // S/MIME: the certificate of a validly signed message whose CA names the sender,
+    // bound to the From address as `ca`.
+    if (auto seen = contacts.smime_signer_from_message(user->id, *raw); !seen) {
+      std::cerr << "webmailkey: delivered; its signer's certificate was not collected: "
                 << seen.error().message << "\n";
     }
   }

@@ -5,6 +5,7 @@
 #include "cgi/common/key_pages.h"
 #include "cgi/common/mail_frame.h"
 #include "cgi/common/mailbox.h"
+#include "core/webflow/correspondents.h"
 #include "core/webflow/drafting.h"
 #include "core/webflow/signed_view.h"
 
@@ -20,6 +21,72 @@ Html address_list(const std::vector<mail::Address>& list) {
     joined += a.display();
   }
   return text(joined);
+}
+
+// One key the message offers for its sender: what it is, and the form that imports
+// it (after the user saw its fingerprint and the address it would be bound to).
+Html offer_item(const Context& ctx, const webflow::MessageRef& ref, const webflow::KeyOffer& o) {
+  const bool autocrypt = o.kind == webflow::KeyOffer::Kind::autocrypt;
+  const std::string where =
+      autocrypt ? "The sender's Autocrypt header carries" : "This message has an attached";
+  if (!o.problem.empty()) {
+    return fill(
+        R"(<li class="key-offer" data-offer="{{kind}}" data-offer-state="refused">{{where}} key that cannot be imported: {{why}}.</li>)",
+        {{"kind", webflow::offer_kind_name(o.kind)}, {"where", where}, {"why", o.problem}});
+  }
+  Html claim;
+  if (!o.names_from) {
+    std::string names;
+    for (const auto& e : o.emails)
+      names += (names.empty() ? "" : ", ") + e;
+    claim = fill(
+        R"( <strong class="key-offer-mismatch">The key does not carry the sender's address {{from}}{{names}}: import it for {{from}} only if you know that it is theirs.</strong>)",
+        {{"from", o.from},
+         {"names", names.empty() ? std::string(" (it carries no address)")
+                                 : " (it carries " + names + ")"}});
+  }
+  Html action;
+  if (o.bound) {
+    action = fill(R"( <span class="muted">It is already bound to {{from}} in your keys.</span>)",
+                  {{"from", o.from}});
+  } else {
+    action = fill(R"(
+<form method="post" action="/message" class="inline import-offer">
+{{csrf}}{{fields}}<input type="hidden" name="action" value="import-key"><input type="hidden" name="kind" value="{{kind}}"><input type="hidden" name="part" value="{{part}}"><input type="hidden" name="fingerprint" value="{{fpr}}">
+<button type="submit">Import for {{from}}</button>
+</form>)",
+                  {{"csrf", csrf_field(ctx.live_session().csrf_token)},
+                   {"fields", message_fields(ref)},
+                   {"kind", webflow::offer_kind_name(o.kind)},
+                   {"part", o.part_id},
+                   {"fpr", o.fingerprint},
+                   {"from", o.from}});
+  }
+  return fill(
+      R"(<li class="key-offer" data-offer="{{kind}}" data-offer-state="{{state}}" data-fingerprint="{{fpr}}">{{where}} {{what}} <code class="fingerprint">{{grouped}}</code> for the sender {{from}}{{source}}.{{claim}}{{action}}</li>)",
+      {{"kind", webflow::offer_kind_name(o.kind)},
+       {"state", o.bound ? "bound" : (o.names_from ? "offered" : "mismatch")},
+       {"fpr", o.fingerprint},
+       {"where", where},
+       {"what", o.type == keys::KeyType::smime ? "certificate" : "key"},
+       {"grouped", keys::group_fingerprint(o.fingerprint)},
+       {"from", o.from},
+       {"source", autocrypt ? " (it would be bound as seen in an Autocrypt header)"
+                            : " (it would be bound as accepted by you)"},
+       {"claim", claim},
+       {"action", action}});
+}
+
+Html key_offers_html(const Context& ctx, const webflow::MessageRef& ref, std::string_view raw) {
+  auto offers = webflow::key_offers(ctx.app, ctx.live_session(), raw);
+  if (offers.empty())
+    return {};
+  std::vector<Html> items;
+  for (const auto& o : offers)
+    items.push_back(offer_item(ctx, ref, o));
+  return fill(
+      R"(<section class="key-offers"><h2>Keys in this message</h2><ul class="key-offers">{{items}}</ul></section>)",
+      {{"items", join(items)}});
 }
 
 }  // namespace
@@ -218,9 +285,10 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     content = fill(R"(<ul class="indicators" aria-label="Protection">{{indicator}}</ul>
 {{body}})",
                    {{"indicator", indicator}, {"body", body}}) +
-              attachment_list(m, ref);
+              attachment_list(m, ref) + key_offers_html(ctx, ref, *raw);
   } else {
-    content = text_content(m, view, ref) + attachment_list(m, ref);
+    content =
+        text_content(m, view, ref) + attachment_list(m, ref) + key_offers_html(ctx, ref, *raw);
   }
   p.main = fill(
       R"(<article class="message">

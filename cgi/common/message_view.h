@@ -59,7 +59,10 @@ enum class DecryptLook { locked, unlocked };
 Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, DecryptLook look);
 
 // The message page (data-page="message") for ref with the given status and notice:
-// the headers and the text, or the encrypted placeholder with its Decrypt button.
+// the headers and the text, or the encrypted placeholder with its Decrypt button; for
+// a message that is not encrypted, the keys it offers for its sender (an attached
+// application/pgp-keys part, its Autocrypt header), each with its fingerprint and an
+// import form (POST /message, action=import-key).
 // Error pages for a message that cannot be found or read.
 Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
                       std::optional<Notice> notice = std::nullopt,

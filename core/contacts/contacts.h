@@ -141,6 +141,16 @@ class ContactStore {
   Result<std::optional<ContactKey>> autocrypt_from_message(std::int64_t user_id,
                                                            std::string_view raw);
 
+  // S/MIME at delivery (docs/security.md, "Correspondents' keys"): when raw is an
+  // S/MIME signed (not encrypted) message whose signature is good, whose signer's
+  // certificate chains to the trust store and names the From address, and no binding
+  // yet ties that certificate to the address for the user, the certificate is stored
+  // and bound to the From address with source ca (dated min(Date, now)). A
+  // self-signed or unknown-CA certificate, one that does not name the From address,
+  // or a bad signature: nothing is stored (nullopt). Errors as import.
+  Result<std::optional<ContactKey>> smime_signer_from_message(std::int64_t user_id,
+                                                              std::string_view raw);
+
  private:
   Result<ContactKey> import_for(std::int64_t user_id, const std::string& login,
                                 std::string_view data, const ImportRequest& request,

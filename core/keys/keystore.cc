@@ -700,8 +700,15 @@ Status KeyStore::remove(const KeyInfo& key) {
   if (key.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
+    // A correspondent's directory may hold the same public key (core/contacts): then
+    // only the secret leaves the home, and their verdicts and encryption still work.
+    auto held = app_.db.prepare(
+        "SELECT 1 FROM contact_keys WHERE fingerprint = ? AND type = 'openpgp' LIMIT 1");
+    held.bind(1, key.fingerprint);
+    const bool contact_holds = held.step();
     // Inside the transaction: if gpg fails, the row stays and nothing changed.
-    Status gone = pgp().remove(key.fingerprint);
+    Status gone =
+        contact_holds ? pgp().remove_secret(key.fingerprint) : pgp().remove(key.fingerprint);
     if (!gone.ok() && gone.code() != Errc::not_found)
       return fail(gone.error());
   }

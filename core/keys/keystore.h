@@ -113,7 +113,8 @@ class KeyStore {
                            const util::SecretBuffer& new_passphrase);
 
   // Deletes the key here and, for OpenPGP, its secret and public key from the GnuPG
-  // home. Another key of the user for the same address becomes its default.
+  // home (only its secret when a correspondent's directory, core/contacts, holds the
+  // same public key). Another key of the user for the same address becomes its default.
   Status remove(const KeyInfo& key);
 
   // Runs the KDF and opens the key secret. Errc::wrong_passphrase, Errc::revoked,

@@ -897,6 +897,24 @@ Status OpenPgp::remove(const std::string& fingerprint) {
   return delete_key(ctx, fingerprint);
 }
 
+Status OpenPgp::remove_secret(const std::string& fingerprint) {
+  auto meta = find(fingerprint);
+  if (!meta)
+    return meta.error();
+  auto agent = Agent::connect(home_);
+  if (!agent)
+    return agent.error();
+  for (const auto& grip : meta->keygrips) {
+    if (!agent->transact("HAVEKEY " + grip, nullptr, nullptr, nullptr).ok())
+      continue;
+    WMK_TRY(agent->transact("DELETE_KEY --force " + grip, nullptr, nullptr, nullptr));
+  }
+  auto after = find(fingerprint);
+  if (after && after->has_secret)
+    return make_error(Errc::io, "gpg-agent kept a secret part of key " + fingerprint);
+  return {};
+}
+
 Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
                                        const util::SecretBuffer& key_secret,
                                        std::string_view ciphertext) {

@@ -100,6 +100,11 @@ class OpenPgp {
   // Deletes the secret and the public key. Errc::not_found if absent.
   Status remove(const std::string& fingerprint);
 
+  // Deletes only the secret parts (gpg-agent's DELETE_KEY for each keygrip): the
+  // public key stays in the home, e.g. for a correspondent who holds it too.
+  // Errc::not_found if the key is absent.
+  Status remove_secret(const std::string& fingerprint);
+
   // Decrypts with the key's secret subkeys only; plaintext comes back only after gpg
   // reported success and integrity protection. Errc::crypto for ciphertext without
   // integrity protection or not encrypted to this key; Errc::corrupt for damaged data.

@@ -658,6 +658,7 @@ Result<VerifyResult> verify(std::string_view signed_data, std::string_view signa
       continue;
     }
     CertInfo ci = info_of(signer);
+    sig.certificate = cert_pem(signer);
     sig.fingerprint = ci.fingerprint;
     sig.signer = ci.subject;
     sig.emails = ci.emails;
@@ -667,6 +668,12 @@ Result<VerifyResult> verify(std::string_view signed_data, std::string_view signa
       bool chain_ok = X509_verify_cert(sctx.get()) == 1;
       int err = X509_STORE_CTX_get_error(sctx.get());
       sig.trusted = good && chain_ok;
+      if (chain_ok) {
+        sig.certificate.clear();
+        STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(sctx.get());
+        for (int c = 0; c < sk_X509_num(chain); ++c)
+          sig.certificate += cert_pem(sk_X509_value(chain, c));
+      }
       if (good && !chain_ok) {
         if (err == X509_V_ERR_CERT_HAS_EXPIRED)
           sig.status = SignatureStatus::key_expired;

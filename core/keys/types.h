@@ -119,6 +119,9 @@ struct SignatureInfo {
   std::vector<std::string> emails;  // the signer's addresses, to match against From
   std::int64_t created = 0;         // signature time, 0 if unknown
   std::string detail;               // what the engine said, for display
+  // S/MIME: the signer's certificate as PEM, leaf first, then the chain that was
+  // verified (when it chained to the trust store). Empty for OpenPGP.
+  std::string certificate;
 };
 
 // Words that KeyStore::decrypt's Errc::crypto messages contain, one per reason a

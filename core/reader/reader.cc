@@ -208,6 +208,7 @@ SignatureVerdict verdict_of(const FoundSignature& f, const std::string& from_add
   v.covers_whole = f.covers_entity && entity_alone;
   v.created = f.info.created;
   v.detail = f.info.detail;
+  v.certificate = f.info.certificate;
   return v;
 }
 

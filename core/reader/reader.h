@@ -123,6 +123,9 @@ struct SignatureVerdict {
   bool covers_whole = false;
   std::int64_t created = 0;  // signature time, 0 if unknown
   std::string detail;        // the engine's words, for a tooltip; never a claim
+  // S/MIME: the signer's certificate (PEM, leaf first, with the verified chain), as
+  // keys::SignatureInfo::certificate; empty for OpenPGP.
+  std::string certificate;
 };
 
 // The overall signature state of a view. Only `valid` may be shown as a valid

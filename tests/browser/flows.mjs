@@ -334,6 +334,22 @@ for (const run of Object.keys(RUNS)) {
       }
     });
 
+    test("a correspondent's key imported on Your keys", async () => {
+      const { page } = ctx;
+      const contact = SCENARIO.contact;
+      await goto(page, '/keys');
+      await expectPage(page, 'keys');
+      await page.getByLabel('or paste it').fill(contact.armored);
+      await page.getByLabel('For the addresses').fill(contact.email);
+      await shots.take(page, 'keys-import-form');
+      await navigate(page, page.getByRole('button', { name: 'Import' }));
+      await expectPage(page, 'contact-imported');
+      assert.equal(await page.locator('code.fingerprint').getAttribute('data-fingerprint'),
+        contact.fingerprint);
+      assert.match(await page.locator('ul.bindings').innerText(), new RegExp(contact.email));
+      await shots.take(page, 'contact-imported');
+    });
+
     test('logout ends the session', async () => {
       const { page, context, watch } = ctx;
       await goto(page, '/inbox');

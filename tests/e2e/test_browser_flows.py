@@ -66,6 +66,17 @@ class BrowserFlows(unittest.TestCase):
         }
         for login in USERS.values():
             cls.provision(login)
+        # A correspondent outside the server, whose public key each user imports on /keys.
+        uid = "Frieda Outside <frieda@remote.example>"
+        cls.gpg.gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid,
+                    "future-default", "default", "never")
+        listing = cls.gpg.gpg("--with-colons", "--list-keys", uid).decode()
+        fpr = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0]
+        cls.scenario["contact"] = {
+            "armored": cls.gpg.gpg("--armor", "--export", fpr).decode(),
+            "fingerprint": fpr,
+            "email": "frieda@remote.example",
+        }
         cls.wmk.start()
 
     @classmethod

@@ -366,6 +366,36 @@ TEST_F(ContactsTest, DeleteRemovesThePublicKeyWhenNobodyElseHasIt) {
   EXPECT_EQ(env.count("SELECT count(*) FROM contact_bindings"), 0);
 }
 
+TEST_F(ContactsTest, DeletingAUsersKeyKeepsThePublicKeyAContactHolds) {
+  // alice's own key, which bob has as a correspondent's key.
+  keys::GenerateOptions o;
+  auto mine = keys.generate("alice", o, test::secret("alice key passphrase"));
+  ASSERT_TRUE(mine.ok()) << mine.error().message;
+  const std::string fpr = mine->key.fingerprint;
+  auto pub = keys.export_public(mine->key);
+  ASSERT_TRUE(pub.ok());
+  ImportRequest r;
+  r.emails = {"alice@example.org"};
+  auto held = contacts.import("bob", *pub, r);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  ASSERT_EQ(KeysEnv::gpg(env.gnupg_home(), {"--list-secret-keys", fpr}).status, 0);
+
+  ASSERT_TRUE(keys.remove(mine->key).ok());
+  // The secret is gone; the public key stays for bob, who still encrypts to it.
+  EXPECT_NE(KeysEnv::gpg(env.gnupg_home(), {"--list-secret-keys", fpr}).status, 0);
+  EXPECT_TRUE(in_server_home(fpr));
+  auto bob = auth::UserStore(env.app().db, env.clock()).find("bob");
+  auto enc = contacts.encryption_key(bob->id, "alice@example.org", keys::KeyType::openpgp);
+  ASSERT_TRUE(enc.ok()) << enc.error().message;
+  EXPECT_TRUE(keys.encrypt(keys::KeyType::openpgp, {enc->public_data}, "to alice").ok());
+
+  // Without a contact holding it, a user's key leaves the home entirely.
+  auto other = keys.generate("alice", o, test::secret("alice key passphrase"));
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  ASSERT_TRUE(keys.remove(other->key).ok());
+  EXPECT_FALSE(in_server_home(other->key.fingerprint));
+}
+
 TEST_F(ContactsTest, AutocryptBindsOnlyTheSenderAndKeepsFirstAndLastSeen) {
   std::string fpr = make_key("Peer <peer@remote.example>");
   std::string value = autocrypt_value("peer@remote.example", export_public(fpr, false), true);

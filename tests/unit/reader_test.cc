@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/contacts/contacts.h"
 #include "core/reader/reader.h"
 #include "tests/unit/keys_test_util.h"
 
@@ -790,6 +791,52 @@ TEST_F(Reader, SignedOnlyMessagesAreCheckedWithoutAKey) {
             Errc::not_found);
   EXPECT_EQ(verify_signed(store, pgp_mime(gpg_encrypt(out().sam_home, "x"))).code(),
             Errc::invalid_argument);
+}
+
+// S/MIME certificates from validly signed mail (ContactStore::smime_signer_from_message,
+// run at delivery): collected, bound as `ca`, only when the chain ends at a trusted root
+// and the certificate names the From address.
+TEST_F(Reader, SmimeSignerCertificateIsCollectedOnlyFromATrustedCaNamingTheSender) {
+  const std::string content = "Content-Type: text/plain\r\n\r\nSigned by Sam\r\n";
+  const std::string raw = message(smime_sign(content), "Sam <sam@example.net>");
+  auto alice = auth::UserStore(env.app().db, env.clock()).find("alice");
+  ASSERT_TRUE(alice.has_value());
+  contacts::ContactStore contacts(env.app(), store);
+  // The CA is unknown to the trust store: nothing is collected.
+  auto untrusted = contacts.smime_signer_from_message(alice->id, raw);
+  ASSERT_TRUE(untrusted.ok()) << untrusted.error().message;
+  EXPECT_FALSE(untrusted->has_value());
+  EXPECT_EQ(env.count("SELECT count(*) FROM contact_keys"), 0);
+
+  TrustTestCa trust;
+  // Trusted, but From is another address than the certificate names.
+  auto other =
+      contacts.smime_signer_from_message(alice->id, message(smime_sign(content), "x@example.net"));
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_FALSE(other->has_value());
+  EXPECT_EQ(env.count("SELECT count(*) FROM contact_keys"), 0);
+
+  auto got = contacts.smime_signer_from_message(alice->id, raw);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  ASSERT_TRUE(got->has_value());
+  const contacts::ContactKey& k = **got;
+  EXPECT_EQ(k.type, KeyType::smime);
+  ASSERT_EQ(k.bindings.size(), 1u);
+  EXPECT_EQ(k.bindings[0].email, "sam@example.net");
+  EXPECT_EQ(k.bindings[0].source, bindings::Source::ca);
+  EXPECT_NE(k.public_data.find("BEGIN CERTIFICATE"), std::string::npos);
+  // Bound now: a second message adds nothing, and the verdict names the sender.
+  auto again = contacts.smime_signer_from_message(alice->id, raw);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->has_value());
+  auto view = wmk::reader::verify_signed(store, raw, bindings::standard(env.app(), alice->id));
+  ASSERT_TRUE(view.ok()) << view.error().message;
+  EXPECT_EQ(view->signature_state, SignatureState::valid);
+  ASSERT_TRUE(view->signatures[0].binding.has_value());
+  EXPECT_EQ(view->signatures[0].binding->source, bindings::Source::ca);
+  // Only alice's directory: bob has nothing.
+  auto bob = auth::UserStore(env.app().db, env.clock()).find("bob");
+  EXPECT_TRUE(contacts.bound_to(bob->id, "sam@example.net").empty());
 }
 
 TEST_F(Reader, DecryptedHtmlIsFlaggedForTheSanitizer) {

@@ -1,0 +1,160 @@
+#include "core/webflow/correspondents.h"
+
+#include <algorithm>
+
+#include "core/bindings/bindings.h"
+#include "core/contacts/autocrypt.h"
+#include "core/keys/keystore.h"
+#include "core/mail/mime.h"
+#include "core/util/ascii.h"
+
+namespace wmk::webflow {
+
+namespace {
+
+keys::Actor actor_of(const session::Session& session) {
+  return keys::Actor{session.login, session.short_id, session.client_addr};
+}
+
+constexpr std::string_view kKeysType = "application/pgp-keys";
+
+}  // namespace
+
+Result<contacts::ContactKey> import_contact_key(app::App& app, const session::Session& session,
+                                                std::string_view data,
+                                                const std::vector<std::string>& emails) {
+  keys::KeyStore store(app, actor_of(session));
+  contacts::ContactStore directory(app, store, actor_of(session));
+  contacts::ImportRequest request;
+  request.emails = emails;
+  request.source = contacts::BindingSource::user;
+  return directory.import(session.login, data, request);
+}
+
+const char* offer_kind_name(KeyOffer::Kind kind) {
+  return kind == KeyOffer::Kind::autocrypt ? "autocrypt" : "attached";
+}
+
+std::optional<KeyOffer::Kind> parse_offer_kind(std::string_view name) {
+  if (name == "attached")
+    return KeyOffer::Kind::attached;
+  if (name == "autocrypt")
+    return KeyOffer::Kind::autocrypt;
+  return std::nullopt;
+}
+
+std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
+                                 std::string_view raw) {
+  std::vector<KeyOffer> out;
+  auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
+  if (!parsed || mail::is_encrypted(parsed->protection))
+    return out;
+  keys::KeyStore store(app, actor_of(session));
+  contacts::ContactStore directory(app, store, actor_of(session));
+  const std::string from = util::ascii_lower(parsed->from.address);
+  const bindings::Chain chain = bindings::standard(app, session.user_id);
+  auto finish = [&](KeyOffer& offer, std::string_view data) {
+    offer.from = from;
+    auto key = directory.read(data);
+    if (!key) {
+      offer.problem = key.error().message;
+      return;
+    }
+    offer.fingerprint = key->fingerprint;
+    offer.type = key->type;
+    offer.emails = key->emails;
+    offer.names_from = !from.empty() &&
+                       std::find(key->emails.begin(), key->emails.end(), from) != key->emails.end();
+    // Bound already by any source: the user's directory, or a key of this server's
+    // user for that address (mail between users here carries their Autocrypt headers).
+    offer.bound = !from.empty() && chain.find(key->type, key->fingerprint, from).has_value();
+    if (from.empty())
+      offer.problem = "the message has no sender address to bind the key to";
+  };
+  for (const auto& part : parsed->parts) {
+    if (part.content_type != kKeysType)
+      continue;
+    KeyOffer offer;
+    offer.kind = KeyOffer::Kind::attached;
+    offer.part_id = part.id;
+    auto content = mail::part_content(raw, part.id);
+    if (!content) {
+      offer.from = from;
+      offer.problem = content.error().message;
+    } else {
+      finish(offer, content->bytes);
+    }
+    out.push_back(std::move(offer));
+  }
+  auto values = contacts::autocrypt_header_values(raw);
+  if (values.size() == 1) {
+    KeyOffer offer;
+    offer.kind = KeyOffer::Kind::autocrypt;
+    auto header = contacts::parse_autocrypt(values.front());
+    if (!header) {
+      offer.from = from;
+      offer.problem = header.error().message;
+    } else {
+      finish(offer, header->keydata);
+      if (offer.problem.empty() && header->addr != from)
+        offer.problem = "the Autocrypt header is for " + header->addr + ", not the sender " +
+                        (from.empty() ? std::string("(none)") : from);
+    }
+    out.push_back(std::move(offer));
+  }
+  return out;
+}
+
+Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Session& session,
+                                              std::string_view raw, KeyOffer::Kind kind,
+                                              std::string_view part_id,
+                                              std::string_view expected_fingerprint) {
+  auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
+  if (!parsed)
+    return parsed.error();
+  if (mail::is_encrypted(parsed->protection))
+    return make_error(Errc::not_found, "an encrypted message offers no key here");
+  const std::string from = util::ascii_lower(parsed->from.address);
+  if (from.empty())
+    return make_error(Errc::invalid_argument,
+                      "the message has no sender address to bind the key to");
+  keys::KeyStore store(app, actor_of(session));
+  contacts::ContactStore directory(app, store, actor_of(session));
+  auto check = [&](std::string_view data) -> Status {
+    auto key = directory.read(data);
+    if (!key)
+      return key.error();
+    if (key->fingerprint != expected_fingerprint)
+      return make_error(Errc::conflict, "the message offers key " + key->fingerprint +
+                                            ", not the key " + std::string(expected_fingerprint) +
+                                            " you were shown; nothing was imported");
+    return {};
+  };
+  if (kind == KeyOffer::Kind::attached) {
+    auto it = std::find_if(parsed->parts.begin(), parsed->parts.end(), [&](const mail::Part& p) {
+      return p.id == part_id && p.content_type == kKeysType;
+    });
+    if (it == parsed->parts.end())
+      return make_error(Errc::not_found, "the message has no such attached key");
+    auto content = mail::part_content(raw, part_id);
+    if (!content)
+      return content.error();
+    WMK_TRY(check(content->bytes));
+    contacts::ImportRequest request;
+    request.emails = {from};
+    request.source = contacts::BindingSource::user;
+    return directory.import(session.login, content->bytes, request);
+  }
+  auto values = contacts::autocrypt_header_values(raw);
+  if (values.size() != 1)
+    return make_error(Errc::not_found, "the message has no single Autocrypt header");
+  auto header = contacts::parse_autocrypt(values.front());
+  if (!header)
+    return header.error();
+  WMK_TRY(check(header->keydata));
+  const std::int64_t now = app.clock->now();
+  const std::int64_t when = parsed->date ? std::min(*parsed->date, now) : now;
+  return directory.autocrypt_seen(session.user_id, from, values.front(), when);
+}
+
+}  // namespace wmk::webflow
