@@ -38,6 +38,8 @@ DOC_SHOTS = {
     "desktop-compose.png": ("desktop", "compose"),
     "desktop-signed-review.png": ("desktop", "signed-review"),
     "desktop-second-in-use.png": ("desktop", "second-in-use"),
+    "desktop-keys-import-form.png": ("desktop", "keys-import-form"),
+    "desktop-contact-imported.png": ("desktop", "contact-imported"),
     "phone-inbox.png": ("phone", "inbox"),
     "phone-compose.png": ("phone", "compose"),
     "phone-decrypted.png": ("phone", "decrypted"),
