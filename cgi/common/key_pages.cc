@@ -89,15 +89,35 @@ std::string signature_state_sentence(const reader::MessageView& v) {
   return "The signature could not be checked.";
 }
 
+// A signature's verdict in plain words (the stable name stays in data-verdict).
+const char* verdict_words(reader::VerdictStatus status) {
+  switch (status) {
+    case reader::VerdictStatus::good:
+      return "Good signature";
+    case reader::VerdictStatus::bad:
+      return "BAD signature";
+    case reader::VerdictStatus::unknown_key:
+      return "Unknown key";
+    case reader::VerdictStatus::expired_key:
+      return "Expired key";
+    case reader::VerdictStatus::revoked_key:
+      return "Revoked key";
+    case reader::VerdictStatus::error:
+      break;
+  }
+  return "Not checked";
+}
+
 Html signature_details(const reader::MessageView& v) {
   std::vector<Html> items;
   for (const auto& s : v.signatures) {
-    std::string who = s.signer.empty() ? "(unknown signer)" : s.signer;
+    std::string who = s.signer.empty() ? "signer unknown" : s.signer;
     if (!s.signer_fingerprint.empty())
-      who += " \u2014 " + s.signer_fingerprint;
+      who += " \u2014 " + keys::group_fingerprint(s.signer_fingerprint);
     items.push_back(
-        fill(R"(<li data-verdict="{{status}}">{{status}}: {{who}}{{when}}</li>)",
+        fill(R"(<li data-verdict="{{status}}">{{words}}: {{who}}{{when}}</li>)",
              {{"status", reader::verdict_status_name(s.status)},
+              {"words", verdict_words(s.status)},
               {"who", who},
               {"when", s.created > 0 ? ", signed " + format_date(s.created) : std::string()}}));
   }

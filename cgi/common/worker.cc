@@ -85,6 +85,16 @@ extern "C" void on_sighup(int) {
   recycle_requested = 1;
 }
 
+// Set by SIGTERM (how lighttpd, spawn-fcgi's supervisor or systemd stop a worker) and
+// SIGINT: exit after the request in hand (or now, when idle), with status 0 and
+// nothing in the server's error log. libfcgi's own SIGTERM handler would make the
+// accept fail as if the socket had broken.
+volatile std::sig_atomic_t stop_requested = 0;
+
+extern "C" void on_stop(int) {
+  stop_requested = 1;
+}
+
 // How many times this worker has been recycled (WEBMAILKEY_WORKER_GENERATION).
 unsigned long generation() {
   const char* g = std::getenv(kGenerationEnv);
@@ -131,6 +141,12 @@ int serve_fastcgi(const Program& program, const Handler& handler) {
     std::cerr << "webmailkey " << program.name << ": libfcgi could not start" << std::endl;
     return 1;
   }
+  // After FCGX_Init, which installs libfcgi's handlers: these replace its SIGTERM one.
+  struct sigaction stop {};
+  stop.sa_handler = on_stop;  // no SA_RESTART, as for SIGHUP
+  sigemptyset(&stop.sa_mask);
+  sigaction(SIGTERM, &stop, nullptr);
+  sigaction(SIGINT, &stop, nullptr);
   FCGX_Request request;
   if (FCGX_InitRequest(&request, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
     std::cerr << "webmailkey " << program.name << ": libfcgi could not start" << std::endl;
@@ -139,10 +155,12 @@ int serve_fastcgi(const Program& program, const Handler& handler) {
   std::optional<app::App> app;
   std::uint64_t served = 0;
   bool recycle = false;
-  while (!recycle_requested) {
+  bool stopped = false;
+  while (!recycle_requested && !stop_requested) {
     if (FCGX_Accept_r(&request) < 0) {
-      recycle = recycle_requested != 0;
-      if (!recycle)
+      stopped = stop_requested != 0;
+      recycle = !stopped && recycle_requested != 0;
+      if (!recycle && !stopped)
         std::cerr << "webmailkey " << program.name << ": the FastCGI socket failed" << std::endl;
       break;
     }
@@ -155,17 +173,22 @@ int serve_fastcgi(const Program& program, const Handler& handler) {
     // Without an app (the config could not be opened) every request tries again in a
     // fresh process.
     std::uint64_t limit = app ? app->config.worker_max_requests : 1;
+    if (stop_requested) {
+      stopped = true;
+      break;
+    }
     if (served >= limit || recycle_requested) {
       recycle = true;
       break;
     }
   }
+  stopped = stopped || stop_requested != 0;
   FCGX_Free(&request, 1);
-  if (recycle) {
+  if (recycle && !stopped) {
     app.reset();
     reexec(program);
   }
-  return recycle ? 0 : 1;
+  return recycle || stopped ? 0 : 1;
 }
 
 void wipe_stack() {

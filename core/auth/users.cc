@@ -132,18 +132,30 @@ Status validate_email(std::string_view email) {
   return {};
 }
 
-Status check_password_policy(const config::Config& cfg, const util::SecretBuffer& password) {
-  std::string_view bytes(reinterpret_cast<const char*>(password.data()), password.size());
+Status check_min_length(const util::SecretBuffer& secret, std::uint32_t min_length,
+                        std::string_view what, std::string_view config_key) {
+  std::string_view bytes(reinterpret_cast<const char*>(secret.data()), secret.size());
   std::size_t chars = 0;
   for (std::size_t i = 0; i < bytes.size(); ++chars)
     i += util::next_code_point(bytes, i).second;
-  if (chars < cfg.password_min_length) {
-    return make_error(Errc::invalid_argument,
-                      "the password is too short: it has " + std::to_string(chars) +
-                          " characters, the minimum is " + std::to_string(cfg.password_min_length) +
-                          " (config key password_min_length)");
+  if (chars < min_length) {
+    return make_error(Errc::invalid_argument, "the " + std::string(what) +
+                                                  " is too short: it has " + std::to_string(chars) +
+                                                  " characters, the minimum is " +
+                                                  std::to_string(min_length) + " (config key " +
+                                                  std::string(config_key) + ")");
   }
   return {};
+}
+
+Status check_password_policy(const config::Config& cfg, const util::SecretBuffer& password) {
+  return check_min_length(password, cfg.password_min_length, "password", "password_min_length");
+}
+
+Status check_key_passphrase_policy(const config::Config& cfg,
+                                   const util::SecretBuffer& passphrase) {
+  return check_min_length(passphrase, cfg.key_passphrase_min_length, "key passphrase",
+                          "key_passphrase_min_length");
 }
 
 crypto::KdfParams password_params(const config::Config& cfg) {

@@ -48,10 +48,20 @@ Status validate_login(std::string_view login);
 // Errc::invalid_argument saying why otherwise.
 Status validate_email(std::string_view email);
 
+// Ok if secret has at least min_length characters (UTF-8 code points); otherwise
+// Errc::invalid_argument "the WHAT is too short: it has N characters, the minimum is M
+// (config key CONFIG_KEY)". The one length rule for new passwords and passphrases.
+Status check_min_length(const util::SecretBuffer& secret, std::uint32_t min_length,
+                        std::string_view what, std::string_view config_key);
+
 // Ok if password has at least cfg.password_min_length characters (UTF-8 code points);
 // Errc::invalid_argument naming the minimum and the config key otherwise. Applies to
 // new login passwords (user add, user passwd).
 Status check_password_policy(const config::Config& cfg, const util::SecretBuffer& password);
+
+// The same for a new key passphrase (key generate, import, passwd, and the passphrase
+// of a secret-key export) and cfg.key_passphrase_min_length.
+Status check_key_passphrase_policy(const config::Config& cfg, const util::SecretBuffer& passphrase);
 
 // The Argon2id cost for login passwords from the config.
 crypto::KdfParams password_params(const config::Config& cfg);

@@ -160,6 +160,11 @@ const std::vector<KeySpec>& key_specs() {
        "fewest characters a new login password may have (`user add`, `user passwd`)",
        uint_in(&Config::password_min_length, 1, 1024),
        [](const Config& c) { return std::to_string(c.password_min_length); }},
+      {"key_passphrase_min_length",
+       "fewest characters (at least 8) a new key passphrase may have (`key generate`, "
+       "`key import`, `key passwd`, and the passphrase of `key export --secret`)",
+       uint_in(&Config::key_passphrase_min_length, 8, 1024),
+       [](const Config& c) { return std::to_string(c.key_passphrase_min_length); }},
       {"unlock_confirmation", "ask for the key passphrase twice on the unlock page",
        boolean(&Config::unlock_confirmation),
        [b](const Config& c) { return b(c.unlock_confirmation); }},

@@ -43,8 +43,11 @@ struct Config {
   std::uint32_t password_memory_kib = 19456;
   std::uint32_t password_iterations = 2;
 
-  // Fewest characters of a new login password or key passphrase.
+  // Fewest characters of a new login password.
   std::uint32_t password_min_length = 10;
+  // Fewest characters of a new key passphrase (generate, import, passwd, export). Not
+  // below 8: the config can raise the floor the key store always had, not lower it.
+  std::uint32_t key_passphrase_min_length = 8;
 
   bool unlock_confirmation = true;
   SmimeUnprotected smime_unprotected = SmimeUnprotected::text;

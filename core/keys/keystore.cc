@@ -76,15 +76,6 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   return out;
 }
 
-Status check_new_passphrase(const util::SecretBuffer& passphrase) {
-  if (passphrase.size() < kMinPassphraseLength) {
-    return make_error(Errc::invalid_argument, "the key passphrase must be at least " +
-                                                  std::to_string(kMinPassphraseLength) +
-                                                  " characters");
-  }
-  return {};
-}
-
 crypto::KdfParams kdf_params_of(const config::Config& c) {
   return crypto::KdfParams{c.kdf_memory_kib, c.kdf_iterations, c.kdf_parallelism};
 }
@@ -329,7 +320,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     audit_raw(login, kEventGenerate, e, "", key_type_name(options.type));
     return e;
   };
-  if (auto st = check_new_passphrase(passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
@@ -422,7 +413,7 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     audit_raw(login, kEventImport, e, fpr, "openpgp");
     return e;
   };
-  if (auto st = check_new_passphrase(passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
@@ -490,7 +481,7 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
     audit_raw(login, kEventImport, e, fpr, "smime");
     return e;
   };
-  if (auto st = check_new_passphrase(passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);
   if (!user)
@@ -618,10 +609,10 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
     audit(key, kEventExport, e, "secret");
     return e;
   };
-  if (auto st = check_new_passphrase(export_passphrase); !st.ok())
-    return fail(make_error(Errc::invalid_argument, "the export passphrase must be at least " +
-                                                       std::to_string(kMinPassphraseLength) +
-                                                       " characters"));
+  if (auto st = auth::check_min_length(export_passphrase, app_.config.key_passphrase_min_length,
+                                       "export passphrase", "key_passphrase_min_length");
+      !st.ok())
+    return fail(st.error());
   auto unlocked = unlock(key, passphrase);
   if (!unlocked)
     return fail(unlocked.error());
@@ -656,7 +647,7 @@ Status KeyStore::change_passphrase(const KeyInfo& key, const util::SecretBuffer&
     audit(key, kEventPasswd, e);
     return e;
   };
-  if (auto st = check_new_passphrase(new_passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(app_.config, new_passphrase); !st.ok())
     return fail(st.error());
   auto st = app_.db.prepare("SELECT wrapped_secret FROM keys WHERE id = ? AND fingerprint = ?");
   st.bind_all(key.id, key.fingerprint);

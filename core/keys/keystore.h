@@ -27,9 +27,6 @@ namespace detail {
 class OpenPgp;
 }
 
-// Shortest key passphrase accepted when one is set (generate, import, passwd).
-inline constexpr std::size_t kMinPassphraseLength = 8;
-
 struct GenerateOptions {
   KeyType type = KeyType::openpgp;
   // The address the key is for; default: the user's primary address.

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 
 import {
   RUNS, SCENARIO, Shots, checkPageHeaders, cli, dataPage, expectPage, goto, launch, login, navigate,
-  openContext, sha256,
+  openContext, sha256, widthShares,
 } from './lib.mjs';
 
 const PASSWORD = SCENARIO.password;
@@ -153,6 +153,26 @@ for (const run of Object.keys(RUNS)) {
       await page.getByLabel('Message').fill('Hello Bob,\n\nthis one is signed.\n');
       assert.equal(await page.getByRole('button', { name: /^Sign/ }).getAttribute('data-key-state'), 'locked');
       await shots.take(page, 'compose');
+      // The writing area uses the window: most of a phone's width, and on a desktop
+      // more than a narrow column (issue 13).
+      const fields = ['textarea[name=body]', 'input[name=to]', 'input[name=subject]'];
+      const shares = await widthShares(page, fields);
+      const least = RUNS[run].isMobile ? 0.85 : 0.5;
+      for (const f of fields) {
+        assert.ok(shares[f] !== null && shares[f] >= least,
+          `${run}/compose: ${f} is ${Math.round((shares[f] ?? 0) * 100)}% of the window, want ≥ ${least * 100}%`);
+      }
+      // On the phone every button of the form can be reached and pressed: scrolled to,
+      // each one lies wholly in the window.
+      if (RUNS[run].isMobile) {
+        const width = RUNS[run].viewport.width;
+        for (const b of await page.locator('main form button').all()) {
+          await b.scrollIntoViewIfNeeded();
+          const r = await b.boundingBox();
+          assert.ok(r && r.x >= 0 && r.x + r.width <= width && r.height >= 24,
+            `${run}/compose: button ${await b.innerText()} at ${JSON.stringify(r)}`);
+        }
+      }
       await navigate(page, page.getByRole('button', { name: /^Sign/ }));
       // No grant yet: the unlock page first, and the draft is kept.
       await expectPage(page, 'unlock', 'after Sign without a grant');

@@ -67,20 +67,46 @@ export class Shots {
     const file = path.join(this.dir, `${String(this.n).padStart(2, '0')}-${step}.png`);
     await page.screenshot({ path: file, fullPage: true });
     // Playwright evaluates in its own world: this works with the page's JavaScript off.
-    const { wider, unlabelled } = await page.evaluate(() => {
+    const { wider, unlabelled, outside, small } = await page.evaluate(() => {
       const d = document.documentElement;
-      const controls = document.querySelectorAll('input:not([type=hidden]), select, textarea, button');
+      const controls = [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')];
       const named = (el) => (el.labels && el.labels.length) || el.getAttribute('aria-label') ||
         el.getAttribute('aria-labelledby') || (el.tagName === 'BUTTON' && el.textContent.trim());
+      const shown = controls.filter((el) => el.getClientRects().length > 0);
+      const box = (el) => el.getBoundingClientRect();
+      const name = (el) => el.outerHTML.slice(0, 120);
+      // Targets a finger must hit: WCAG 2.2's minimum target size is 24 × 24 CSS px.
+      const tappable = shown.filter((el) => !['checkbox', 'radio'].includes(el.type));
       return {
         wider: d.scrollWidth - d.clientWidth,
-        unlabelled: [...controls].filter((el) => !named(el)).map((el) => el.outerHTML.slice(0, 160)),
+        unlabelled: controls.filter((el) => !named(el)).map(name),
+        // Every control lies within the window's width: none needs sideways scrolling,
+        // or sits clipped under an overflow: hidden.
+        outside: shown.filter((el) => box(el).left < -0.5 || box(el).right > d.clientWidth + 0.5)
+          .map((el) => `${name(el)} at ${Math.round(box(el).left)}..${Math.round(box(el).right)}`),
+        small: tappable.filter((el) => box(el).height < 24 || box(el).width < 24)
+          .map((el) => `${name(el)} is ${Math.round(box(el).width)}×${Math.round(box(el).height)}`),
       };
     });
     assert.ok(wider <= 0, `${this.run}/${step}: the page is ${wider}px wider than the window (${file})`);
     assert.deepEqual(unlabelled, [], `${this.run}/${step}: form controls without a label (${file})`);
+    assert.deepEqual(outside, [], `${this.run}/${step}: controls beyond the window's width (${file})`);
+    assert.deepEqual(small, [], `${this.run}/${step}: controls smaller than 24×24 px (${file})`);
     return file;
   }
+}
+
+// Widths of elements as fractions of the window's width: {selector: fraction}.
+export async function widthShares(page, selectors) {
+  return page.evaluate((sels) => {
+    const w = document.documentElement.clientWidth;
+    const out = {};
+    for (const s of sels) {
+      const el = document.querySelector(s);
+      out[s] = el ? el.getBoundingClientRect().width / w : null;
+    }
+    return out;
+  }, selectors);
 }
 
 // Headers every response of the CGI programs carries (DESIGN §6; the issue's list).

@@ -1,6 +1,8 @@
 """Every flow of DESIGN §2 in a real headless Chromium (tests/browser/flows.mjs), in a
 desktop window, a phone window and a desktop window with JavaScript off; screenshots of
-each step go to BUILD/test-artifacts/browser/flows/<window>/.
+each step go to BUILD/test-artifacts/browser/flows/<window>/. Those the user guide shows
+(DOC_SHOTS) are copied to BUILD/test-artifacts/docs-img/ under the names the guide
+uses; `scripts/docs-screenshots` puts them into docs/img/.
 
 This file provisions the instance with outside tools: users and OpenPGP keys with the
 real CLI, mail built with Python's `email` package and encrypted with gpg to the key
@@ -8,6 +10,8 @@ the server exported, and a sendmail stand-in that records what is sent."""
 
 import hashlib
 import os
+import re
+import shutil
 import sys
 import unittest
 
@@ -25,6 +29,22 @@ PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
        b"trailer << /Root 1 0 R >>\n%%EOF\n" + bytes(range(256)))
 CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
+# The screenshots docs/user-guide.md shows: docs/img/NAME -> (window, step of flows.mjs).
+DOC_SHOTS = {
+    "desktop-inbox.png": ("desktop", "inbox"),
+    "desktop-message-encrypted.png": ("desktop", "message-encrypted"),
+    "desktop-unlock.png": ("desktop", "unlock"),
+    "desktop-decrypted.png": ("desktop", "decrypted"),
+    "desktop-compose.png": ("desktop", "compose"),
+    "desktop-signed-review.png": ("desktop", "signed-review"),
+    "desktop-second-in-use.png": ("desktop", "second-in-use"),
+    "desktop-keys-import-form.png": ("desktop", "keys-import-form"),
+    "desktop-contact-imported.png": ("desktop", "contact-imported"),
+    "phone-inbox.png": ("phone", "inbox"),
+    "phone-compose.png": ("phone", "compose"),
+    "phone-decrypted.png": ("phone", "decrypted"),
+}
+USER_GUIDE = os.path.join(SOURCE_DIR, "docs", "user-guide.md")
 
 
 @unittest.skipIf(wmk_browser.skip_reason(), wmk_browser.skip_reason())
@@ -101,6 +121,29 @@ class BrowserFlows(unittest.TestCase):
         self.assertEqual(r.returncode, 0, "the browser suite failed (its output is above)")
         sent = [f for f in os.listdir(self.outbox) if f.endswith(".message")]
         self.assertEqual(len(sent), len(USERS), "one signed message sent per window")
+        self.collect_doc_shots()
+
+    def collect_doc_shots(self):
+        """The user guide's screenshots, from this run, under their docs/img/ names."""
+        shots = os.path.join(wmk_browser.BUILD_DIR, "test-artifacts", "browser", "flows")
+        out = os.path.join(wmk_browser.BUILD_DIR, "test-artifacts", "docs-img")
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        for name, (window, step) in DOC_SHOTS.items():
+            made = [f for f in os.listdir(os.path.join(shots, window))
+                    if re.fullmatch(r"\d+-%s\.png" % re.escape(step), f)]
+            self.assertEqual(len(made), 1, "%s: no single screenshot of %s/%s" % (name, window, step))
+            shutil.copyfile(os.path.join(shots, window, made[0]), os.path.join(out, name))
+
+    def test_user_guide_shows_only_screenshots_this_suite_makes(self):
+        with open(USER_GUIDE) as f:
+            shown = set(re.findall(r"\]\(img/([^)]+)\)", f.read()))
+        self.assertTrue(shown, "the user guide shows no screenshots")
+        self.assertEqual(shown - set(DOC_SHOTS), set(), "images the browser suite does not make")
+        for name in shown:
+            self.assertTrue(os.path.isfile(os.path.join(SOURCE_DIR, "docs", "img", name)),
+                            "docs/img/%s is missing: run the suite, then scripts/docs-screenshots"
+                            % name)
 
 
 if __name__ == "__main__":

@@ -279,6 +279,63 @@ class KeyCli(unittest.TestCase):
         self.assertIn(("key.passwd", "ok"), events)
         self.assertIn(("key.export", "ok"), events)
 
+    def set_config(self, key, value):
+        """Sets key (which init wrote, at its default) to value."""
+        with open(self.conf) as f:
+            lines = f.read().splitlines()
+        hits = [i for i, l in enumerate(lines) if l.split("=")[0].strip() == key]
+        self.assertEqual(len(hits), 1, key)
+        lines[hits[0]] = "%s = %s" % (key, value)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def test_key_passphrase_minimum_length(self):
+        def refused(r, have, minimum):
+            self.assertEqual(r.returncode, 2, r.stderr_text)
+            self.assertIn("key passphrase is too short: it has %d characters, the minimum is %d"
+                          % (have, minimum), r.stderr_text)
+            self.assertIn("key_passphrase_min_length", r.stderr_text)
+
+        # generate: nothing is made from a 7-character passphrase.
+        refused(self.wmk("key", "generate", "alice", "--type", "openpgp", "--passphrase-stdin",
+                         stdin="seven77\n"), 7, 8)
+        self.assertEqual(self.wmk_json("key", "list"), [])
+        # import: the new passphrase counts, not the file's (here 3 characters, accepted).
+        user = self.home("user")
+        fpr = self.gpg_key(user, "Alice <alice@example.org>", "abc")
+        sec = self.gpg(user, "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
+                       "--export-secret-keys", fpr, stdin="abc\n").stdout
+        refused(self.wmk("key", "import", "alice", "--type", "openpgp", "-", "--passphrase-stdin",
+                         stdin=b"short\nabc\n" + sec), 5, 8)
+        self.assertEqual(self.wmk_json("key", "list"), [])
+        r = self.wmk("key", "import", "alice", "--type", "openpgp", "-", "--passphrase-stdin",
+                     stdin=(KEY_PASS + "\nabc\n").encode() + sec)
+        self.assertEqual(r.returncode, 0, r.stderr_text)
+        # passwd: the old passphrase stays.
+        refused(self.wmk("key", "passwd", fpr, "--passphrase-stdin",
+                         stdin=KEY_PASS + "\n1234567\n"), 7, 8)
+
+        # The config raises the minimum; keys made before keep opening with theirs.
+        self.set_config("key_passphrase_min_length", "30")
+        refused(self.wmk("key", "generate", "bob", "--type", "openpgp", "--passphrase-stdin",
+                         stdin=NEW_PASS + "\n"), len(NEW_PASS), 30)
+        refused(self.wmk("key", "passwd", fpr, "--passphrase-stdin",
+                         stdin=KEY_PASS + "\n" + NEW_PASS + "\n"), len(NEW_PASS), 30)
+        long_pass = "a passphrase of more than thirty characters"
+        self.assertGreaterEqual(len(long_pass), 30)
+        r = self.wmk("key", "passwd", fpr, "--passphrase-stdin",
+                     stdin=KEY_PASS + "\n" + long_pass + "\n")
+        self.assertEqual(r.returncode, 0, r.stderr_text)
+        r = self.wmk("key", "export", fpr, "--secret", "--passphrase-stdin",
+                     stdin=long_pass + "\nExport-Passphrase-1\n")
+        self.assertEqual(r.returncode, 2, r.stderr_text)
+        self.assertIn("export passphrase is too short", r.stderr_text)
+        # The config cannot lower the floor of 8.
+        self.set_config("key_passphrase_min_length", "4")
+        r = self.wmk("key", "list")
+        self.assertEqual(r.returncode, 1, r.stderr_text)
+        self.assertIn("key_passphrase_min_length", r.stderr_text)
+
     # ---- S/MIME
 
     def make_cert(self, name, email, ec=False):

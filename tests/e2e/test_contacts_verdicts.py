@@ -114,6 +114,12 @@ class Verdicts(unittest.TestCase):
         state, body = self.state(c, uid)
         self.assertEqual(state, "unknown_key")
         self.assertIn("Hello from outside.", body)
+        # The signature's line is in plain words, the fingerprint grouped as everywhere
+        # on the web pages; the stable name stays in an attribute only.
+        grouped = " ".join(self.carol[i:i + 4] for i in range(0, len(self.carol), 4))
+        self.assertIn("Unknown key: ", body)
+        self.assertIn(grouped, body)
+        self.assertNotIn("unknown_key:", body)
 
         path = os.path.join(self.wmk.tmp, "carol.asc")
         with open(path, "wb") as f:
@@ -122,6 +128,7 @@ class Verdicts(unittest.TestCase):
         state, body = self.state(c, uid)
         self.assertEqual(state, "valid")
         self.assertIn("the sender", body)
+        self.assertIn("Good signature: ", body)
         # No key was unlocked: the page carries no key banner and no grant exists.
         self.assertEqual(self.wmk.cli("grant", "list", json_output=True), [])
 

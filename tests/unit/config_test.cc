@@ -155,4 +155,15 @@ TEST(Config, PasswordMinLengthIsAKeyWithBounds) {
   EXPECT_FALSE(parse("password_min_length = 0\n", "p.conf").ok());
 }
 
+TEST(Config, KeyPassphraseMinLengthCanRaiseButNotLowerTheFloor) {
+  auto c = parse("key_passphrase_min_length = 16\n", "p.conf");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->key_passphrase_min_length, 16u);
+  EXPECT_EQ(Config{}.key_passphrase_min_length, 8u);
+  auto low = parse("key_passphrase_min_length = 7\n", "p.conf");
+  ASSERT_FALSE(low.ok());
+  EXPECT_NE(low.error().message.find("key_passphrase_min_length"), std::string::npos)
+      << low.error().message;
+}
+
 }  // namespace wmk::config

@@ -118,6 +118,44 @@ TEST_F(KeyStoreTest, ListsAllOrOneUsersKeys) {
   EXPECT_EQ(store.list(std::string("carol")).code(), Errc::not_found);
 }
 
+TEST_F(KeyStoreTest, NewPassphrasesHaveTheConfiguredMinimumInCharacters) {
+  GenerateOptions o;
+  o.type = KeyType::smime;
+  o.algorithm = "p256";
+  // Seven umlauts are 14 bytes but seven characters: too short for the default 8.
+  const std::string seven = "\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4\xc3\xa4";
+  auto short_gen = store.generate("alice", o, secret(seven));
+  ASSERT_EQ(short_gen.code(), Errc::invalid_argument);
+  const std::string& msg = short_gen.error().message;
+  EXPECT_NE(msg.find("key passphrase is too short: it has 7 characters, the minimum is 8"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("key_passphrase_min_length"), std::string::npos) << msg;
+  auto eight = store.generate("alice", o, secret(seven + "\xc3\xa4"));
+  ASSERT_TRUE(eight.ok()) << eight.error().message;
+
+  // A raised minimum applies to new passphrases only: the key made before it still
+  // opens, but passwd, generate and a secret export need the longer one.
+  KeyInfo k = smime_key("bob");  // kPass: 21 characters
+  env.app().config.key_passphrase_min_length = 30;
+  auto raised = store.generate("bob", o, secret(kPass));
+  ASSERT_EQ(raised.code(), Errc::invalid_argument);
+  EXPECT_NE(raised.error().message.find("it has 21 characters, the minimum is 30"),
+            std::string::npos)
+      << raised.error().message;
+  EXPECT_TRUE(store.unlock(k, secret(kPass)).ok());
+  auto passwd = store.change_passphrase(k, secret(kPass), secret("twenty-nine characters long!!"));
+  ASSERT_EQ(passwd.code(), Errc::invalid_argument);
+  EXPECT_NE(passwd.error().message.find("minimum is 30"), std::string::npos);
+  auto exported = store.export_secret(k, secret(kPass), secret("a short export pass"));
+  ASSERT_EQ(exported.code(), Errc::invalid_argument);
+  EXPECT_NE(exported.error().message.find("export passphrase is too short"), std::string::npos)
+      << exported.error().message;
+  EXPECT_TRUE(
+      store.change_passphrase(k, secret(kPass), secret("thirty characters, long enough")).ok());
+  EXPECT_TRUE(store.unlock(k, secret("thirty characters, long enough")).ok());
+}
+
 TEST_F(KeyStoreTest, GenerateChecksItsInputAndAuditsFailures) {
   GenerateOptions o;
   o.type = KeyType::smime;
