@@ -227,7 +227,11 @@ Result<ContactKey> ContactStore::import_for(std::int64_t user_id, const std::str
   }
   // Now make it usable (gpg merges it into the home); nothing is written to the
   // database until that succeeded. A public key left in the home after a failure
-  // below binds nothing.
+  // below (or a kill) binds nothing, and `fsck` removes it: the lock keeps fsck from
+  // doing so while the row is still to come.
+  auto hold = keys_.hold_key_changes();
+  if (!hold)
+    return hold.error();
   auto got = keys_.import_public(seen->type, data);
   if (!got)
     return got.error();
