@@ -136,6 +136,8 @@ void ContactStore::audit(const std::string& login, const char* event, const Stat
 }
 
 Result<keys::PublicKey> ContactStore::read(std::string_view data) {
+  if (data.empty())
+    return make_error(Errc::invalid_argument, "the key data is empty");
   if (data.size() > kMaxKeyDataBytes)
     return make_error(Errc::invalid_argument, "the key data is larger than " +
                                                   std::to_string(kMaxKeyDataBytes / 1024) + " KiB");

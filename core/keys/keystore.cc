@@ -445,6 +445,8 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     audit_raw(login, kEventImport, e, fpr, "openpgp");
     return e;
   };
+  if (key_data.empty())
+    return fail(make_error(Errc::invalid_argument, "the key file is empty"));
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);
@@ -513,6 +515,8 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
     audit_raw(login, kEventImport, e, fpr, "smime");
     return e;
   };
+  if (key_data.empty())
+    return fail(make_error(Errc::invalid_argument, "the key file is empty"));
   if (auto st = check_new_passphrase(passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);
