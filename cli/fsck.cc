@@ -12,7 +12,8 @@ void register_fsck(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "fsck",
       "find and remove leftovers of killed processes: keys in the GnuPG home with no "
-      "database row, old files in Maildir tmp/, scratch GnuPG homes, old delivery records");
+      "database row (users' or contacts'), old files in Maildir tmp/, scratch GnuPG homes, old "
+      "delivery records");
   cmd->add_flag("--dry-run", *dry_run, "report what would be removed, remove nothing");
   cmd->callback([&ctx, dry_run] {
     auto a = open_app(ctx);
@@ -34,6 +35,9 @@ void register_fsck(CLI::App& app, Context& ctx) {
           .begin_array();
       for (const auto& fpr : r->orphan_keys)
         w.value(fpr);
+      w.end_array().key("orphan_public_keys").begin_array();
+      for (const auto& fpr : r->orphan_public_keys)
+        w.value(fpr);
       w.end_array().end_object();
       std::cout << w.str() << "\n";
       return;
@@ -48,6 +52,9 @@ void register_fsck(CLI::App& app, Context& ctx) {
     } else {
       std::cout << "orphan_keys: " << r->orphan_keys.size() << "\n";
       for (const auto& fpr : r->orphan_keys)
+        std::cout << "  " << fpr << "\n";
+      std::cout << "orphan_public_keys: " << r->orphan_public_keys.size() << "\n";
+      for (const auto& fpr : r->orphan_public_keys)
         std::cout << "  " << fpr << "\n";
     }
   });

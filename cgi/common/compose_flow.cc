@@ -787,6 +787,8 @@ Response send_stored(ComposeSession& cs, const mail::Draft& d, const std::string
   if (!sent) {
     if (sent.code() == Errc::invalid_argument)
       return cs.compose(400, d, id, error_notice(sent.error().message));
+    if (sent.code() == Errc::conflict)  // an interrupted earlier Send: maybe sent
+      return error_response(409, sent.error().message, cs.ctx().viewer());
     return send_failed(cs, sent.error(), id);
   }
   return cs.finish(sent_page(cs, *sent));

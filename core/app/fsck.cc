@@ -57,6 +57,7 @@ Result<FsckReport> fsck(App& app, FsckDepth depth, store::PurgeMode mode) {
     auto orphans = store.remove_orphans(mode);
     if (orphans) {
       r.orphan_keys = std::move(orphans->keys);
+      r.orphan_public_keys = std::move(orphans->public_keys);
       r.scratch_homes += orphans->scratch_homes;
       r.orphans_checked = true;
     } else if (orphans.code() != Errc::busy) {

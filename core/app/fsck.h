@@ -22,11 +22,12 @@ inline constexpr std::chrono::seconds kMaildirTmpAge{std::chrono::hours(36)};
 inline constexpr std::chrono::seconds kScratchAge{std::chrono::hours(1)};
 
 struct FsckReport {
-  int maildir_tmp = 0;                   // old files in Maildir tmp/ directories
-  int deliveries = 0;                    // delivery records past kDeliveryMemory
-  int scratch_homes = 0;                 // leftover scratch GnuPG homes
-  std::vector<std::string> orphan_keys;  // fingerprints: secret keys with no row
-  bool orphans_checked = false;          // false: skipped (an import was running)
+  int maildir_tmp = 0;                          // old files in Maildir tmp/ directories
+  int deliveries = 0;                           // delivery records past kDeliveryMemory
+  int scratch_homes = 0;                        // leftover scratch GnuPG homes
+  std::vector<std::string> orphan_keys;         // fingerprints: secret keys with no row
+  std::vector<std::string> orphan_public_keys;  // public keys no user or contact holds
+  bool orphans_checked = false;                 // false: skipped (an import was running)
 };
 
 enum class FsckDepth {

@@ -13,6 +13,7 @@
 
 #include "core/util/fs.h"
 #include "core/util/net.h"
+#include "core/util/utf8.h"
 
 namespace wmk::config {
 
@@ -307,6 +308,39 @@ const KeySpec* find_key(const std::string& name) {
 
 }  // namespace
 
+namespace {
+
+// text for an error message: printable ASCII and valid UTF-8 as they are, anything
+// else (control characters, invalid bytes) as \xNN; at most 200 bytes of it.
+std::string shown(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size() && out.size() < 200) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    auto [cp, len] = util::next_code_point(text, i);
+    if (c >= 0x80 && len > 1 && cp != 0xFFFD && cp >= 0xA0) {
+      out.append(text.substr(i, len));
+      i += len;
+      continue;
+    }
+    static const char* hex = "0123456789abcdef";
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+    ++i;
+  }
+  if (i < text.size())
+    out += "...";
+  return out;
+}
+
+}  // namespace
+
 const char* smime_unprotected_name(SmimeUnprotected v) {
   return v == SmimeUnprotected::refuse ? "refuse" : "text";
 }
@@ -359,12 +393,19 @@ Result<Config> parse(const std::string& text, const std::string& source_name) {
                         "session_idle_timeout is longer than session_absolute_timeout"});
   }
   if (!problems.empty()) {
+    // A garbage file must not put control characters or invalid UTF-8 on the admin's
+    // terminal, nor thousands of lines: the first kMaxProblems, each shown safely.
+    constexpr std::size_t kMaxProblems = 20;
     std::string msg;
-    for (const auto& p : problems) {
+    for (std::size_t i = 0; i < problems.size() && i < kMaxProblems; ++i) {
       if (!msg.empty())
         msg += "\n";
-      msg += source_name + ":" + std::to_string(p.line) + ": " + p.message;
+      msg += shown(source_name) + ":" + std::to_string(problems[i].line) + ": " +
+             shown(problems[i].message);
     }
+    if (problems.size() > kMaxProblems)
+      msg += "\n" + shown(source_name) + ": and " + std::to_string(problems.size() - kMaxProblems) +
+             " more problems";
     return make_error(Errc::config, msg);
   }
   return c;

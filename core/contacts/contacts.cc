@@ -136,6 +136,8 @@ void ContactStore::audit(const std::string& login, const char* event, const Stat
 }
 
 Result<keys::PublicKey> ContactStore::read(std::string_view data) {
+  if (data.empty())
+    return make_error(Errc::invalid_argument, "the key data is empty");
   if (data.size() > kMaxKeyDataBytes)
     return make_error(Errc::invalid_argument, "the key data is larger than " +
                                                   std::to_string(kMaxKeyDataBytes / 1024) + " KiB");
@@ -227,7 +229,11 @@ Result<ContactKey> ContactStore::import_for(std::int64_t user_id, const std::str
   }
   // Now make it usable (gpg merges it into the home); nothing is written to the
   // database until that succeeded. A public key left in the home after a failure
-  // below binds nothing.
+  // below (or a kill) binds nothing, and `fsck` removes it: the lock keeps fsck from
+  // doing so while the row is still to come.
+  auto hold = keys_.hold_key_changes();
+  if (!hold)
+    return hold.error();
   auto got = keys_.import_public(seen->type, data);
   if (!got)
     return got.error();

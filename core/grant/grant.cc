@@ -514,7 +514,7 @@ Result<int> GrantStore::revoke_all(const Revoker& by) {
 }
 
 Result<int> GrantStore::purge(store::PurgeMode mode) {
-  auto dead = [this](std::vector<Row> rows, std::int64_t now) {
+  auto dead = [](std::vector<Row> rows, std::int64_t now) {
     std::vector<Row> out;
     for (auto& r : rows) {
       if (!r.session_exists || !r.info.live(now))

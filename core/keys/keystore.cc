@@ -172,7 +172,31 @@ Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
     }
     out.keys.push_back(fpr);
   }
+  // Public keys no user and no contact holds (a contact import killed between gpg's
+  // import and its row, or a contact delete between the two).
+  auto all = pgp().all_fingerprints();
+  if (!all)
+    return all.error();
+  for (const auto& fpr : *all) {
+    if (std::find(in_home->begin(), in_home->end(), fpr) != in_home->end())
+      continue;
+    auto st = app_.db.prepare(
+        "SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp' UNION ALL "
+        "SELECT 1 FROM contact_keys WHERE fingerprint = ? AND type = 'openpgp'");
+    st.bind_all(fpr, fpr);
+    if (st.step())
+      continue;
+    if (mode == store::PurgeMode::remove) {
+      if (auto removed = pgp().remove(fpr); !removed.ok() && removed.code() != Errc::not_found)
+        return removed.error();
+    }
+    out.public_keys.push_back(fpr);
+  }
   return out;
+}
+
+Result<util::Fd> KeyStore::hold_key_changes() {
+  return lock_key_changes(app_.config, LOCK_SH);
 }
 
 detail::OpenPgp& KeyStore::pgp() {
@@ -413,6 +437,8 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     audit_raw(login, kEventImport, e, fpr, "openpgp");
     return e;
   };
+  if (key_data.empty())
+    return fail(make_error(Errc::invalid_argument, "the key file is empty"));
   if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);
@@ -481,6 +507,8 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
     audit_raw(login, kEventImport, e, fpr, "smime");
     return e;
   };
+  if (key_data.empty())
+    return fail(make_error(Errc::invalid_argument, "the key file is empty"));
   if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
     return fail(st.error());
   auto user = lookup_user(app_.db, *app_.clock, login);

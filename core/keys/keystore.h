@@ -18,6 +18,7 @@
 #include "core/keys/key_audit.h"
 #include "core/keys/types.h"
 #include "core/store/purge.h"
+#include "core/util/fs.h"
 #include "core/util/result.h"
 #include "core/util/secret.h"
 
@@ -160,15 +161,23 @@ class KeyStore {
 
   // What a key import, generation or delete killed midway leaves: OpenPGP secret keys
   // in the GnuPG home with no row here (their key secret died with that process, so
-  // nothing opens them) and the import's scratch GnuPG homes. Returns them and, with
-  // PurgeMode::remove, deletes them (keys audited as key.delete; a scratch home's
-  // agent is stopped first). Errc::busy while a key is being imported or generated
-  // (its key has no row yet, its scratch home is in use).
+  // nothing opens them) and the import's scratch GnuPG homes; and what a contact
+  // import or delete killed midway leaves: OpenPGP public keys with no row here and
+  // none in contact_keys (they bind nothing). Returns them and, with
+  // PurgeMode::remove, deletes them (secret keys audited as key.delete; a scratch
+  // home's agent is stopped first). Errc::busy while a key is being imported or
+  // generated (its key has no row yet, its scratch home is in use).
   struct Orphans {
-    std::vector<std::string> keys;  // fingerprints
+    std::vector<std::string> keys;         // fingerprints
+    std::vector<std::string> public_keys;  // fingerprints
     int scratch_homes = 0;
   };
   Result<Orphans> remove_orphans(store::PurgeMode mode);
+
+  // Held (shared) while a public key is in the GnuPG home before its contact_keys row
+  // is committed, so that remove_orphans never takes it for a leftover; released when
+  // the descriptor goes. Blocks while remove_orphans runs.
+  Result<util::Fd> hold_key_changes();
 
   // ---- correspondents' public keys (core/contacts keeps which addresses they are for)
 

@@ -796,12 +796,20 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
 }
 
 Result<std::vector<std::string>> OpenPgp::secret_fingerprints() {
+  return list_fingerprints(true);
+}
+
+Result<std::vector<std::string>> OpenPgp::all_fingerprints() {
+  return list_fingerprints(false);
+}
+
+Result<std::vector<std::string>> OpenPgp::list_fingerprints(bool secret_only) {
   auto st = contexts();
   if (!st)
     return st.error();
   gpgme_ctx_t ctx = (*st)->ctx.get();
   gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
-  gpgme_error_t err = gpgme_op_keylist_start(ctx, nullptr, 1);
+  gpgme_error_t err = gpgme_op_keylist_start(ctx, nullptr, secret_only ? 1 : 0);
   if (err)
     return map_gpg_error("gpg could not list the keys", err);
   std::vector<std::string> out;

@@ -107,6 +107,8 @@ class OpenPgp {
 
   // The fingerprints of every key with a secret part in the home.
   Result<std::vector<std::string>> secret_fingerprints();
+  // The fingerprints of every key in the home (public part; with or without a secret).
+  Result<std::vector<std::string>> all_fingerprints();
 
   // Deletes the secret and the public key. Errc::not_found if absent.
   Status remove(const std::string& fingerprint);
@@ -142,6 +144,7 @@ class OpenPgp {
 
  private:
   struct State;
+  Result<std::vector<std::string>> list_fingerprints(bool secret_only);
   // The home's context, with no passphrase callback, signers, armor or text mode left
   // from an earlier operation (and a second one, made on demand, for key lookups
   // while an operation's result is still needed).

@@ -156,6 +156,13 @@ Flags Flags::with(Flag f) const {
   return out;
 }
 
+Flags Flags::without(Flag f) const {
+  Flags out = *this;
+  out.letters_.erase(std::remove(out.letters_.begin(), out.letters_.end(), static_cast<char>(f)),
+                     out.letters_.end());
+  return out;
+}
+
 void Flags::add(char c) {
   auto it = std::lower_bound(letters_.begin(), letters_.end(), c);
   if (it == letters_.end() || *it != c)
@@ -498,6 +505,27 @@ Status Maildir::mark_seen(Folder folder, std::string_view uid) const {
   }
   return make_error(Errc::conflict,
                     "message " + std::string(uid) + " kept moving while it was being marked seen");
+}
+
+Status Maildir::set_flag(Folder folder, std::string_view uid, Flag flag, bool on) const {
+  std::string dir = folder_path(folder);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto entry = find(folder, uid);
+    if (!entry)
+      return entry.error();
+    if (entry->subdir == Subdir::cur && entry->flags.has(flag) == on)
+      return {};
+    Flags flags = on ? entry->flags.with(flag) : entry->flags.without(flag);
+    std::string from = subdir_path(dir, entry->subdir) + "/" + entry->filename;
+    std::string to = subdir_path(dir, Subdir::cur) + "/" + entry->uid +
+                     std::string(kInfoSeparator) + flags.letters();
+    if (::rename(from.c_str(), to.c_str()) == 0)
+      return fsync_dir(subdir_path(dir, Subdir::cur));
+    if (errno != ENOENT)
+      return errno_error("cannot change the flags of message " + entry->uid);
+  }
+  return make_error(Errc::conflict, "message " + std::string(uid) +
+                                        " kept moving while its flags were being changed");
 }
 
 Status Maildir::remove(Folder folder, std::string_view uid) const {

@@ -53,6 +53,7 @@ class Flags {
   static Flags from_letters(std::string_view letters);
   bool has(Flag f) const;
   Flags with(Flag f) const;
+  Flags without(Flag f) const;
   const std::string& letters() const { return letters_; }
   bool operator==(const Flags&) const = default;
 
@@ -144,6 +145,11 @@ class Maildir {
   // Marks a message seen: new/UID moves to cur/UID:2,S; in cur/ S is added to the
   // flags. Idempotent. Errc::invalid_argument / Errc::not_found as for find().
   Status mark_seen(Folder folder, std::string_view uid) const;
+
+  // Sets (on) or clears one flag of a message by renaming it in cur/ (a message in
+  // new/ moves there), keeping its uid; the folder is fsynced. Idempotent.
+  // Errc::invalid_argument / Errc::not_found as for find().
+  Status set_flag(Folder folder, std::string_view uid, Flag flag, bool on) const;
 
   // Deletes a message (for replacing a draft). Errc::not_found if missing.
   Status remove(Folder folder, std::string_view uid) const;

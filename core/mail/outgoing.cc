@@ -448,6 +448,15 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
   auto raw = maildir_.read(Folder::drafts, id);
   if (!raw)
     return raw.error();
+  // The draft is flagged P (passed) before it is handed to sendmail and the flag goes
+  // only with the draft, or when sendmail refused it. Still there: a Send of it was
+  // killed while or after handing it over, and it may have gone out. Sent at most once.
+  if (auto entry = maildir_.find(Folder::drafts, id); entry && entry->flags.has(Flag::passed))
+    return make_error(Errc::conflict,
+                      "an earlier Send of this message was interrupted while it was being "
+                      "handed to the mail system, so it may have gone out already; it is not "
+                      "sent a second time. It stays in Drafts: look in Sent, and to send it "
+                      "anyway, open the draft and send it again from a new review");
   auto meta = read_draft_meta(*raw);
   if (!meta)
     return meta.error();
@@ -490,7 +499,11 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
   SentMessage sent;
   sent.message_id = parsed->message_id;
   sent.recipients = recipients(envelope);
-  WMK_TRY(transport_.send(envelope.from.address, sent.recipients, message));
+  WMK_TRY(maildir_.set_flag(Folder::drafts, id, Flag::passed, true));
+  if (auto handed = transport_.send(envelope.from.address, sent.recipients, message); !handed) {
+    (void)maildir_.set_flag(Folder::drafts, id, Flag::passed, false);  // refused: not sent
+    return handed.error();
+  }
 
   // The copy of a clear message that quotes decrypted text is kept encrypted to the
   // sender, as its draft was.

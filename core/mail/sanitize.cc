@@ -1047,6 +1047,10 @@ std::optional<std::string> run_isolated(const std::function<std::string()>& prod
     // The child: no destructors, no atexit handlers, no stdio flushing (the parent's
     // buffered output must not be written twice); only _exit.
     (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // A parser crash just ends the child: no handler of the parent (a sanitizer's or
+    // libFuzzer's report) runs in it.
+    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGILL, SIGFPE})
+      (void)::signal(sig, SIG_DFL);
     rlimit cpu{kChildCpuSeconds, kChildCpuSeconds + 1};
     (void)::setrlimit(RLIMIT_CPU, &cpu);
     rlimit no_core{0, 0};
@@ -1226,21 +1230,29 @@ bool is_sanitized_html(std::string_view html) {
   return is_escaped_text(html.substr(text_start));
 }
 
+namespace detail {
+
+std::string sanitize_html_in_process(std::string_view html) {
+  HtmlTree tree(html);
+  return Sanitizer().run(tree.document());
+}
+
+std::string html_to_text_in_process(std::string_view html) {
+  HtmlTree tree(html);
+  return TextConverter().run(tree.document());
+}
+
+}  // namespace detail
+
 std::string sanitize_html(std::string_view html) {
-  auto out = run_isolated([html] {
-    HtmlTree tree(html);
-    return Sanitizer().run(tree.document());
-  });
+  auto out = run_isolated([html] { return detail::sanitize_html_in_process(html); });
   if (out && is_sanitized_html(*out))
     return std::move(out).value();
   return source_as_text(html);
 }
 
 std::string html_to_text(std::string_view html) {
-  auto out = run_isolated([html] {
-    HtmlTree tree(html);
-    return TextConverter().run(tree.document());
-  });
+  auto out = run_isolated([html] { return detail::html_to_text_in_process(html); });
   if (out && is_clean_text(*out))
     return std::move(out).value();
   std::string text;

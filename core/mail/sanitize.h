@@ -59,4 +59,12 @@ bool is_sanitized_html(std::string_view html);
 // fails). Forks once. The result is text: escape it when putting it into HTML.
 std::string html_to_text(std::string_view html);
 
+namespace detail {
+// What the child of sanitize_html / html_to_text runs, in this process: no child, no
+// CPU limit, no check of the output. For the fuzz target only, whose coverage does not
+// cross a fork; never for mail.
+std::string sanitize_html_in_process(std::string_view html);
+std::string html_to_text_in_process(std::string_view html);
+}  // namespace detail
+
 }  // namespace wmk::mail

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,38 +77,6 @@ const char* sysexit_name(int status) {
   }
 }
 
-// Blocks SIGPIPE for this thread while it writes to the child, so that a program
-// that exits early makes write() fail with EPIPE instead of killing the CGI; a
-// SIGPIPE raised meanwhile is consumed before the old mask comes back.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, &old_);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-  ~SigpipeBlock() {
-    sigset_t pending;
-    sigemptyset(&pending);
-    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1 &&
-        sigismember(&old_, SIGPIPE) == 0) {
-      sigset_t set;
-      sigemptyset(&set);
-      sigaddset(&set, SIGPIPE);
-      timespec zero{0, 0};
-      while (sigtimedwait(&set, nullptr, &zero) == -1 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-
- private:
-  sigset_t old_;
-};
-
 class SpawnActions {
  public:
   SpawnActions() { posix_spawn_file_actions_init(&a_); }
@@ -167,35 +136,47 @@ Status SendmailTransport::send(const std::string& sender,
     cargv.push_back(a.data());
   cargv.push_back(nullptr);
 
-  util::Fd in_read, in_write, out_read, out_write;
-  WMK_TRY(make_pipe(in_read, in_write));
+  // The whole message is in an anonymous memory file before the program starts, and
+  // that file is its stdin: if we are killed at any moment after the start, it still
+  // reads the message to its real end. (With a pipe, our death would be an early end
+  // of file, and sendmail would send what it got so far: a truncated message.) Never
+  // a file on disk: the message may hold text the user decrypted.
+  util::Fd in(::memfd_create("wmk-outgoing", MFD_CLOEXEC));
+  if (!in.valid())
+    return make_error(Errc::io,
+                      "cannot hold the message for the mail program: " + errno_text(errno));
+  for (std::size_t put = 0; put < message.size();) {
+    ssize_t w = ::write(in.get(), message.data() + put, message.size() - put);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return make_error(Errc::io,
+                        "cannot hold the message for the mail program: " + errno_text(errno));
+    put += static_cast<std::size_t>(w);
+  }
+  if (::lseek(in.get(), 0, SEEK_SET) != 0)
+    return make_error(Errc::io, "cannot rewind the message: " + errno_text(errno));
+  util::Fd out_read, out_write;
   WMK_TRY(make_pipe(out_read, out_write));
 
   SpawnActions actions;
-  posix_spawn_file_actions_adddup2(actions.get(), in_read.get(), 0);
+  posix_spawn_file_actions_adddup2(actions.get(), in.get(), 0);
   posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), 1);
   posix_spawn_file_actions_adddup2(actions.get(), out_write.get(), 2);
   posix_spawn_file_actions_addclosefrom_np(actions.get(), 3);
 
-  SigpipeBlock no_sigpipe;
   pid_t pid = -1;
   int rc = posix_spawn(&pid, program_.c_str(), actions.get(), nullptr, cargv.data(),
                        const_cast<char* const*>(kSendmailEnv));
   if (rc != 0)
     return make_error(Errc::io,
                       "cannot start the mail program " + program_ + ": " + errno_text(rc));
-  in_read.reset();
   out_write.reset();
-  set_nonblocking(in_write.get());
   set_nonblocking(out_read.get());
 
   const auto deadline = std::chrono::steady_clock::now() + timeout_;
   std::string output;
-  std::size_t written = 0;
-  bool write_failed = false;
   bool timed_out = false;
-  if (message.empty())
-    in_write.reset();
   while (out_read.valid()) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
@@ -203,12 +184,8 @@ Status SendmailTransport::send(const std::string& sender,
       timed_out = true;
       break;
     }
-    pollfd fds[2];
-    nfds_t n = 0;
-    fds[n++] = {out_read.get(), POLLIN, 0};
-    if (in_write.valid())
-      fds[n++] = {in_write.get(), POLLOUT, 0};
-    int pr = poll(fds, n, static_cast<int>(std::min<long long>(left.count(), 1000)));
+    pollfd fds[1] = {{out_read.get(), POLLIN, 0}};
+    int pr = poll(fds, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
     if (pr < 0 && errno != EINTR)
       break;
     if (pr <= 0)
@@ -223,19 +200,7 @@ Status SendmailTransport::send(const std::string& sender,
         out_read.reset();
       }
     }
-    if (n == 2 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-      ssize_t put = write(in_write.get(), message.data() + written, message.size() - written);
-      if (put > 0) {
-        written += static_cast<std::size_t>(put);
-        if (written == message.size())
-          in_write.reset();
-      } else if (put < 0 && errno != EAGAIN && errno != EINTR) {
-        write_failed = true;  // the program stopped reading (EPIPE): its status says why
-        in_write.reset();
-      }
-    }
   }
-  in_write.reset();
   if (timed_out)
     kill(pid, SIGKILL);
 
@@ -272,7 +237,9 @@ Status SendmailTransport::send(const std::string& sender,
                                     std::to_string(code) +
                                     (name != nullptr ? std::string(", ") + name : "") + ")" + tail);
   }
-  if (write_failed || written != message.size())
+  // The file offset is shared with the program's stdin: how far it read.
+  off_t read_to = ::lseek(in.get(), 0, SEEK_CUR);
+  if (read_to < 0 || static_cast<std::size_t>(read_to) < message.size())
     return make_error(Errc::io, "the mail program " + program_ +
                                     " stopped reading the message before its end" + tail);
   return {};

@@ -38,7 +38,9 @@ Result<std::vector<std::string>> sendmail_argv(const std::string& program,
                                                const std::vector<std::string>& recipients);
 
 // Runs a sendmail-compatible program (posix_spawn, no shell, a minimal environment,
-// no inherited descriptors but its pipes).
+// no inherited descriptors but its stdin and output). Its stdin is an anonymous
+// memory file holding the whole message, so a kill of this process never hands it a
+// truncated one.
 class SendmailTransport : public Transport {
  public:
   explicit SendmailTransport(std::string program,

@@ -8,6 +8,12 @@ moments, many times each, and the store is checked after every kill:
   and the import then succeeds;
 - `key passwd` and `user passwd`: exactly one of the old and new secrets works;
 - `purge`: runs to the end on the next try;
+- `contact import`: the key is in the directory whole (row and binding) or not at all,
+  and the retry imports it once;
+- `init` migrating an older database (built from the migrations in
+  core/store/schema.cc with Python's sqlite3): the database is at one of the versions
+  with exactly that version's tables and columns, its rows kept, and the next run
+  completes to the schema a fresh `init` makes;
 - `PRAGMA integrity_check` is ok after each kill.
 
 WMK_KILL_ROUNDS (default 6) sets the kills per command. Fixtures come from gpg and
@@ -16,6 +22,7 @@ Python's email package."""
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -33,6 +40,7 @@ try:
 except ImportError:  # another Python than Debian's: ask Debian's (python3-argon2)
     PasswordHasher = None
 
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 BUILD_DIR = os.environ.get("WEBMAILKEY_BUILD_DIR",
                            os.path.join(os.path.dirname(__file__), "..", "..", "build"))
 WEBMAILKEY = os.path.join(BUILD_DIR, "webmailkey")
@@ -310,6 +318,151 @@ class KillTest(unittest.TestCase):
             self.killed_run(["purge"], b"", self.rng.uniform(0, 0.3))
             self.integrity_ok()
             self.ok(self.wmk("purge"))
+
+    # ---- contact import
+
+    def make_public_key(self, name, address):
+        home = os.path.join(self.tmp, "contact-" + name)
+        os.mkdir(home, 0o700)
+        self.homes.append(home)
+        r = self.gpg(home, "--pinentry-mode", "loopback", "--passphrase", "",
+                     "--quick-gen-key", "%s <%s>" % (name, address), "future-default",
+                     "default", "never")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = self.gpg(home, "--with-colons", "--list-keys").stdout.decode()
+        fpr = [l.split(":")[9] for l in out.splitlines() if l.startswith("fpr:")][0]
+        return fpr, self.gpg(home, "--armor", "--export", fpr).stdout
+
+    def contact_rows(self, fpr):
+        keys = self.sql("SELECT id FROM contact_keys WHERE fingerprint = ?", (fpr,))
+        bindings = self.sql("SELECT b.email, b.source FROM contact_bindings b JOIN contact_keys c "
+                            "ON c.id = b.contact_key_id WHERE c.fingerprint = ?", (fpr,))
+        return [k[0] for k in keys], bindings
+
+    def public_fprs(self, home):
+        out = self.gpg(home, "--with-colons", "--list-keys").stdout.decode()
+        return {l.split(":")[9] for l in out.splitlines() if l.startswith("fpr:")}
+
+    def test_contact_import_killed_at_random_moments(self):
+        fpr, public = self.make_public_key("Carol", "carol@remote.example")
+        args = ["contact", "import", "alice", "-"]
+        r, full = self.timed(args, public)
+        self.ok(r)
+        ids, _ = self.contact_rows(fpr)
+        self.ok(self.wmk("contact", "delete", str(ids[0])))
+        self.assertNotIn(fpr, self.public_fprs(self.gnupg))
+        whole = left_over = 0
+        for n in range(ROUNDS):
+            self.killed_run(args, public, self.rng.uniform(0, full * 1.2))
+            self.integrity_ok()
+            ids, bindings = self.contact_rows(fpr)
+            # In the directory whole, or not at all: a key row has its binding.
+            if ids:
+                whole += 1
+                self.assertEqual(len(ids), 1, "round %d" % n)
+                self.assertEqual(bindings, [("carol@remote.example", "user")], "round %d" % n)
+            else:
+                self.assertEqual(bindings, [], "round %d" % n)
+                if fpr in self.public_fprs(self.gnupg):
+                    left_over += 1
+                    # A public key with no row binds nothing; fsck takes it out.
+                    self.ok(self.wmk("fsck"))
+                    self.assertNotIn(fpr, self.public_fprs(self.gnupg), "round %d" % n)
+            # The retry (or a second import) gives one key, bound once, usable.
+            self.ok(self.wmk("contact", "import", "alice", "-", stdin=public))
+            ids, bindings = self.contact_rows(fpr)
+            self.assertEqual(len(ids), 1, "round %d" % n)
+            self.assertEqual(bindings, [("carol@remote.example", "user")], "round %d" % n)
+            listed = json.loads(self.ok(self.wmk("--json", "contact", "list", "alice")).stdout)
+            mine = [c for c in listed if c["fingerprint"] == fpr]
+            self.assertEqual(len(mine), 1)
+            self.assertEqual(mine[0]["state"], "usable")
+            self.assertIn(fpr, self.public_fprs(self.gnupg))
+            # Back to nothing: delete takes the key out of the GnuPG home too.
+            self.ok(self.wmk("contact", "delete", str(ids[0])))
+            self.assertNotIn(fpr, self.public_fprs(self.gnupg), "round %d" % n)
+        print("contact import: %d of %d kills came after the commit, %d left a public key "
+              "with no row (removed by fsck)" % (whole, ROUNDS, left_over))
+
+    # ---- schema migration
+
+    @staticmethod
+    def migrations():
+        """[(version, sql)] as core/store/schema.cc holds them."""
+        with open(os.path.join(SOURCE_DIR, "core", "store", "schema.cc")) as f:
+            text = f.read()
+        found = [(int(v), sql) for v, sql in
+                 re.findall(r'\{(\d+), R"sql\((.*?)\)sql"\}', text, re.S)]
+        return found
+
+    @staticmethod
+    def shape(db):
+        """Tables with their columns, and indexes: what a version's schema is made of."""
+        out = {}
+        for (name, kind) in db.execute("SELECT name, type FROM sqlite_master WHERE name NOT "
+                                       "LIKE 'sqlite_%' ORDER BY name").fetchall():
+            cols = [r[1] for r in db.execute("PRAGMA table_info(%s)" % name)] \
+                if kind == "table" else []
+            out[name] = (kind, tuple(cols))
+        return out
+
+    def test_migration_killed_at_random_moments(self):
+        migrations = self.migrations()
+        self.assertGreaterEqual(len(migrations), 2, "no migration to test")
+        latest = migrations[-1][0]
+        # What each version looks like, from the migrations themselves; the latest must
+        # be what a fresh `init` made.
+        shapes = {0: {}}
+        mem = sqlite3.connect(":memory:")
+        for v, sql in migrations:
+            mem.executescript(sql)
+            shapes[v] = self.shape(mem)
+        mem.close()
+        db_path = os.path.join(self.data, "webmailkey.db")
+        fresh = sqlite3.connect(db_path)
+        self.assertEqual(fresh.execute("PRAGMA user_version").fetchone()[0], latest)
+        self.assertEqual(self.shape(fresh), shapes[latest])
+        fresh.close()
+        _, full = self.timed(["init"], b"")
+        seen = []
+        for n in range(ROUNDS):
+            old = migrations[n % (len(migrations) - 1)][0]
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(db_path + suffix):
+                    os.remove(db_path + suffix)
+            db = sqlite3.connect(db_path)
+            for v, sql in migrations:
+                if v <= old:
+                    db.executescript(sql)
+            db.execute("PRAGMA user_version = %d" % old)
+            db.execute("INSERT INTO users (login, name, password_hash, created) "
+                       "VALUES ('carol', 'Carol', '$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA', 1)")
+            db.executemany("INSERT INTO auth_failures (scope, failures, last_failure) "
+                           "VALUES (?, 1, 1)", [("addr:10.0.%d.%d" % (i // 250, i % 250),)
+                                                for i in range(20000)])
+            db.commit()
+            db.close()
+            self.killed_run(["init"], b"", self.rng.uniform(0, full * 1.5))
+            self.integrity_ok()
+            db = sqlite3.connect(db_path)
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            self.assertIn(version, range(old, latest + 1), "round %d" % n)
+            seen.append("%d->%d" % (old, version))
+            # Exactly one version's schema: no migration is half-applied.
+            self.assertEqual(self.shape(db), shapes[version], "round %d at %d" % (n, version))
+            self.assertEqual(db.execute("SELECT name FROM users").fetchall(), [("Carol",)])
+            self.assertEqual(db.execute("SELECT count(*) FROM auth_failures").fetchone()[0], 20000)
+            db.close()
+            # The next run completes, and the data is all there.
+            self.ok(self.wmk("init"))
+            db = sqlite3.connect(db_path)
+            self.assertEqual(db.execute("PRAGMA user_version").fetchone()[0], latest)
+            self.assertEqual(self.shape(db), shapes[latest], "round %d" % n)
+            self.assertEqual(db.execute("SELECT count(*) FROM auth_failures").fetchone()[0], 20000)
+            db.close()
+            users = json.loads(self.ok(self.wmk("--json", "user", "list")).stdout)
+            self.assertEqual([u["login"] for u in users], ["carol"], "round %d" % n)
+        print("migration: versions after each kill (from->at): " + " ".join(seen))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "core/util/fs.h"
+#include "core/util/utf8.h"
 
 namespace wmk::config {
 
@@ -167,3 +171,25 @@ TEST(Config, KeyPassphraseMinLengthCanRaiseButNotLowerTheFloor) {
 }
 
 }  // namespace wmk::config
+
+// Issue 12: a garbage config (random bytes, NUL, invalid UTF-8, terminal controls) is
+// refused with messages that are valid UTF-8, free of control characters, and bounded.
+TEST(Config, GarbageIsRefusedWithSafeBoundedMessages) {
+  std::string garbage;
+  std::uint32_t x = 1212;
+  for (int i = 0; i < 64 * 1024; ++i) {
+    x = x * 1103515245u + 12345u;
+    garbage += static_cast<char>((x >> 16) & 0xff);
+  }
+  garbage += "\nkey\x1b[2J = \xc3\x28\0\n";
+  auto c = wmk::config::parse(garbage, "garbage.conf");
+  ASSERT_FALSE(c.ok());
+  const std::string& m = c.error().message;
+  EXPECT_TRUE(wmk::util::valid_utf8(m)) << m;
+  for (char ch : m)
+    EXPECT_TRUE(ch == '\n' || static_cast<unsigned char>(ch) >= 0x20) << int(ch);
+  EXPECT_EQ(m.find('\x7f'), std::string::npos);
+  EXPECT_LE(std::count(m.begin(), m.end(), '\n'), 20);
+  EXPECT_NE(m.find("garbage.conf:1:"), std::string::npos);
+  EXPECT_NE(m.find("more problems"), std::string::npos);
+}

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
@@ -532,6 +534,48 @@ TEST_F(OutgoingTest, FailedSendKeepsTheDraftAndSaysWhy) {
   Outbox retry(maildir_, store_, *good, shared->env.clock());
   ASSERT_TRUE(retry.send(p->draft_id, p->digest).ok());
   EXPECT_EQ(captured(2), p->message);
+}
+
+// Issue 12: sent at most once. The stand-in sendmail takes the message and then kills
+// the process that handed it over (as a kill right after sendmail's exit would): the
+// retry of the same Send is refused, nothing goes out twice, and the draft is kept.
+TEST_F(OutgoingTest, ASendKilledAfterHandingOverIsNotRepeated) {
+  Draft d = draft();
+  d.sign = true;
+  auto key = unlock(shared->alice_pgp);
+  auto p = outbox_.prepare(d, &key, std::nullopt);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  std::string killer = path("sendmail-then-kill");
+  write_test_file(killer, "#!/bin/sh\nSENDMAIL_CAPTURE_DIR=" + dir_.path() + " " +
+                              fixture_path("sendmail-capture.sh") +
+                              " \"$@\"\nkill -9 $PPID\nexit 0\n");
+  chmod(killer.c_str(), 0700);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    SendmailTransport t(killer);
+    Outbox outbox(maildir_, store_, t, shared->env.clock());
+    (void)outbox.send(p->draft_id, p->digest);
+    ::_exit(3);  // not reached when the kill came
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the stand-in did not kill the sender";
+  EXPECT_EQ(captured(), p->message);  // it went out once
+  auto again = outbox_.send(p->draft_id, p->digest);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.code(), Errc::conflict);
+  EXPECT_NE(again.error().message.find("may have gone out"), std::string::npos);
+  EXPECT_FALSE(util::path_exists(path("2.args")));
+  EXPECT_EQ(count(Folder::drafts), 1u);  // kept
+  // Opened and prepared again, it is a new review and may be sent on purpose.
+  auto back = outbox_.load_draft(p->draft_id, nullptr);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  auto p2 = outbox_.prepare(*back, &key, p->draft_id);
+  ASSERT_TRUE(p2.ok()) << p2.error().message;
+  ASSERT_TRUE(outbox_.send(p2->draft_id, p2->digest).ok());
+  EXPECT_TRUE(util::path_exists(path("2.args")));
+  EXPECT_EQ(count(Folder::drafts), 0u);
 }
 
 TEST_F(OutgoingTest, PreparedMessageIsSentOnlyWithTheReviewedDigest) {

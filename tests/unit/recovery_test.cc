@@ -14,6 +14,7 @@
 
 #include "core/app/fsck.h"
 #include "core/auth/users.h"
+#include "core/contacts/contacts.h"
 #include "core/mail/deliver.h"
 #include "core/mail/maildir.h"
 #include "core/mail/mime.h"
@@ -249,6 +250,40 @@ TEST_F(RecoveryTest, FsckRemovesKeysInTheGnupgHomeThatHaveNoRow) {
   EXPECT_EQ(env.count("SELECT count(*) FROM audit WHERE event = 'key.delete' AND "
                       "detail LIKE '%orphan%'"),
             1);
+}
+
+// Issue 12: a killed `contact import` left the public key in the GnuPG home with no
+// contact_keys row, and nothing removed it. Made here by outside gpg importing a public
+// key straight into the server's home; a key imported as a contact stays.
+TEST_F(RecoveryTest, FsckRemovesPublicKeysNoUserOrContactHolds) {
+  const std::string outside = env.outside_home("outside");
+  const std::string held_fpr = KeysEnv::gpg_make_key(outside, "Carol <carol@example.net>", "");
+  const std::string orphan_fpr = KeysEnv::gpg_make_key(outside, "Zed <zed@example.net>", "");
+  auto store = env.store();
+  contacts::ContactStore contacts(env.app(), store, keys::Actor{"test", "", ""});
+  auto exported = KeysEnv::gpg(outside, {"--armor", "--export", held_fpr});
+  ASSERT_EQ(exported.status, 0) << exported.err;
+  auto held = contacts.import("alice", exported.out, {});
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  const std::string orphan_file = env.path("orphan-public.asc");
+  test::spit(orphan_file, KeysEnv::gpg(outside, {"--armor", "--export", orphan_fpr}).out);
+  auto imp = KeysEnv::gpg(env.gnupg_home(), {"--import", orphan_file});
+  ASSERT_EQ(imp.status, 0) << imp.err;
+
+  auto dry = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::dry_run);
+  ASSERT_TRUE(dry.ok()) << dry.error().message;
+  ASSERT_TRUE(dry->orphans_checked);
+  EXPECT_EQ(dry->orphan_public_keys, std::vector<std::string>{orphan_fpr});
+  EXPECT_TRUE(dry->orphan_keys.empty());
+  auto done = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::remove);
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  EXPECT_EQ(done->orphan_public_keys, std::vector<std::string>{orphan_fpr});
+  auto listed = KeysEnv::gpg(env.gnupg_home(), {"--with-colons", "--list-keys"});
+  EXPECT_EQ(listed.out.find(orphan_fpr), std::string::npos);
+  EXPECT_NE(listed.out.find(held_fpr), std::string::npos);  // the contact's key stays
+  auto again = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::remove);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->orphan_public_keys.empty());
 }
 
 // The staged import: the file's passphrase never protects a key in the server's home.

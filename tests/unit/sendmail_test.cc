@@ -5,11 +5,18 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
 
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "core/util/fs.h"
 #include "tests/unit/mail_test_tools.h"
 
 namespace wmk::mail {
@@ -130,6 +137,32 @@ TEST_F(SendmailTest, ProgramThatStopsReadingFailsWithoutKillingUs) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.code(), Errc::io);
   EXPECT_NE(st.error().message.find("stopped reading"), std::string::npos) << st.error().message;
+}
+
+// Issue 12: killed while handing a message over, the sender must never leave the mail
+// program a truncated message (with a pipe, its death is an early end of file and
+// sendmail sends what it got). The stand-in waits until the sender is dead, then reads.
+TEST_F(SendmailTest, AKilledSenderNeverHandsOverATruncatedMessage) {
+  const std::string got = dir_.path() + "/got";
+  SendmailTransport t(script("while kill -0 $PPID 2>/dev/null; do sleep 0.05; done\ncat > " + got +
+                             ".part && mv " + got + ".part " + got));
+  std::string big;
+  for (int i = 0; big.size() < (4u << 20); ++i)
+    big += "line " + std::to_string(i) + " of a large message\n";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    (void)t.send("alice@example.org", {"bob@example.net"}, big);
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(pid, SIGKILL);
+  ASSERT_EQ(::waitpid(pid, nullptr, 0), pid);
+  for (int i = 0; i < 200 && !util::path_exists(got); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(util::path_exists(got)) << "the mail program never finished reading";
+  EXPECT_EQ(read_test_file(got).size(), big.size());
+  EXPECT_TRUE(read_test_file(got) == big);
 }
 
 TEST_F(SendmailTest, LargeMessagePassesByteForByte) {
