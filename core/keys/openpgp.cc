@@ -486,11 +486,11 @@ struct ScratchImport {
 };
 
 Result<std::string> export_key(gpgme_ctx_t ctx, const std::string& fingerprint,
-                               gpgme_export_mode_t mode) {
+                               gpgme_export_mode_t mode, bool armor = true) {
   auto out = new_data();
   if (!out)
     return out.error();
-  gpgme_set_armor(ctx, 1);
+  gpgme_set_armor(ctx, armor ? 1 : 0);
   gpgme_error_t err = gpgme_op_export(ctx, fingerprint.c_str(), mode, out->get());
   if (err)
     return map_gpg_error("gpg could not export key " + fingerprint, err);
@@ -898,16 +898,8 @@ Result<std::string> OpenPgp::autocrypt_key(const std::string& fingerprint,
         subkeys_ok = subkeys_ok && sk->can_encrypt && !sk->can_sign && !sk->revoked &&
                      !sk->expired && !sk->disabled && !sk->invalid;
       if (uids == 1 && uid_ok && subkeys_ok && !k->revoked && !k->expired) {
-        auto out = new_data();
-        if (!out)
-          return out.error();
-        gpgme_set_armor(ctx, 0);
-        gpgme_error_t err =
-            gpgme_op_export(ctx, fingerprint.c_str(), GPGME_EXPORT_MODE_MINIMAL, out->get());
-        if (err)
-          return map_gpg_error("gpg could not export key " + fingerprint, err);
-        std::string bytes = take_string(std::move(out).value());
-        if (!bytes.empty())
+        auto bytes = export_key(ctx, fingerprint, GPGME_EXPORT_MODE_MINIMAL, false);
+        if (bytes || bytes.code() != Errc::not_found)
           return bytes;
       }
     }
@@ -937,15 +929,10 @@ Result<std::string> OpenPgp::autocrypt_key(const std::string& fingerprint,
     return temp_ctx.error();
   gpgme_ctx_t ctx = temp_ctx->get();
   WMK_TRY(import_into(ctx, public_key));
-  auto out = new_data();
-  if (!out)
-    return out.error();
-  gpgme_set_armor(ctx, 0);
-  gpgme_error_t err =
-      gpgme_op_export(ctx, fingerprint.c_str(), GPGME_EXPORT_MODE_MINIMAL, out->get());
-  if (err)
-    return map_gpg_error("gpg could not export key " + fingerprint, err);
-  std::string key = take_string(std::move(out).value());
+  auto exported = export_key(ctx, fingerprint, GPGME_EXPORT_MODE_MINIMAL, false);
+  if (!exported && exported.code() != Errc::not_found)
+    return exported.error();
+  std::string key = exported ? std::move(exported).value() : std::string();
   // What the filters left must still be a key for address that can encrypt.
   auto left = inspect(key);
   if (!left || left->size() != 1)
