@@ -215,19 +215,71 @@ def wkd_hash(address):
     return out.split()[0]
 
 
+def loopback_address():
+    return "127.%d.%d.%d" % (random.randint(1, 250), random.randint(1, 250),
+                             random.randint(2, 250))
+
+
+class WkdServers:
+    """A WKD server (a real lighttpd over HTTPS, certificate from a test CA for hosts)
+    serving the directory www on port 443 of a loopback address of its own (curl's
+    --resolve keeps the URL's port), and beside it a server that accepts and never
+    answers, on another. resolve() gives the config's wkd_resolve; ca the CA file."""
+
+    def __init__(self, d, hosts, www):
+        self.addr, self.hang_addr = loopback_address(), loopback_address()
+        while self.hang_addr == self.addr:
+            self.hang_addr = loopback_address()
+        self.ca, crt, key = make_ca_and_server_cert(d, hosts)
+        conf = os.path.join(d, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write('server.modules += ( "mod_openssl" )\n'
+                    'server.bind = "%s"\nserver.port = 443\n'
+                    'server.document-root = "%s"\n'
+                    'server.errorlog = "%s/error.log"\n'
+                    'ssl.engine = "enable"\nssl.pemfile = "%s"\nssl.privkey = "%s"\n'
+                    % (self.addr, www, d, crt, key))
+        self.server = subprocess.Popen(["lighttpd", "-D", "-f", conf])
+        self.hang = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.hang.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.hang.bind((self.hang_addr, 443))
+        self.hang.listen(16)
+        self.held = []
+
+        def accept_forever():
+            while True:
+                try:
+                    conn, _ = self.hang.accept()
+                except OSError:
+                    return
+                self.held.append(conn)
+
+        threading.Thread(target=accept_forever, daemon=True).start()
+        for _ in range(100):
+            try:
+                socket.create_connection((self.addr, 443), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def resolve(self, hosts, hanging_hosts):
+        return " ".join(["%s:443:%s" % (h, self.addr) for h in hosts] +
+                        ["%s:443:%s" % (h, self.hang_addr) for h in hanging_hosts])
+
+    def close(self):
+        self.server.terminate()
+        self.server.wait(timeout=10)
+        self.hang.close()
+        for c in self.held:
+            c.close()
+
+
 @unittest.skipUnless(os.path.exists(WKS_CLIENT) and shutil.which("lighttpd"),
                      "needs gpg-wks-client and lighttpd")
 class WkdLookup(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="wmk-wkd-")
-        # curl --resolve keeps the URL's port (443): a loopback address of our own.
-        cls.addr = "127.%d.%d.%d" % (random.randint(1, 250), random.randint(1, 250),
-                                     random.randint(2, 250))
-        cls.hang_addr = "127.%d.%d.%d" % (random.randint(1, 250), random.randint(1, 250),
-                                          random.randint(2, 250))
-        hosts = ["remote.example", "openpgpkey.remote.example", "direct.example"]
-        cls.ca, crt, key = make_ca_and_server_cert(cls.tmp, hosts)
         cls.outside = OutsideGpg(os.path.join(cls.tmp, "og"))
         www = os.path.join(cls.tmp, "www")
         adv = os.path.join(www, ".well-known", "openpgpkey", "remote.example", "hu")
@@ -244,52 +296,17 @@ class WkdLookup(unittest.TestCase):
         cls.direct_key = cls.outside.make_key("Direct <d@direct.example>")
         with open(os.path.join(direct, wkd_hash("d@direct.example")), "wb") as f:
             f.write(cls.outside.export(cls.direct_key, armor=False))
-        conf = os.path.join(cls.tmp, "lighttpd.conf")
-        with open(conf, "w") as f:
-            f.write('server.modules += ( "mod_openssl" )\n'
-                    'server.bind = "%s"\nserver.port = 443\n'
-                    'server.document-root = "%s"\n'
-                    'server.errorlog = "%s/error.log"\n'
-                    'ssl.engine = "enable"\nssl.pemfile = "%s"\nssl.privkey = "%s"\n'
-                    % (cls.addr, www, cls.tmp, crt, key))
-        cls.server = subprocess.Popen(["lighttpd", "-D", "-f", conf])
-        # The hanging server: accepts, never answers.
-        cls.hang = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        cls.hang.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        cls.hang.bind((cls.hang_addr, 443))
-        cls.hang.listen(16)
-        cls.held = []
-
-        def accept_forever():
-            while True:
-                try:
-                    conn, _ = cls.hang.accept()
-                except OSError:
-                    return
-                cls.held.append(conn)
-
-        threading.Thread(target=accept_forever, daemon=True).start()
-        for _ in range(100):
-            try:
-                socket.create_connection((cls.addr, 443), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        resolve = " ".join([
-            "remote.example:443:" + cls.addr, "openpgpkey.remote.example:443:" + cls.addr,
-            "direct.example:443:" + cls.addr,
-            "hang.example:443:" + cls.hang_addr, "openpgpkey.hang.example:443:" + cls.hang_addr,
-        ])
+        hosts = ["remote.example", "openpgpkey.remote.example", "direct.example"]
+        cls.servers = WkdServers(cls.tmp, hosts, www)
+        cls.ca = cls.servers.ca
+        cls.addr = cls.servers.addr
+        resolve = cls.servers.resolve(hosts, ["hang.example", "openpgpkey.hang.example"])
         cls.wmk = Instance(config={"wkd_ca_file": cls.ca, "wkd_resolve": resolve})
         cls.wmk.add_user("alice", "Login-Password-1234", "alice@example.org")
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.terminate()
-        cls.server.wait(timeout=10)
-        cls.hang.close()
-        for c in cls.held:
-            c.close()
+        cls.servers.close()
         cls.outside.close()
         run(["gpgconf", "--homedir", os.path.join(cls.wmk.data_dir, "gnupg"), "--kill",
              "gpg-agent"], check=False)

@@ -9,6 +9,7 @@ address), and S/MIME certificates collected at delivery from validly signed mail
 whose CA names the sender (and not from self-signed ones).
 """
 
+import base64
 import email.message
 import email.policy
 import email.utils
@@ -272,12 +273,14 @@ class WebContacts(unittest.TestCase):
         self.assertEqual([(b["email"], b["source"]) for b in self.contact(fpr)["bindings"]],
                          [("mallory@remote.example", "user")])
 
+    def folded_keydata(self, fpr):
+        """The outside key fpr as an Autocrypt header's keydata: base64, folded."""
+        b64 = base64.b64encode(self.outside.export(fpr, armor=False)).decode()
+        return "\r\n ".join(b64[i:i + 72] for i in range(0, len(b64), 72))
+
     def test_autocrypt_header_offered_and_imported_as_autocrypt(self):
         fpr = self.outside.make_key("Gina <gina@remote.example>")
-        keydata = self.outside.export(fpr, armor=False)
-        import base64
-        b64 = base64.b64encode(keydata).decode()
-        folded = "\r\n ".join(b64[i:i + 72] for i in range(0, len(b64), 72))
+        folded = self.folded_keydata(fpr)
         raw = ("From: Gina <gina@remote.example>\r\nTo: alice@example.org\r\n"
                "Subject: Hi\r\nDate: %s\r\nMessage-ID: %s\r\n"
                "Autocrypt: addr=gina@remote.example; keydata=\r\n %s\r\n"
@@ -298,10 +301,7 @@ class WebContacts(unittest.TestCase):
 
     def test_encrypted_message_offers_its_autocrypt_header_only(self):
         fpr = self.outside.make_key("Hank <hank@remote.example>")
-        keydata = self.outside.export(fpr, armor=False)
-        import base64
-        b64 = base64.b64encode(keydata).decode()
-        folded = "\r\n ".join(b64[i:i + 72] for i in range(0, len(b64), 72))
+        folded = self.folded_keydata(fpr)
         # The ciphertext is made by gpg for the outside key (not alice's): the page shows
         # it as encrypted without decrypting anything.
         cipher = self.outside.gpg("--armor", "--trust-model", "always", "-e", "-r", fpr,

@@ -22,16 +22,13 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_contacts_cli import (WKS_CLIENT, OutsideGpg, make_ca_and_server_cert,  # noqa: E402
-                               run, wkd_hash)
+from test_contacts_cli import WKS_CLIENT, OutsideGpg, WkdServers, run, wkd_hash  # noqa: E402
 from wmk_e2e import SOURCE_DIR, Instance  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -51,11 +48,6 @@ def parse(raw):
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
-def loopback_address():
-    return "127.%d.%d.%d" % (random.randint(1, 250), random.randint(1, 250),
-                             random.randint(2, 250))
-
-
 @unittest.skipUnless(os.path.exists(WKS_CLIENT) and shutil.which("lighttpd"),
                      "needs gpg-wks-client and lighttpd")
 class Correspondents(unittest.TestCase):
@@ -66,11 +58,6 @@ class Correspondents(unittest.TestCase):
         # nobody@ is a 404; hang.example never answers.
         cls.wkd_dir = os.path.join("/tmp", "wmk-wkdc-%d" % os.getpid())
         os.makedirs(cls.wkd_dir)
-        cls.addr, cls.hang_addr = loopback_address(), loopback_address()
-        while cls.hang_addr == cls.addr:
-            cls.hang_addr = loopback_address()
-        ca, crt, key = make_ca_and_server_cert(
-            cls.wkd_dir, ["remote.example", "openpgpkey.remote.example"])
         cls.wkd_owner = OutsideGpg(os.path.join(cls.wkd_dir, "good-gpg"))
         cls.good = cls.wkd_owner.make_key("Good <good@remote.example>")
         www = os.path.join(cls.wkd_dir, "www")
@@ -78,42 +65,11 @@ class Correspondents(unittest.TestCase):
         os.makedirs(adv)
         with open(os.path.join(adv, wkd_hash("good@remote.example")), "wb") as f:
             f.write(cls.wkd_owner.export(cls.good, armor=False))
-        conf = os.path.join(cls.wkd_dir, "lighttpd.conf")
-        with open(conf, "w") as f:
-            f.write('server.modules += ( "mod_openssl" )\n'
-                    'server.bind = "%s"\nserver.port = 443\n'
-                    'server.document-root = "%s"\n'
-                    'server.errorlog = "%s/error.log"\n'
-                    'ssl.engine = "enable"\nssl.pemfile = "%s"\nssl.privkey = "%s"\n'
-                    % (cls.addr, www, cls.wkd_dir, crt, key))
-        cls.wkd_server = subprocess.Popen(["lighttpd", "-D", "-f", conf])
-        cls.hang = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        cls.hang.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        cls.hang.bind((cls.hang_addr, 443))
-        cls.hang.listen(16)
-        cls.held = []
+        hosts = ["remote.example", "openpgpkey.remote.example"]
+        cls.wkd_servers = WkdServers(cls.wkd_dir, hosts, www)
+        ca = cls.wkd_servers.ca
+        resolve = cls.wkd_servers.resolve(hosts, ["hang.example", "openpgpkey.hang.example"])
 
-        def accept_forever():
-            while True:
-                try:
-                    conn, _ = cls.hang.accept()
-                except OSError:
-                    return
-                cls.held.append(conn)
-
-        threading.Thread(target=accept_forever, daemon=True).start()
-        for _ in range(100):
-            try:
-                socket.create_connection((cls.addr, 443), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        resolve = " ".join([
-            "remote.example:443:" + cls.addr, "openpgpkey.remote.example:443:" + cls.addr,
-            "hang.example:443:" + cls.hang_addr, "openpgpkey.hang.example:443:" + cls.hang_addr,
-        ])
-
-        # ---- webmailkey, with a sendmail stand-in that captures what is sent
         cls.wmk = Instance(config={"wkd_ca_file": ca, "wkd_resolve": resolve})
         cls.tmp = cls.wmk.tmp
         cls.outbox = os.path.join(cls.tmp, "outbox")
@@ -147,11 +103,7 @@ class Correspondents(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.wkd_server.terminate()
-        cls.wkd_server.wait(timeout=10)
-        cls.hang.close()
-        for c in cls.held:
-            c.close()
+        cls.wkd_servers.close()
         for og in (cls.wkd_owner, cls.carol):
             og.close()
         subprocess.run(["gpgconf", "--homedir", os.path.join(cls.wmk.data_dir, "gnupg"),
