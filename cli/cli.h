@@ -44,5 +44,6 @@ void register_key(CLI::App& app, Context& ctx);
 void register_grant(CLI::App& app, Context& ctx);
 void register_help_dump(CLI::App& app, Context& ctx);
 void register_contact(CLI::App& app, Context& ctx);
+void register_store(CLI::App& app, Context& ctx);
 
 }  // namespace wmk::cli

@@ -57,6 +57,7 @@ int main(int argc, char** argv) {
   register_grant(app, ctx);
   register_key(app, ctx);
   register_contact(app, ctx);
+  register_store(app, ctx);
   register_help_dump(app, ctx);  // last: it walks what the others registered
   try {
     app.parse(argc, argv);

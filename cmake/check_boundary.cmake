@@ -1,15 +1,15 @@
 # The line between core and the entry points (docs/architecture.md): only
-# webmailkey_core talks to SQLite, GPGME/assuan, OpenSSL, GMime/GLib, argon2, gumbo
+# webmailkey_core talks to SQLite, libpq, GPGME/assuan, OpenSSL, GMime/GLib, argon2, gumbo
 # and libmagic. Run after each CLI/CGI target is built (cmake -P):
 #   -DSOURCES="a.cc;b.h"  source files: none may include those libraries' headers
 #   -DOBJECTS="x.o;y.o"   object files: none may call those libraries
 #   -DNM=/usr/bin/nm
 # Fails (and so fails the build) naming the file and the include or symbol.
 set(forbidden_headers
-    "sqlite3\\.h" "gpgme[^/]*\\.h" "assuan\\.h" "openssl/" "gmime/" "glib\\.h" "glib/"
+    "sqlite3\\.h" "libpq-fe\\.h" "gpgme[^/]*\\.h" "assuan\\.h" "openssl/" "gmime/" "glib\\.h" "glib/"
     "gobject/" "argon2\\.h" "gumbo\\.h" "magic\\.h" "curl/")
 set(forbidden_symbols
-    "sqlite3_" "gpgme_" "assuan_" "g_mime_" "internet_address_" "g_object_" "g_free$"
+    "sqlite3_" "PQ[a-z]" "gpgme_" "assuan_" "g_mime_" "internet_address_" "g_object_" "g_free$"
     "EVP_" "OPENSSL_" "CRYPTO_" "BIO_" "X509" "CMS_" "PEM_" "ERR_" "RAND_" "PKCS12_"
     "PKCS7_" "BN_" "d2i_" "i2d_" "SSL_" "argon2" "gumbo_" "magic_" "curl_")
 

@@ -8,8 +8,18 @@
 
 namespace wmk::app {
 
+Result<store::Db> open_store(const config::Config& cfg, store::OpenMode mode) {
+  if (cfg.store == config::StoreEngine::sqlite)
+    return store::Db::open(cfg.database_path(), mode);
+  if (cfg.store_postgresql.empty()) {
+    return make_error(Errc::config,
+                      "store = postgresql needs store_postgresql, the connection string");
+  }
+  return store::Db::open_postgresql(cfg.store_postgresql);
+}
+
 Result<App> open_with(config::Config cfg, const util::Clock& clock) {
-  auto db = store::Db::open(cfg.database_path(), store::OpenMode::must_exist);
+  auto db = open_store(cfg, store::OpenMode::must_exist);
   if (!db)
     return db.error();
   WMK_TRY(store::check_schema(*db));
@@ -55,7 +65,7 @@ Result<App> init(const std::optional<std::string>& config_path,
     cfg.source = path;
     WMK_TRY(util::write_file_atomic(path, config::render(cfg), 0600));
   }
-  auto db = store::Db::open(cfg.database_path(), store::OpenMode::create_if_missing);
+  auto db = open_store(cfg, store::OpenMode::create_if_missing);
   if (!db)
     return db.error();
   WMK_TRY(store::migrate(*db));

@@ -18,6 +18,11 @@ struct App {
   const util::Clock* clock;
 };
 
+// Opens the store the config names (`store`): the SQLite file in data_dir, or the
+// PostgreSQL database of `store_postgresql` (which must exist; mode is SQLite's).
+// The schema is not checked.
+Result<store::Db> open_store(const config::Config& cfg, store::OpenMode mode);
+
 // Loads the config (see config::resolve_path) and opens the existing database,
 // checking its schema. Errc::not_found / Errc::config say what to do next.
 Result<App> open(const std::optional<std::string>& config_path,

@@ -35,13 +35,13 @@ void AuditLog::record(const AuditEvent& e) {
 std::vector<AuditEntry> AuditLog::query(const AuditQuery& q) {
   std::string sql =
       "SELECT id, at, login, event, outcome, key_fpr, session, client_addr, detail "
-      "FROM audit WHERE 1";
+      "FROM audit WHERE 1 = 1";
   if (q.login)
     sql += " AND login = ?";
   if (q.since)
     sql += " AND at >= ?";
   if (q.key_fpr)
-    sql += " AND substr(key_fpr, 1, ?) = ?";  // a fingerprint or a prefix of one
+    sql += " AND substr(key_fpr, 1, length(?)) = ?";  // a fingerprint or a prefix of one
   sql += " ORDER BY at DESC, id DESC";
   if (q.limit > 0)
     sql += " LIMIT ?";
@@ -52,7 +52,7 @@ std::vector<AuditEntry> AuditLog::query(const AuditQuery& q) {
   if (q.since)
     st.bind(++i, *q.since);
   if (q.key_fpr) {
-    st.bind(++i, static_cast<std::int64_t>(q.key_fpr->size()));
+    st.bind(++i, *q.key_fpr);
     st.bind(++i, *q.key_fpr);
   }
   if (q.limit > 0)

@@ -175,14 +175,16 @@ Result<User> UserStore::add(const std::string& login, const std::string& email,
 
   store::Transaction tx(db_);
   auto ins = db_.prepare(
-      "INSERT INTO users (login, name, password_hash, disabled, created) VALUES (?, ?, ?, 0, ?)");
+      "INSERT INTO users (login, name, password_hash, disabled, created) VALUES (?, ?, ?, 0, ?) "
+      "RETURNING id");
   ins.bind_all(login, name, hash, clock_.now());
   if (auto r = ins.try_step(); !r) {
     if (r.code() == Errc::already_exists)
       return make_error(Errc::already_exists, "a user with login '" + login + "' already exists");
     return r.error();
   }
-  const std::int64_t id = db_.last_insert_rowid();
+  const std::int64_t id = ins.column_int(0);
+  ins.reset();
   auto em = db_.prepare("INSERT INTO user_emails (user_id, email, is_primary) VALUES (?, ?, 1)");
   em.bind_all(id, address);
   if (auto r = em.try_step(); !r) {
@@ -201,7 +203,7 @@ Result<User> UserStore::add(const std::string& login, const std::string& email,
 void UserStore::load_emails(User& u) {
   auto st = db_.prepare(
       "SELECT email, is_primary FROM user_emails WHERE user_id = ? "
-      "ORDER BY is_primary DESC, rowid");
+      "ORDER BY is_primary DESC, email");
   st.bind(1, u.id);
   u.emails.clear();
   while (st.step()) {

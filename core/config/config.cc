@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -108,6 +109,33 @@ const std::vector<KeySpec>& key_specs() {
   static const std::vector<KeySpec> kKeys = {
       {"data_dir", "database, GnuPG home, and (by default) the Maildirs",
        absolute_path(&Config::data_dir), [](const Config& c) { return c.data_dir; }},
+      {"store",
+       "where users, sessions, grants, keys, the audit and the mail index live: `sqlite` "
+       "(`data_dir`/webmailkey.db, embedded) or `postgresql` (the server `store_postgresql` "
+       "names; `store migrate --to postgresql` copies a SQLite store across)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "sqlite")
+           c.store = StoreEngine::sqlite;
+         else if (v == "postgresql")
+           c.store = StoreEngine::postgresql;
+         else
+           return "expected sqlite or postgresql";
+         return std::nullopt;
+       },
+       [](const Config& c) { return std::string(store_engine_name(c.store)); }},
+      {"store_postgresql",
+       "the PostgreSQL connection string (libpq, e.g. `host=/run/postgresql dbname=webmailkey "
+       "user=webmailkey`); prefer peer authentication or a `passfile`: with a `password=` the "
+       "config file must not be readable by every user, and the password is never shown",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         for (char ch : v) {
+           if (static_cast<unsigned char>(ch) < 0x20)
+             return "control characters are not allowed";
+         }
+         c.store_postgresql = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return mask_conninfo_password(c.store_postgresql); }},
       {"maildir",
        "each user's Maildir: `%u` login, `%d` domain and `%n` local part of the primary "
        "address, `%h` data_dir (e.g. `/var/vmail/%d/%n/Maildir`)",
@@ -345,6 +373,71 @@ const char* smime_unprotected_name(SmimeUnprotected v) {
   return v == SmimeUnprotected::refuse ? "refuse" : "text";
 }
 
+const char* store_engine_name(StoreEngine v) {
+  return v == StoreEngine::postgresql ? "postgresql" : "sqlite";
+}
+
+namespace {
+// The [begin, end) of each password value in a libpq key=value connection string.
+std::vector<std::pair<std::size_t, std::size_t>> password_values(const std::string& s) {
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) != 0)
+      ++i;
+    std::size_t key_begin = i;
+    while (i < s.size() && s[i] != '=' && std::isspace(static_cast<unsigned char>(s[i])) == 0)
+      ++i;
+    std::string key = s.substr(key_begin, i - key_begin);
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) != 0)
+      ++i;
+    if (i >= s.size() || s[i] != '=')
+      break;
+    ++i;
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) != 0)
+      ++i;
+    std::size_t value_begin = i;
+    if (i < s.size() && s[i] == '\'') {
+      ++i;
+      while (i < s.size() && s[i] != '\'') {
+        if (s[i] == '\\')
+          ++i;
+        ++i;
+      }
+      if (i < s.size())
+        ++i;
+    } else {
+      while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) == 0) {
+        if (s[i] == '\\')
+          ++i;
+        ++i;
+      }
+    }
+    if (key == "password")
+      out.emplace_back(value_begin, std::min(i, s.size()));
+  }
+  return out;
+}
+}  // namespace
+
+bool conninfo_has_password(const std::string& conninfo) {
+  // A URI (postgresql://user:secret@host/db) may carry one too.
+  if (conninfo.rfind("postgres", 0) == 0 && conninfo.find("://") != std::string::npos)
+    return conninfo.find('@') != std::string::npos ||
+           conninfo.find("password") != std::string::npos;
+  return !password_values(conninfo).empty();
+}
+
+std::string mask_conninfo_password(const std::string& conninfo) {
+  if (conninfo.rfind("postgres", 0) == 0 && conninfo.find("://") != std::string::npos)
+    return conninfo_has_password(conninfo) ? "***** (a URI with a password)" : conninfo;
+  std::string out = conninfo;
+  auto spans = password_values(conninfo);
+  for (auto it = spans.rbegin(); it != spans.rend(); ++it)
+    out.replace(it->first, it->second - it->first, "*****");
+  return out;
+}
+
 Result<Config> parse(const std::string& text, const std::string& source_name) {
   Config c;
   c.source = source_name;
@@ -416,7 +509,18 @@ Result<Config> load(const std::string& path) {
   if (!text) {
     return make_error(text.code(), "cannot read the configuration: " + text.error().message);
   }
-  return parse(*text, path);
+  auto c = parse(*text, path);
+  if (c && conninfo_has_password(c->store_postgresql)) {
+    // The same rule as for every secret: not for every local user to read.
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & S_IROTH) != 0) {
+      return make_error(Errc::config, path +
+                                          ": store_postgresql holds a password but the file is "
+                                          "readable by every user (chmod o-rwx " +
+                                          path + ", or use a passfile or peer authentication)");
+    }
+  }
+  return c;
 }
 
 std::string resolve_path(const std::optional<std::string>& explicit_path) {

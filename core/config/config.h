@@ -22,8 +22,24 @@ enum class SmimeUnprotected { text, refuse };
 // "text" or "refuse".
 const char* smime_unprotected_name(SmimeUnprotected v);
 
+// Where the state (users, sessions, grants, keys, audit, index) lives.
+enum class StoreEngine { sqlite, postgresql };
+
+// "sqlite" or "postgresql".
+const char* store_engine_name(StoreEngine v);
+
+// The connection string with any password=... value replaced by "*****".
+std::string mask_conninfo_password(const std::string& conninfo);
+// Whether the connection string sets a password.
+bool conninfo_has_password(const std::string& conninfo);
+
 struct Config {
   std::string data_dir = "/var/lib/webmailkey";
+  // The store engine; for PostgreSQL, the libpq connection string (may hold a
+  // password: never logged or shown, and the config file must then not be readable by
+  // every user).
+  StoreEngine store = StoreEngine::sqlite;
+  std::string store_postgresql;
   // %u login, %d domain of the primary address, %n local part, %h data_dir.
   std::string maildir = "%h/mail/%u/Maildir";
   std::string sendmail = "/usr/sbin/sendmail";

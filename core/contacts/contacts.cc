@@ -273,7 +273,8 @@ Result<ContactKey> ContactStore::import_for(std::int64_t user_id, const std::str
         .prepare(
             "INSERT INTO contact_bindings (contact_key_id, email, source, first_seen, last_seen) "
             "VALUES (?,?,?,?,?) ON CONFLICT (contact_key_id, email, source) DO UPDATE SET "
-            "last_seen = max(last_seen, excluded.last_seen)")
+            "last_seen = CASE WHEN excluded.last_seen > contact_bindings.last_seen THEN "
+            "excluded.last_seen ELSE contact_bindings.last_seen END")
         .bind_all(id, e, bindings::source_name(source), when, when)
         .run();
   }

@@ -89,7 +89,8 @@ const char* revoked_by_name(RevokedBy by) {
 constexpr const char* kAppendNotice = R"sql(
 UPDATE sessions
    SET notice = CASE WHEN coalesce(length(notice), 0) BETWEEN 1 AND 800
-                     THEN notice || char(10) || ?1 ELSE ?1 END
+                     THEN notice || '
+' || ?1 ELSE ?1 END
  WHERE id = ?2)sql";
 
 // Audit event names of this module.
@@ -231,13 +232,9 @@ int GrantStore::remove(const std::vector<Row>& victims, const Revoker& by, std::
 
 void GrantStore::scrub_wal() {
   // Deleted rows are zeroed in the database file (secure_delete), but earlier copies
-  // of their pages stay in the WAL until it is checkpointed and truncated. Best
+  // of their pages stay in SQLite's WAL until it is checkpointed and truncated. Best
   // effort: with a long reader the checkpoint is partial and the next one finishes.
-  try {
-    db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-  } catch (const store::StoreError&) {
-    // Busy: nothing is lost, the blobs go at the next checkpoint.
-  }
+  db_.scrub_deleted();
 }
 
 Result<GrantInfo> GrantStore::create(const std::string& session_id, std::int64_t key_id,
@@ -459,7 +456,7 @@ Result<std::vector<GrantInfo>> GrantStore::list(const std::optional<std::string>
       return make_error(Errc::not_found, "no user with login " + *login);
     rows = load("u.login = ?", [&](store::Statement& st) { st.bind(1, *login); });
   } else {
-    rows = load("1", {});
+    rows = load("1 = 1", {});
   }
   std::vector<GrantInfo> out;
   out.reserve(rows.size());
@@ -510,7 +507,7 @@ Result<int> GrantStore::revoke_for_key(std::int64_t key_id, const Revoker& by) {
 }
 
 Result<int> GrantStore::revoke_all(const Revoker& by) {
-  return revoke_where("1", {}, by);
+  return revoke_where("1 = 1", {}, by);
 }
 
 Result<int> GrantStore::purge(store::PurgeMode mode) {
@@ -523,7 +520,7 @@ Result<int> GrantStore::purge(store::PurgeMode mode) {
     return out;
   };
   if (mode == store::PurgeMode::dry_run)
-    return static_cast<int>(dead(load("1", {}), clock_.now()).size());
+    return static_cast<int>(dead(load("1 = 1", {}), clock_.now()).size());
 
   int total = 0;
   for (;;) {
@@ -531,7 +528,7 @@ Result<int> GrantStore::purge(store::PurgeMode mode) {
     // a moment ago is seen as live and left alone.
     store::Transaction tx(db_);
     const std::int64_t now = clock_.now();
-    auto victims = dead(load("1", {}), now);
+    auto victims = dead(load("1 = 1", {}), now);
     if (victims.empty())
       break;
     const bool more = victims.size() > kPurgeBatch;
@@ -554,7 +551,7 @@ Result<std::int64_t> GrantStore::find_key(std::string_view text) {
   const std::string& wanted = *normalized;
   auto st = db_.prepare(
       "SELECT id, n FROM (SELECT id, replace(replace(upper(fingerprint), ':', ''), ' ', '') AS n"
-      " FROM keys) WHERE substr(n, 1, length(?1)) = ?1 ORDER BY id");
+      " FROM keys) AS f WHERE substr(n, 1, length(?1)) = ?1 ORDER BY id");
   st.bind(1, wanted);
   std::vector<std::int64_t> ids;
   while (st.step()) {

@@ -299,7 +299,7 @@ Result<KeyInfo> KeyStore::store_new_key(
   auto ins = app_.db.prepare(
       "INSERT INTO keys (fingerprint, user_id, type, algorithm, created, expires, revoked, kdf, "
       "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
   ins.bind_all(fingerprint, user_id, key_type_name(type), algorithm, created, expires,
                revoked ? 1 : 0, kKdfName, params.to_string(), salt, wrapped);
   if (private_blob != nullptr)
@@ -323,7 +323,8 @@ Result<KeyInfo> KeyStore::store_new_key(
       return make_error(Errc::already_exists, "key " + fingerprint + " is already held here");
     return r.error();
   }
-  std::int64_t id = app_.db.last_insert_rowid();
+  std::int64_t id = ins.column_int(0);
+  ins.reset();
   for (const auto& e : emails) {
     // The first key of its type for an address becomes that address's default.
     auto has_default =
@@ -558,9 +559,10 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
   if (!normalized)
     return normalized.error();
   const std::string& want = *normalized;
-  auto st = app_.db.prepare(std::string(kKeyColumns) +
-                            "WHERE substr(k.fingerprint, 1, ?) = ? ORDER BY k.fingerprint");
-  st.bind_all(static_cast<std::int64_t>(want.size()), want);
+  auto st =
+      app_.db.prepare(std::string(kKeyColumns) +
+                      "WHERE substr(k.fingerprint, 1, length(?1)) = ?1 ORDER BY k.fingerprint");
+  st.bind(1, want);
   std::vector<KeyInfo> hits;
   while (st.step())
     hits.push_back(row_to_info(app_.db, st));
@@ -741,9 +743,9 @@ Status KeyStore::remove(const KeyInfo& key) {
   for (const auto& e : emails) {
     app_.db
         .prepare(
-            "UPDATE key_emails SET is_default = 1 WHERE rowid = (SELECT ke.rowid FROM key_emails "
-            "ke JOIN keys k ON k.id = ke.key_id WHERE ke.email = ? AND ke.type = ? ORDER BY "
-            "k.created DESC, k.id DESC LIMIT 1)")
+            "UPDATE key_emails SET is_default = 1 WHERE email = ?1 AND type = ?2 AND key_id = "
+            "(SELECT ke.key_id FROM key_emails ke JOIN keys k ON k.id = ke.key_id WHERE ke.email "
+            "= ?1 AND ke.type = ?2 ORDER BY k.created DESC, k.id DESC LIMIT 1)")
         .bind_all(e, key_type_name(key.type))
         .run();
   }

@@ -99,9 +99,14 @@ Summary MailIndex::summarize(Folder folder, const Entry& entry) const {
 
 void MailIndex::upsert(Folder folder, const Entry& entry, const Summary& s) {
   db_.prepare(
-         "INSERT OR REPLACE INTO mail_index (user_id, folder, uid, subdir, filename, date, "
-         "from_name, from_addr, subject, size, seen, encrypted, signed, has_attachments, "
-         "protection) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "INSERT INTO mail_index (user_id, folder, uid, subdir, filename, date, from_name, "
+         "from_addr, subject, size, seen, encrypted, signed, has_attachments, protection) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, folder, uid) "
+         "DO UPDATE SET subdir = excluded.subdir, filename = excluded.filename, date = "
+         "excluded.date, from_name = excluded.from_name, from_addr = excluded.from_addr, subject "
+         "= excluded.subject, size = excluded.size, seen = excluded.seen, encrypted = "
+         "excluded.encrypted, signed = excluded.signed, has_attachments = "
+         "excluded.has_attachments, protection = excluded.protection")
       .bind_all(user_id_, folder_name(folder), entry.uid, subdir_name(entry.subdir), entry.filename,
                 s.date, s.from_name, s.from_addr, s.subject, static_cast<std::int64_t>(s.size),
                 s.seen ? 1 : 0, s.encrypted ? 1 : 0, s.is_signed ? 1 : 0, s.has_attachments ? 1 : 0,
@@ -195,9 +200,11 @@ Status MailIndex::refresh(Folder folder) {
     if (!settled)
       times->new_ns = times->cur_ns = -1;
     db_.prepare(
-           "INSERT OR REPLACE INTO mail_folder_state (user_id, folder, new_mtime, cur_mtime, "
-           "message_count) VALUES (?, ?, ?, ?, "
-           "(SELECT count(*) FROM mail_index WHERE user_id = ?1 AND folder = ?2))")
+           "INSERT INTO mail_folder_state (user_id, folder, new_mtime, cur_mtime, message_count) "
+           "VALUES (?1, ?2, ?3, ?4, (SELECT count(*) FROM mail_index WHERE user_id = ?1 AND "
+           "folder = ?2)) ON CONFLICT (user_id, folder) DO UPDATE SET new_mtime = "
+           "excluded.new_mtime, cur_mtime = excluded.cur_mtime, message_count = "
+           "excluded.message_count")
         .bind_all(user_id_, fname, times->new_ns, times->cur_ns)
         .run();
   } else {

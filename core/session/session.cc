@@ -249,7 +249,7 @@ Result<NewSession> SessionStore::rotate(const Session& s, const Rebind& rebind) 
   store::Transaction tx(db_);
   // The grants still name the old id until rebind has moved them: check the foreign
   // keys at commit, not at each statement.
-  db_.exec("PRAGMA defer_foreign_keys = ON");
+  db_.defer_foreign_keys();
   auto up = db_.prepare("UPDATE sessions SET id = ? WHERE id = ?");
   up.bind_all(ns.session.id, s.id);
   WMK_TRY(up.try_step());

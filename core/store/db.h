@@ -1,12 +1,23 @@
 #pragma once
-// SQLite access: one owning type per handle (Db, Statement), transactions as RAII.
-// Every connection runs in WAL mode with a busy timeout, foreign keys on and
-// secure_delete on (deleted rows, such as revoked grants, leave no bytes behind).
+// The store: one interface (Db, Statement, Transaction) over two engines, each in its
+// own file: SQLite (sqlite_engine.cc, embedded, the default) and PostgreSQL through
+// libpq (postgres_engine.cc). Callers write SQL in the portable subset both engines
+// accept: `?` or `?N` parameters, INTEGER, TEXT and BLOB columns, INTEGER PRIMARY KEY
+// for generated ids (read back with RETURNING id), ON CONFLICT ... DO UPDATE for
+// upserts, COLLATE NOCASE for case-insensitive addresses. The PostgreSQL engine
+// translates what differs (docs/architecture.md, "Store").
 //
-// SQL errors that mean a bug or a broken disk throw StoreError; the expected ones
-// (a UNIQUE constraint lost to a concurrent writer) come back through try_step().
+// SQLite connections run in WAL mode with a busy timeout, foreign keys on and
+// secure_delete on (deleted rows, such as revoked grants, leave no bytes behind).
+// Writers run one at a time on both engines: SQLite's BEGIN IMMEDIATE, and on
+// PostgreSQL a transaction-scoped advisory lock taken by every writing transaction.
+//
+// SQL errors that mean a bug, a broken disk or a lost server throw StoreError; the
+// expected ones (a UNIQUE constraint lost to a concurrent writer) come back through
+// try_step().
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -16,24 +27,31 @@
 
 #include "core/util/result.h"
 
-struct sqlite3;
-struct sqlite3_stmt;
-
 namespace wmk::store {
+
+enum class Engine { sqlite, postgresql };
+
+// What a result column holds: on SQLite the current value's storage class, on
+// PostgreSQL the column's type (known even before the first row).
+enum class ColumnKind { null, integer, text, blob, other };
+
+// "sqlite" or "postgresql".
+const char* engine_name(Engine e);
 
 class StoreError : public std::runtime_error {
  public:
-  StoreError(int sqlite_code, const std::string& what)
-      : std::runtime_error(what), sqlite_code_(sqlite_code) {}
-  int sqlite_code() const { return sqlite_code_; }
-
- private:
-  int sqlite_code_;
+  explicit StoreError(const std::string& what) : std::runtime_error(what) {}
 };
+
+namespace detail {
+class StatementImpl;
+class Connection;
+}  // namespace detail
 
 class Statement {
  public:
-  Statement(Statement&& o) noexcept : db_(o.db_), stmt_(o.stmt_) { o.stmt_ = nullptr; }
+  explicit Statement(std::unique_ptr<detail::StatementImpl> impl);
+  Statement(Statement&& o) noexcept;
   Statement& operator=(Statement&&) = delete;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -67,10 +85,12 @@ class Statement {
   // Advances: true when a row is ready, false when done. Throws StoreError on failure.
   bool step();
   // Like step(), but a constraint violation is Errc::already_exists and a lock that
-  // outlasted the busy timeout is Errc::conflict.
+  // outlasted the busy timeout (or a serialization failure) is Errc::conflict. The
+  // caller's transaction stays usable after either.
   Result<bool> try_step();
   // Runs to completion, discarding rows.
   void run();
+  // Ready to run again; the bindings are cleared.
   void reset();
 
   std::int64_t column_int(int col) const;
@@ -79,43 +99,61 @@ class Statement {
   bool column_is_null(int col) const;
   std::optional<std::int64_t> column_optional_int(int col) const;
   std::optional<std::string> column_optional_text(int col) const;
+  int column_count() const;
+  std::string column_name(int col) const;
+  ColumnKind column_kind(int col) const;
 
  private:
-  friend class Db;
-  Statement(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
+  std::unique_ptr<detail::StatementImpl> impl_;
 };
 
 enum class OpenMode { create_if_missing, must_exist };
 
 class Db {
  public:
-  // Opens (or creates) the database at path with the connection settings above.
+  // Opens (or creates) the SQLite database at path with the connection settings above.
   // A new file is created with mode 0600. Errc::not_found if must_exist and missing.
   static Result<Db> open(const std::string& path, OpenMode mode);
-  // An in-memory database, for unit tests.
+  // An in-memory SQLite database, for unit tests.
   static Db open_memory();
+  // Connects to PostgreSQL with a libpq connection string ("host=... dbname=...").
+  // The string may hold a password: it is never put in an error message.
+  static Result<Db> open_postgresql(const std::string& conninfo);
 
-  Db(Db&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  explicit Db(std::unique_ptr<detail::Connection> conn);
+  Db(Db&& o) noexcept;
   Db& operator=(Db&& o) noexcept;
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
   ~Db();
 
+  Engine engine() const;
+
   // Throws StoreError if the SQL does not compile (a bug).
   Statement prepare(std::string_view sql);
   // Runs one or more statements with no parameters.
   void exec(std::string_view sql);
-  std::int64_t last_insert_rowid() const;
   // Rows changed by the last statement.
   int changes() const;
-  sqlite3* handle() { return db_; }
+
+  // The schema version the database is at (0: empty); set inside a transaction.
+  int schema_version();
+  void set_schema_version(int version);
+  // Foreign keys are checked at commit, not at each statement, for the rest of the
+  // current transaction.
+  void defer_foreign_keys();
+  // Best effort: pushes deleted rows' bytes out of logs the engine keeps beside the
+  // tables (SQLite's WAL). Never throws.
+  void scrub_deleted();
+  // The names of the tables the migrations made, in creation order.
+  std::vector<std::string> tables();
+  // After rows were copied in with their ids: the next generated id follows the largest.
+  void resync_generated_ids(const std::string& table);
+
+  detail::Connection& connection() { return *conn_; }
 
  private:
-  explicit Db(sqlite3* db) : db_(db) {}
-  void configure();
-  sqlite3* db_;
+  std::unique_ptr<detail::Connection> conn_;
 };
 
 enum class TxKind { deferred, immediate };

@@ -3,13 +3,19 @@
 #include <string>
 #include <vector>
 
+#include "core/store/engine.h"
+
 namespace wmk::store {
 
 namespace {
 
+// sql is the portable SQL both engines run (core/store/db.h); the engine-specific
+// parts are for what has no portable spelling, such as triggers.
 struct Migration {
   int version;
   const char* sql;
+  const char* sqlite_sql = nullptr;
+  const char* postgresql_sql = nullptr;
 };
 
 // Append only once released. Each block names the concern that owns its tables.
@@ -200,6 +206,25 @@ CREATE TABLE contact_signers (
   PRIMARY KEY (user_id, email, type)
 );
 )sql"},
+      {4, R"sql(
+-- audit: append-only on every engine; rows can be added, never changed or removed
+)sql",
+       R"sql(
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+)sql",
+       R"sql(
+CREATE FUNCTION wmk_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'restrict_violation';
+END $$;
+CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
+  FOR EACH ROW EXECUTE FUNCTION wmk_audit_append_only();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+  FOR EACH STATEMENT EXECUTE FUNCTION wmk_audit_append_only();
+)sql"},
   };
   return kMigrations;
 }
@@ -211,14 +236,13 @@ int latest_schema_version() {
 }
 
 int schema_version(Db& db) {
-  auto st = db.prepare("PRAGMA user_version");
-  st.step();
-  return static_cast<int>(st.column_int(0));
+  return db.schema_version();
 }
 
 Status migrate(Db& db) {
   for (const auto& m : migrations()) {
     Transaction tx(db);
+    db.connection().before_first_migration();
     int current = schema_version(db);
     if (current > latest_schema_version()) {
       return make_error(Errc::unsupported, "the database schema (version " +
@@ -229,7 +253,10 @@ Status migrate(Db& db) {
     if (current >= m.version)
       continue;
     db.exec(m.sql);
-    db.exec("PRAGMA user_version = " + std::to_string(m.version));
+    const char* own = db.engine() == Engine::sqlite ? m.sqlite_sql : m.postgresql_sql;
+    if (own != nullptr)
+      db.exec(own);
+    db.set_schema_version(m.version);
     tx.commit();
   }
   return {};

@@ -10,7 +10,7 @@ namespace wmk::store {
 // The schema version this build writes and expects.
 int latest_schema_version();
 
-// The database's current version (PRAGMA user_version).
+// The database's current version (SQLite: PRAGMA user_version; PostgreSQL: a table).
 int schema_version(Db& db);
 
 // Applies every pending migration, each in its own transaction. Safe to run again.

@@ -388,11 +388,15 @@ class KillTest(unittest.TestCase):
 
     @staticmethod
     def migrations():
-        """[(version, sql)] as core/store/schema.cc holds them."""
+        """[(version, sql)] as core/store/schema.cc holds them, for SQLite: the portable
+        SQL, then SQLite's own part if the migration has one (the PostgreSQL part after
+        it is left out)."""
         with open(os.path.join(SOURCE_DIR, "core", "store", "schema.cc")) as f:
             text = f.read()
-        found = [(int(v), sql) for v, sql in
-                 re.findall(r'\{(\d+), R"sql\((.*?)\)sql"\}', text, re.S)]
+        raw = r'R"sql\((.*?)\)sql"'
+        found = [(int(v), portable + sqlite_own) for v, portable, sqlite_own, _ in
+                 re.findall(r'\{(\d+), ' + raw + r'(?:,\s*' + raw + r',\s*' + raw + r')?\}',
+                            text, re.S)]
         return found
 
     @staticmethod

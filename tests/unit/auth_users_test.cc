@@ -20,7 +20,7 @@ class UsersTest : public test::DbTest {
  protected:
   void SetUp() override {
     test::DbTest::SetUp();
-    if (HasFatalFailure())
+    if (HasFatalFailure() || IsSkipped())
       return;
     users.emplace(*db, clock);
   }
@@ -57,7 +57,7 @@ TEST(ValidateEmail, AcceptsAndRefuses) {
   EXPECT_EQ(validate_email(std::string(65, 'a') + "@example.org").code(), Errc::invalid_argument);
 }
 
-TEST_F(UsersTest, AddFindAndList) {
+TEST_P(UsersTest, AddFindAndList) {
   auto u = users->add("alice", "Alice@Example.ORG", "Alice A", pw("secret one"), kFast);
   ASSERT_TRUE(u.ok()) << u.error().message;
   EXPECT_GT(u->id, 0);
@@ -89,7 +89,7 @@ TEST_F(UsersTest, AddFindAndList) {
   EXPECT_EQ(all[1].email, "bob@example.org");
 }
 
-TEST_F(UsersTest, RefusesDuplicatesAndBadInput) {
+TEST_P(UsersTest, RefusesDuplicatesAndBadInput) {
   ASSERT_TRUE(users->add("alice", "alice@example.org", "", pw("x"), kFast).ok());
   auto dup = users->add("alice", "other@example.org", "", pw("x"), kFast);
   ASSERT_FALSE(dup.ok());
@@ -109,7 +109,7 @@ TEST_F(UsersTest, RefusesDuplicatesAndBadInput) {
   EXPECT_EQ(users->list().size(), 1u);
 }
 
-TEST_F(UsersTest, PasswordIsStoredOnlyAsArgon2idHash) {
+TEST_P(UsersTest, PasswordIsStoredOnlyAsArgon2idHash) {
   ASSERT_TRUE(users->add("alice", "alice@example.org", "", pw("hunter2-marker"), kFast).ok());
   auto c = users->credential("alice");
   ASSERT_TRUE(c);
@@ -128,7 +128,7 @@ TEST_F(UsersTest, PasswordIsStoredOnlyAsArgon2idHash) {
   EXPECT_FALSE(users->credential("nobody"));
 }
 
-TEST_F(UsersTest, DisableEnable) {
+TEST_P(UsersTest, DisableEnable) {
   ASSERT_TRUE(users->add("alice", "alice@example.org", "", pw("x"), kFast).ok());
   ASSERT_TRUE(users->set_disabled("alice", AccountState::disabled).ok());
   EXPECT_TRUE(users->find("alice")->disabled);
@@ -137,7 +137,7 @@ TEST_F(UsersTest, DisableEnable) {
   EXPECT_EQ(users->set_disabled("nobody", AccountState::disabled).code(), Errc::not_found);
 }
 
-TEST_F(UsersTest, AddEmail) {
+TEST_P(UsersTest, AddEmail) {
   ASSERT_TRUE(users->add("alice", "alice@example.org", "", pw("x"), kFast).ok());
   ASSERT_TRUE(users->add("bob", "bob@example.org", "", pw("x"), kFast).ok());
   ASSERT_TRUE(users->add_email("alice", "a.alias@example.net").ok());
@@ -151,7 +151,7 @@ TEST_F(UsersTest, AddEmail) {
   EXPECT_EQ(users->add_email("bob", "bad").code(), Errc::invalid_argument);
 }
 
-TEST_F(UsersTest, RemoveCascadesToEverythingOfTheUser) {
+TEST_P(UsersTest, RemoveCascadesToEverythingOfTheUser) {
   auto a = users->add("alice", "alice@example.org", "", pw("x"), kFast);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE(users->add("bob", "bob@example.org", "", pw("x"), kFast).ok());
@@ -210,5 +210,7 @@ TEST(PasswordPolicy, CountsCharactersNotBytesAndNamesTheKey) {
   cfg.password_min_length = 1;
   EXPECT_TRUE(check_password_policy(cfg, short_pw).ok());
 }
+
+WMK_INSTANTIATE_ON_BOTH_ENGINES(UsersTest);
 
 }  // namespace wmk::auth

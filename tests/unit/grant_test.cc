@@ -14,6 +14,8 @@
 #include "core/grant/cookie.h"
 #include "core/session/session.h"
 #include "core/store/schema.h"
+#include "tests/unit/db_fixture.h"
+#include "tests/unit/pg_server.h"
 #include "tests/unit/test_util.h"
 
 namespace wmk::grant {
@@ -61,18 +63,20 @@ void seed(store::Db& db, std::int64_t now) {
   auto k = db.prepare(
       "INSERT INTO keys (id, fingerprint, user_id, type, algorithm, created, kdf, kdf_params,"
       " kdf_salt, wrapped_secret) VALUES (?, ?, ?, 'openpgp', 'ed25519', 0, 'argon2id', '',"
-      " x'00', x'00')");
-  k.bind_all(kKey1, kFpr1, 1).run();
+      " ?, ?)");
+  const std::vector<std::uint8_t> zero{0};
+  k.bind_all(kKey1, kFpr1, 1, zero, zero).run();
   k.reset();
-  k.bind_all(kKey2, kFpr2, 1).run();
+  k.bind_all(kKey2, kFpr2, 1, zero, zero).run();
   k.reset();
-  k.bind_all(kKey3, kFpr3, 2).run();
+  k.bind_all(kKey3, kFpr3, 2, zero, zero).run();
 }
 
-class GrantTest : public ::testing::Test {
+class GrantTest : public ::testing::TestWithParam<store::Engine> {
  protected:
   void SetUp() override {
-    auto opened = store::Db::open(path(), store::OpenMode::create_if_missing);
+    WMK_NEW_TEST_DATABASE(database_, GetParam(), path());
+    auto opened = database_.open();
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     db_.emplace(std::move(opened).value());
     ASSERT_TRUE(store::migrate(*db_).ok());
@@ -112,7 +116,21 @@ class GrantTest : public ::testing::Test {
     return g.ok() ? *g : GrantInfo{};
   }
 
+  // Deletes a session row without the foreign keys' cascade, as a broken database might.
+  void delete_session_without_cascade(const std::string& id) {
+    if (db().engine() == store::Engine::sqlite)
+      db().exec("PRAGMA foreign_keys = OFF");
+    else
+      db().exec("SET session_replication_role = replica");  // the server's own: no triggers
+    db().prepare("DELETE FROM sessions WHERE id = ?").bind(1, id).run();
+    if (db().engine() == store::Engine::sqlite)
+      db().exec("PRAGMA foreign_keys = ON");
+    else
+      db().exec("SET session_replication_role = DEFAULT");
+  }
+
   test::TempDir dir_;
+  test::TestDatabase database_;
   util::ManualClock clock_;
   config::Config config_;
   std::optional<store::Db> db_;
@@ -122,7 +140,7 @@ class GrantTest : public ::testing::Test {
   util::SecretBuffer secret_b_ = new_grant_secret();
 };
 
-TEST_F(GrantTest, CreateThenUseReturnsTheExactKeySecret) {
+TEST_P(GrantTest, CreateThenUseReturnsTheExactKeySecret) {
   auto g = create_ok(kSessionA1, kKey1, secret_a_);
   EXPECT_EQ(g.id.size(), 10u);
   EXPECT_EQ(g.key_fingerprint, kFpr1);
@@ -147,7 +165,7 @@ TEST_F(GrantTest, CreateThenUseReturnsTheExactKeySecret) {
   EXPECT_EQ(audit_count("grant.create", "ok"), 1);
 }
 
-TEST_F(GrantTest, GrantIdsAreUniqueHex) {
+TEST_P(GrantTest, GrantIdsAreUniqueHex) {
   std::set<std::string> ids;
   for (std::int64_t key : {kKey1, kKey2})
     ids.insert(create_ok(kSessionA1, key, secret_a_).id);
@@ -157,7 +175,7 @@ TEST_F(GrantTest, GrantIdsAreUniqueHex) {
     EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
 }
 
-TEST_F(GrantTest, WrongGrantSecretIsRefusedAndTheGrantDeleted) {
+TEST_P(GrantTest, WrongGrantSecretIsRefusedAndTheGrantDeleted) {
   create_ok(kSessionA1, kKey1, secret_a_);
   auto wrong = grants().use(kSessionA1, kKey1, secret_b_);
   ASSERT_FALSE(wrong.ok());
@@ -168,12 +186,12 @@ TEST_F(GrantTest, WrongGrantSecretIsRefusedAndTheGrantDeleted) {
   EXPECT_FALSE(grants().live_for_key(kKey1));
 }
 
-TEST_F(GrantTest, MissingCookieIsRefused) {
+TEST_P(GrantTest, MissingCookieIsRefused) {
   create_ok(kSessionA1, kKey1, secret_a_);
   EXPECT_EQ(grants().use(kSessionA1, kKey1, util::SecretBuffer()).code(), Errc::revoked);
 }
 
-TEST_F(GrantTest, AnotherSessionCannotUseTheGrant) {
+TEST_P(GrantTest, AnotherSessionCannotUseTheGrant) {
   create_ok(kSessionA1, kKey1, secret_a_);
   // Even with the right cookie, a grant belongs to its session only.
   EXPECT_EQ(grants().use(kSessionA2, kKey1, secret_a_).code(), Errc::not_found);
@@ -181,7 +199,7 @@ TEST_F(GrantTest, AnotherSessionCannotUseTheGrant) {
   EXPECT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());
 }
 
-TEST_F(GrantTest, SealedBlobIsBoundToItsRowAndExpiry) {
+TEST_P(GrantTest, SealedBlobIsBoundToItsRowAndExpiry) {
   create_ok(kSessionA1, kKey1, secret_a_);
   create_ok(kSessionA1, kKey2, secret_a_);
   // Someone with write access to the database pushes the absolute expiry back:
@@ -196,7 +214,7 @@ TEST_F(GrantTest, SealedBlobIsBoundToItsRowAndExpiry) {
   EXPECT_TRUE(grants().use(kSessionA1, kKey2, secret_a_).ok());
 }
 
-TEST_F(GrantTest, IdleTimeoutEndsTheGrant) {
+TEST_P(GrantTest, IdleTimeoutEndsTheGrant) {
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(599s);
   ASSERT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());  // resets the idle clock
@@ -216,7 +234,7 @@ TEST_F(GrantTest, IdleTimeoutEndsTheGrant) {
   EXPECT_FALSE(notice(kSessionA1));
 }
 
-TEST_F(GrantTest, AbsoluteTimeoutEndsAGrantInConstantUse) {
+TEST_P(GrantTest, AbsoluteTimeoutEndsAGrantInConstantUse) {
   create_ok(kSessionA1, kKey1, secret_a_);
   for (int t = 500; t < 7200; t += 500) {
     clock_.advance(500s);
@@ -234,14 +252,14 @@ TEST_F(GrantTest, AbsoluteTimeoutEndsAGrantInConstantUse) {
   EXPECT_EQ(grants().use(kSessionA1, kKey1, secret_a_).code(), Errc::expired);
 }
 
-TEST_F(GrantTest, TimeoutsComeFromTheConfig) {
+TEST_P(GrantTest, TimeoutsComeFromTheConfig) {
   config_.grant_idle_timeout = 30s;
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(30s);
   EXPECT_EQ(grants().use(kSessionA1, kKey1, secret_a_).code(), Errc::expired);
 }
 
-TEST_F(GrantTest, GrantNeverOutlivesItsSessionLimits) {
+TEST_P(GrantTest, GrantNeverOutlivesItsSessionLimits) {
   // A session whose absolute limit is 100 s away (SessionStore counts the limit second
   // as live): the grant is capped at it.
   const std::int64_t start = clock_.now();
@@ -273,7 +291,7 @@ TEST_F(GrantTest, GrantNeverOutlivesItsSessionLimits) {
             Errc::expired);
 }
 
-TEST_F(GrantTest, CreateChecksSessionKeyAndArguments) {
+TEST_P(GrantTest, CreateChecksSessionKeyAndArguments) {
   EXPECT_EQ(grants().create("nope", kKey1, key_secret_, secret_a_, "", "").code(), Errc::not_found);
   // Bob's key cannot be granted to Alice's session.
   EXPECT_EQ(grants().create(kSessionA1, kKey3, key_secret_, secret_a_, "", "").code(),
@@ -286,7 +304,7 @@ TEST_F(GrantTest, CreateChecksSessionKeyAndArguments) {
   EXPECT_EQ(count("SELECT count(*) FROM grants"), 0);
 }
 
-TEST_F(GrantTest, KeyInUseElsewhereIsRefusedWithWhoWhenWhere) {
+TEST_P(GrantTest, KeyInUseElsewhereIsRefusedWithWhoWhenWhere) {
   auto first = grants().create(kSessionA1, kKey1, key_secret_, secret_a_, "10.0.0.5", "Firefox");
   ASSERT_TRUE(first.ok());
   clock_.advance(60s);
@@ -309,7 +327,7 @@ TEST_F(GrantTest, KeyInUseElsewhereIsRefusedWithWhoWhenWhere) {
   EXPECT_EQ(count("SELECT count(*) FROM grants"), 1);
 }
 
-TEST_F(GrantTest, SameSessionUnlockingAgainReplacesItsGrant) {
+TEST_P(GrantTest, SameSessionUnlockingAgainReplacesItsGrant) {
   auto first = create_ok(kSessionA1, kKey1, secret_a_);
   // Its cookie lost, the same session unlocks with a new grant secret.
   auto again = create_ok(kSessionA1, kKey1, secret_b_);
@@ -319,7 +337,7 @@ TEST_F(GrantTest, SameSessionUnlockingAgainReplacesItsGrant) {
   EXPECT_FALSE(notice(kSessionA1));
 }
 
-TEST_F(GrantTest, ExpiredGrantElsewhereDoesNotBlockTheKey) {
+TEST_P(GrantTest, ExpiredGrantElsewhereDoesNotBlockTheKey) {
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(600s);
   touch_session(kSessionA2);
@@ -329,12 +347,12 @@ TEST_F(GrantTest, ExpiredGrantElsewhereDoesNotBlockTheKey) {
   EXPECT_EQ(audit_count("grant.expire", "expired"), 1);
 }
 
-TEST_F(GrantTest, TwoConnectionsRacingForOneKeyExactlyOneWins) {
+TEST_P(GrantTest, TwoConnectionsRacingForOneKeyExactlyOneWins) {
   for (int round = 0; round < 20; ++round) {
     std::latch start(2);
     std::atomic<int> won{0}, in_use{0}, other{0};
     auto contender = [&](const char* session, const util::SecretBuffer& secret) {
-      auto conn = store::Db::open(path(), store::OpenMode::must_exist);
+      auto conn = database_.open();
       ASSERT_TRUE(conn.ok());
       GrantStore mine(*conn, clock_, config_);
       start.arrive_and_wait();
@@ -358,7 +376,7 @@ TEST_F(GrantTest, TwoConnectionsRacingForOneKeyExactlyOneWins) {
   }
 }
 
-TEST_F(GrantTest, RevokeOneByIdNotifiesTheVictim) {
+TEST_P(GrantTest, RevokeOneByIdNotifiesTheVictim) {
   auto g = create_ok(kSessionA1, kKey1, secret_a_);
   auto n = grants().revoke(g.id, Revoker::admin("cli (uid 0)"));
   ASSERT_TRUE(n.ok());
@@ -372,7 +390,7 @@ TEST_F(GrantTest, RevokeOneByIdNotifiesTheVictim) {
   EXPECT_EQ(audit_count("grant.revoke", "ok"), 1);
 }
 
-TEST_F(GrantTest, OwnerLockLeavesNoNotice) {
+TEST_P(GrantTest, OwnerLockLeavesNoNotice) {
   create_ok(kSessionA1, kKey1, secret_a_);
   create_ok(kSessionA1, kKey2, secret_a_);
   create_ok(kSessionB1, kKey3, secret_b_);
@@ -384,7 +402,7 @@ TEST_F(GrantTest, OwnerLockLeavesNoNotice) {
   EXPECT_TRUE(grants().use(kSessionB1, kKey3, secret_b_).ok());
 }
 
-TEST_F(GrantTest, TakeOverByAnotherSessionTellsTheOldOne) {
+TEST_P(GrantTest, TakeOverByAnotherSessionTellsTheOldOne) {
   create_ok(kSessionA1, kKey1, secret_a_);
   auto other = grants().live_for_key(kKey1);
   ASSERT_TRUE(other);
@@ -398,7 +416,7 @@ TEST_F(GrantTest, TakeOverByAnotherSessionTellsTheOldOne) {
   EXPECT_TRUE(create_ok(kSessionA2, kKey1, secret_b_).id.size() == 10);
 }
 
-TEST_F(GrantTest, RevokeByKeyLoginAndAll) {
+TEST_P(GrantTest, RevokeByKeyLoginAndAll) {
   create_ok(kSessionA1, kKey1, secret_a_);
   create_ok(kSessionA2, kKey2, secret_b_);
   create_ok(kSessionB1, kKey3, secret_b_);
@@ -432,7 +450,7 @@ TEST_F(GrantTest, RevokeByKeyLoginAndAll) {
   EXPECT_EQ(audit_count("grant.revoke", "ok"), 4);
 }
 
-TEST_F(GrantTest, RevokingAnExpiredGrantIsAnExpiryNotAStop) {
+TEST_P(GrantTest, RevokingAnExpiredGrantIsAnExpiryNotAStop) {
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(600s);
   touch_session(kSessionA1);
@@ -444,7 +462,7 @@ TEST_F(GrantTest, RevokingAnExpiredGrantIsAnExpiryNotAStop) {
   EXPECT_EQ(audit_count("grant.revoke", "ok"), 0);
 }
 
-TEST_F(GrantTest, SessionDeleteCascades) {
+TEST_P(GrantTest, SessionDeleteCascades) {
   create_ok(kSessionA1, kKey1, secret_a_);
   create_ok(kSessionA1, kKey2, secret_a_);
   db().prepare("DELETE FROM sessions WHERE id = ?").bind(1, kSessionA1).run();
@@ -453,7 +471,7 @@ TEST_F(GrantTest, SessionDeleteCascades) {
   EXPECT_TRUE(grants().for_session(kSessionA1).empty());
 }
 
-TEST_F(GrantTest, WorksWithTheRealSessionStore) {
+TEST_P(GrantTest, WorksWithTheRealSessionStore) {
   session::SessionStore sessions(db(), clock_, config_);
   auto first = sessions.create(1, "10.0.0.5", "Firefox");
   auto second = sessions.create(1, "10.0.0.7", "Chromium");
@@ -484,7 +502,7 @@ TEST_F(GrantTest, WorksWithTheRealSessionStore) {
   EXPECT_EQ(count("SELECT count(*) FROM grants"), 0);
 }
 
-TEST_F(GrantTest, ListingsAndBanner) {
+TEST_P(GrantTest, ListingsAndBanner) {
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(10s);
   create_ok(kSessionA1, kKey2, secret_a_);
@@ -514,7 +532,7 @@ TEST_F(GrantTest, ListingsAndBanner) {
   EXPECT_EQ((*listed)[0].seconds_left(clock_.now()), 0);
 }
 
-TEST_F(GrantTest, PurgeRemovesOnlyDeadGrants) {
+TEST_P(GrantTest, PurgeRemovesOnlyDeadGrants) {
   create_ok(kSessionA1, kKey1, secret_a_);  // will go idle
   create_ok(kSessionB1, kKey3, secret_b_);  // will be orphaned
   clock_.advance(300s);
@@ -525,9 +543,7 @@ TEST_F(GrantTest, PurgeRemovesOnlyDeadGrants) {
   touch_session(kSessionA1);
   touch_session(kSessionA2);
   // A grant whose session row vanished without the cascade (foreign keys off).
-  db().exec("PRAGMA foreign_keys = OFF");
-  db().prepare("DELETE FROM sessions WHERE id = ?").bind(1, kSessionB1).run();
-  db().exec("PRAGMA foreign_keys = ON");
+  delete_session_without_cascade(kSessionB1);
 
   auto dry = grants().purge(store::PurgeMode::dry_run);
   ASSERT_TRUE(dry.ok());
@@ -544,7 +560,7 @@ TEST_F(GrantTest, PurgeRemovesOnlyDeadGrants) {
   EXPECT_FALSE(notice(kSessionA1));
 }
 
-TEST_F(GrantTest, PurgeLeavesAGrantJustUsedAlone) {
+TEST_P(GrantTest, PurgeLeavesAGrantJustUsedAlone) {
   create_ok(kSessionA1, kKey1, secret_a_);
   clock_.advance(599s);
   ASSERT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());
@@ -553,7 +569,9 @@ TEST_F(GrantTest, PurgeLeavesAGrantJustUsedAlone) {
   EXPECT_TRUE(grants().use(kSessionA1, kKey1, secret_a_).ok());
 }
 
-TEST_F(GrantTest, DatabaseFilesHoldNoSecretAndForgetRevokedBlobs) {
+TEST_P(GrantTest, DatabaseFilesHoldNoSecretAndForgetRevokedBlobs) {
+  if (GetParam() != store::Engine::sqlite)
+    GTEST_SKIP() << "reads SQLite's database and WAL files";
   auto g = create_ok(kSessionA1, kKey1, secret_a_);
   auto cookie = encode_grant_cookie(secret_a_);
   const std::string db_path = path(), wal_path = path() + "-wal";
@@ -585,7 +603,7 @@ TEST_F(GrantTest, DatabaseFilesHoldNoSecretAndForgetRevokedBlobs) {
   EXPECT_FALSE(contains(read_raw(db_path), wrapped));
 }
 
-TEST_F(GrantTest, FindKeyByFingerprintOrPrefix) {
+TEST_P(GrantTest, FindKeyByFingerprintOrPrefix) {
   EXPECT_EQ(*grants().find_key(kFpr1), kKey1);
   EXPECT_EQ(*grants().find_key("aaaa1111 bbbb2222"), kKey1);
   EXPECT_EQ(*grants().find_key("0x0123456789abcdef"), kKey3);
@@ -645,6 +663,8 @@ TEST(GrantCookie, SetCookieHeaderHasTheSecurityAttributes) {
   EXPECT_NE(clear.find("Max-Age=0"), std::string::npos);
 }
 
+WMK_INSTANTIATE_ON_BOTH_ENGINES(GrantTest);
+
 }  // namespace
 }  // namespace wmk::grant
 
@@ -653,11 +673,11 @@ namespace wmk::grant {
 // SessionStore::rotate moves a session's grants to its new id (after an unlock):
 // sealed again under the new id, so they open there and nowhere else; a grant the
 // given secret does not open is dropped.
-TEST_F(GrantTest, RebindSessionResealsUnderTheNewIdOnly) {
+TEST_P(GrantTest, RebindSessionResealsUnderTheNewIdOnly) {
   create_ok(kSessionA1, kKey1, secret_a_);
   const std::string new_id(64, 'e');
   store::Transaction tx(db());
-  db().exec("PRAGMA defer_foreign_keys = ON");
+  db().defer_foreign_keys();
   db().prepare("UPDATE sessions SET id = ? WHERE id = ?").bind_all(new_id, kSessionA1).run();
   auto moved = grants().rebind_session(kSessionA1, new_id, secret_a_);
   ASSERT_TRUE(moved.ok()) << moved.error().message;
@@ -671,7 +691,7 @@ TEST_F(GrantTest, RebindSessionResealsUnderTheNewIdOnly) {
 
   // The blob is bound to the new id: put back under the old one, it no longer opens.
   store::Transaction tx2(db());
-  db().exec("PRAGMA defer_foreign_keys = ON");
+  db().defer_foreign_keys();
   db().prepare("UPDATE sessions SET id = ? WHERE id = ?").bind_all(kSessionA1, new_id).run();
   db().prepare("UPDATE grants SET session_id = ? WHERE session_id = ?")
       .bind_all(kSessionA1, new_id)
@@ -680,11 +700,11 @@ TEST_F(GrantTest, RebindSessionResealsUnderTheNewIdOnly) {
   EXPECT_EQ(grants().use(kSessionA1, kKey1, secret_a_).code(), Errc::revoked);
 }
 
-TEST_F(GrantTest, RebindSessionDropsGrantsTheSecretDoesNotOpen) {
+TEST_P(GrantTest, RebindSessionDropsGrantsTheSecretDoesNotOpen) {
   create_ok(kSessionA1, kKey1, secret_a_);
   const std::string new_id(64, 'f');
   store::Transaction tx(db());
-  db().exec("PRAGMA defer_foreign_keys = ON");
+  db().defer_foreign_keys();
   db().prepare("UPDATE sessions SET id = ? WHERE id = ?").bind_all(new_id, kSessionA1).run();
   auto moved = grants().rebind_session(kSessionA1, new_id, secret_b_);
   ASSERT_TRUE(moved.ok());

@@ -19,7 +19,7 @@ class SessionTest : public test::DbTest {
  protected:
   void SetUp() override {
     test::DbTest::SetUp();
-    if (HasFatalFailure())
+    if (HasFatalFailure() || IsSkipped())
       return;
     cfg.session_idle_timeout = seconds(1800);
     cfg.session_absolute_timeout = seconds(43200);
@@ -60,7 +60,7 @@ class SessionTest : public test::DbTest {
 
 }  // namespace
 
-TEST_F(SessionTest, CreateStoresOnlyTheTokensHash) {
+TEST_P(SessionTest, CreateStoresOnlyTheTokensHash) {
   auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
   ASSERT_TRUE(ns.ok()) << ns.error().message;
   const std::string token = token_of(*ns);
@@ -80,7 +80,8 @@ TEST_F(SessionTest, CreateStoresOnlyTheTokensHash) {
   // Nothing in the sessions table equals the token.
   auto st = db->prepare(
       "SELECT count(*) FROM sessions WHERE id = ?1 OR short_id = ?1 OR csrf_token = ?1 OR "
-      "instr(id || short_id || csrf_token || client_addr || user_agent, ?1) > 0");
+      "replace(id || short_id || csrf_token || client_addr || user_agent, ?1, '') <> "
+      "id || short_id || csrf_token || client_addr || user_agent");
   st.bind(1, token);
   ASSERT_TRUE(st.step());
   EXPECT_EQ(st.column_int(0), 0);
@@ -88,7 +89,7 @@ TEST_F(SessionTest, CreateStoresOnlyTheTokensHash) {
   EXPECT_EQ(sessions->create(9999, "", "").code(), Errc::not_found);
 }
 
-TEST_F(SessionTest, TokensAndShortIdsAreDistinct) {
+TEST_P(SessionTest, TokensAndShortIdsAreDistinct) {
   std::set<std::string> tokens, ids;
   for (int i = 0; i < 20; ++i) {
     auto ns = sessions->create(alice, "", "");
@@ -100,7 +101,7 @@ TEST_F(SessionTest, TokensAndShortIdsAreDistinct) {
   EXPECT_EQ(ids.size(), 20u);
 }
 
-TEST_F(SessionTest, ResumeMovesLastSeen) {
+TEST_P(SessionTest, ResumeMovesLastSeen) {
   auto ns = sessions->create(alice, "192.0.2.1", "UA");
   ASSERT_TRUE(ns.ok());
   clock.advance(seconds(100));
@@ -116,7 +117,7 @@ TEST_F(SessionTest, ResumeMovesLastSeen) {
   EXPECT_EQ(sessions->list()[0].last_seen, clock.now());
 }
 
-TEST_F(SessionTest, UnknownAndMalformedTokens) {
+TEST_P(SessionTest, UnknownAndMalformedTokens) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());
   std::string t = token_of(*ns);
@@ -128,7 +129,7 @@ TEST_F(SessionTest, UnknownAndMalformedTokens) {
   EXPECT_EQ(sessions->resume(std::string(43, '!')).code(), Errc::not_found);
 }
 
-TEST_F(SessionTest, IdleTimeoutExpiresAndDeletes) {
+TEST_P(SessionTest, IdleTimeoutExpiresAndDeletes) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());
   add_grant(ns->session.id);
@@ -148,7 +149,7 @@ TEST_F(SessionTest, IdleTimeoutExpiresAndDeletes) {
   EXPECT_EQ(log[0].event.login, "alice");
 }
 
-TEST_F(SessionTest, AbsoluteTimeoutExpiresEvenWhenActive) {
+TEST_P(SessionTest, AbsoluteTimeoutExpiresEvenWhenActive) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());
   for (int i = 0; i < 43200 / 1000; ++i) {
@@ -164,7 +165,7 @@ TEST_F(SessionTest, AbsoluteTimeoutExpiresEvenWhenActive) {
   EXPECT_EQ(count("sessions"), 0);
 }
 
-TEST_F(SessionTest, DisabledUserIsRefusedAndSessionEnded) {
+TEST_P(SessionTest, DisabledUserIsRefusedAndSessionEnded) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());
   add_grant(ns->session.id);
@@ -175,7 +176,7 @@ TEST_F(SessionTest, DisabledUserIsRefusedAndSessionEnded) {
   EXPECT_EQ(count("grants"), 0);
 }
 
-TEST_F(SessionTest, EndKillAndKillForLogin) {
+TEST_P(SessionTest, EndKillAndKillForLogin) {
   auto a1 = sessions->create(alice, "", "");
   auto a2 = sessions->create(alice, "", "");
   auto b1 = sessions->create(bob, "", "");
@@ -206,7 +207,7 @@ TEST_F(SessionTest, EndKillAndKillForLogin) {
   EXPECT_EQ(sessions->kill_for_login("nobody").code(), Errc::not_found);
 }
 
-TEST_F(SessionTest, ListNewestFirstWithLogin) {
+TEST_P(SessionTest, ListNewestFirstWithLogin) {
   auto a = sessions->create(alice, "192.0.2.1", "A");
   clock.advance(seconds(5));
   auto b = sessions->create(bob, "192.0.2.2", "B");
@@ -219,7 +220,7 @@ TEST_F(SessionTest, ListNewestFirstWithLogin) {
   EXPECT_EQ(all[1].expires, all[1].created + 1800);
 }
 
-TEST_F(SessionTest, PurgeDeletesOnlyExpired) {
+TEST_P(SessionTest, PurgeDeletesOnlyExpired) {
   auto old_idle = sessions->create(alice, "", "");
   ASSERT_TRUE(old_idle.ok());
   add_grant(old_idle->session.id);
@@ -241,7 +242,7 @@ TEST_F(SessionTest, PurgeDeletesOnlyExpired) {
   EXPECT_EQ(log[0].event.session, old_idle->session.short_id);
 }
 
-TEST_F(SessionTest, NoticeIsDeliveredOnce) {
+TEST_P(SessionTest, NoticeIsDeliveredOnce) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());
   EXPECT_FALSE(sessions->take_notice(ns->session.id));
@@ -257,7 +258,7 @@ TEST_F(SessionTest, NoticeIsDeliveredOnce) {
   EXPECT_FALSE(sessions->take_notice("nope"));
 }
 
-TEST_F(SessionTest, CsrfMatches) {
+TEST_P(SessionTest, CsrfMatches) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());
   const Session& s = ns->session;
@@ -275,7 +276,7 @@ TEST_F(SessionTest, CsrfMatches) {
   EXPECT_FALSE(SessionStore::csrf_matches(s, other->session.csrf_token));
 }
 
-TEST_F(SessionTest, RotateGivesANewTokenAndTheOldOneStopsWorking) {
+TEST_P(SessionTest, RotateGivesANewTokenAndTheOldOneStopsWorking) {
   auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
   ASSERT_TRUE(ns.ok());
   const Session before = ns->session;
@@ -304,7 +305,7 @@ TEST_F(SessionTest, RotateGivesANewTokenAndTheOldOneStopsWorking) {
   EXPECT_EQ(sessions->rotate(before, {}).code(), Errc::not_found);
 }
 
-TEST_F(SessionTest, RotateIsUndoneWhenRebindFails) {
+TEST_P(SessionTest, RotateIsUndoneWhenRebindFails) {
   auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
   ASSERT_TRUE(ns.ok());
   add_grant(ns->session.id);
@@ -316,7 +317,7 @@ TEST_F(SessionTest, RotateIsUndoneWhenRebindFails) {
   EXPECT_EQ(count("grants"), 1);
 }
 
-TEST_F(SessionTest, RotateWithGrantsLeftBehindIsRefusedByTheForeignKey) {
+TEST_P(SessionTest, RotateWithGrantsLeftBehindIsRefusedByTheForeignKey) {
   auto ns = sessions->create(alice, "192.0.2.1", "Firefox");
   ASSERT_TRUE(ns.ok());
   add_grant(ns->session.id);
@@ -325,5 +326,7 @@ TEST_F(SessionTest, RotateWithGrantsLeftBehindIsRefusedByTheForeignKey) {
   EXPECT_TRUE(sessions->resume(token_of(*ns)).ok());
   EXPECT_EQ(count("grants"), 1);
 }
+
+WMK_INSTANTIATE_ON_BOTH_ENGINES(SessionTest);
 
 }  // namespace wmk::session

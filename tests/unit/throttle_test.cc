@@ -21,7 +21,7 @@ class ThrottleTest : public test::DbTest {
  protected:
   void SetUp() override {
     test::DbTest::SetUp();
-    if (HasFatalFailure())
+    if (HasFatalFailure() || IsSkipped())
       return;
     throttle.emplace(*db, clock, policy());
   }
@@ -63,7 +63,7 @@ TEST(ThrottleScopes, Names) {
   EXPECT_EQ(key_scope("ABCD"), "key:ABCD");
 }
 
-TEST_F(ThrottleTest, LocksAfterMaxFailuresInARow) {
+TEST_P(ThrottleTest, LocksAfterMaxFailuresInARow) {
   const std::string s = "login:alice";
   EXPECT_TRUE(throttle->check(s).ok());
   fail_times(s, 2);
@@ -88,7 +88,7 @@ TEST_F(ThrottleTest, LocksAfterMaxFailuresInARow) {
   EXPECT_EQ(throttle->seconds_locked(s), 0);
 }
 
-TEST_F(ThrottleTest, LockDoublesPerFurtherFailureUpToOneDay) {
+TEST_P(ThrottleTest, LockDoublesPerFurtherFailureUpToOneDay) {
   const std::string s = "addr:192.0.2.7";
   fail_times(s, 3);
   EXPECT_EQ(throttle->seconds_locked(s), 60);
@@ -106,7 +106,7 @@ TEST_F(ThrottleTest, LockDoublesPerFurtherFailureUpToOneDay) {
   EXPECT_EQ(throttle->seconds_locked(s), 86400);
 }
 
-TEST_F(ThrottleTest, SuccessResets) {
+TEST_P(ThrottleTest, SuccessResets) {
   const std::string s = "login:alice";
   fail_times(s, 2);
   throttle->record_success(s);
@@ -119,7 +119,7 @@ TEST_F(ThrottleTest, SuccessResets) {
   EXPECT_TRUE(throttle->check(s).ok());
 }
 
-TEST_F(ThrottleTest, EachGuessIsJudgedOnTheGuessesThatEndedBeforeIt) {
+TEST_P(ThrottleTest, EachGuessIsJudgedOnTheGuessesThatEndedBeforeIt) {
   Throttle t = gated();
   const std::string s = "key:ABCD";
   for (int i = 0; i < 3; ++i) {
@@ -137,7 +137,7 @@ TEST_F(ThrottleTest, EachGuessIsJudgedOnTheGuessesThatEndedBeforeIt) {
   EXPECT_EQ(t.seconds_locked(s), 60);
 }
 
-TEST_F(ThrottleTest, RightAndNotTriedVerdicts) {
+TEST_P(ThrottleTest, RightAndNotTriedVerdicts) {
   Throttle t = gated();
   const std::string s = "login:alice";
   fail_times(s, 2);
@@ -151,7 +151,7 @@ TEST_F(ThrottleTest, RightAndNotTriedVerdicts) {
   EXPECT_EQ(t.failures(s), 0u);
 }
 
-TEST_F(ThrottleTest, OneGuessInFlightPerSlotOthersAreToldBusy) {
+TEST_P(ThrottleTest, OneGuessInFlightPerSlotOthersAreToldBusy) {
   Throttle t = gated();
   auto first = t.begin({{"key:ABCD", 1}}, what());
   ASSERT_TRUE(first.ok());
@@ -174,7 +174,7 @@ TEST_F(ThrottleTest, OneGuessInFlightPerSlotOthersAreToldBusy) {
   EXPECT_EQ(t.failures("key:ABCD"), 1u);
 }
 
-TEST_F(ThrottleTest, AWaitingGuessGetsTheSlotWhenTheFirstEnds) {
+TEST_P(ThrottleTest, AWaitingGuessGetsTheSlotWhenTheFirstEnds) {
   Throttle t = gated();
   auto first = t.begin({{"key:ABCD", 1}}, what());
   ASSERT_TRUE(first.ok());
@@ -183,7 +183,7 @@ TEST_F(ThrottleTest, AWaitingGuessGetsTheSlotWhenTheFirstEnds) {
     first->finish(Verdict::right);
   });
   // Its own connection: the ending thread writes through db.
-  auto other = store::Db::open(dir.path() + "/t.db", store::OpenMode::must_exist);
+  auto other = database.open();
   ASSERT_TRUE(other.ok());
   Throttle t2(*other, clock, policy(), dir.path() + "/throttle");
   auto second = t2.begin({{"key:ABCD", 1}}, what(), std::chrono::seconds(5));
@@ -191,7 +191,7 @@ TEST_F(ThrottleTest, AWaitingGuessGetsTheSlotWhenTheFirstEnds) {
   ASSERT_TRUE(second.ok()) << second.error().message;
 }
 
-TEST_F(ThrottleTest, AnUnfinishedAttemptCountsAsInterruptedAndIsAudited) {
+TEST_P(ThrottleTest, AnUnfinishedAttemptCountsAsInterruptedAndIsAudited) {
   Throttle t = gated();
   const std::string s = "login:alice";
   {
@@ -229,13 +229,13 @@ TEST_F(ThrottleTest, AnUnfinishedAttemptCountsAsInterruptedAndIsAudited) {
       << e.error().message;
 }
 
-TEST_F(ThrottleTest, AGuessInAKilledProcessCountsAsInterrupted) {
+TEST_P(ThrottleTest, AGuessInAKilledProcessCountsAsInterrupted) {
   const std::string s = "key:ABCD";
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     // The child uses its own connection, never the parent's.
-    auto own = store::Db::open(dir.path() + "/t.db", store::OpenMode::must_exist);
+    auto own = database.open();
     if (!own)
       ::_exit(2);
     Throttle t(*own, clock, policy(), dir.path() + "/throttle");
@@ -255,7 +255,7 @@ TEST_F(ThrottleTest, AGuessInAKilledProcessCountsAsInterrupted) {
   EXPECT_EQ(t.interrupted(s), 1u);
 }
 
-TEST_F(ThrottleTest, AddressesHaveTheirOwnLimit) {
+TEST_P(ThrottleTest, AddressesHaveTheirOwnLimit) {
   ThrottlePolicy p = policy();
   p.address_max_failures = 5;
   Throttle t(*db, clock, p);
@@ -269,7 +269,7 @@ TEST_F(ThrottleTest, AddressesHaveTheirOwnLimit) {
   EXPECT_EQ(t.check("login:bob").code(), Errc::locked_out);
 }
 
-TEST_F(ThrottleTest, PurgeRemovesOnlyIdleSlotFiles) {
+TEST_P(ThrottleTest, PurgeRemovesOnlyIdleSlotFiles) {
   Throttle t = gated();
   auto a = t.begin({{"key:ABCD", 1}}, what());
   ASSERT_TRUE(a.ok());
@@ -293,7 +293,7 @@ TEST_F(ThrottleTest, PurgeRemovesOnlyIdleSlotFiles) {
   EXPECT_EQ(files(), 1);
 }
 
-TEST_F(ThrottleTest, OldFailuresAreForgottenAfterADayOfQuiet) {
+TEST_P(ThrottleTest, OldFailuresAreForgottenAfterADayOfQuiet) {
   const std::string s = "login:alice";
   fail_times(s, 2);
   clock.advance(seconds(86400));
@@ -302,7 +302,7 @@ TEST_F(ThrottleTest, OldFailuresAreForgottenAfterADayOfQuiet) {
   EXPECT_TRUE(throttle->check(s).ok());
 }
 
-TEST_F(ThrottleTest, PurgeStaleKeepsRecentAndLockedRows) {
+TEST_P(ThrottleTest, PurgeStaleKeepsRecentAndLockedRows) {
   fail_times("login:old", 1);
   fail_times("login:locked", 3);  // locked for 60 s
   clock.advance(seconds(86400 - 10));
@@ -322,7 +322,7 @@ TEST_F(ThrottleTest, PurgeStaleKeepsRecentAndLockedRows) {
   EXPECT_EQ(throttle->failures("login:locked"), 0u);
 }
 
-TEST_F(ThrottleTest, PurgeKeepsALockInForce) {
+TEST_P(ThrottleTest, PurgeKeepsALockInForce) {
   fail_times("login:locked", 3 + 20);  // one-day lock
   clock.advance(seconds(86400 - 1));
   EXPECT_EQ(throttle->purge_stale(store::PurgeMode::remove), 0);
@@ -331,7 +331,7 @@ TEST_F(ThrottleTest, PurgeKeepsALockInForce) {
 
 // Regression: a counter must not be forgotten merely because a one-day lock ran out;
 // otherwise each day would grant max_failures fresh guesses at the shortest lock.
-TEST_F(ThrottleTest, CounterSurvivesTheEndOfALongLock) {
+TEST_P(ThrottleTest, CounterSurvivesTheEndOfALongLock) {
   const std::string s = "login:alice";
   fail_times(s, 3 + 20);
   ASSERT_EQ(throttle->seconds_locked(s), 86400);
@@ -340,5 +340,7 @@ TEST_F(ThrottleTest, CounterSurvivesTheEndOfALongLock) {
   throttle->record_failure(s);
   EXPECT_EQ(throttle->seconds_locked(s), 86400);
 }
+
+WMK_INSTANTIATE_ON_BOTH_ENGINES(ThrottleTest);
 
 }  // namespace wmk::auth
