@@ -112,7 +112,7 @@ class StoreMigrate(unittest.TestCase):
         con.close()
         before = dump_of(self.db_path)
         p = subprocess.Popen([CLI, "--config", self.wmk.config_path, "store", "migrate", "--to",
-                              "postgresql"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              "postgresql"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill once the copy is under way: the schema is in place (committed before the
         # copy starts) and the copy's transaction has written audit rows.
         deadline = time.time() + 60

@@ -11,14 +11,18 @@ fixture (tests/unit/pg_server.h).
     cluster.stop()
 """
 
+import ctypes
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 NOBODY = 65534
 PORT = 5432  # a socket in our own directory: no clash
+PR_SET_PDEATHSIG = 1
 
 
 def _bin_dir():
@@ -45,6 +49,14 @@ def _as_server_user():
     return drop
 
 
+def _server_child():
+    drop = _as_server_user()
+    if drop:
+        drop()
+    # After setuid, which clears it: SIGQUIT (immediate shutdown) when the test dies.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGQUIT)
+
+
 class PgCluster:
     def __init__(self):
         self.bin = _bin_dir()
@@ -61,9 +73,23 @@ class PgCluster:
                     "listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\n"
                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                     "shared_buffers = 16MB\nmax_connections = 40\n" % (self.dir, PORT))
-        self._run(["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                   "-w", "-t", "60", "start"])
+        # The postmaster is our child with a parent-death signal: a killed test run
+        # leaves no server behind.
+        self.log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.server = subprocess.Popen([os.path.join(self.bin, "postgres"), "-D", self.data],
+                                       stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                       preexec_fn=_server_child)
         self.running = True
+        deadline = time.time() + 60
+        while True:
+            r = subprocess.run([os.path.join(self.bin, "pg_isready"), "-q", "-h", self.dir, "-p",
+                                str(PORT)], capture_output=True)
+            if r.returncode == 0:
+                break
+            if self.server.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("the PostgreSQL server did not start: see its log")
+            time.sleep(0.1)
 
     def _run(self, argv, **kw):
         argv = [os.path.join(self.bin, argv[0])] + argv[1:]
@@ -86,6 +112,12 @@ class PgCluster:
 
     def stop(self):
         if self.running:
-            self._run(["pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"])
+            self.server.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.send_signal(signal.SIGQUIT)
+                self.server.wait()
+            self.log.close()
             self.running = False
         shutil.rmtree(self.dir, ignore_errors=True)

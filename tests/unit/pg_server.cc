@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,17 +127,57 @@ Status PgServer::start() {
     if (chown((data + "/postgresql.conf").c_str(), kNobody, kNobody) != 0)
       return make_error(Errc::io, "cannot chown postgresql.conf");
   }
-  if (run({bin_ + "/pg_ctl", "-D", data, "-l", dir_ + "/server.log", "-w", "-t", "60", "start"},
-          log) != 0)
-    return make_error(Errc::io,
-                      "pg_ctl start failed: " + read_text(log) + read_text(dir_ + "/server.log"));
+  // The postmaster is our child and gets SIGQUIT (immediate shutdown) if this process
+  // dies, so a crashed or killed test run leaves no server behind.
+  const std::string server_log = dir_ + "/server.log";
+  const pid_t parent = getpid();
+  pid_ = fork();
+  if (pid_ < 0)
+    return make_error(Errc::io, "fork failed");
+  if (pid_ == 0) {
+    int fd = ::open(server_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    if (geteuid() == 0) {
+      if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0)
+        _exit(126);
+    }
+    // After setuid: a change of credentials clears the parent-death signal.
+    if (prctl(PR_SET_PDEATHSIG, SIGQUIT) != 0 || getppid() != parent)
+      _exit(125);
+    const std::string postgres = bin_ + "/postgres";
+    execl(postgres.c_str(), postgres.c_str(), "-D", data.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
   running_ = true;
-  return {};
+  for (int i = 0; i < 600; ++i) {
+    if (store::Db::open_postgresql(conninfo("postgres")).ok())
+      return {};
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      running_ = false;
+      return make_error(Errc::io, "the PostgreSQL server exited: " + read_text(server_log));
+    }
+    usleep(100'000);
+  }
+  return make_error(Errc::io, "the PostgreSQL server did not accept connections within a minute: " +
+                                  read_text(server_log));
 }
 
 PgServer::~PgServer() {
-  if (running_)
-    run({bin_ + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w", "stop"}, dir_ + "/log");
+  if (running_) {
+    // Fast shutdown: the sessions are ended, nothing is written back (fsync is off).
+    ::kill(pid_, SIGINT);
+    int status = 0;
+    for (int i = 0; i < 300 && waitpid(pid_, &status, WNOHANG) != pid_; ++i)
+      usleep(100'000);
+    if (::kill(pid_, 0) == 0) {
+      ::kill(pid_, SIGQUIT);
+      waitpid(pid_, &status, 0);
+    }
+  }
   std::error_code ec;
   if (!dir_.empty())
     std::filesystem::remove_all(dir_, ec);

@@ -2,10 +2,14 @@
 // A real PostgreSQL server for the unit tests that run on both store engines: Debian's
 // initdb and pg_ctl make a throwaway cluster in a temporary directory, listening only
 // on a Unix socket in that directory, with its own config. It starts at the first test
-// that needs it and stops when the test program exits. PostgreSQL refuses to run as
-// root, so under uid 0 the cluster belongs to, and the server runs as, `nobody`.
+// that needs it and stops when the test program exits; the server is the program's
+// child with a parent-death signal, so a crashed run leaves none behind. PostgreSQL
+// refuses to run as root, so under uid 0 the cluster belongs to, and the server runs
+// as, `nobody`.
 
 #include <gtest/gtest.h>
+
+#include <sys/types.h>
 
 #include <optional>
 #include <string>
@@ -37,6 +41,7 @@ class PgServer {
 
   std::string bin_;
   std::string dir_;
+  pid_t pid_ = -1;
   bool running_ = false;
   int next_db_ = 0;
 };
