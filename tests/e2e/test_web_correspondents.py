@@ -290,7 +290,7 @@ class Correspondents(unittest.TestCase):
                     .encode())
             inner = self.with_key_inside(ivy.export(ivy_fpr))
             cipher = ivy.gpg("--armor", "--trust-model", "always", "-e", "-r", self.alice_pgp,
-                             stdin=inner.as_bytes()).stdout.decode()
+                             stdin=inner.as_bytes()).stdout
         finally:
             ivy.close()
         outer = self.outer_headers(multipart_encrypted(cipher), "Ivy Outside <ivy@remote.example>",
