@@ -358,8 +358,8 @@ for (const run of Object.keys(RUNS)) {
       await page.getByLabel('To', { exact: true }).fill(wkd.address);
       await page.getByLabel('Subject').fill('Plans for the weekend');
       await page.getByLabel('Message').fill('Hello,\n\nshall we go sailing on Saturday?\n');
-      await page.getByLabel(/^Encrypt to every recipient/).check();
-      await page.getByRole('radio', { name: /^OpenPGP/ }).check();
+      await page.getByRole('checkbox', { name: /Encrypt to every recipient/ }).check();
+      await page.getByRole('radio', { name: /OpenPGP/ }).check();
       await navigate(page, page.getByRole('button', { name: /^Encrypt/ }));
       // Nothing is sent: the address without a key is named, and a lookup offered.
       await expectPage(page, 'compose', 'after Encrypt to an address without a key');
