@@ -304,12 +304,16 @@ Error ImapClient::failure(int rc, std::string_view what) const {
   std::string where = "IMAP server " + server_.host + ":" + std::to_string(server_.port);
   std::string said = session_ ? printable(session_->imap_response) : std::string();
   std::string tail = said.empty() ? std::string() : " (server said: " + said + ")";
+  // libetpan reports a read, connect or handshake that ran out of time as a broken
+  // stream, a refused connection or a failed handshake; the clock tells them apart.
+  bool timed_out = Clock::now() - op_started_ >= server_.timeout - std::chrono::milliseconds(500);
+  if (timed_out && (rc == MAILIMAP_ERROR_STREAM || rc == MAILIMAP_ERROR_SSL ||
+                    rc == MAILIMAP_ERROR_CONNECTION_REFUSED))
+    return make_error(Errc::io, where + " did not answer within " +
+                                    std::to_string(server_.timeout.count()) + " s while " +
+                                    std::string(what));
   switch (rc) {
     case MAILIMAP_ERROR_STREAM:
-      if (Clock::now() - op_started_ >= server_.timeout - std::chrono::milliseconds(500))
-        return make_error(Errc::io, where + " did not answer within " +
-                                        std::to_string(server_.timeout.count()) + " s while " +
-                                        std::string(what));
       return make_error(Errc::io,
                         "lost the connection to " + where + " while " + std::string(what));
     case MAILIMAP_ERROR_CONNECTION_REFUSED:
@@ -446,20 +450,28 @@ Status ImapClient::ensure() {
     if (folder == Folder::inbox)
       continue;
     const char* name = folder_name(folder);
-    clist* found = nullptr;
-    int rc = mailimap_list(session_.get(), "", name, &found);
-    if (rc != MAILIMAP_NO_ERROR)
-      return failure(rc, std::string("listing ") + name);
-    bool exists = found != nullptr && clist_count(found) > 0;
-    if (found != nullptr)
-      mailimap_list_result_free(found);
-    if (exists)
+    auto exists = folder_exists(folder);
+    if (!exists)
+      return exists.error();
+    if (*exists)
       continue;
-    rc = mailimap_create(session_.get(), name);
+    int rc = mailimap_create(session_.get(), name);
     if (rc != MAILIMAP_NO_ERROR)
       return failure(rc, std::string("creating ") + name);
   }
   return {};
+}
+
+Result<bool> ImapClient::folder_exists(Folder folder) {
+  const char* name = folder_name(folder);
+  clist* found = nullptr;
+  int rc = mailimap_list(session_.get(), "", name, &found);
+  if (rc != MAILIMAP_NO_ERROR)
+    return failure(rc, std::string("listing ") + name);
+  bool exists = found != nullptr && clist_count(found) > 0;
+  if (found != nullptr)
+    mailimap_list_result_free(found);
+  return exists;
 }
 
 Result<std::vector<ImapMessage>> ImapClient::list(Folder folder) {
@@ -470,11 +482,11 @@ Result<std::vector<ImapMessage>> ImapClient::list(Folder folder) {
   mailimap_fetch_type_new_fetch_att_list_add(type.get(), mailimap_fetch_att_new_flags());
   mailimap_fetch_type_new_fetch_att_list_add(type.get(), mailimap_fetch_att_new_rfc822_size());
   mailimap_fetch_type_new_fetch_att_list_add(type.get(), mailimap_fetch_att_new_internaldate());
+  if (condstore_)
+    mailimap_fetch_type_new_fetch_att_list_add(type.get(), mailimap_fetch_att_new_modseq());
   Set all(mailimap_set_new_interval(1, 0));  // 1:*
   clist* raw = nullptr;
-  int rc = condstore_
-               ? mailimap_uid_fetch_changedsince(session_.get(), all.get(), type.get(), 0, &raw)
-               : mailimap_uid_fetch(session_.get(), all.get(), type.get(), &raw);
+  int rc = mailimap_uid_fetch(session_.get(), all.get(), type.get(), &raw);
   FetchList result(raw);
   if (rc != MAILIMAP_NO_ERROR)
     return failure(rc, std::string("listing ") + folder_name(folder));
@@ -621,12 +633,14 @@ Result<std::optional<std::uint32_t>> ImapClient::append(Folder folder, std::stri
                     : mailimap_append(session_.get(), name, list.get(), nullptr, message.data(),
                                       message.size());
   if (rc != MAILIMAP_NO_ERROR) {
-    std::string said = printable(session_->imap_response);
-    if (rc != MAILIMAP_ERROR_STREAM && rc != MAILIMAP_ERROR_PARSE &&
-        said.find("TRYCREATE") != std::string::npos)
-      return make_error(Errc::not_found,
-                        "no folder " + std::string(name) + " on the IMAP server " + server_.host);
-    return failure(rc, std::string("appending to ") + name);
+    Error error = failure(rc, std::string("appending to ") + name);
+    if (rc != MAILIMAP_ERROR_STREAM && rc != MAILIMAP_ERROR_PARSE) {
+      auto exists = folder_exists(folder);
+      if (exists && !*exists)
+        return make_error(Errc::not_found,
+                          "no folder " + std::string(name) + " on the IMAP server " + server_.host);
+    }
+    return error;
   }
   if (uidplus_ && uid != 0)
     return std::optional<std::uint32_t>(uid);

@@ -132,7 +132,7 @@ class ImapClient {
 
   // Appends a message (CRLF line ends, as IMAP stores them) with flags. Returns the
   // new UID when the server has UIDPLUS, else nullopt. Errc::unsupported if larger
-  // than kMaxMessageBytes.
+  // than kMaxMessageBytes, Errc::not_found if the server has no such folder.
   Result<std::optional<std::uint32_t>> append(Folder folder, std::string_view message, Flags flags);
 
   // Deletes one message: \Deleted, then UID EXPUNGE (UIDPLUS) or else EXPUNGE.
@@ -159,6 +159,7 @@ class ImapClient {
   Error failure(int rc, std::string_view what) const;
   Status ensure_selected(Folder folder);
   Status read_capabilities();
+  Result<bool> folder_exists(Folder folder);
   Result<std::uint64_t> size_of(Folder folder, std::uint32_t uid);
   Status store_flags(Folder folder, std::uint32_t uid, const Flags& flags, bool on);
   Result<std::vector<ImapHeader>> fetch_sections(Folder folder,
