@@ -1,13 +1,21 @@
 #include "core/mail/imap.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libetpan/libetpan.h>
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 
@@ -15,6 +23,37 @@ namespace wmk::mail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Blocks SIGPIPE in this thread while libetpan talks to a server that may have closed
+// the connection (its writes do not pass MSG_NOSIGNAL); a SIGPIPE raised meanwhile is
+// consumed, so the write fails with EPIPE instead of killing the process.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
+  }
+  ~SigpipeBlock() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      timespec zero{};
+      sigtimedwait(&pipe_, nullptr, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_;
+  sigset_t old_;
+  bool was_pending_ = false;
+};
 
 // libetpan takes ownership of most arguments; these own the ones it does not.
 struct FetchTypeFree {
@@ -291,6 +330,7 @@ Status verify_server_certificate(mailstream* stream, const ImapServer& server) {
 }  // namespace
 
 void ImapClient::SessionFree::operator()(mailimap* s) const {
+  SigpipeBlock no_sigpipe;
   mailimap_free(s);
 }
 
@@ -300,6 +340,16 @@ ImapClient::ImapClient(ImapClient&&) noexcept = default;
 ImapClient& ImapClient::operator=(ImapClient&&) noexcept = default;
 ImapClient::~ImapClient() = default;
 
+void ImapClient::abandon() const {
+  // Shuts the socket down so that closing the session later does not wait once more
+  // for a server that stopped answering (a TLS close waits for the server's reply).
+  if (session_ && session_->imap_stream != nullptr) {
+    int fd = mailstream_low_get_fd(mailstream_get_low(session_->imap_stream));
+    if (fd >= 0)
+      shutdown(fd, SHUT_RDWR);
+  }
+}
+
 Error ImapClient::failure(int rc, std::string_view what) const {
   std::string where = "IMAP server " + server_.host + ":" + std::to_string(server_.port);
   std::string said = session_ ? printable(session_->imap_response) : std::string();
@@ -307,6 +357,8 @@ Error ImapClient::failure(int rc, std::string_view what) const {
   // libetpan reports a read, connect or handshake that ran out of time as a broken
   // stream, a refused connection or a failed handshake; the clock tells them apart.
   bool timed_out = Clock::now() - op_started_ >= server_.timeout - std::chrono::milliseconds(500);
+  if (rc == MAILIMAP_ERROR_STREAM || (timed_out && rc == MAILIMAP_ERROR_SSL))
+    abandon();
   if (timed_out && (rc == MAILIMAP_ERROR_STREAM || rc == MAILIMAP_ERROR_SSL ||
                     rc == MAILIMAP_ERROR_CONNECTION_REFUSED))
     return make_error(Errc::io, where + " did not answer within " +
@@ -333,34 +385,103 @@ Error ImapClient::failure(int rc, std::string_view what) const {
 }
 
 Result<ImapClient> ImapClient::connect(const ImapServer& server) {
+  SigpipeBlock no_sigpipe;
   std::unique_ptr<mailimap, SessionFree> session(mailimap_new(0, nullptr));
   if (session == nullptr)
     throw std::bad_alloc();
-  mailimap_set_timeout(session.get(), static_cast<time_t>(server.timeout.count()));
+  const auto timeout = static_cast<time_t>(server.timeout.count());
+  mailimap_set_timeout(session.get(), timeout);
   ImapClient client(std::move(session), server);
   client.op_started_ = Clock::now();
   mailimap* s = client.session_.get();
   std::string host = server.host;  // outlives the handshake's callback
 
-  int rc;
-  if (server.tls == ImapTls::implicit) {
-    rc = mailimap_ssl_connect_with_callback(s, host.c_str(), server.port, set_server_name, &host);
-    if (rc != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && rc != MAILIMAP_NO_ERROR_AUTHENTICATED)
-      return client.failure(rc, "connecting with TLS");
-  } else {
-    rc = mailimap_socket_connect(s, host.c_str(), server.port);
-    if (rc != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && rc != MAILIMAP_NO_ERROR_AUTHENTICATED)
-      return client.failure(rc, "connecting");
+  // The TCP connection is ours, so that it and every stream on it have the timeout
+  // (libetpan's own plain-socket connect and STARTTLS use a global delay instead).
+  auto fd = client.tcp_connect(server);
+  if (!fd)
+    return fd.error();
+  mailstream* stream =
+      server.tls == ImapTls::implicit
+          ? mailstream_ssl_open_with_callback_timeout(*fd, timeout, set_server_name, &host)
+          : mailstream_socket_open_timeout(*fd, timeout);
+  if (stream == nullptr) {
+    close(*fd);
+    return client.failure(
+        server.tls == ImapTls::implicit ? MAILIMAP_ERROR_SSL : MAILIMAP_ERROR_STREAM, "connecting");
+  }
+  int rc = mailimap_connect(s, stream);  // the session owns the stream now
+  if (rc != MAILIMAP_NO_ERROR_NON_AUTHENTICATED && rc != MAILIMAP_NO_ERROR_AUTHENTICATED)
+    return client.failure(rc, "waiting for its greeting");
+
+  if (server.tls == ImapTls::starttls) {
     WMK_TRY(client.read_capabilities());
     if (mailimap_has_extension(s, "STARTTLS") == 0)
       return make_error(Errc::io, "the IMAP server " + server.host +
                                       " does not offer STARTTLS; refusing to log in in clear");
-    rc = mailimap_socket_starttls_with_callback(s, set_server_name, &host);
+    client.op_started_ = Clock::now();
+    rc = mailimap_starttls(s);
     if (rc != MAILIMAP_NO_ERROR)
-      return client.failure(rc == MAILIMAP_ERROR_STREAM ? rc : MAILIMAP_ERROR_SSL, "starting TLS");
+      return client.failure(rc, "asking for STARTTLS");
+    mailstream_low* plain = mailstream_get_low(s->imap_stream);
+    mailstream_low* tls = mailstream_low_tls_open_with_callback_timeout(
+        mailstream_low_get_fd(plain), timeout, set_server_name, &host);
+    if (tls == nullptr)
+      return client.failure(MAILIMAP_ERROR_SSL, "starting TLS");
+    mailstream_low_free(plain);  // frees the plain layer, leaves the socket open
+    mailstream_set_low(s->imap_stream, tls);
   }
   WMK_TRY(verify_server_certificate(s->imap_stream, server));
   return client;
+}
+
+Result<int> ImapClient::tcp_connect(const ImapServer& server) const {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(server.port);
+  int gai = getaddrinfo(server.host.c_str(), port.c_str(), &hints, &found);
+  if (gai != 0)
+    return make_error(Errc::io,
+                      "cannot find the IMAP server " + server.host + ": " + gai_strerror(gai));
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addresses(found, freeaddrinfo);
+  const auto deadline = op_started_ + server.timeout;
+  std::string why = "no address";
+  for (addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
+    int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      why = std::strerror(errno);
+      continue;
+    }
+    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{fd, POLLOUT, 0};
+      int ready = left.count() > 0 ? poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (ready == 0) {
+        close(fd);
+        return make_error(Errc::io,
+                          "IMAP server " + server.host + ":" + port + " did not answer within " +
+                              std::to_string(server.timeout.count()) + " s while connecting");
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (ready < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+      rc = err == 0 ? 0 : -1;
+      errno = err;
+    }
+    if (rc == 0) {
+      // libetpan's streams wait with their own timeout on a blocking socket.
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+      return fd;
+    }
+    why = std::strerror(errno);
+    close(fd);
+  }
+  return make_error(Errc::io,
+                    "cannot connect to IMAP server " + server.host + ":" + port + ": " + why);
 }
 
 Status ImapClient::read_capabilities() {
@@ -376,6 +497,7 @@ Status ImapClient::read_capabilities() {
 }
 
 Status ImapClient::login(std::string_view user, const util::SecretBuffer& password) {
+  SigpipeBlock no_sigpipe;
   op_started_ = Clock::now();
   // libetpan wants C strings: a NUL-terminated copy in locked, wiped memory.
   util::SecretBuffer pass(password.size() + 1);
@@ -410,6 +532,7 @@ Status ImapClient::login(std::string_view user, const util::SecretBuffer& passwo
 }
 
 Result<ImapFolderState> ImapClient::select(Folder folder) {
+  SigpipeBlock no_sigpipe;
   op_started_ = Clock::now();
   selected_.reset();
   const char* name = folder_name(folder);
@@ -445,6 +568,7 @@ Status ImapClient::ensure_selected(Folder folder) {
 }
 
 Status ImapClient::ensure() {
+  SigpipeBlock no_sigpipe;
   op_started_ = Clock::now();
   for (Folder folder : kAllFolders) {
     if (folder == Folder::inbox)
@@ -463,6 +587,7 @@ Status ImapClient::ensure() {
 }
 
 Result<bool> ImapClient::folder_exists(Folder folder) {
+  SigpipeBlock no_sigpipe;
   const char* name = folder_name(folder);
   clist* found = nullptr;
   int rc = mailimap_list(session_.get(), "", name, &found);
@@ -475,6 +600,7 @@ Result<bool> ImapClient::folder_exists(Folder folder) {
 }
 
 Result<std::vector<ImapMessage>> ImapClient::list(Folder folder) {
+  SigpipeBlock no_sigpipe;
   WMK_TRY(ensure_selected(folder));
   op_started_ = Clock::now();
   FetchType type(mailimap_fetch_type_new_fetch_att_list_empty());
@@ -504,6 +630,7 @@ Result<std::vector<ImapHeader>> ImapClient::fetch_sections(Folder folder,
                                                            const std::vector<std::uint32_t>& uids,
                                                            bool header_only,
                                                            std::size_t max_bytes) {
+  SigpipeBlock no_sigpipe;
   std::vector<ImapHeader> out;
   if (uids.empty())
     return out;
@@ -552,6 +679,7 @@ Result<std::vector<ImapHeader>> ImapClient::read_prefixes(Folder folder,
 }
 
 Result<std::uint64_t> ImapClient::size_of(Folder folder, std::uint32_t uid) {
+  SigpipeBlock no_sigpipe;
   WMK_TRY(ensure_selected(folder));
   op_started_ = Clock::now();
   FetchType type(mailimap_fetch_type_new_fetch_att_list_empty());
@@ -571,6 +699,7 @@ Result<std::uint64_t> ImapClient::size_of(Folder folder, std::uint32_t uid) {
 }
 
 Result<std::string> ImapClient::read(Folder folder, std::uint32_t uid) {
+  SigpipeBlock no_sigpipe;
   auto size = size_of(folder, uid);
   if (!size)
     return size.error();
@@ -595,6 +724,7 @@ Result<std::string> ImapClient::read(Folder folder, std::uint32_t uid) {
 }
 
 Status ImapClient::store_flags(Folder folder, std::uint32_t uid, const Flags& flags, bool on) {
+  SigpipeBlock no_sigpipe;
   auto size = size_of(folder, uid);  // also says whether the message exists
   if (!size)
     return size.error();
@@ -614,11 +744,13 @@ Status ImapClient::store_flags(Folder folder, std::uint32_t uid, const Flags& fl
 }
 
 Status ImapClient::set_flag(Folder folder, std::uint32_t uid, Flag flag, bool on) {
+  SigpipeBlock no_sigpipe;
   return store_flags(folder, uid, Flags{flag}, on);
 }
 
 Result<std::optional<std::uint32_t>> ImapClient::append(Folder folder, std::string_view message,
                                                         Flags flags) {
+  SigpipeBlock no_sigpipe;
   if (message.size() > kMaxMessageBytes)
     return make_error(Errc::unsupported, "the message is " + std::to_string(message.size()) +
                                              " bytes, more than the " +
@@ -648,6 +780,7 @@ Result<std::optional<std::uint32_t>> ImapClient::append(Folder folder, std::stri
 }
 
 Status ImapClient::remove(Folder folder, std::uint32_t uid) {
+  SigpipeBlock no_sigpipe;
   WMK_TRY(store_flags(folder, uid, Flags{Flag::trashed}, true));
   op_started_ = Clock::now();
   int rc;
@@ -663,6 +796,7 @@ Status ImapClient::remove(Folder folder, std::uint32_t uid) {
 }
 
 Result<ImapChanges> ImapClient::changes_since(Folder folder, std::uint64_t modseq) {
+  SigpipeBlock no_sigpipe;
   if (!condstore_)
     return make_error(Errc::unsupported,
                       "the IMAP server " + server_.host + " does not have CONDSTORE");
@@ -718,6 +852,7 @@ Result<ImapChanges> ImapClient::changes_since(Folder folder, std::uint64_t modse
 }
 
 void ImapClient::logout() {
+  SigpipeBlock no_sigpipe;
   if (session_ && session_->imap_stream != nullptr) {
     op_started_ = Clock::now();
     mailimap_logout(session_.get());

@@ -156,7 +156,11 @@ class ImapClient {
   };
   ImapClient(std::unique_ptr<mailimap, SessionFree> session, ImapServer server);
 
+  // The error for libetpan's return code rc while doing what; a broken or timed-out
+  // connection is abandoned.
   Error failure(int rc, std::string_view what) const;
+  void abandon() const;
+  Result<int> tcp_connect(const ImapServer& server) const;
   Status ensure_selected(Folder folder);
   Status read_capabilities();
   Result<bool> folder_exists(Folder folder);
