@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -143,6 +144,7 @@ class Dovecot {
 
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a test binary that crashes leaves no Dovecot
       int out = open((d + "/dovecot.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(out, 1);
       dup2(out, 2);
@@ -172,6 +174,7 @@ class Dovecot {
   Dovecot& operator=(const Dovecot&) = delete;
 
   std::string ca_file() const { return dir_.path() + "/ca.pem"; }
+  const std::string& dir() const { return dir_.path(); }
   std::uint16_t imaps_port() const { return imaps_port_; }
   std::uint16_t imap_port() const { return imap_port_; }
   std::string log() const {
@@ -555,6 +558,76 @@ class SilentServer {
   int fd_ = -1;
   std::uint16_t port_ = 0;
 };
+
+// openssl s_server with the test server certificate: completes the TLS handshake and
+// then never sends the IMAP greeting (its stdin, which it would send, stays open and
+// empty).
+class SilentTlsServer {
+ public:
+  explicit SilentTlsServer(const std::string& dir) : port_(free_port()) {
+    int fds[2];
+    if (pipe(fds) != 0)
+      throw std::runtime_error("pipe failed");
+    std::string accept = "127.0.0.1:" + std::to_string(port_);
+    std::string cert = dir + "/server.pem";
+    std::string key = dir + "/server.key";
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      dup2(fds[0], 0);
+      close(fds[0]);
+      close(fds[1]);
+      int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      execlp("openssl", "openssl", "s_server", "-quiet", "-accept", accept.c_str(), "-cert",
+             cert.c_str(), "-key", key.c_str(), nullptr);
+      _exit(127);
+    }
+    close(fds[0]);
+    stdin_ = fds[1];
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!port_open(port_)) {
+      if (std::chrono::steady_clock::now() > deadline)
+        throw std::runtime_error("openssl s_server did not listen");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~SilentTlsServer() {
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    close(stdin_);
+  }
+  SilentTlsServer(const SilentTlsServer&) = delete;
+  SilentTlsServer& operator=(const SilentTlsServer&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  std::uint16_t port_;
+  pid_t pid_ = -1;
+  int stdin_ = -1;
+};
+
+// Regression: the greeting's read timed out, then closing the TLS session waited a
+// second timeout for the server's close_notify, and once the socket was shut down to
+// avoid that, libetpan's write of the TLS close raised SIGPIPE and killed the process.
+TEST_F(ImapTest, SilentServerAfterTlsGivesATimeoutErrorInOneWait) {
+  SilentTlsServer silent(dovecot_->dir());
+  ImapServer s = server();
+  s.port = silent.port();
+  s.timeout = std::chrono::seconds(2);
+  auto start = std::chrono::steady_clock::now();
+  {
+    auto c = ImapClient::connect(s);
+    ASSERT_FALSE(c);
+    EXPECT_EQ(c.code(), Errc::io) << c.error().message;
+    EXPECT_NE(c.error().message.find("did not answer within 2 s while waiting for its greeting"),
+              std::string::npos)
+        << c.error().message;
+  }  // the session is closed here
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(3500));
+}
 
 // Not an ImapTest: needs no Dovecot.
 TEST(ImapTimeoutTest, SilentServerGivesATimeoutErrorInBoundedTime) {
