@@ -4,8 +4,8 @@
 // extra CA file) and its name checked before any password is sent.
 //
 // The operations mirror Maildir's (core/mail/maildir.h): the same three folders, the
-// same flag letters (Dovecot maps \Seen to S, \Answered to R, \Flagged to F, \Draft
-// to D and \Deleted to T), the same size cap. UIDs are IMAP UIDs: valid while the
+// same flag letters (as Dovecot maps them: \Seen S, \Answered R, \Flagged F, \Draft D,
+// \Deleted T, the keyword $Forwarded P), the same size cap. UIDs are IMAP UIDs: valid while the
 // folder's UIDVALIDITY stays the same.
 //
 // One ImapClient is one connection, used by one thread at a time. Every network
