@@ -231,8 +231,8 @@ class FastCgiWorkers(unittest.TestCase):
     @unittest.skipUnless(shutil.which("gcore") and os.geteuid() == 0,
                          "needs gcore (package gdb) and root to attach to an undumpable process")
     @unittest.skipIf(SANITIZED, "a sanitizer build: its programs lack wipe_on_free.cc (ASan "
-                     "owns free()) and its image holds terabytes of shadow mapping; this "
-                     "check runs in the normal build")
+                     "owns free()) and the image of an ASan worker is too large to read "
+                     "(MemoryError); this check runs in the normal build")
     def test_core_image_of_a_warm_worker_holds_no_plaintext_and_no_cookie(self):
         alice = self.browser("alice")
         self.unlock(alice)
