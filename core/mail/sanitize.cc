@@ -1242,17 +1242,41 @@ std::string html_to_text_in_process(std::string_view html) {
   return TextConverter().run(tree.document());
 }
 
+#ifdef WEBMAILKEY_FUZZING
+namespace {
+bool (*fuzz_in_process)(std::string_view) = nullptr;
+}
+
+void set_in_process_for_fuzzing(bool (*in_process)(std::string_view html)) {
+  fuzz_in_process = in_process;
+}
+#endif
+
 }  // namespace detail
 
+namespace {
+
+// produce(html) in a child (run_isolated); in fuzz builds maybe in this process.
+std::optional<std::string> produce_isolated(std::string_view html,
+                                            std::string (*produce)(std::string_view)) {
+#ifdef WEBMAILKEY_FUZZING
+  if (detail::fuzz_in_process != nullptr && detail::fuzz_in_process(html))
+    return produce(html);
+#endif
+  return run_isolated([html, produce] { return produce(html); });
+}
+
+}  // namespace
+
 std::string sanitize_html(std::string_view html) {
-  auto out = run_isolated([html] { return detail::sanitize_html_in_process(html); });
+  auto out = produce_isolated(html, detail::sanitize_html_in_process);
   if (out && is_sanitized_html(*out))
     return std::move(out).value();
   return source_as_text(html);
 }
 
 std::string html_to_text(std::string_view html) {
-  auto out = run_isolated([html] { return detail::html_to_text_in_process(html); });
+  auto out = produce_isolated(html, detail::html_to_text_in_process);
   if (out && is_clean_text(*out))
     return std::move(out).value();
   std::string text;

@@ -31,10 +31,13 @@ def core_limits(pid):
 
 
 def wait_for_limits(pid, want, timeout=10):
+    """The (soft, hard) core limits of pid once both are want (or at the timeout). Both:
+    in a sanitizer build ASan lowers the soft limit itself before main, so the soft
+    limit alone would be read before the program's own setrlimit had run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = core_limits(pid)
-        if got[0] == want:
+        if got == (want, want):
             return got
         time.sleep(0.02)
     return core_limits(pid)

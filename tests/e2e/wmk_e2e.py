@@ -31,6 +31,7 @@ starts) or cgi (one process per request). CTest runs each suite in FastCGI mode 
 e2e.NAME and a subset in CGI mode as e2e.cgi.NAME.
 """
 
+import atexit
 import email
 import email.message
 import html.parser
@@ -59,6 +60,77 @@ SERVE = os.path.join(SOURCE_DIR, "scripts", "serve")
 MODE = os.environ.get("WMK_E2E_MODE", "fastcgi")
 if MODE not in ("fastcgi", "cgi"):
     raise RuntimeError("WMK_E2E_MODE must be fastcgi or cgi, not %r" % MODE)
+
+
+def _sanitized_build():
+    """True when BUILD_DIR was built with the sanitizers (scripts/test's build-asan)."""
+    try:
+        with open(os.path.join(BUILD_DIR, "CMakeCache.txt")) as f:
+            cache = f.read()
+    except OSError:
+        return False
+    return "WEBMAILKEY_SANITIZE:BOOL=ON" in cache or "WEBMAILKEY_FUZZ:BOOL=ON" in cache
+
+
+# In a sanitizer build every program this process starts, directly or through the
+# server (scripts/serve hands the *SAN_OPTIONS on to the CGI programs and FastCGI
+# workers), writes its ASan, UBSan and LeakSanitizer reports into SANITIZER_LOG_DIR
+# instead of a stderr nobody reads (a CGI program's goes to lighttpd's log). Instance.close()
+# fails when a report is there, and so does the suite's exit (reports of programs the
+# suite ran itself).
+SANITIZED = _sanitized_build()
+SANITIZER_LOG_DIR = None
+SANITIZER_ENV = {}
+if SANITIZED:
+    SANITIZER_LOG_DIR = tempfile.mkdtemp(prefix="wmk-sanitizer-")
+    for _name, _default in (
+        ("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0"),
+        ("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1"),
+        ("LSAN_OPTIONS", "suppressions=%s/tests/lsan.supp:print_suppressions=0" % SOURCE_DIR),
+    ):
+        _opts = [o for o in os.environ.get(_name, _default).split(":")
+                 if o and not o.startswith("log_path=")]
+        if _name != "LSAN_OPTIONS":
+            _opts.append("log_path=%s/%s" % (SANITIZER_LOG_DIR, _name.split("_")[0].lower()))
+        os.environ[_name] = SANITIZER_ENV[_name] = ":".join(_opts)
+
+
+def take_sanitizer_reports():
+    """The sanitizer reports written since the last call ([(file name, text)]), removed
+    from SANITIZER_LOG_DIR; [] outside a sanitizer build."""
+    if not SANITIZER_LOG_DIR:
+        return []
+    out = []
+    for name in sorted(os.listdir(SANITIZER_LOG_DIR)):
+        path = os.path.join(SANITIZER_LOG_DIR, name)
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        os.unlink(path)
+        if text.strip():
+            out.append((name, text))
+    return out
+
+
+def format_sanitizer_reports(reports, limit=20000):
+    text = "\n".join("==> %s <==\n%s" % r for r in reports)
+    return text if len(text) <= limit else text[:limit] + "\n[... %d more characters]" % (
+        len(text) - limit)
+
+
+def _check_sanitizer_reports_at_exit():
+    reports = take_sanitizer_reports()
+    if SANITIZER_LOG_DIR:
+        shutil.rmtree(SANITIZER_LOG_DIR, ignore_errors=True)
+    if reports:
+        sys.stderr.write("FAIL: sanitizer reports of programs this suite ran:\n%s\n"
+                         % format_sanitizer_reports(reports))
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(1)
+
+
+if SANITIZED:
+    atexit.register(_check_sanitizer_reports_at_exit)
 
 # Cheap KDF and password costs so that suites run fast; production uses the defaults.
 TEST_CONFIG = {
@@ -93,6 +165,15 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _alive(pid):
+    """True while pid runs (not gone, not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class CliError(Exception):
@@ -304,6 +385,7 @@ class Instance:
         """Stops the server (the whole process group)."""
         if self.server is None:
             return
+        workers = self.worker_pids()
         try:
             os.killpg(self.server.pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -313,6 +395,12 @@ class Instance:
         except subprocess.TimeoutExpired:
             os.killpg(self.server.pid, signal.SIGKILL)
             self.server.wait()
+        if SANITIZED:
+            # A worker stopped by SIGTERM finishes and exits, and LeakSanitizer checks
+            # it then: give it the time before the SIGKILL below.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+                time.sleep(0.05)
         # A FastCGI worker lighttpd (re)started while it was shutting down missed the
         # SIGTERM; it is still in the group.
         try:
@@ -332,11 +420,18 @@ class Instance:
         return "\n".join(out)
 
     def close(self):
+        """Stops the server and removes the directory; in a sanitizer build, fails
+        (AssertionError) when a program wrote a sanitizer report (a leak, a memory
+        error, undefined behaviour)."""
         self.stop()
         if os.environ.get("WMK_E2E_KEEP") == "1":
             sys.stderr.write("kept %s\n" % self.tmp)
         else:
             shutil.rmtree(self.tmp, ignore_errors=True)
+        reports = take_sanitizer_reports()
+        if reports:
+            raise AssertionError("sanitizer reports of the programs:\n"
+                                 + format_sanitizer_reports(reports))
 
     def __enter__(self):
         return self
@@ -376,6 +471,7 @@ class Instance:
             e["CONTENT_TYPE"] = content_type
         for k, v in (headers or {}).items():
             e["HTTP_" + k.upper().replace("-", "_")] = v
+        e.update(SANITIZER_ENV)
         e.update(env or {})
         p = subprocess.run([os.path.join(CGI_BIN, program + ".cgi")], input=body, env=e,
                            capture_output=True, timeout=60)

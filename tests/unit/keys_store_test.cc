@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <random>
 #include <set>
@@ -229,11 +231,26 @@ TEST_F(KeyStoreTest, PassphraseChangeKilledAtAnyMomentLeavesOldOrNew) {
   const std::string pass_a = kPass;
   const std::string pass_b = "the other passphrase";
   std::mt19937 rng(12345);
+  // Each kill lands within a few changes after the child's first one (it says when over a
+  // pipe), timed here: a sanitizer build on a loaded machine takes longer to start and
+  // to change than any fixed delay allows, and kills before the first change would all
+  // see the old passphrase.
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(store.change_passphrase(k, secret(pass_a), secret(pass_b)).ok());
+  ASSERT_TRUE(store.change_passphrase(k, secret(pass_b), secret(pass_a)).ok());
+  auto per_change =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+          .count() /
+      2;
+  int latest = static_cast<int>(std::max<long long>(2000, 4 * per_change));
   int saw_a = 0, saw_b = 0;
   for (int round = 0; round < 25; ++round) {
+    int started[2];
+    ASSERT_EQ(pipe(started), 0);
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
+      ::close(started[0]);
       // The child: its own connection, changing back and forth until killed.
       auto a = app::open(env.config_path(), env.clock());
       if (!a)
@@ -250,9 +267,18 @@ TEST_F(KeyStoreTest, PassphraseChangeKilledAtAnyMomentLeavesOldOrNew) {
         if (!child.change_passphrase(*info, secret(from), secret(to)).ok())
           _exit(5);
         on_a = !on_a;
+        if (started[1] >= 0) {
+          (void)!::write(started[1], "1", 1);
+          ::close(started[1]);
+          started[1] = -1;
+        }
       }
     }
-    std::uniform_int_distribution<int> delay(1000, 60000);
+    ::close(started[1]);
+    char one = 0;
+    ASSERT_EQ(::read(started[0], &one, 1), 1) << "the child made no change";
+    ::close(started[0]);
+    std::uniform_int_distribution<int> delay(0, latest);
     usleep(static_cast<useconds_t>(delay(rng)));
     kill(pid, SIGKILL);
     int status = 0;
