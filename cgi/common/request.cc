@@ -14,6 +14,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "core/util/ascii.h"
 #include "core/util/encoding.h"
 #include "core/util/net.h"
 
@@ -93,14 +94,6 @@ class FilteredInput final : public cgicc::CgiInput {
   bool body_only_;
   std::size_t offset_ = 0;
 };
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -213,16 +206,17 @@ Result<Request> Request::parse(const RequestSource& source, const SecretNames& s
     std::string_view rest = raw.view();
     while (!rest.empty()) {
       auto semi = rest.find(';');
-      std::string_view item = trim(rest.substr(0, semi));
+      std::string_view item = util::trim_blanks(rest.substr(0, semi));
       rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
       auto eq = item.find('=');
-      std::string_view name = trim(item.substr(0, eq));
+      std::string_view name = util::trim_blanks(item.substr(0, eq));
       if (eq != std::string_view::npos && contains(secrets.cookies, name)) {
         bool seen = std::any_of(r.secret_cookies_.begin(), r.secret_cookies_.end(),
                                 [&](const auto& p) { return p.first == name; });
         if (!seen) {
-          r.secret_cookies_.emplace_back(std::string(name),
-                                         util::SecretBuffer::copy_of(trim(item.substr(eq + 1))));
+          r.secret_cookies_.emplace_back(
+              std::string(name),
+              util::SecretBuffer::copy_of(util::trim_blanks(item.substr(eq + 1))));
         }
         continue;
       }

@@ -8,19 +8,7 @@
 
 namespace wmk::contacts {
 
-namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() &&
-         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
-    s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Result<AutocryptHeader> parse_autocrypt(std::string_view value) {
   if (value.size() > kMaxKeyDataBytes * 2)
@@ -31,7 +19,7 @@ Result<AutocryptHeader> parse_autocrypt(std::string_view value) {
   std::size_t pos = 0;
   while (pos <= value.size()) {
     std::size_t semi = value.find(';', pos);
-    std::string_view attr = trim(
+    std::string_view attr = util::trim_whitespace(
         value.substr(pos, semi == std::string_view::npos ? std::string_view::npos : semi - pos));
     pos = semi == std::string_view::npos ? value.size() + 1 : semi + 1;
     if (attr.empty())
@@ -39,8 +27,8 @@ Result<AutocryptHeader> parse_autocrypt(std::string_view value) {
     auto eq = attr.find('=');
     if (eq == std::string_view::npos)
       return make_error(Errc::invalid_argument, "an Autocrypt attribute has no value");
-    std::string name = util::ascii_lower(trim(attr.substr(0, eq)));
-    std::string_view v = trim(attr.substr(eq + 1));
+    std::string name = util::ascii_lower(util::trim_whitespace(attr.substr(0, eq)));
+    std::string_view v = util::trim_whitespace(attr.substr(eq + 1));
     if (name == "addr") {
       if (have_addr)
         return make_error(Errc::invalid_argument, "the Autocrypt header names addr twice");

@@ -26,14 +26,6 @@ bool is_atext(char c) {
   return std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
 // A printable rendering of untrusted text for an error message: control bytes as
 // \xNN, at most 80 bytes.
 std::string quoted_for_error(std::string_view s) {
@@ -385,7 +377,7 @@ Result<std::vector<Address>> parse_address_field(std::string_view field) {
 
   std::vector<Address> out;
   for (const std::string& raw : entries) {
-    std::string_view entry = trim(raw);
+    std::string_view entry = util::trim_blanks(raw);
     if (entry.empty())
       continue;
     Address a;
@@ -393,8 +385,8 @@ Result<std::vector<Address>> parse_address_field(std::string_view field) {
       auto lt = entry.rfind('<');
       if (lt == std::string_view::npos)
         return make_error(Errc::invalid_argument, "not an address: " + quoted_for_error(entry));
-      a.address = std::string(trim(entry.substr(lt + 1, entry.size() - lt - 2)));
-      std::string_view name = trim(entry.substr(0, lt));
+      a.address = std::string(util::trim_blanks(entry.substr(lt + 1, entry.size() - lt - 2)));
+      std::string_view name = util::trim_blanks(entry.substr(0, lt));
       if (name.size() >= 2 && name.front() == '"' && name.back() == '"') {
         // A quoted string: unescape, no decoding (RFC 2047 section 5).
         std::string_view inner = name.substr(1, name.size() - 2);

@@ -4,17 +4,11 @@
 
 #include <algorithm>
 
+#include "core/util/ascii.h"
+
 namespace wmk::util {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
 
 bool trusted(const std::string& addr, const std::vector<std::string>& proxies) {
   return std::find(proxies.begin(), proxies.end(), addr) != proxies.end();
@@ -46,10 +40,11 @@ std::string client_address(std::string_view remote_addr,
     return current;
   std::string_view rest = *forwarded_for;
   while (trusted(current, trusted_proxies)) {
-    if (trim(rest).empty())
+    if (util::trim_blanks(rest).empty())
       return current;
     auto comma = rest.rfind(',');
-    std::string_view item = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+    std::string_view item =
+        util::trim_blanks(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
     auto addr = canonical_ip(item);
     if (!addr)

@@ -69,9 +69,7 @@ def pgp_mime_message():
 
 
 def login(client, user="alice", password=PASSWORD):
-    form = client.get("/login")
-    token = form.hidden("csrf", form_action="/login")
-    return client.post("/login", {"csrf": token, "user": user, "password": password})
+    return client.login(user, password, expect=None)
 
 
 class LoginAndMail(unittest.TestCase):

@@ -58,8 +58,7 @@ def install_prefix():
 
 
 def login(client):
-    token = client.get("/login").hidden("csrf", form_action="/login")
-    return client.post("/login", {"csrf": token, "user": "alice", "password": PASSWORD})
+    return client.login("alice", PASSWORD, expect=None)
 
 
 class ServerExample:
