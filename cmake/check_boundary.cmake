@@ -1,17 +1,18 @@
 # The line between core and the entry points (docs/architecture.md): only
-# webmailkey_core talks to SQLite, GPGME/assuan, OpenSSL, GMime/GLib, argon2, gumbo
-# and libmagic. Run after each CLI/CGI target is built (cmake -P):
+# webmailkey_core talks to SQLite, GPGME/assuan, OpenSSL, GMime/GLib, argon2, gumbo,
+# libmagic and libetpan. Run after each CLI/CGI target is built (cmake -P):
 #   -DSOURCES="a.cc;b.h"  source files: none may include those libraries' headers
 #   -DOBJECTS="x.o;y.o"   object files: none may call those libraries
 #   -DNM=/usr/bin/nm
 # Fails (and so fails the build) naming the file and the include or symbol.
 set(forbidden_headers
     "sqlite3\\.h" "gpgme[^/]*\\.h" "assuan\\.h" "openssl/" "gmime/" "glib\\.h" "glib/"
-    "gobject/" "argon2\\.h" "gumbo\\.h" "magic\\.h" "curl/")
+    "gobject/" "argon2\\.h" "gumbo\\.h" "magic\\.h" "curl/" "libetpan/")
 set(forbidden_symbols
     "sqlite3_" "gpgme_" "assuan_" "g_mime_" "internet_address_" "g_object_" "g_free$"
     "EVP_" "OPENSSL_" "CRYPTO_" "BIO_" "X509" "CMS_" "PEM_" "ERR_" "RAND_" "PKCS12_"
-    "PKCS7_" "BN_" "d2i_" "i2d_" "SSL_" "argon2" "gumbo_" "magic_" "curl_")
+    "PKCS7_" "BN_" "d2i_" "i2d_" "SSL_" "argon2" "gumbo_" "magic_" "curl_" "mailimap_"
+    "mailstream_")
 
 set(problems "")
 foreach(src IN LISTS SOURCES)
@@ -47,6 +48,6 @@ endforeach()
 
 if(problems)
   message(FATAL_ERROR
-          "Only core/ may use SQLite, GPGME, OpenSSL, GMime, argon2, gumbo or libmagic "
+          "Only core/ may use SQLite, GPGME, OpenSSL, GMime, argon2, gumbo, libmagic or libetpan "
           "(docs/architecture.md); call core instead:${problems}")
 endif()

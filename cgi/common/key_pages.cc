@@ -454,6 +454,9 @@ Response decrypted_response(Context& ctx, const webflow::MessageRef& ref,
   std::vector<Html> segments;
   for (const auto& seg : v.segments)
     segments.push_back(segment_html(ctx, ref, seg, v.segments.size() == 1));
+  // Keys attached inside the encryption, from this one decryption.
+  segments.push_back(key_offers_section(
+      ctx, ref, webflow::decrypted_key_offers(ctx.app, ctx.live_session(), d), "/decrypt"));
 
   p.main = fill(R"(<article class="message decrypted">
 <h1>{{subject}}</h1>

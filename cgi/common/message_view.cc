@@ -24,8 +24,10 @@ Html address_list(const std::vector<mail::Address>& list) {
 }
 
 // One key the message offers for its sender: what it is, and the form that imports
-// it (after the user saw its fingerprint and the address it would be bound to).
-Html offer_item(const Context& ctx, const webflow::MessageRef& ref, const webflow::KeyOffer& o) {
+// it (after the user saw its fingerprint and the address it would be bound to), posted
+// to action.
+Html offer_item(const Context& ctx, const webflow::MessageRef& ref, const webflow::KeyOffer& o,
+                std::string_view action_path) {
   const bool autocrypt = o.kind == webflow::KeyOffer::Kind::autocrypt;
   const std::string where =
       autocrypt ? "The sender's Autocrypt header carries" : "This message has an attached";
@@ -51,11 +53,12 @@ Html offer_item(const Context& ctx, const webflow::MessageRef& ref, const webflo
                   {{"from", o.from}});
   } else {
     action = fill(R"(
-<form method="post" action="/message" class="inline import-offer">
+<form method="post" action="{{action}}" class="inline import-offer">
 {{csrf}}{{fields}}<input type="hidden" name="action" value="import-key"><input type="hidden" name="kind" value="{{kind}}"><input type="hidden" name="part" value="{{part}}"><input type="hidden" name="fingerprint" value="{{fpr}}">
 <button type="submit">Import for {{from}}</button>
 </form>)",
-                  {{"csrf", csrf_field(ctx.live_session().csrf_token)},
+                  {{"action", std::string(action_path)},
+                   {"csrf", csrf_field(ctx.live_session().csrf_token)},
                    {"fields", message_fields(ref)},
                    {"kind", webflow::offer_kind_name(o.kind)},
                    {"part", o.part_id},
@@ -78,18 +81,24 @@ Html offer_item(const Context& ctx, const webflow::MessageRef& ref, const webflo
 }
 
 Html key_offers_html(const Context& ctx, const webflow::MessageRef& ref, std::string_view raw) {
-  auto offers = webflow::key_offers(ctx.app, ctx.live_session(), raw);
+  return key_offers_section(ctx, ref, webflow::key_offers(ctx.app, ctx.live_session(), raw),
+                            "/message");
+}
+
+}  // namespace
+
+Html key_offers_section(const Context& ctx, const webflow::MessageRef& ref,
+                        const std::vector<webflow::KeyOffer>& offers,
+                        std::string_view action_path) {
   if (offers.empty())
     return {};
   std::vector<Html> items;
   for (const auto& o : offers)
-    items.push_back(offer_item(ctx, ref, o));
+    items.push_back(offer_item(ctx, ref, o, action_path));
   return fill(
       R"(<section class="key-offers"><h2>Keys in this message</h2><ul class="key-offers">{{items}}</ul></section>)",
       {{"items", join(items)}});
 }
-
-}  // namespace
 
 void add_notice(Page& page, Notice notice) {
   if (page.notice && !page.notice->text.empty()) {

@@ -6,12 +6,15 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cgi/common/guard.h"
 #include "cgi/common/html.h"
 #include "cgi/common/layout.h"
 #include "core/mail/maildir.h"
 #include "core/mail/mime.h"
+#include "core/webflow/correspondents.h"
 #include "core/webflow/flow.h"
 
 namespace wmk::cgi {
@@ -57,6 +60,12 @@ enum class DecryptLook { locked, unlocked };
 
 // The placeholder of an encrypted message: a badge, a sentence and the Decrypt button.
 Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, DecryptLook look);
+
+// The keys a message offers for its sender (core/webflow/correspondents.h), each with
+// its fingerprint and, unless it is bound already or refused, an import form posted to
+// action_path (action=import-key, kind, part, fingerprint); empty if there are none.
+Html key_offers_section(const Context& ctx, const webflow::MessageRef& ref,
+                        const std::vector<webflow::KeyOffer>& offers, std::string_view action_path);
 
 // The message page (data-page="message") for ref with the given status and notice:
 // the headers and the text, or the encrypted placeholder with its Decrypt button; for

@@ -385,6 +385,8 @@ std::vector<Result<ContactKey>> ContactStore::lookup_wkd(
       held_before = st.step();
     }
     auto imported = import_for(user->id, user->login, found->key_data, request, app_.clock->now());
+    // The key the answer held, also when it is refused below (for the audit row).
+    const std::string fingerprint = imported ? imported->fingerprint : std::string();
     // gpg keeps only user ids its owner's key really signed: the address must still be
     // there after gpg's own checks.
     if (imported &&
@@ -404,8 +406,8 @@ std::vector<Result<ContactKey>> ContactStore::lookup_wkd(
       }
       imported = make_error(Errc::corrupt, "the key published by WKD does not validly carry " + a);
     }
-    audit(user->login, kEventLookup, imported ? Status{} : Status{imported.error()},
-          imported ? imported->fingerprint : "", a + " (" + found->method + ")");
+    audit(user->login, kEventLookup, imported ? Status{} : Status{imported.error()}, fingerprint,
+          a + " (" + found->method + ")");
     out.push_back(std::move(imported));
   }
   return out;
@@ -516,7 +518,34 @@ Result<ContactKey> ContactStore::autocrypt_seen(std::int64_t user_id, std::strin
   ImportRequest request;
   request.emails = {from};
   request.source = BindingSource::autocrypt;
-  return import_for(user_id, user->login, header->keydata, request, when);
+  // The keys this header's kind of binding already ties to the address, with their
+  // data: the same header on every message from a peer only moves last_seen forward,
+  // which is no change worth an audit row per message.
+  std::vector<std::pair<std::string, std::string>> bound_before;  // fingerprint, data
+  {
+    auto st = app_.db.prepare(
+        "SELECT c.fingerprint, c.public_data FROM contact_keys c JOIN contact_bindings b ON "
+        "b.contact_key_id = c.id WHERE c.user_id = ? AND b.email = ? AND b.source = ?");
+    st.bind_all(user_id, from, bindings::source_name(BindingSource::autocrypt));
+    while (st.step()) {
+      auto blob = st.column_blob(1);
+      bound_before.emplace_back(st.column_text(0), std::string(blob.begin(), blob.end()));
+    }
+  }
+  auto imported = import_for(user_id, user->login, header->keydata, request, when);
+  if (!imported) {
+    audit(user->login, kEventImport, Status{imported.error()}, "",
+          "from an Autocrypt header of " + from);
+    return imported;
+  }
+  auto before = std::find_if(bound_before.begin(), bound_before.end(),
+                             [&](const auto& b) { return b.first == imported->fingerprint; });
+  if (before != bound_before.end() && before->second == imported->public_data)
+    return imported;
+  audit(user->login, kEventImport, Status{}, imported->fingerprint,
+        std::string(before == bound_before.end() ? "bound" : "updated") +
+            " from an Autocrypt header of " + from + ", source autocrypt");
+  return imported;
 }
 
 Result<std::optional<ContactKey>> ContactStore::autocrypt_from_message(std::int64_t user_id,

@@ -138,6 +138,8 @@ class ContactStore {
   // `when`. The key is imported and bound to from_address with source autocrypt (its
   // last_seen moves forward only). Errc::invalid_argument if the header is malformed or
   // its addr is not from_address (then it is ignored, as the specification says).
+  // Audited as contact.import when it binds or changes a key, or its import fails (a
+  // header seen again, which only moves last_seen, writes no row).
   Result<ContactKey> autocrypt_seen(std::int64_t user_id, std::string_view from_address,
                                     std::string_view header_value, std::int64_t when);
 

@@ -21,6 +21,7 @@ constexpr std::string_view kPgpMessageEnd = "-----END PGP MESSAGE-----";
 constexpr std::string_view kPgpSignedBegin = "-----BEGIN PGP SIGNED MESSAGE-----";
 constexpr std::string_view kPgpSignatureEnd = "-----END PGP SIGNATURE-----";
 constexpr std::size_t kMaxPartIdLength = 64;
+constexpr std::string_view kPgpKeysType = "application/pgp-keys";
 
 bool blank(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
@@ -347,6 +348,11 @@ Segment segment_of(const Entity& e, Segment::Kind kind, std::string part_id, Par
     // A nested encrypted part is listed so that it does not vanish; it stays ciphertext.
     if (p.is_attachment || p.role == mail::PartRole::encrypted_payload)
       s.attachments.push_back(attachment_of(*e.mime, p, source));
+    // A key the sender attached inside the encryption, offered as a key on the page.
+    if (source == PartSource::decrypted && p.content_type == kPgpKeysType) {
+      if (auto content = e.mime->part_content(p.id))
+        s.keys.push_back(CarriedKey{p.id, std::move(content->bytes)});
+    }
   }
   return s;
 }
@@ -494,6 +500,7 @@ const std::string kUnprotectedRefused =
 // becomes its text rendering, so nothing in it is markup, a frame or a link.
 void make_text_only(Segment& s) {
   s.integrity = Segment::Integrity::none;
+  s.keys.clear();
   if (s.format == mail::BodyFormat::html) {
     s.text = mail::html_to_text(s.text);
     s.format = mail::BodyFormat::plain;
@@ -774,6 +781,8 @@ Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKe
         segment_of(entity, Segment::Kind::decrypted, part.part_id, PartSource::decrypted);
     for (auto& a : segment.attachments)
       a.id = decrypted_attachment_id(part.part_id, a.id);
+    for (auto& k : segment.keys)
+      k.attachment_id = decrypted_attachment_id(part.part_id, k.attachment_id);
     check_clearsigned(store, segment, found);
     segment.integrity = Segment::Integrity::checked;
     if (!integrity)

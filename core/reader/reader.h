@@ -72,6 +72,13 @@ struct Attachment {
   std::uint64_t size = 0;    // decoded bytes
 };
 
+// A key that decrypted content carries: an application/pgp-keys part, read during the
+// one decryption so that the page can offer it for the sender without decrypting again.
+struct CarriedKey {
+  std::string attachment_id;  // as Attachment::id: "ENCRYPTED-PART:INNER-PART"
+  std::string data;           // the part's bytes (what it holds is checked on import)
+};
+
 // One separately shown piece of a message. A page draws each segment in its own
 // frame with its kind visible, and never joins the text of two segments.
 struct Segment {
@@ -91,6 +98,9 @@ struct Segment {
   // html: text is untrusted HTML source that the page must sanitize; plain: text.
   mail::BodyFormat format = mail::BodyFormat::none;
   std::vector<Attachment> attachments;
+  // Decrypted segments whose integrity was checked: the keys their content carries.
+  // Always empty for Integrity::none (its bytes could have been altered, EFAIL).
+  std::vector<CarriedKey> keys;
 };
 
 // What the engine said about one signature.

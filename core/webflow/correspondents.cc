@@ -18,6 +18,39 @@ keys::Actor actor_of(const session::Session& session) {
 
 constexpr std::string_view kKeysType = "application/pgp-keys";
 
+// Fills offer from the key data it offers for from: what an import would take, whether
+// the key names from, whether it is bound to from already, or why it cannot be taken.
+void describe_offer(KeyOffer& offer, contacts::ContactStore& directory,
+                    const bindings::Lookup& bound, const std::string& from, std::string_view data) {
+  offer.from = from;
+  auto key = directory.read(data);
+  if (!key) {
+    offer.problem = key.error().message;
+    return;
+  }
+  offer.fingerprint = key->fingerprint;
+  offer.type = key->type;
+  offer.emails = key->emails;
+  offer.names_from =
+      !from.empty() && std::find(key->emails.begin(), key->emails.end(), from) != key->emails.end();
+  // Bound already by any source: the user's directory, or a key of this server's
+  // user for that address (mail between users here carries their Autocrypt headers).
+  offer.bound = !from.empty() && bound.find(key->type, key->fingerprint, from).has_value();
+  if (from.empty())
+    offer.problem = "the message has no sender address to bind the key to";
+}
+
+// The key data of decrypted content carried as attachment_id; nullptr if none.
+const reader::CarriedKey* carried_key(const Decrypted& decrypted, std::string_view attachment_id) {
+  for (const auto& segment : decrypted.view.segments) {
+    for (const auto& k : segment.keys) {
+      if (k.attachment_id == attachment_id)
+        return &k;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Result<contacts::ContactKey> import_contact_key(app::App& app, const session::Session& session,
@@ -57,22 +90,7 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
   const std::string from = util::ascii_lower(parsed->from.address);
   const bindings::Chain chain = bindings::standard(app, session.user_id);
   auto finish = [&](KeyOffer& offer, std::string_view data) {
-    offer.from = from;
-    auto key = directory.read(data);
-    if (!key) {
-      offer.problem = key.error().message;
-      return;
-    }
-    offer.fingerprint = key->fingerprint;
-    offer.type = key->type;
-    offer.emails = key->emails;
-    offer.names_from = !from.empty() &&
-                       std::find(key->emails.begin(), key->emails.end(), from) != key->emails.end();
-    // Bound already by any source: the user's directory, or a key of this server's
-    // user for that address (mail between users here carries their Autocrypt headers).
-    offer.bound = !from.empty() && chain.find(key->type, key->fingerprint, from).has_value();
-    if (from.empty())
-      offer.problem = "the message has no sender address to bind the key to";
+    describe_offer(offer, directory, chain, from, data);
   };
   for (const auto& part : parsed->parts) {
     if (encrypted || part.content_type != kKeysType)
@@ -159,6 +177,61 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
   const std::int64_t now = app.clock->now();
   const std::int64_t when = parsed->date ? std::min(*parsed->date, now) : now;
   return directory.autocrypt_seen(session.user_id, from, values.front(), when);
+}
+
+std::vector<KeyOffer> decrypted_key_offers(app::App& app, const session::Session& session,
+                                           const Decrypted& decrypted) {
+  std::vector<KeyOffer> out;
+  keys::KeyStore store(app, actor_of(session));
+  contacts::ContactStore directory(app, store, actor_of(session));
+  const std::string from = util::ascii_lower(decrypted.envelope.from.address);
+  const bindings::Chain chain = bindings::standard(app, session.user_id);
+  for (const auto& segment : decrypted.view.segments) {
+    for (const auto& k : segment.keys) {
+      KeyOffer offer;
+      offer.kind = KeyOffer::Kind::attached;
+      offer.part_id = k.attachment_id;
+      describe_offer(offer, directory, chain, from, k.data);
+      out.push_back(std::move(offer));
+    }
+  }
+  return out;
+}
+
+Result<DecryptedOfferOutcome> accept_decrypted_key_offer(KeySession& keys, const MessageRef& ref,
+                                                         std::string_view part_id,
+                                                         std::string_view expected_fingerprint) {
+  auto outcome = keys.decrypt(ref);
+  if (!outcome)
+    return outcome.error();
+  if (auto* need = std::get_if<NeedUnlock>(&*outcome))
+    return DecryptedOfferOutcome{std::move(*need)};
+  if (auto* in_use = std::get_if<InUseElsewhere>(&*outcome))
+    return DecryptedOfferOutcome{std::move(*in_use)};
+  const auto& decrypted = std::get<Decrypted>(*outcome);
+  const std::string from = util::ascii_lower(decrypted.envelope.from.address);
+  if (from.empty())
+    return make_error(Errc::invalid_argument,
+                      "the message has no sender address to bind the key to");
+  const reader::CarriedKey* carried = carried_key(decrypted, part_id);
+  if (carried == nullptr)
+    return make_error(Errc::not_found, "the decrypted message carries no such key");
+  const session::Session& session = keys.session();
+  contacts::ContactStore directory(keys.app(), keys.keys(), actor_of(session));
+  auto key = directory.read(carried->data);
+  if (!key)
+    return key.error();
+  if (key->fingerprint != expected_fingerprint)
+    return make_error(Errc::conflict, "the message carries key " + key->fingerprint +
+                                          ", not the key " + std::string(expected_fingerprint) +
+                                          " you were shown; nothing was imported");
+  contacts::ImportRequest request;
+  request.emails = {from};
+  request.source = contacts::BindingSource::user;
+  auto imported = directory.import(session.login, carried->data, request);
+  if (!imported)
+    return imported.error();
+  return DecryptedOfferOutcome{std::move(imported).value()};
 }
 
 }  // namespace wmk::webflow

@@ -6,12 +6,17 @@
 //     ContactStore::import as `webmailkey contact import`;
 //   - a key a message offers: an attached application/pgp-keys part, or the Autocrypt
 //     header of the From address. The page shows it first (fingerprint, address);
-//     only the user's explicit confirmation imports it, for the From address only.
+//     only the user's explicit confirmation imports it, for the From address only;
+//   - a key attached inside an encrypted message (an application/pgp-keys part of
+//     the decrypted content): offered on /decrypt from the one decryption of that
+//     page; importing it decrypts the message again under the grant (the form names
+//     the part, never carries the key: docs/security.md, "Keys offered by a message").
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/app/app.h"
@@ -19,6 +24,8 @@
 #include "core/keys/types.h"
 #include "core/session/session.h"
 #include "core/util/result.h"
+#include "core/webflow/flow.h"
+#include "core/webflow/key_session.h"
 
 namespace wmk::webflow {
 
@@ -67,5 +74,30 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
                                               std::string_view raw, KeyOffer::Kind kind,
                                               std::string_view part_id,
                                               std::string_view expected_fingerprint);
+
+// The keys a decrypted message carries (reader::Segment::keys: application/pgp-keys
+// parts of its integrity-checked segments, read by the one decryption of this
+// request), each as an attached offer whose part_id is the decrypted attachment id
+// ("ENCRYPTED-PART:INNER-PART"), for the From address of the stored message. Nothing
+// is decrypted again and nothing is stored. Autocrypt-Gossip headers of the inner
+// message are not offered: they name other recipients' keys, which the sender only
+// passes on (Autocrypt Level 1 §2.7), and bind nothing for the sender.
+std::vector<KeyOffer> decrypted_key_offers(app::App& app, const session::Session& session,
+                                           const Decrypted& decrypted);
+
+// Accepting a decrypted message's key: the import, or what the key flow shows instead
+// (the unlock page, the key in use elsewhere).
+using DecryptedOfferOutcome = std::variant<contacts::ContactKey, NeedUnlock, InUseElsewhere>;
+
+// Imports the key that message ref carries inside its encryption as part_id, whose
+// fingerprint is expected_fingerprint, for the From address with source user. The
+// message is decrypted once for this request through keys (its grant, as a decrypted
+// attachment's download is); the key's bytes come from that decryption, never from
+// the form. Errc::not_found if the decrypted content carries no such key,
+// Errc::conflict if its fingerprint is another, Errc::invalid_argument if the message
+// has no From address; errors as KeySession::decrypt and as import.
+Result<DecryptedOfferOutcome> accept_decrypted_key_offer(KeySession& keys, const MessageRef& ref,
+                                                         std::string_view part_id,
+                                                         std::string_view expected_fingerprint);
 
 }  // namespace wmk::webflow

@@ -350,6 +350,37 @@ for (const run of Object.keys(RUNS)) {
       await shots.take(page, 'contact-imported');
     });
 
+    test('compose: a recipient without a key is named, and a WKD lookup finds it', async () => {
+      const { page } = ctx;
+      const wkd = SCENARIO.wkd;
+      await goto(page, '/compose');
+      await expectPage(page, 'compose');
+      await page.getByLabel('To', { exact: true }).fill(wkd.address);
+      await page.getByLabel('Subject').fill('Plans for the weekend');
+      await page.getByLabel('Message').fill('Hello,\n\nshall we go sailing on Saturday?\n');
+      await page.getByRole('checkbox', { name: /Encrypt to every recipient/ }).check();
+      await page.getByRole('radio', { name: /OpenPGP/ }).check();
+      await navigate(page, page.getByRole('button', { name: /^Encrypt/ }));
+      // Nothing is sent: the address without a key is named, and a lookup offered.
+      await expectPage(page, 'compose', 'after Encrypt to an address without a key');
+      const missing = page.locator('section.missing-keys');
+      assert.match(await missing.innerText(), new RegExp(wkd.address));
+      assert.equal(await missing.locator(`li[data-address="${wkd.address}"]`).getAttribute('data-reason'), 'none');
+      await missing.scrollIntoViewIfNeeded();
+      await shots.take(page, 'compose-missing-key');
+      await navigate(page, page.getByRole('button', { name: 'Look up their keys' }));
+      await expectPage(page, 'compose', 'after the lookup');
+      const found = page.locator(`section.key-lookup li[data-address="${wkd.address}"]`);
+      assert.equal(await found.getAttribute('data-result'), 'found');
+      assert.match(await found.innerText(), new RegExp(wkd.fingerprint));
+      assert.equal(await page.locator('section.missing-keys').count(), 0, 'nobody is missing a key now');
+      // The draft is kept as it was written.
+      assert.equal(await page.getByLabel('Subject').inputValue(), 'Plans for the weekend');
+      await shots.take(page, 'compose-lookup');
+      const bound = cli('contact', 'list', user).find((k) => k.fingerprint === wkd.fingerprint);
+      assert.deepEqual(bound?.bindings.map((b) => [b.email, b.source]), [[wkd.address, 'wkd']]);
+    });
+
     test('logout ends the session', async () => {
       const { page, context, watch } = ctx;
       await goto(page, '/inbox');

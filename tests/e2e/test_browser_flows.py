@@ -13,11 +13,13 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wmk_browser  # noqa: E402
 from wmk_browser import OutsideGpg, message  # noqa: E402
+from test_contacts_cli import WkdServers, wkd_hash  # noqa: E402
 from wmk_e2e import SOURCE_DIR, Instance  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
@@ -40,6 +42,8 @@ DOC_SHOTS = {
     "desktop-second-in-use.png": ("desktop", "second-in-use"),
     "desktop-keys-import-form.png": ("desktop", "keys-import-form"),
     "desktop-contact-imported.png": ("desktop", "contact-imported"),
+    "desktop-compose-missing-key.png": ("desktop", "compose-missing-key"),
+    "desktop-compose-lookup.png": ("desktop", "compose-lookup"),
     "phone-inbox.png": ("phone", "inbox"),
     "phone-compose.png": ("phone", "compose"),
     "phone-decrypted.png": ("phone", "decrypted"),
@@ -51,7 +55,21 @@ USER_GUIDE = os.path.join(SOURCE_DIR, "docs", "user-guide.md")
 class BrowserFlows(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.wmk = Instance(config={"grant_idle_timeout": 600, "unlock_confirmation": True})
+        # A WKD server (lighttpd over HTTPS with a test CA, as in test_contacts_cli.py)
+        # that publishes the key of a correspondent nobody has a key of yet.
+        cls.gpg = OutsideGpg()
+        wkd_fpr = cls.make_outside_key("Gwen Outside <gwen@remote.example>")
+        cls.wkd_dir = tempfile.mkdtemp(prefix="wmk-browser-wkd-")
+        www = os.path.join(cls.wkd_dir, "www")
+        adv = os.path.join(www, ".well-known", "openpgpkey", "remote.example", "hu")
+        os.makedirs(adv)
+        with open(os.path.join(adv, wkd_hash("gwen@remote.example")), "wb") as f:
+            f.write(cls.gpg.gpg("--export", wkd_fpr))
+        hosts = ["remote.example", "openpgpkey.remote.example"]
+        cls.wkd_servers = WkdServers(cls.wkd_dir, hosts, www)
+        cls.wmk = Instance(config={"grant_idle_timeout": 600, "unlock_confirmation": True,
+                                   "wkd_ca_file": cls.wkd_servers.ca,
+                                   "wkd_resolve": cls.wkd_servers.resolve(hosts, [])})
         cls.outbox = os.path.join(cls.wmk.tmp, "outbox")
         os.mkdir(cls.outbox)
         sendmail = os.path.join(cls.wmk.tmp, "sendmail")
@@ -59,7 +77,6 @@ class BrowserFlows(unittest.TestCase):
             f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
         os.chmod(sendmail, 0o700)
         cls.wmk.write_config(sendmail=sendmail)
-        cls.gpg = OutsideGpg()
         cls.scenario = {
             "password": PASSWORD,
             "key_passphrase": KEY_PASS,
@@ -69,17 +86,22 @@ class BrowserFlows(unittest.TestCase):
         for login in USERS.values():
             cls.provision(login)
         # A correspondent outside the server, whose public key each user imports on /keys.
-        uid = "Frieda Outside <frieda@remote.example>"
-        cls.gpg.gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid,
-                    "future-default", "default", "never")
-        listing = cls.gpg.gpg("--with-colons", "--list-keys", uid).decode()
-        fpr = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0]
+        fpr = cls.make_outside_key("Frieda Outside <frieda@remote.example>")
         cls.scenario["contact"] = {
             "armored": cls.gpg.gpg("--armor", "--export", fpr).decode(),
             "fingerprint": fpr,
             "email": "frieda@remote.example",
         }
+        cls.scenario["wkd"] = {"address": "gwen@remote.example", "fingerprint": wkd_fpr}
         cls.wmk.start()
+
+    @classmethod
+    def make_outside_key(cls, uid):
+        """A key without passphrase in the outside home; its fingerprint."""
+        cls.gpg.gpg("--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key", uid,
+                    "future-default", "default", "never")
+        listing = cls.gpg.gpg("--with-colons", "--list-keys", uid).decode()
+        return [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][0]
 
     @classmethod
     def provision(cls, login):
@@ -110,8 +132,10 @@ class BrowserFlows(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        cls.wkd_servers.close()
         cls.gpg.close()
         cls.wmk.close()
+        shutil.rmtree(cls.wkd_dir, ignore_errors=True)
 
     def test_flows_in_chromium(self):
         r = wmk_browser.run_suite("flows", self.wmk, self.scenario)

@@ -31,6 +31,42 @@ def run(argv, stdin=b"", check=True):
     return r
 
 
+def openpgp_packets(data):
+    """The packets of binary OpenPGP data (RFC 4880 §4.2, both header formats), each
+    as (tag, its bytes with the header)."""
+    out, i = [], 0
+    while i < len(data):
+        ctb = data[i]
+        assert ctb & 0x80, "not an OpenPGP packet at %d" % i
+        if ctb & 0x40:
+            tag, first = ctb & 0x3F, data[i + 1]
+            if first < 192:
+                header, length = 2, first
+            elif first < 224:
+                header, length = 3, ((first - 192) << 8) + data[i + 2] + 192
+            elif first == 255:
+                header, length = 6, int.from_bytes(data[i + 2:i + 6], "big")
+            else:
+                raise AssertionError("partial body lengths are not expected in a key")
+        else:
+            tag, kind = (ctb >> 2) & 0x0F, ctb & 0x03
+            assert kind != 3, "indeterminate length in a key"
+            header = 1 + (1, 2, 4)[kind]
+            length = int.from_bytes(data[i + 1:i + header], "big")
+        out.append((tag, data[i:i + header + length]))
+        i += header + length
+    return out
+
+
+def with_unsigned_user_id(key, user_id):
+    """Binary key data with a user id packet (tag 13) that no self-signature covers,
+    right after the primary key: an address the key's owner never bound."""
+    assert len(user_id) < 192
+    packets = openpgp_packets(key)
+    uid = bytes([0xC0 | 13, len(user_id)]) + user_id
+    return packets[0][1] + uid + b"".join(p for _, p in packets[1:])
+
+
 class OutsideGpg:
     """A correspondent's own GnuPG home."""
 
@@ -296,6 +332,13 @@ class WkdLookup(unittest.TestCase):
         cls.direct_key = cls.outside.make_key("Direct <d@direct.example>")
         with open(os.path.join(direct, wkd_hash("d@direct.example")), "wb") as f:
             f.write(cls.outside.export(cls.direct_key, armor=False))
+        # held@ serves a key alice already holds (bound to its own address), with an
+        # extra user id held@ that its owner never signed: check_wkd_answer finds the
+        # address, gpg drops the user id on import.
+        cls.held = cls.outside.make_key("Held <held-own@remote.example>")
+        with open(os.path.join(adv, wkd_hash("held@remote.example")), "wb") as f:
+            f.write(with_unsigned_user_id(cls.outside.export(cls.held, armor=False),
+                                          b"Held <held@remote.example>"))
         hosts = ["remote.example", "openpgpkey.remote.example", "direct.example"]
         cls.servers = WkdServers(cls.tmp, hosts, www)
         cls.ca = cls.servers.ca
@@ -330,6 +373,53 @@ class WkdLookup(unittest.TestCase):
         self.assertIn("does not carry the address wrong@remote.example", r.stderr)
         listed = self.wmk.cli("contact", "list", "alice", json_output=True)
         self.assertNotIn(self.other, [c["fingerprint"] for c in listed])
+
+    def test_key_held_before_keeps_its_bindings_when_the_answer_does_not_validly_carry_it(self):
+        held_pub = os.path.join(self.tmp, "held.asc")
+        with open(held_pub, "wb") as f:
+            f.write(self.outside.export(self.held))
+        self.wmk.cli("contact", "import", "alice", held_pub)
+
+        def alices_held():
+            (k,) = [k for k in self.wmk.cli("contact", "list", "alice", json_output=True)
+                    if k["fingerprint"] == self.held]
+            return k
+
+        before = alices_held()
+        self.assertEqual([(b["email"], b["source"]) for b in before["bindings"]],
+                         [("held-own@remote.example", "user")])
+        r = self.wmk.cli("contact", "lookup", "alice", "held@remote.example", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("does not validly carry held@remote.example", r.stderr)
+        # Only the lookup's own binding was taken back: the key and the binding alice
+        # had stay as they were.
+        after = alices_held()
+        self.assertEqual(after["bindings"], before["bindings"])
+        self.assertEqual(after["id"], before["id"])
+        self.assertNotIn("held@remote.example", " ".join(after["user_ids"]))
+        # The same answer for a user who did not hold the key: nothing of it stays.
+        self.wmk.add_user("hal", "Login-Password-1234", "hal@example.org")
+        r = self.wmk.cli("contact", "lookup", "hal", "held@remote.example", check=False)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("does not validly carry held@remote.example", r.stderr)
+        self.assertEqual(self.wmk.cli("contact", "list", "hal", json_output=True), [])
+        self.assertEqual(alices_held()["bindings"], before["bindings"])
+        audit = self.wmk.cli("audit", "--login", "alice", "--key", self.held, json_output=True)
+        # The refused lookup names the key it refused.
+        self.assertEqual([(a["event"], a["outcome"]) for a in audit
+                          if a["event"].startswith("contact.")],
+                         [("contact.lookup", "fail"), ("contact.import", "ok")])
+        self.assertIn("held@remote.example", audit[0]["detail"])
+
+    def test_key_bound_by_wkd_before_is_looked_up_again(self):
+        self.wmk.add_user("gil", "Login-Password-1234", "gil@example.org")
+        first = self.wmk.cli("contact", "lookup", "gil", "good@remote.example", json_output=True)
+        again = self.wmk.cli("contact", "lookup", "gil", "good@remote.example", json_output=True)
+        self.assertEqual(again["id"], first["id"])
+        self.assertEqual([(b["email"], b["source"]) for b in again["bindings"]],
+                         [("good@remote.example", "wkd")])
+        self.assertEqual(again["bindings"][0]["first_seen"], first["bindings"][0]["first_seen"])
+        self.assertEqual(len(self.wmk.cli("contact", "list", "gil", json_output=True)), 1)
 
     def test_404(self):
         r = self.wmk.cli("--json", "contact", "lookup", "alice", "nobody@remote.example",

@@ -29,7 +29,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_contacts_cli import WKS_CLIENT, OutsideGpg, WkdServers, run, wkd_hash  # noqa: E402
-from wmk_e2e import SOURCE_DIR, Instance  # noqa: E402
+from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "key passphrase for tests"
@@ -240,6 +240,142 @@ class Correspondents(unittest.TestCase):
         d = run(["openssl", "cms", "-decrypt", "-binary", "-in", path, "-inform", "SMIME",
                  "-recip", self.dave_crt, "-inkey", self.dave_key])
         self.assertIn(b"in spirit", d.stdout)
+
+    # ---- a key attached inside an encrypted message (/decrypt)
+
+    def open_decrypted(self, c, uid, passphrase=KEY_PASS):
+        """The decrypted page of message uid: POST /decrypt, unlocking if asked."""
+        csrf = c.get("/inbox").hidden("csrf", form_action="/logout")
+        fields = {"id": uid, "folder": "INBOX", "csrf": csrf}
+        r = c.post("/decrypt", fields)
+        if r.page == "unlock":
+            r = c.post("/unlock", dict(fields, passphrase=passphrase, confirm=passphrase, ok="1"))
+        self.assertEqual(r.page, "decrypted", r.text[-2000:])
+        return r
+
+    def decrypt_offer_fields(self, page):
+        forms = [f for f in page.forms() if f["action"] == "/decrypt" and any(
+            i.get("name") == "action" and i.get("value") == "import-key" for i in f["inputs"])]
+        self.assertEqual(len(forms), 1, "the decrypted page offers no key import")
+        return {i["name"]: i.get("value", "") for i in forms[0]["inputs"] if i.get("name")}
+
+    def contact(self, fpr):
+        found = [k for k in self.wmk.cli("contact", "list", "alice", json_output=True)
+                 if k["fingerprint"] == fpr]
+        return found[0] if found else None
+
+    @staticmethod
+    def with_key_inside(key):
+        """The inner entity of an encrypted message: text and an attached key."""
+        inner = email.message.EmailMessage()
+        inner.set_content("My key is attached; keep it.\n")
+        inner.add_attachment(key, maintype="application", subtype="pgp-keys",
+                             filename="key.asc")
+        return inner
+
+    @staticmethod
+    def outer_headers(m, sender, subject):
+        m["From"] = sender
+        m["To"] = "alice@example.org"
+        m["Subject"] = subject
+        m["Date"] = email.utils.formatdate(time.time())
+        m["Message-ID"] = email.utils.make_msgid(domain="remote.example")
+        return m
+
+    def test_key_attached_inside_an_openpgp_message_is_offered_and_imported_on_decrypt(self):
+        ivy = OutsideGpg(os.path.join(self.tmp, "ivy-gpg"))
+        try:
+            ivy_fpr = ivy.make_key("Ivy Outside <ivy@remote.example>")
+            ivy.gpg("--import", stdin=self.wmk.cli("key", "export", self.alice_pgp).stdout
+                    .encode())
+            inner = self.with_key_inside(ivy.export(ivy_fpr))
+            cipher = ivy.gpg("--armor", "--trust-model", "always", "-e", "-r", self.alice_pgp,
+                             stdin=inner.as_bytes()).stdout
+        finally:
+            ivy.close()
+        outer = self.outer_headers(multipart_encrypted(cipher), "Ivy Outside <ivy@remote.example>",
+                                   "My key, sealed")
+        uid = self.wmk.deliver_with_python("alice", outer)
+        self.wmk.cli("grant", "revoke", "--all")
+        c = self.wmk.client()
+        login(c)
+        # The stored message holds only ciphertext: its own page offers no key.
+        page = c.get("/message", {"id": uid})
+        self.assertNotIn('data-offer="attached"', page.text)
+
+        page = self.open_decrypted(c, uid)
+        self.assertIn('data-offer="attached" data-offer-state="offered" data-fingerprint="%s"'
+                      % ivy_fpr, page.text)
+        self.assertIn("ivy@remote.example", page.text_of("key-offer"))
+        self.assertIsNone(self.contact(ivy_fpr))  # shown, not imported
+        fields = self.decrypt_offer_fields(page)
+        self.assertEqual(fields["fingerprint"], ivy_fpr)
+        self.assertEqual(fields["kind"], "attached")
+        # The form names the part; it never carries the key.
+        self.assertFalse([v for v in fields.values() if "PGP PUBLIC KEY" in v])
+
+        # Without the token, or for another fingerprint than shown: nothing stored.
+        self.assertEqual(c.post("/decrypt", {k: v for k, v in fields.items() if k != "csrf"})
+                         .status, 403)
+        self.assertEqual(c.post("/decrypt", dict(fields, fingerprint="0" * 40)).status, 409)
+        self.assertIsNone(self.contact(ivy_fpr))
+        # Once the key is locked, the import asks for the unlock first.
+        self.wmk.cli("grant", "revoke", "--all")
+        r = c.post("/decrypt", fields)
+        self.assertEqual(r.page, "unlock", r.text[-2000:])
+        self.assertIsNone(self.contact(ivy_fpr))
+
+        page = self.open_decrypted(c, uid)
+        r = c.post("/decrypt", self.decrypt_offer_fields(page))
+        self.assertEqual(r.status, 303, r.text[-2000:])
+        after = c.follow(r)
+        self.assertEqual(after.page, "decrypted")
+        self.assertIn("Imported key %s for ivy@remote.example" % ivy_fpr, after.text)
+        self.assertIn('data-offer-state="bound"', after.text)
+        self.assertEqual([(b["email"], b["source"]) for b in self.contact(ivy_fpr)["bindings"]],
+                         [("ivy@remote.example", "user")])
+        audit = self.wmk.cli("audit", "--login", "alice", "--key", ivy_fpr, json_output=True)
+        self.assertEqual([(a["event"], a["outcome"]) for a in audit],
+                         [("contact.import", "ok")])
+
+    def test_key_attached_inside_smime_is_offered_only_with_integrity_protection(self):
+        cert = os.path.join(self.tmp, "alice-smime.pem")
+        (smime_key,) = [k for k in self.wmk.cli("key", "list", "--login", "alice",
+                                                json_output=True) if k["type"] == "smime"]
+        with open(cert, "w") as f:
+            f.write(self.wmk.cli("key", "export", smime_key["fingerprint"]).stdout)
+        jay = OutsideGpg(os.path.join(self.tmp, "jay-gpg"))
+        try:
+            jay_fpr = jay.make_key("Jay Outside <jay@remote.example>")
+            key = jay.export(jay_fpr)
+        finally:
+            jay.close()
+        inner_path = os.path.join(self.tmp, "jay-inner.eml")
+        with open(inner_path, "wb") as f:
+            f.write(self.with_key_inside(key).as_bytes())
+        uids = {}
+        for cipher in ("-aes-256-gcm", "-aes-256-cbc"):
+            body = run(["openssl", "cms", "-encrypt", cipher, "-in", inner_path, cert]).stdout
+            head = ("From: Jay Outside <jay@remote.example>\nTo: alice@example.org\n"
+                    "Subject: Key %s\nDate: %s\n" % (cipher, email.utils.formatdate()))
+            uids[cipher] = self.wmk.deliver_with_python("alice", head.encode() + body)
+        self.wmk.cli("grant", "revoke", "--all")
+        c = self.wmk.client()
+        login(c)
+        page = self.open_decrypted(c, uids["-aes-256-gcm"])
+        self.assertIn('data-offer="attached" data-offer-state="offered" data-fingerprint="%s"'
+                      % jay_fpr, page.text)
+        # CBC has no integrity protection: its bytes could have been altered, so it offers
+        # no key (as it releases no attachment).
+        page = self.open_decrypted(c, uids["-aes-256-cbc"])
+        self.assertIn('data-integrity="none"', page.text)
+        self.assertNotIn("data-offer=", page.text)
+
+        page = self.open_decrypted(c, uids["-aes-256-gcm"])
+        r = c.post("/decrypt", self.decrypt_offer_fields(page))
+        self.assertEqual(r.status, 303, r.text[-2000:])
+        self.assertEqual([(b["email"], b["source"]) for b in self.contact(jay_fpr)["bindings"]],
+                         [("jay@remote.example", "user")])
 
     # ---- recipients without a key, and the lookup
 

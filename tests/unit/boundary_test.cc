@@ -57,6 +57,10 @@ TEST_F(Boundary, RefusesLibraryCallsOutsideCore) {
        "extern \"C\" void* g_mime_message_new(int);\n"
        "void* f() { return g_mime_message_new(1); }\n",
        "g_mime_message_new"},
+      {"libetpan",
+       "extern \"C\" void* mailimap_new(unsigned long, void*);\n"
+       "void* f() { return mailimap_new(0, nullptr); }\n",
+       "mailimap_new"},
   };
   for (const auto& c : cases) {
     auto r = check(c.name, c.code);

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/audit/audit.h"
 #include "core/contacts/autocrypt.h"
 #include "core/contacts/contacts.h"
 #include "core/contacts/keydata.h"
@@ -412,6 +413,71 @@ TEST_F(ContactsTest, AutocryptBindsOnlyTheSenderAndKeepsFirstAndLastSeen) {
   auto again = contacts.get(k->id);
   EXPECT_EQ(again->bindings[0].first_seen, 2000);
   EXPECT_EQ(again->bindings[0].last_seen, 3000);
+}
+
+// Regression: Autocrypt imports wrote no audit row, unlike every other import.
+TEST_F(ContactsTest, AutocryptImportsAreAuditedWhenTheyChangeSomething) {
+  auto rows = [&] {
+    audit::AuditQuery q;
+    q.login = "alice";
+    q.limit = 0;
+    std::vector<audit::AuditEntry> out;
+    for (auto& e : audit::AuditLog(env.app().db, env.clock()).query(q)) {
+      if (e.event.event == "contact.import")
+        out.push_back(std::move(e));
+    }
+    return out;  // newest first
+  };
+  std::string fpr = make_key("Peer <peer@remote.example>");
+  std::string value = autocrypt_value("peer@remote.example", export_public(fpr, false), true);
+  auto alice = auth::UserStore(env.app().db, env.clock()).find("alice");
+  ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "peer@remote.example", value, 2000).ok());
+  auto log = rows();
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].event.outcome, "ok");
+  EXPECT_EQ(log[0].event.key_fpr, fpr);
+  EXPECT_NE(log[0].event.detail.find("bound from an Autocrypt header of peer@remote.example"),
+            std::string::npos)
+      << log[0].event.detail;
+  // The same header on the next message changes nothing but last_seen: no row.
+  ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "peer@remote.example", value, 3000).ok());
+  EXPECT_EQ(rows().size(), 1u);
+  // A new subkey is a change of the key: audited as an update.
+  ASSERT_EQ(KeysEnv::gpg(outside, {"--pinentry-mode", "loopback", "--passphrase", "",
+                                   "--quick-add-key", fpr, "cv25519", "encr"})
+                .status,
+            0);
+  std::string newer = autocrypt_value("peer@remote.example", export_public(fpr, false), true);
+  ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "peer@remote.example", newer, 4000).ok());
+  log = rows();
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_NE(log[0].event.detail.find("updated from an Autocrypt header"), std::string::npos)
+      << log[0].event.detail;
+  // A key held already, newly bound by an Autocrypt header: audited.
+  std::string other = make_key("Other <other@remote.example>");
+  ImportRequest by_user;
+  by_user.emails = {"other@remote.example"};
+  ASSERT_TRUE(contacts.import("alice", export_public(other), by_user).ok());
+  ASSERT_EQ(rows().size(), 3u);
+  std::string other_value =
+      autocrypt_value("other@remote.example", export_public(other, false), false);
+  ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "other@remote.example", other_value, 5000).ok());
+  log = rows();
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_EQ(log[0].event.key_fpr, other);
+  EXPECT_NE(log[0].event.detail.find("bound from an Autocrypt header"), std::string::npos);
+  // A header whose key is a secret key: refused, and the refusal is audited.
+  std::string secret = autocrypt_value(
+      "peer@remote.example",
+      KeysEnv::gpg(outside,
+                   {"--pinentry-mode", "loopback", "--passphrase", "", "--export-secret-keys", fpr})
+          .out,
+      false);
+  EXPECT_FALSE(contacts.autocrypt_seen(alice->id, "peer@remote.example", secret, 6000).ok());
+  log = rows();
+  ASSERT_EQ(log.size(), 5u);
+  EXPECT_EQ(log[0].event.outcome, "fail");
+  EXPECT_NE(log[0].event.detail.find("secret key"), std::string::npos) << log[0].event.detail;
 }
 
 TEST_F(ContactsTest, NoteSignerSaysWhenTheKeyChanged) {

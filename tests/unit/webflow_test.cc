@@ -19,7 +19,9 @@
 #include "core/mail/maildir.h"
 #include "core/session/session.h"
 #include "core/util/encoding.h"
+#include "core/webflow/correspondents.h"
 #include "core/webflow/flow.h"
+#include "core/webflow/key_session.h"
 #include "tests/unit/keys_test_util.h"
 
 namespace wmk::webflow {
@@ -457,6 +459,88 @@ TEST_F(WebflowTest, DecryptedAttachmentsOnlyThroughTheGrantAndOnlyOfferedOnes) {
             Errc::not_found);
   EXPECT_NE(open_decrypted_part(env.app(), alice1_, cookie, with_file, "../1", client1()).code(),
             Errc::internal);
+}
+
+// Issue 10: a key attached inside the encryption is offered on the decrypted page
+// from that page's one decryption, and imported (for the From address only) from a
+// decryption under the grant, never from bytes the form carries.
+TEST_F(WebflowTest, KeyAttachedInsideEncryptionIsOfferedAndImportedThroughTheGrant) {
+  const std::string erin = KeysEnv::gpg_make_key(home_, "Erin <erin@example.net>", "");
+  auto exported = KeysEnv::gpg(home_, {"--armor", "--export", erin});
+  ASSERT_EQ(exported.status, 0) << exported.err;
+  std::string inner =
+      "Content-Type: multipart/mixed; boundary=\"in\"\n\n--in\nContent-Type: text/plain\n\n"
+      "my key is attached\n--in\nContent-Type: application/pgp-keys\n"
+      "Content-Disposition: attachment; filename=\"erin.asc\"\n\n" +
+      exported.out + "\n--in--\n";
+  auto enc = KeysEnv::gpg(home_, {"--trust-model", "always", "--armor", "-r", fpr_, "-e"}, inner);
+  ASSERT_EQ(enc.status, 0) << enc.err;
+  std::string msg =
+      "From: Erin <erin@example.net>\nTo: alice@example.org\nSubject: Key\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
+      "boundary=\"b1\"\n\n--b1\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n"
+      "--b1\nContent-Type: application/octet-stream\n\n" +
+      enc.out + "\n--b1--\n";
+  MessageRef with_key{mail::Folder::inbox, deliver("alice", msg)};
+  auto decryptions = [&] {
+    return env.count("SELECT count(*) FROM audit WHERE event = 'key.decrypt' AND outcome = 'ok'");
+  };
+  auto imports = [&] {
+    return env.count("SELECT count(*) FROM audit WHERE event = 'contact.import'");
+  };
+  auto contact_rows = [&] { return env.count("SELECT count(*) FROM contact_keys"); };
+
+  // The stored message's parts are ciphertext: the message page offers nothing.
+  EXPECT_TRUE(key_offers(env.app(), alice1_, msg).empty());
+
+  std::optional<util::SecretBuffer> cookie = unlock_ok(alice1_, client1());
+  auto opened = open_for_decrypt(env.app(), alice1_, cookie, with_key, client1());
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  const auto& decrypted = std::get<Decrypted>(*opened);
+  const int after_page = decryptions();
+  auto offers = decrypted_key_offers(env.app(), alice1_, decrypted);
+  EXPECT_EQ(decryptions(), after_page);  // the offer comes from the page's decryption
+  ASSERT_EQ(offers.size(), 1u);
+  const KeyOffer& offer = offers[0];
+  EXPECT_EQ(offer.kind, KeyOffer::Kind::attached);
+  EXPECT_EQ(offer.fingerprint, erin);
+  EXPECT_EQ(offer.from, "erin@example.net");
+  EXPECT_TRUE(offer.names_from);
+  EXPECT_FALSE(offer.bound);
+  EXPECT_TRUE(offer.problem.empty()) << offer.problem;
+  EXPECT_EQ(offer.part_id.substr(0, 2), "2:");
+  EXPECT_EQ(contact_rows(), 0);
+
+  KeySession mine(env.app(), alice1_, util::SecretBuffer::copy_of(cookie->bytes()), client1());
+  // Another fingerprint than the page showed, or a part that is no key: nothing stored.
+  EXPECT_EQ(accept_decrypted_key_offer(mine, with_key, offer.part_id, fpr_).code(), Errc::conflict);
+  EXPECT_EQ(accept_decrypted_key_offer(mine, with_key, "2:1", erin).code(), Errc::not_found);
+  EXPECT_EQ(contact_rows(), 0);
+
+  // Another session without the grant: the key is in use there, nothing is imported.
+  KeySession other(env.app(), alice2_, std::nullopt, client2());
+  auto elsewhere = accept_decrypted_key_offer(other, with_key, offer.part_id, erin);
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.error().message;
+  EXPECT_TRUE(std::holds_alternative<InUseElsewhere>(*elsewhere));
+  EXPECT_EQ(contact_rows(), 0);
+
+  const int before_accept = decryptions();
+  const int imports_before = imports();
+  auto accepted = accept_decrypted_key_offer(mine, with_key, offer.part_id, erin);
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  EXPECT_EQ(decryptions(), before_accept + 1);  // decrypted again, once, under the grant
+  EXPECT_EQ(imports(), imports_before + 1);
+  auto* key = std::get_if<contacts::ContactKey>(&*accepted);
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ(key->fingerprint, erin);
+  ASSERT_EQ(key->bindings.size(), 1u);
+  EXPECT_EQ(key->bindings[0].email, "erin@example.net");
+  EXPECT_EQ(key->bindings[0].source, contacts::BindingSource::user);
+
+  // Now it is bound: the page says so instead of offering it again.
+  auto again = decrypted_key_offers(env.app(), alice1_, decrypted);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again[0].bound);
 }
 
 TEST_F(WebflowTest, OnlyTheUsersOwnMailboxAndKeys) {
