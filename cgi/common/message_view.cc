@@ -250,14 +250,15 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
   Html back = fill(R"(<p class="actions"><a href="{{href}}">Back to {{name}}</a></p>)",
                    {{"href", url("/inbox", {{"folder", mail::folder_name(ref.folder)}})},
                     {"name", folder_title(ref.folder)}});
-  auto parsed = mail::parse_message(*raw);
-  if (!parsed) {
+  // The page's one parse of the message: its headers, text and signatures.
+  auto message = mail::Message::parse(*raw);
+  if (!message) {
     add_notice(p, Notice{Notice::Kind::error,
-                         "This message could not be read: " + parsed.error().message});
+                         "This message could not be read: " + message.error().message});
     p.main = back;
     return page_response(status, p);
   }
-  const auto& m = *parsed;
+  const auto& m = message->parsed();
   p.title = m.subject.empty() ? "(no subject)" : m.subject;
   Html content;
   if (mail::is_encrypted(m.protection)) {
@@ -270,7 +271,7 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     content = encrypted_content(ctx, ref, look) + key_offers_html(ctx, ref, *raw);
   } else if (mail::is_signed(m.protection)) {
     // Verifying needs only public keys: the verdict is shown with no unlock.
-    auto verified = webflow::verify_signed_message(ctx.app, ctx.live_session(), *raw);
+    auto verified = webflow::verify_signed_message(ctx.app, ctx.live_session(), *message);
     Html indicator;
     if (verified) {
       indicator = signature_indicator(verified->view);

@@ -13,15 +13,16 @@ namespace wmk::contacts {
 
 Result<std::optional<ContactKey>> ContactStore::smime_signer_from_message(std::int64_t user_id,
                                                                           std::string_view raw) {
-  auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
-  if (!parsed)
-    return parsed.error();
+  auto message = mail::Message::parse(raw);
+  if (!message)
+    return message.error();
+  const mail::ParsedMessage* parsed = &message->parsed();
   if (parsed->protection != mail::Protection::smime_signed || parsed->from.address.empty())
     return std::optional<ContactKey>();
   auto user = auth::UserStore(app_.db, *app_.clock).find_by_id(user_id);
   if (!user)
     return make_error(Errc::not_found, "no such user");
-  auto view = reader::verify_signed(keys_, raw, bindings::standard(app_, user_id));
+  auto view = reader::verify_signed(keys_, *message, bindings::standard(app_, user_id));
   if (!view)
     return std::optional<ContactKey>();  // nothing that can be checked: nothing to collect
   const std::string from = util::ascii_lower(parsed->from.address);

@@ -140,7 +140,11 @@ constexpr std::size_t kMaxPlaintextBytes = std::size_t{64} << 20;
 
 class SecretSink {
  public:
-  SecretSink() : buf_(4096) {}
+  // expected: what the plaintext will likely take (the ciphertext's size, which an
+  // incompressible plaintext does not exceed), so that a large plaintext is written
+  // into one buffer rather than into a dozen doublings, each zeroed, copied and wiped.
+  explicit SecretSink(std::size_t expected)
+      : buf_(std::clamp(expected, std::size_t{4096}, kMaxPlaintextBytes)) {}
   // True when the output passed kMaxPlaintextBytes: the operation was cut short.
   bool overflowed() const { return overflowed_; }
   Result<Data> data() {
@@ -1020,7 +1024,7 @@ Result<DecryptResult> OpenPgp::decrypt(const std::string& fingerprint,
   auto in = data_from(ciphertext);
   if (!in)
     return in.error();
-  SecretSink sink;
+  SecretSink sink(ciphertext.size());
   auto out = sink.data();
   if (!out)
     return out.error();

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <utility>
 
+#include "core/mail/mime.h"
+
 namespace wmk::mail {
 
 // Initialises GMime once per process (thread-safe); later calls do nothing.
@@ -71,6 +73,9 @@ GRef<GMimeStream> stream_over(std::string_view bytes);
 // Parses bytes as a message; null if GMime finds no header block or the header block is
 // larger than kMaxHeaderBytes (mime.h).
 GRef<GMimeMessage> parse_gmime_message(std::string_view raw);
+
+// The GMime tree of a parsed message (owned by m).
+GMimeMessage* gmime_message(const Message& m);
 
 // The decoded (transfer encoding undone) content of a leaf part.
 std::string decoded_content(GMimePart* part);

@@ -1,6 +1,7 @@
 #include "core/mail/mime.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <mutex>
 
@@ -40,10 +41,19 @@ std::size_t header_block_size(std::string_view raw) {
   return raw.size();
 }
 
+namespace {
+std::atomic<std::uint64_t> parses{0};
+}  // namespace
+
+std::uint64_t parse_count() {
+  return parses.load(std::memory_order_relaxed);
+}
+
 GRef<GMimeMessage> parse_gmime_message(std::string_view raw) {
   if (header_block_size(raw) > kMaxHeaderBytes)
     return GRef<GMimeMessage>(nullptr);
   ensure_gmime();
+  parses.fetch_add(1, std::memory_order_relaxed);
   GRef<GMimeStream> stream = stream_over(raw);
   GRef<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
   g_mime_parser_set_format(parser.get(), GMIME_FORMAT_MESSAGE);
@@ -54,7 +64,11 @@ std::string decoded_content(GMimePart* part) {
   GMimeDataWrapper* content = g_mime_part_get_content(part);
   if (content == nullptr)
     return {};
-  GRef<GMimeStream> mem(g_mime_stream_mem_new());
+  // Decoding never makes content longer than its encoded form: room for that once, so
+  // a large attachment is not copied through a dozen doublings.
+  const gint64 encoded = g_mime_stream_length(g_mime_data_wrapper_get_stream(content));
+  GRef<GMimeStream> mem(g_mime_stream_mem_new_with_byte_array(
+      g_byte_array_sized_new(encoded > 0 ? static_cast<guint>(encoded) : 0)));
   g_mime_data_wrapper_write_to_stream(content, mem.get());
   GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
   return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
@@ -384,26 +398,6 @@ std::uint64_t leaf_size(GMimeObject* obj) {
   return GMIME_STREAM_NULL(null.get())->written;
 }
 
-struct Tree {
-  GRef<GMimeMessage> message;
-  Walker walker;
-};
-
-Result<Tree> parse_tree(std::string_view raw) {
-  if (header_block_size(raw) > kMaxHeaderBytes) {
-    return make_error(Errc::unsupported, "the message header is larger than " +
-                                             std::to_string(kMaxHeaderBytes >> 10) + " KiB");
-  }
-  Tree t;
-  t.message = parse_gmime_message(raw);
-  if (!t.message)
-    return make_error(Errc::corrupt, "not a mail message: no header block could be parsed");
-  GMimeObject* root = g_mime_message_get_mime_part(t.message.get());
-  if (root != nullptr)
-    t.walker.walk(root, "", PartRole::content);
-  return t;
-}
-
 bool valid_part_id(std::string_view id) {
   if (id.empty() || id.size() > 64 || id.front() == '.' || id.back() == '.')
     return false;
@@ -506,6 +500,34 @@ bool html_only_body(const std::vector<Leaf>& leaves, const Leaf& leaf) {
   return std::none_of(leaves.begin(), leaves.end(), [](const Leaf& l) {
     return is_body_candidate(l.part) && l.part.content_type == "text/plain";
   });
+}
+
+}  // namespace
+
+struct Message::Tree {
+  GRef<GMimeMessage> message;
+  Walker walker;
+};
+
+GMimeMessage* gmime_message(const Message& m) {
+  return m.tree().message.get();
+}
+
+namespace {
+
+Result<std::unique_ptr<Message::Tree>> parse_tree(std::string_view raw) {
+  if (header_block_size(raw) > kMaxHeaderBytes) {
+    return make_error(Errc::unsupported, "the message header is larger than " +
+                                             std::to_string(kMaxHeaderBytes >> 10) + " KiB");
+  }
+  auto t = std::make_unique<Message::Tree>();
+  t->message = parse_gmime_message(raw);
+  if (!t->message)
+    return make_error(Errc::corrupt, "not a mail message: no header block could be parsed");
+  GMimeObject* root = g_mime_message_get_mime_part(t->message.get());
+  if (root != nullptr)
+    t->walker.walk(root, "", PartRole::content);
+  return t;
 }
 
 }  // namespace
@@ -622,12 +644,18 @@ std::string safe_filename(std::string_view name) {
   return kept;
 }
 
-Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth) {
+Message::Message(std::unique_ptr<Tree> tree, ParsedMessage parsed)
+    : tree_(std::move(tree)), parsed_(std::move(parsed)) {}
+Message::Message(Message&&) noexcept = default;
+Message& Message::operator=(Message&&) noexcept = default;
+Message::~Message() = default;
+
+Result<Message> Message::parse(std::string_view raw, ParseDepth depth) {
   auto tree = parse_tree(raw);
   if (!tree)
     return tree.error();
-  GMimeMessage* msg = tree->message.get();
-  Walker& w = tree->walker;
+  GMimeMessage* msg = (*tree)->message.get();
+  Walker& w = (*tree)->walker;
 
   ParsedMessage m;
   auto from = addresses(g_mime_message_get_from(msg));
@@ -702,18 +730,31 @@ Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth) {
     }
   }
   m.parts.reserve(w.leaves.size());
-  for (Leaf& leaf : w.leaves)
-    m.parts.push_back(std::move(leaf.part));
-  return m;
+  for (const Leaf& leaf : w.leaves)
+    m.parts.push_back(leaf.part);
+  return Message(std::move(tree).value(), std::move(m));
+}
+
+Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth) {
+  auto message = Message::parse(raw, depth);
+  if (!message)
+    return message.error();
+  return message->parsed();
 }
 
 Result<PartContent> part_content(std::string_view raw, std::string_view part_id) {
   if (!valid_part_id(part_id))
     return make_error(Errc::invalid_argument, "not a valid part id");
-  auto tree = parse_tree(raw);
-  if (!tree)
-    return tree.error();
-  for (const Leaf& leaf : tree->walker.leaves) {
+  auto message = Message::parse(raw, ParseDepth::structure);
+  if (!message)
+    return message.error();
+  return message->part_content(part_id);
+}
+
+Result<PartContent> Message::part_content(std::string_view part_id) const {
+  if (!valid_part_id(part_id))
+    return make_error(Errc::invalid_argument, "not a valid part id");
+  for (const Leaf& leaf : tree_->walker.leaves) {
     if (leaf.part.id != part_id)
       continue;
     PartContent out;
@@ -726,11 +767,8 @@ Result<PartContent> part_content(std::string_view raw, std::string_view part_id)
   return make_error(Errc::not_found, "the message has no part " + std::string(part_id));
 }
 
-Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw) {
-  auto tree = parse_tree(raw);
-  if (!tree)
-    return tree.error();
-  const Walker& w = tree->walker;
+Result<std::vector<EncryptedPayload>> Message::encrypted_payloads() const {
+  const Walker& w = tree_->walker;
   std::vector<EncryptedPayload> out;
   for (const Leaf& leaf : w.leaves) {
     if (leaf.part.role == PartRole::encrypted_payload) {
@@ -762,7 +800,10 @@ Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw) {
 }
 
 Result<EncryptedPayload> encrypted_payload(std::string_view raw) {
-  auto all = encrypted_payloads(raw);
+  auto message = Message::parse(raw, ParseDepth::structure);
+  if (!message)
+    return message.error();
+  auto all = message->encrypted_payloads();
   if (!all)
     return all.error();
   return std::move(all->front());

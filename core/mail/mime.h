@@ -9,6 +9,7 @@
 // choosing a decryptor, never a security claim.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -103,22 +104,12 @@ inline constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
 // of raw when there is none).
 std::size_t header_block_size(std::string_view raw);
 
-// Parses a message. Errc::corrupt if it has no header block GMime can read
-// (empty input, binary junk, text without headers); Errc::unsupported if the header
-// block is larger than kMaxHeaderBytes.
-Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth = ParseDepth::full);
-
 struct PartContent {
   std::string bytes;          // transfer encoding undone; no charset conversion
   std::string sniffed_type;   // what libmagic says the bytes are: use this for downloads
   std::string declared_type;  // what the sender claimed; never trust it
   std::string filename;       // safe; "part-ID" when the sender gave none
 };
-
-// The decoded content of one leaf part (message/rfc822 parts: the embedded message).
-// Errc::invalid_argument for a malformed part id, Errc::not_found if the message
-// has no such leaf part, Errc::corrupt if the message does not parse.
-Result<PartContent> part_content(std::string_view raw, std::string_view part_id);
 
 struct EncryptedPayload {
   Protection protection;  // pgp_mime, pgp_inline, smime_enveloped or smime_auth_enveloped
@@ -129,20 +120,65 @@ struct EncryptedPayload {
   std::string bytes;
 };
 
+// A message parsed once: its MIME tree (GMime's, kept inside core/mail: see
+// gmime_ref.h) and the ParsedMessage read from it. Everything a request asks of one
+// message (its headers and text, a part's content, its encrypted payloads, its
+// signatures) comes from this one parse, so a request parses each message once and
+// keeps no second copy of its bytes. Move-only.
+class Message {
+ public:
+  // Parses a copy of raw. Errc::corrupt if it has no header block GMime can read
+  // (empty input, binary junk, text without headers); Errc::unsupported if the header
+  // block is larger than kMaxHeaderBytes.
+  static Result<Message> parse(std::string_view raw, ParseDepth depth = ParseDepth::full);
+
+  Message(Message&&) noexcept;
+  Message& operator=(Message&&) noexcept;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  ~Message();
+
+  const ParsedMessage& parsed() const { return parsed_; }
+
+  // The decoded content of one leaf part (message/rfc822 parts: the embedded message).
+  // Errc::invalid_argument for a malformed part id, Errc::not_found if the message has
+  // no such leaf part.
+  Result<PartContent> part_content(std::string_view part_id) const;
+
+  // Every encrypted part, in message order (depth first): each PGP/MIME and S/MIME
+  // payload part (the Exchange/Outlook-mangled PGP/MIME shape included, read as the
+  // multipart/encrypted it was: see docs/security.md), the first armored PGP message
+  // of each text/plain body part, and of the HTML body of a message that has no
+  // text/plain body (its text rendering). Errc::not_found if the message carries
+  // none, Errc::corrupt if a multipart/encrypted lacks its payload.
+  Result<std::vector<EncryptedPayload>> encrypted_payloads() const;
+
+  struct Tree;  // the GMime tree and its leaves (mime.cc)
+  const Tree& tree() const { return *tree_; }
+
+ private:
+  Message(std::unique_ptr<Tree> tree, ParsedMessage parsed);
+  std::unique_ptr<Tree> tree_;
+  ParsedMessage parsed_;
+};
+
+// Message::parse(raw, depth)'s ParsedMessage, for a caller that needs nothing else.
+Result<ParsedMessage> parse_message(std::string_view raw, ParseDepth depth = ParseDepth::full);
+
+// How many times this process has parsed bytes as a message: the one GMime parse
+// every Message::parse (and so every function here that takes raw bytes) goes
+// through. For tests that a request parses each message once.
+std::uint64_t parse_count();
+
+// Message::parse(raw)'s part_content(part_id), with its errors and parse_message's.
+Result<PartContent> part_content(std::string_view raw, std::string_view part_id);
+
 // The first armored PGP message in the text rendering of an HTML body (html_to_text),
 // its lines put back into the form gpg reads; "" if there is none.
 std::string html_armored_block(std::string_view html);
 
-// Every encrypted part of a message, in message order (depth first): each PGP/MIME
-// and S/MIME payload part (the Exchange/Outlook-mangled PGP/MIME shape included, read
-// as the multipart/encrypted it was: see docs/security.md), the first armored PGP
-// message of each text/plain body part, and of the HTML body of a message that has no
-// text/plain body (its text rendering). Errc::not_found if the message carries none, Errc::corrupt
-// if it does not parse or a multipart/encrypted lacks its payload.
-Result<std::vector<EncryptedPayload>> encrypted_payloads(std::string_view raw);
-
-// The first of encrypted_payloads(raw), with its errors: for a message known to
-// carry exactly one (an encrypted draft).
+// The first of Message::parse(raw)'s encrypted_payloads(), with their errors and
+// parse_message's: for a message known to carry exactly one (an encrypted draft).
 Result<EncryptedPayload> encrypted_payload(std::string_view raw);
 
 // The msg-ids of an In-Reply-To, References or Message-ID value, in order, without

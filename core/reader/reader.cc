@@ -245,47 +245,59 @@ SignatureState state_of(const std::vector<SignatureVerdict>& verdicts) {
 
 // ---- entities (a decrypted plaintext, or the content of an opaque signature)
 
+// Parsed once when it is MIME: that one parse says whether it is MIME and gives its
+// text, attachments and signatures.
 struct Entity {
-  std::string bytes;  // a MIME entity, or text when !is_mime
-  bool is_mime = true;
-  bool withheld = false;  // an opaque signature failed: its content is not released
+  std::optional<mail::Message> mime;  // the entity, when GMime finds a header block in it
+  std::string text;                   // the entity as text, when it is not MIME
+  bool withheld = false;              // an opaque signature failed: its content is not released
   std::vector<FoundSignature> signatures;
 };
 
-// True if GMime finds a MIME header block in bytes.
-bool parses_as_mime(std::string_view bytes) {
-  return mail::parse_message(bytes, mail::ParseDepth::structure).ok();
+// Sets e to bytes: parsed as MIME when mime_expected and GMime finds a header block
+// in them, else kept as text.
+void set_content(Entity& e, std::string_view bytes, bool mime_expected) {
+  e.mime.reset();
+  e.text.clear();
+  if (mime_expected) {
+    if (auto parsed = mail::Message::parse(bytes)) {
+      e.mime = std::move(parsed).value();
+      return;
+    }
+  }
+  e.text = std::string(bytes);
 }
 
-// If the entity's root is an opaque S/MIME signature (signed-data), replaces the
-// entity by the signed content, checked by CMS; adds its verdict.
-void unwrap_opaque_signature(keys::KeyStore& store, Entity& e) {
-  if (!e.is_mime)
-    return;
-  GRef<GMimeMessage> msg = mail::parse_gmime_message(e.bytes);
-  GMimeObject* root = root_of(msg.get());
-  if (!is_opaque_smime_signature(root))
-    return;
+// Replaces e by the content signed in root, an opaque S/MIME signature (signed-data),
+// checked by CMS; adds its verdict. A bad signature withholds the content.
+void unwrap_opaque(keys::KeyStore& store, GMimeObject* root, Entity& e) {
   std::string der = mail::decoded_content(GMIME_PART(root));
   auto verified = store.verify(keys::KeyType::smime, "", der);
   add_signatures(verified, keys::KeyType::smime, true, e.signatures);
   if (!verified || verified->content.empty()) {
-    e.bytes.clear();
-    e.is_mime = false;
+    e.mime.reset();
+    e.text.clear();
     e.withheld = true;
     return;
   }
-  e.bytes = std::move(verified->content);
-  e.is_mime = parses_as_mime(e.bytes);
+  set_content(e, verified->content, true);
+}
+
+// If the entity's root is an opaque S/MIME signature, unwrap_opaque.
+void unwrap_opaque_signature(keys::KeyStore& store, Entity& e) {
+  if (!e.mime)
+    return;
+  GMimeObject* root = root_of(mail::gmime_message(*e.mime));
+  if (is_opaque_smime_signature(root))
+    unwrap_opaque(store, root, e);
 }
 
 // The entity a decryption gave: PGP/MIME and S/MIME plaintext is a MIME entity;
 // inline PGP plaintext is text unless its literal data is marked MIME.
 Entity entity_of(mail::Protection protection, const keys::DecryptResult& decrypted) {
   Entity e;
-  e.bytes = std::string(decrypted.plaintext.view());
-  bool mime_expected = protection != mail::Protection::pgp_inline || decrypted.is_mime;
-  e.is_mime = mime_expected && parses_as_mime(e.bytes);
+  set_content(e, decrypted.plaintext.view(),
+              protection != mail::Protection::pgp_inline || decrypted.is_mime);
   return e;
 }
 
@@ -294,25 +306,25 @@ Result<mail::PartContent> entity_part(const Entity& e, std::string_view part_id)
   if (e.withheld)
     return make_error(Errc::crypto,
                       "the S/MIME signature over this content is bad: its content is withheld");
-  if (e.is_mime)
-    return mail::part_content(e.bytes, part_id);
+  if (e.mime)
+    return e.mime->part_content(part_id);
   if (part_id != "1")
     return make_error(Errc::not_found, "the message has no part " + std::string(part_id));
   mail::PartContent out;
-  out.bytes = e.bytes;
+  out.bytes = e.text;
   out.sniffed_type = mail::sniff_mime_type(out.bytes);
   out.declared_type = "text/plain";
   out.filename = "message.txt";
   return out;
 }
 
-Attachment attachment_of(std::string_view raw, const mail::Part& p, PartSource source) {
+Attachment attachment_of(const mail::Message& message, const mail::Part& p, PartSource source) {
   Attachment a;
   a.id = p.id;
   a.source = source;
   a.size = p.size;
   a.filename = p.filename.empty() ? "part-" + p.id : p.filename;
-  auto content = mail::part_content(raw, p.id);
+  auto content = message.part_content(p.id);
   a.sniffed_type = content ? content->sniffed_type : "application/octet-stream";
   return a;
 }
@@ -324,23 +336,21 @@ Segment segment_of(const Entity& e, Segment::Kind kind, std::string part_id, Par
   s.part_id = std::move(part_id);
   if (e.withheld)
     return s;
-  if (!e.is_mime) {
-    s.text = mail::decode_text(e.bytes, "");
+  if (!e.mime) {
+    s.text = mail::decode_text(e.text, "");
     s.format = mail::BodyFormat::plain;
     return s;
   }
-  auto parsed = mail::parse_message(e.bytes);
-  if (!parsed)
-    return s;  // parses_as_mime said yes; nothing sensible to add if it changed its mind
-  s.text = parsed->text;
-  s.format = parsed->text_format;
-  for (const auto& p : parsed->parts) {
+  const mail::ParsedMessage& parsed = e.mime->parsed();
+  s.text = parsed.text;
+  s.format = parsed.text_format;
+  for (const auto& p : parsed.parts) {
     // A nested encrypted part is listed so that it does not vanish; it stays ciphertext.
     if (p.is_attachment || p.role == mail::PartRole::encrypted_payload)
-      s.attachments.push_back(attachment_of(e.bytes, p, source));
+      s.attachments.push_back(attachment_of(*e.mime, p, source));
     // A key the sender attached inside the encryption, offered as a key on the page.
     if (source == PartSource::decrypted && p.content_type == kPgpKeysType) {
-      if (auto content = mail::part_content(e.bytes, p.id))
+      if (auto content = e.mime->part_content(p.id))
         s.keys.push_back(CarriedKey{p.id, std::move(content->bytes)});
     }
   }
@@ -420,16 +430,16 @@ Split split_around(const std::string& text, std::string_view begin_marker,
   return s;
 }
 
-std::string text_of_part(std::string_view raw, const mail::Part& p) {
-  auto content = mail::part_content(raw, p.id);
+std::string text_of_part(const mail::Message& message, const mail::Part& p) {
+  auto content = message.part_content(p.id);
   return content ? mail::decode_text(content->bytes, p.charset) : std::string();
 }
 
 // Builds the segments of a stored message: every plain part in order, with the
 // segments that special() makes in place of the parts it takes (it returns true).
 template <class Special>
-std::vector<Segment> build_segments(std::string_view raw, const mail::ParsedMessage& outer,
-                                    Special special) {
+std::vector<Segment> build_segments(const mail::Message& message, Special special) {
+  const mail::ParsedMessage& outer = message.parsed();
   SegmentList list;
   for (const auto& p : outer.parts) {
     if (special(p, list))
@@ -444,10 +454,10 @@ std::vector<Segment> build_segments(std::string_view raw, const mail::ParsedMess
         });
     if (is_text_body(p) && !html_alternative) {
       list.add_text(
-          p.id, text_of_part(raw, p),
+          p.id, text_of_part(message, p),
           p.content_type == "text/html" ? mail::BodyFormat::html : mail::BodyFormat::plain);
     } else {
-      list.add_attachment(p.id, attachment_of(raw, p, PartSource::message));
+      list.add_attachment(p.id, attachment_of(message, p, PartSource::message));
     }
   }
   return list.take();
@@ -639,8 +649,8 @@ ReadOptions read_options(const config::Config& config) {
   return ReadOptions{config.smime_unprotected};
 }
 
-Result<ProtectedMessage> inspect(std::string_view raw) {
-  auto payloads = mail::encrypted_payloads(raw);
+Result<ProtectedMessage> inspect(const mail::Message& message) {
+  auto payloads = message.encrypted_payloads();
   if (!payloads) {
     if (payloads.code() == Errc::not_found)
       return make_error(Errc::not_found, "the message is not encrypted");
@@ -726,12 +736,10 @@ constexpr const char* kPartNotIntegrityProtected =
     "have been altered on its way (EFAIL): its attachments are not offered";
 
 Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                   std::string_view raw, const bindings::Lookup& bindings,
+                                   const mail::Message& stored, const bindings::Lookup& bindings,
                                    const ReadOptions& options, PartWanted* wanted) {
-  auto outer = mail::parse_message(raw);
-  if (!outer)
-    return outer.error();
-  auto message = inspect(raw);
+  const mail::ParsedMessage& outer = stored.parsed();
+  auto message = inspect(stored);
   if (!message)
     return message.error();
   WMK_TRY(check_key_type(key, *message));
@@ -765,9 +773,8 @@ Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKe
     for (const auto& s : opened->decrypted.signatures)
       found.push_back(FoundSignature{s, keys::KeyType::openpgp, true});
     found.insert(found.end(), entity.signatures.begin(), entity.signatures.end());
-    if (entity.is_mime) {
-      GRef<GMimeMessage> msg = mail::parse_gmime_message(entity.bytes);
-      if (GMimeObject* root = root_of(msg.get()))
+    if (entity.mime) {
+      if (GMimeObject* root = root_of(mail::gmime_message(*entity.mime)))
         check_multipart_signed(store, root, true, found);
     }
     Segment segment =
@@ -784,7 +791,7 @@ Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKe
   }
 
   std::vector<bool> placed(decrypted.size(), false);
-  view.segments = build_segments(raw, *outer, [&](const mail::Part& p, SegmentList& list) {
+  view.segments = build_segments(stored, [&](const mail::Part& p, SegmentList& list) {
     auto it = std::find_if(decrypted.begin(), decrypted.end(),
                            [&](const auto& d) { return d.first->part_id == p.id; });
     if (it == decrypted.end())
@@ -796,7 +803,7 @@ Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKe
     }
     // Inline PGP: the text around the armor is plain, whoever wrote it. In an HTML
     // body, the HTML around it is shown as its text rendering, never as markup.
-    std::string text = text_of_part(raw, p);
+    std::string text = text_of_part(stored, p);
     if (p.content_type == "text/html")
       text = mail::html_to_text(text);
     Split around = split_around(text, kPgpMessageBegin, kPgpMessageEnd);
@@ -809,27 +816,28 @@ Result<DecryptedView> decrypt_once(keys::KeyStore& store, const keys::UnlockedKe
     if (!placed[i])  // mail and reader disagree on ids: a bug, but nothing is lost
       view.segments.push_back(std::move(decrypted[i].second));
   }
-  finish_signatures(view, found, outer->from.address, bindings);
+  finish_signatures(view, found, outer.from.address, bindings);
   return view;
 }
 
 }  // namespace
 
 Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
-                              std::string_view raw, const bindings::Lookup& bindings,
+                              const mail::Message& message, const bindings::Lookup& bindings,
                               const ReadOptions& options) {
-  return decrypt_once(store, key, raw, bindings, options, nullptr);
+  return decrypt_once(store, key, message, bindings, options, nullptr);
 }
 
 Result<DecryptedWithPart> decrypt_part(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                       std::string_view raw, const bindings::Lookup& bindings,
-                                       std::string_view part_id, const ReadOptions& options) {
+                                       const mail::Message& message,
+                                       const bindings::Lookup& bindings, std::string_view part_id,
+                                       const ReadOptions& options) {
   auto colon = part_id.find(':');
   if (colon == std::string_view::npos || !valid_part_id(part_id.substr(0, colon)) ||
       !valid_part_id(part_id.substr(colon + 1)))
     return make_error(Errc::invalid_argument, "not a valid part id");
   PartWanted wanted{part_id.substr(0, colon), part_id.substr(colon + 1), std::nullopt};
-  auto view = decrypt_once(store, key, raw, bindings, options, &wanted);
+  auto view = decrypt_once(store, key, message, bindings, options, &wanted);
   if (!view)
     return view.error();
   if (!wanted.found) {
@@ -850,58 +858,54 @@ Result<DecryptedWithPart> decrypt_part(keys::KeyStore& store, const keys::Unlock
 }
 
 Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                         std::string_view raw, std::string_view part_id) {
-  auto both = decrypt_part(store, key, raw, bindings::None{}, part_id);
+                                         const mail::Message& message, std::string_view part_id) {
+  auto both = decrypt_part(store, key, message, bindings::None{}, part_id);
   if (!both)
     return both.error();
   return std::move(both->part);
 }
 
-Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,
+Result<MessageView> verify_signed(keys::KeyStore& store, const mail::Message& message,
                                   const bindings::Lookup& bindings) {
-  auto outer = mail::parse_message(raw);
-  if (!outer)
-    return outer.error();
-  if (mail::is_encrypted(outer->protection))
+  const mail::ParsedMessage& outer = message.parsed();
+  if (mail::is_encrypted(outer.protection))
     return make_error(Errc::invalid_argument, "the message is encrypted: decrypt it to read it");
-  if (!mail::is_signed(outer->protection))
+  if (!mail::is_signed(outer.protection))
     return make_error(Errc::not_found, "the message is not signed");
   MessageView view;
-  view.protection = outer->protection;
+  view.protection = outer.protection;
   std::vector<FoundSignature> found;
 
-  GRef<GMimeMessage> msg = mail::parse_gmime_message(raw);
-  GMimeObject* root = root_of(msg.get());
+  GMimeObject* root = root_of(mail::gmime_message(message));
   if (is_opaque_smime_signature(root)) {
     // The content is inside the signature: only CMS can release it.
     Entity e;
-    e.bytes = canonical_bytes(root);
-    unwrap_opaque_signature(store, e);
+    unwrap_opaque(store, root, e);
     view.segments.push_back(segment_of(e, Segment::Kind::plain, "1", PartSource::signed_content));
-    finish_signatures(view, e.signatures, outer->from.address, bindings);
+    finish_signatures(view, e.signatures, outer.from.address, bindings);
     return view;
   }
   if (root != nullptr)
     check_multipart_signed(store, root, true, found);
   if (!found.empty()) {
     Segment s;
-    s.part_id = outer->text_part_id.empty() ? "1" : outer->text_part_id;
-    s.text = outer->text;
-    s.format = outer->text_format;
-    for (const auto& p : outer->parts) {
+    s.part_id = outer.text_part_id.empty() ? "1" : outer.text_part_id;
+    s.text = outer.text;
+    s.format = outer.text_format;
+    for (const auto& p : outer.parts) {
       if (p.is_attachment || p.role == mail::PartRole::encrypted_payload)
-        s.attachments.push_back(attachment_of(raw, p, PartSource::message));
+        s.attachments.push_back(attachment_of(message, p, PartSource::message));
     }
     view.segments.push_back(std::move(s));
-    finish_signatures(view, found, outer->from.address, bindings);
+    finish_signatures(view, found, outer.from.address, bindings);
     return view;
   }
   // Inline clearsigned PGP: the first text body part holding a signed block.
   const mail::Part* signed_part = nullptr;
   std::string text;
-  for (const auto& p : outer->parts) {
+  for (const auto& p : outer.parts) {
     if (is_text_body(p) && p.content_type == "text/plain") {
-      text = text_of_part(raw, p);
+      text = text_of_part(message, p);
       if (text.find(kPgpSignedBegin) != std::string::npos) {
         signed_part = &p;
         break;
@@ -921,7 +925,7 @@ Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,
   // Unverifiable: the block is shown as it is, as plain text with no claim.
   signed_segment.text = verified ? mail::decode_text(verified->content, "") : block;
   signed_segment.format = mail::BodyFormat::plain;
-  view.segments = build_segments(raw, *outer, [&](const mail::Part& p, SegmentList& list) {
+  view.segments = build_segments(message, [&](const mail::Part& p, SegmentList& list) {
     if (p.id != signed_part->id)
       return false;
     Split around = split_around(text, kPgpSignedBegin, kPgpSignatureEnd);
@@ -930,23 +934,19 @@ Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,
     list.add_text(p.id, std::move(around.after), mail::BodyFormat::plain);
     return true;
   });
-  finish_signatures(view, found, outer->from.address, bindings);
+  finish_signatures(view, found, outer.from.address, bindings);
   return view;
 }
 
-Result<mail::PartContent> signed_part(keys::KeyStore& store, std::string_view raw,
+Result<mail::PartContent> signed_part(keys::KeyStore& store, const mail::Message& message,
                                       std::string_view part_id) {
   if (!valid_part_id(part_id))
     return make_error(Errc::invalid_argument, "not a valid part id");
-  GRef<GMimeMessage> msg = mail::parse_gmime_message(raw);
-  if (!msg)
-    return make_error(Errc::corrupt, "not a mail message: no header block could be parsed");
-  GMimeObject* root = root_of(msg.get());
+  GMimeObject* root = root_of(mail::gmime_message(message));
   if (!is_opaque_smime_signature(root))
     return make_error(Errc::not_found, "the message has no opaque S/MIME signature");
   Entity e;
-  e.bytes = canonical_bytes(root);
-  unwrap_opaque_signature(store, e);
+  unwrap_opaque(store, root, e);
   return entity_part(e, part_id);
 }
 

@@ -59,9 +59,9 @@ struct ProtectedMessage {
 // Where an attachment's bytes come from, i.e. which function serves a download.
 enum class PartSource {
   message,         // the stored message: mail::part_content(raw, id)
-  decrypted,       // the decrypted entity: reader::decrypted_part(store, key, raw, id);
+  decrypted,       // the decrypted entity: reader::decrypted_part(store, key, message, id);
                    // id is "ENCRYPTED-PART:INNER-PART", e.g. "2:1.2"
-  signed_content,  // inside an opaque S/MIME signature: reader::signed_part(store, raw, id)
+  signed_content,  // inside an opaque S/MIME signature: reader::signed_part(store, message, id)
 };
 
 struct Attachment {
@@ -210,9 +210,12 @@ Failure failure_of(const Error& e);
 
 // How the message is encrypted, its ciphertexts, and which key type opens them.
 // Errc::not_found if nothing in it is encrypted (signed-only messages included: see
-// verify_signed), Errc::corrupt if it does not parse, Errc::crypto if its encrypted
-// parts need both an OpenPGP and an S/MIME key.
-Result<ProtectedMessage> inspect(std::string_view raw);
+// verify_signed), Errc::corrupt if a multipart/encrypted lacks its payload,
+// Errc::crypto if its encrypted parts need both an OpenPGP and an S/MIME key.
+//
+// Every function here reads the stored message from its one parse (mail::Message),
+// never from the raw bytes again; each decrypted entity is parsed once as well.
+Result<ProtectedMessage> inspect(const mail::Message& message);
 
 // The user's own key that should decrypt the message: the default key of the needed
 // type for the first To/Cc address that is one of the user's, else the default key for
@@ -230,9 +233,9 @@ Result<keys::KeyInfo> choose_key(keys::KeyStore& store, const auth::User& user,
 // Errc::invalid_argument if it needs the other key type, Errc::crypto if a part is
 // not for this key, has no integrity protection (OpenPGP; S/MIME CBC with
 // smime_unprotected = refuse) or was altered, Errc::revoked for a revoked key,
-// Errc::corrupt if unparseable.
+// Errc::corrupt if a multipart/encrypted lacks its payload.
 Result<DecryptedView> decrypt(keys::KeyStore& store, const keys::UnlockedKey& key,
-                              std::string_view raw, const bindings::Lookup& bindings,
+                              const mail::Message& message, const bindings::Lookup& bindings,
                               const ReadOptions& options = {});
 
 // decrypt(), and one attachment of its decrypted content (an Attachment with
@@ -245,27 +248,28 @@ struct DecryptedWithPart {
   mail::PartContent part;
 };
 Result<DecryptedWithPart> decrypt_part(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                       std::string_view raw, const bindings::Lookup& bindings,
-                                       std::string_view part_id, const ReadOptions& options = {});
+                                       const mail::Message& message,
+                                       const bindings::Lookup& bindings, std::string_view part_id,
+                                       const ReadOptions& options = {});
 
 // decrypt_part()'s part alone, with no binding source (for tools and tests).
 // Errors as decrypt(), plus Errc::invalid_argument for a malformed id,
 // Errc::not_found if there is no such part, and Errc::crypto if the encrypted part
 // has no integrity protection (S/MIME CBC: its attachments are never released).
 Result<mail::PartContent> decrypted_part(keys::KeyStore& store, const keys::UnlockedKey& key,
-                                         std::string_view raw, std::string_view part_id);
+                                         const mail::Message& message, std::string_view part_id);
 
 // Checks the signatures of a message that is signed but not encrypted (multipart/signed
 // PGP or S/MIME at any depth, opaque S/MIME signed-data, inline clearsigned PGP).
 // Needs no private key. Errc::not_found if it is not signed, Errc::invalid_argument if
-// it is encrypted (use decrypt), Errc::corrupt if it does not parse.
-Result<MessageView> verify_signed(keys::KeyStore& store, std::string_view raw,
+// it is encrypted (use decrypt).
+Result<MessageView> verify_signed(keys::KeyStore& store, const mail::Message& message,
                                   const bindings::Lookup& bindings);
 
 // One part inside an opaque S/MIME signature (an Attachment with
 // PartSource::signed_content). Errc::not_found if there is no such part,
 // Errc::crypto if the signature is bad (its content is then not released).
-Result<mail::PartContent> signed_part(keys::KeyStore& store, std::string_view raw,
+Result<mail::PartContent> signed_part(keys::KeyStore& store, const mail::Message& message,
                                       std::string_view part_id);
 
 }  // namespace wmk::reader

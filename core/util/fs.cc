@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -59,6 +60,11 @@ Status write_all(int fd, std::string_view data) {
 
 Result<std::string> read_all(int fd, std::size_t max_size) {
   std::string out;
+  // A regular file's size is known: room for it once, rather than a doubling (and, in
+  // the CGI programs, a wipe of the old block) every time the string grows.
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+    out.reserve(std::min(static_cast<std::size_t>(st.st_size), max_size));
   char buf[65536];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);

@@ -20,8 +20,7 @@ Status owns(const session::Session& s, const keys::KeyInfo& key) {
 
 // An encrypted message of the user's own mailbox and the user's key that opens it.
 struct KeySession::Located {
-  std::string raw;
-  mail::ParsedMessage parsed;
+  mail::Message message;             // the request's one parse of the stored message
   std::optional<keys::KeyInfo> key;  // nullopt: not encrypted
   std::optional<Error> no_key;       // encrypted, but the user has no key for it
   std::optional<Error> unreadable;   // encrypted, but its encrypted parts cannot be used
@@ -44,7 +43,8 @@ Result<auth::User> KeySession::user() {
 }
 
 // The raw message from the user's own Maildir (the folder is an enum and Maildir
-// checks the uid, so nothing outside the mailbox can be named), parsed once.
+// checks the uid, so nothing outside the mailbox can be named), parsed once: the
+// reader and the reply read this one parse.
 Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
   auto user = this->user();
   if (!user)
@@ -56,18 +56,17 @@ Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
       return make_error(Errc::not_found, "there is no such message; it may have been moved");
     return raw.error();
   }
-  auto parsed = mail::parse_message(*raw);
+  auto parsed = mail::Message::parse(*raw);
   if (!parsed)
     return parsed.error();
-  Located out{std::move(raw).value(), std::move(parsed).value(), std::nullopt, std::nullopt,
-              std::nullopt};
-  auto message = reader::inspect(out.raw);
+  Located out{std::move(parsed).value(), std::nullopt, std::nullopt, std::nullopt};
+  auto message = reader::inspect(out.message);
   if (!message) {
     if (message.code() != Errc::not_found)
       out.unreadable = message.error();
     return out;
   }
-  auto key = reader::choose_key(keys_, *user, *message, out.parsed);
+  auto key = reader::choose_key(keys_, *user, *message, out.message.parsed());
   if (key)
     out.key = std::move(key).value();
   else
@@ -162,9 +161,10 @@ std::optional<Outcome> instead_of_key(KeyOpen& opened) {
 // without MDC refused; S/MIME CBC as marked text, or refused by config
 // smime_unprotected) and names the sender only as the binding sources know it.
 Result<reader::DecryptedView> checked_view(app::App& app, keys::KeyStore& store,
-                                           const keys::UnlockedKey& key, std::string_view raw) {
+                                           const keys::UnlockedKey& key,
+                                           const mail::Message& message) {
   // The key is the session user's own: their directory of correspondents' keys counts.
-  return reader::decrypt(store, key, raw, bindings::standard(app, key.info().user_id),
+  return reader::decrypt(store, key, message, bindings::standard(app, key.info().user_id),
                          reader::read_options(app.config));
 }
 
@@ -176,14 +176,14 @@ Result<DecryptOutcome> KeySession::decrypt_located(Located& located) {
     return opened.error();
   if (auto instead = instead_of_key<DecryptOutcome>(*opened))
     return std::move(*instead);
-  auto view = checked_view(app_, keys_, std::get<keys::UnlockedKey>(*opened), located.raw);
+  auto view = checked_view(app_, keys_, std::get<keys::UnlockedKey>(*opened), located.message);
   if (!view)
     return view.error();
   grant::GrantStore grants(app_.db, *app_.clock, app_.config);
   auto grant = grants.for_session_and_key(session_.id, located.key->id);
   if (!grant)  // ended in the moment since it was used
     return make_error(Errc::expired, "the key's unlock ended while the message was opened");
-  return DecryptOutcome{Decrypted{*located.key, std::move(*grant), std::move(located.parsed),
+  return DecryptOutcome{Decrypted{*located.key, std::move(*grant), located.message.parsed(),
                                   std::move(view).value()}};
 }
 
@@ -205,7 +205,7 @@ Result<PartOutcome> KeySession::decrypted_part(const MessageRef& ref, std::strin
     return std::move(*instead);
   // One decryption gives the checked view and the part: a part is released only from
   // content whose integrity was checked, and only if the view offers it.
-  auto both = reader::decrypt_part(keys_, std::get<keys::UnlockedKey>(*opened), located->raw,
+  auto both = reader::decrypt_part(keys_, std::get<keys::UnlockedKey>(*opened), located->message,
                                    bindings::standard(app_, located->key->user_id), part_id,
                                    reader::read_options(app_.config));
   if (!both && both.code() == Errc::invalid_argument)  // a malformed id names no attachment
@@ -221,7 +221,7 @@ Result<Reading> KeySession::read(const MessageRef& ref) {
     return located.error();
   Reading out;
   out.ref = ref;
-  out.encrypted = mail::is_encrypted(located->parsed.protection);
+  out.encrypted = mail::is_encrypted(located->message.parsed().protection);
   if (located->unreadable) {
     out.encrypted = true;
     out.failure = reader::failure_of(*located->unreadable);
@@ -246,7 +246,7 @@ Result<Reading> KeySession::read(const MessageRef& ref) {
       out.failure = reader::Failure::key_locked;
     }
   }
-  out.envelope = std::move(located->parsed);
+  out.envelope = located->message.parsed();
   return out;
 }
 

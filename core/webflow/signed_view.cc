@@ -8,23 +8,23 @@
 namespace wmk::webflow {
 
 Result<SignedMessage> verify_signed_message(app::App& app, const session::Session& session,
-                                            std::string_view raw) {
+                                            const mail::Message& message) {
   keys::KeyStore store(app, keys::Actor{session.login, session.short_id, session.client_addr});
-  auto view = reader::verify_signed(store, raw, bindings::standard(app, session.user_id));
+  auto view = reader::verify_signed(store, message, bindings::standard(app, session.user_id));
   if (!view)
     return view.error();
   SignedMessage out{std::move(view).value(), std::nullopt};
   if (out.view.signature_state != reader::SignatureState::valid)
     return out;
-  auto envelope = mail::parse_message(raw, mail::ParseDepth::structure);
-  if (!envelope || envelope->from.address.empty())
+  const mail::ParsedMessage& envelope = message.parsed();
+  if (envelope.from.address.empty())
     return out;
-  const std::int64_t when = envelope->date ? *envelope->date : app.clock->now();
+  const std::int64_t when = envelope.date ? *envelope.date : app.clock->now();
   contacts::ContactStore contacts(
       app, store, keys::Actor{session.login, session.short_id, session.client_addr});
   for (const auto& v : out.view.signatures) {
     if (v.status == reader::VerdictStatus::good && v.matches_from) {
-      out.previous_signer = contacts.note_signer(session.user_id, envelope->from.address, v.type,
+      out.previous_signer = contacts.note_signer(session.user_id, envelope.from.address, v.type,
                                                  v.signer_fingerprint, when);
       break;
     }

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/app/app.h"
+#include "core/mail/mime.h"
 #include "core/reader/reader.h"
 #include "core/session/session.h"
 #include "core/util/result.h"
@@ -20,13 +21,14 @@ struct SignedMessage {
   std::optional<std::string> previous_signer;
 };
 
-// The signature verdicts and segments of raw, a signed (not encrypted) message of the
-// session user's mailbox, the sender named as the binding sources (the server's users,
-// the user's correspondents' keys) know it. A good signature bound to the From address
-// is remembered per address to tell when its key changes. Errors as
+// The signature verdicts and segments of message, a signed (not encrypted) message of
+// the session user's mailbox (the page's one parse of it), the sender named as the
+// binding sources (the server's users, the user's correspondents' keys) know it. A
+// good signature bound to the From address is remembered per address to tell when its
+// key changes. Errors as
 // reader::verify_signed: Errc::not_found if it carries no signature that can be
-// checked, Errc::corrupt if it does not parse.
+// checked.
 Result<SignedMessage> verify_signed_message(app::App& app, const session::Session& session,
-                                            std::string_view raw);
+                                            const mail::Message& message);
 
 }  // namespace wmk::webflow

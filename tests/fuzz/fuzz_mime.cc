@@ -22,7 +22,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view raw(reinterpret_cast<const char*>(data), size);
-  (void)wmk::mail::parse_message(raw, wmk::mail::ParseDepth::full);
-  (void)wmk::reader::inspect(raw);
+  if (auto message = wmk::mail::Message::parse(raw, wmk::mail::ParseDepth::full))
+    (void)wmk::reader::inspect(*message);
   return 0;
 }

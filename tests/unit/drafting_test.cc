@@ -1,6 +1,8 @@
 // core/webflow/drafting and KeySession::read: replying to and forwarding encrypted
 // mail cannot quote decrypted text to someone who did not write it unless the user
-// says yes, and decrypted text is never stored in the clear. Keys and ciphertexts by
+// says yes, and decrypted text is never stored in the clear. One reading per request:
+// a /decrypt, a decrypted download, a reply and the signed message page parse the
+// stored message once and each decrypted entity once. Keys and ciphertexts by
 // real gpg in outside homes; the messages are real MIME (PGP/MIME, RFC 3156).
 #include <gtest/gtest.h>
 
@@ -11,6 +13,7 @@
 #include "core/session/session.h"
 #include "core/webflow/drafting.h"
 #include "core/webflow/key_session.h"
+#include "core/webflow/signed_view.h"
 #include "tests/unit/keys_test_util.h"
 
 namespace wmk::webflow {
@@ -90,11 +93,26 @@ class Drafting : public ::testing::Test {
     return r.out;
   }
 
-  static std::string pgp_mime_entity(const std::string& armored) {
+  static std::string pgp_mime_entity(const std::string& armored, const std::string& b = "enc") {
     return "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; "
-           "boundary=\"enc\"\n\n--enc\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n"
-           "--enc\nContent-Type: application/octet-stream\n\n" +
-           armored + "\n--enc--\n";
+           "boundary=\"" +
+           b + "\"\n\n--" + b + "\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n\n--" +
+           b + "\nContent-Type: application/octet-stream\n\n" + armored + "\n--" + b + "--\n";
+  }
+
+  // A MIME entity of a text and an attachment, encrypted to Alice by Bob's outside gpg.
+  std::string encrypt_with_attachment(const std::string& text, const std::string& attachment) {
+    std::string entity =
+        "Content-Type: multipart/mixed; boundary=\"in\"\n\n--in\nContent-Type: text/plain; "
+        "charset=utf-8\n\n" +
+        text +
+        "\n--in\nContent-Type: application/octet-stream\nContent-Disposition: attachment; "
+        "filename=\"data.bin\"\n\n" +
+        attachment + "\n--in--\n";
+    std::vector<std::string> args = {"--trust-model", "always", "--armor", "-r", alice_fpr_, "-e"};
+    auto r = KeysEnv::gpg(bob_home_, args, entity);
+    EXPECT_EQ(r.status, 0) << r.err;
+    return r.out;
   }
 
   std::string deliver(const std::string& message) {
@@ -434,6 +452,90 @@ TEST_F(Drafting, DraftHeaderCarriesTheQuoteState) {
   auto odd = mail::read_draft_meta("X-Webmailkey-Draft: v=1; quote=maybe\r\nFrom: a@b.c\r\n\r\n");
   ASSERT_TRUE(odd.ok());
   EXPECT_EQ(odd->decrypted_quote, mail::DecryptedQuote::confirmed);
+}
+
+// Issue 9, "one reading per request": mail::parse_count() counts every GMime parse of
+// the process, so each flow below must parse the stored message once and each of its
+// two decrypted entities once — three parses, however many parts, attachments and
+// segments the reading has.
+TEST_F(Drafting, ARequestParsesTheMessageOnceAndEachDecryptedEntityOnce) {
+  const std::string first = "MARKER-first-part-19d3";
+  const std::string second = "MARKER-second-part-7b0e";
+  const std::string uid = deliver(
+      "From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: Two encrypted parts\n"
+      "Message-ID: <two@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; "
+      "boundary=\"outer\"\n\n--outer\n" +
+      pgp_mime_entity(encrypt_with_attachment(first, "first attachment"), "enc1") + "\n--outer\n" +
+      pgp_mime_entity(encrypt_with_attachment(second, "second attachment"), "enc2") +
+      "\n--outer--\n");
+  const MessageRef ref{mail::Folder::inbox, uid};
+
+  // /decrypt
+  std::uint64_t before = mail::parse_count();
+  auto outcome = keys_->decrypt(ref);
+  std::uint64_t parses = mail::parse_count() - before;
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message;
+  auto* d = std::get_if<Decrypted>(&*outcome);
+  ASSERT_NE(d, nullptr);
+  ASSERT_EQ(d->view.segments.size(), 2u);
+  for (const auto& seg : d->view.segments) {
+    EXPECT_EQ(seg.kind, reader::Segment::Kind::decrypted);
+    ASSERT_EQ(seg.attachments.size(), 1u);
+  }
+  EXPECT_NE(d->view.segments[0].text.find(first), std::string::npos);
+  EXPECT_NE(d->view.segments[1].text.find(second), std::string::npos);
+  EXPECT_EQ(d->view.segments[1].attachments[0].id, "2.2:2");
+  EXPECT_EQ(parses, 3u) << "the stored message once, each decrypted entity once";
+
+  // /decrypt with part: one attachment of the decrypted content
+  before = mail::parse_count();
+  auto part = keys_->decrypted_part(ref, "2.2:2");
+  parses = mail::parse_count() - before;
+  ASSERT_TRUE(part.ok()) << part.error().message;
+  auto* content = std::get_if<DecryptedPart>(&*part);
+  ASSERT_NE(content, nullptr);
+  EXPECT_EQ(content->content.bytes.rfind("second attachment", 0), 0u);
+  EXPECT_EQ(parses, 3u);
+
+  // /compose?reply=: the reading and the quote
+  before = mail::parse_count();
+  Derived reply = derive_draft(keys_->keys(), read(uid), user_, Derive::reply, QuoteAnswer::yes);
+  parses = mail::parse_count() - before;
+  EXPECT_EQ(reply.state, QuoteState::quoted);
+  EXPECT_NE(reply.draft.body.find(first), std::string::npos);
+  EXPECT_NE(reply.draft.body.find(second), std::string::npos);
+  EXPECT_EQ(parses, 3u);
+}
+
+// The signed message page: one parse gives the page its headers and text and the
+// reader its signatures and segments.
+TEST_F(Drafting, TheSignedMessagePageParsesTheMessageOnce) {
+  auto clearsigned = KeysEnv::gpg(
+      bob_home_,
+      {"--pinentry-mode", "loopback", "--passphrase", kFilePass, "-u", bob_fpr_, "--clearsign"},
+      "Signed words MARKER-signed-page\n");
+  ASSERT_EQ(clearsigned.status, 0) << clearsigned.err;
+  const std::string raw =
+      "From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: Signed\nMIME-Version: 1.0\n"
+      "Content-Type: multipart/mixed; boundary=\"s\"\n\n--s\nContent-Type: text/plain\n\n" +
+      clearsigned.out +
+      "\n--s\nContent-Type: application/octet-stream\nContent-Disposition: attachment; "
+      "filename=\"a.bin\"\n\nattached\n--s--\n";
+  const std::uint64_t before = mail::parse_count();
+  auto message = mail::Message::parse(raw);
+  ASSERT_TRUE(message.ok()) << message.error().message;
+  auto signed_view = verify_signed_message(env.app(), keys_->session(), *message);
+  const std::uint64_t parses = mail::parse_count() - before;
+  ASSERT_TRUE(signed_view.ok()) << signed_view.error().message;
+  ASSERT_EQ(signed_view->view.signatures.size(), 1u);
+  bool text_shown = false, attachment_listed = false;
+  for (const auto& seg : signed_view->view.segments) {
+    text_shown = text_shown || seg.text.find("MARKER-signed-page") != std::string::npos;
+    attachment_listed = attachment_listed || !seg.attachments.empty();
+  }
+  EXPECT_TRUE(text_shown);
+  EXPECT_TRUE(attachment_listed);
+  EXPECT_EQ(parses, 1u);
 }
 
 }  // namespace

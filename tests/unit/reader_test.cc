@@ -37,6 +37,29 @@ const std::string kPng = std::string(
     "\x00\x00\x00\x00IEND\xae\x42\x60\x82",
     67);
 
+// The reader reads a parsed message (mail::Message), as KeySession gives it: these
+// parse raw once and pass it on, with the parser's errors.
+Result<ProtectedMessage> inspect(std::string_view raw) {
+  auto message = mail::Message::parse(raw);
+  if (!message)
+    return message.error();
+  return reader::inspect(*message);
+}
+Result<mail::PartContent> decrypted_part(KeyStore& store, const keys::UnlockedKey& key,
+                                         std::string_view raw, std::string_view part_id) {
+  auto message = mail::Message::parse(raw);
+  if (!message)
+    return message.error();
+  return reader::decrypted_part(store, key, *message, part_id);
+}
+Result<mail::PartContent> signed_part(KeyStore& store, std::string_view raw,
+                                      std::string_view part_id) {
+  auto message = mail::Message::parse(raw);
+  if (!message)
+    return message.error();
+  return reader::signed_part(store, *message, part_id);
+}
+
 CmdResult must(const CmdResult& r, const std::string& what) {
   if (r.status != 0)
     throw std::runtime_error(what + " failed: " + r.err);
@@ -177,10 +200,16 @@ class Reader : public ::testing::Test {
   // reader::decrypt and reader::verify_signed with this server's binding sources.
   Result<DecryptedView> decrypt(KeyStore& s, const keys::UnlockedKey& key, std::string_view raw,
                                 const ReadOptions& options = {}) {
-    return reader::decrypt(s, key, raw, bindings_, options);
+    auto message = mail::Message::parse(raw);
+    if (!message)
+      return message.error();
+    return reader::decrypt(s, key, *message, bindings_, options);
   }
   Result<MessageView> verify_signed(KeyStore& s, std::string_view raw) {
-    return reader::verify_signed(s, raw, bindings_);
+    auto message = mail::Message::parse(raw);
+    if (!message)
+      return message.error();
+    return reader::verify_signed(s, *message, bindings_);
   }
 
   // Writes data to a fresh file of this test; returns its path.
@@ -709,7 +738,7 @@ TEST_F(Reader, SmimeSignedInsideEnvelopedIsValidOnlyWithATrustedChain) {
     EXPECT_TRUE(bound->signatures[0].matches_from);
     // Neither a trusted CA nor a binding: the signer is not identified.
     bindings::Chain bare = bindings::standard(env.app());
-    auto view = reader::decrypt(store, unlocked, raw, bare);
+    auto view = reader::decrypt(store, unlocked, *mail::Message::parse(raw), bare);
     ASSERT_TRUE(view.ok());
     ASSERT_EQ(view->signatures.size(), 1u);
     EXPECT_EQ(view->signatures[0].status, VerdictStatus::unknown_key);
@@ -829,7 +858,8 @@ TEST_F(Reader, SmimeSignerCertificateIsCollectedOnlyFromATrustedCaNamingTheSende
   auto again = contacts.smime_signer_from_message(alice->id, raw);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->has_value());
-  auto view = wmk::reader::verify_signed(store, raw, bindings::standard(env.app(), alice->id));
+  auto view = wmk::reader::verify_signed(store, *mail::Message::parse(raw),
+                                         bindings::standard(env.app(), alice->id));
   ASSERT_TRUE(view.ok()) << view.error().message;
   EXPECT_EQ(view->signature_state, SignatureState::valid);
   ASSERT_TRUE(view->signatures[0].binding.has_value());
