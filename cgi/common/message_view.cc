@@ -80,9 +80,10 @@ Html offer_item(const Context& ctx, const webflow::MessageRef& ref, const webflo
        {"action", action}});
 }
 
-Html key_offers_html(const Context& ctx, const webflow::MessageRef& ref, std::string_view raw) {
-  return key_offers_section(ctx, ref, webflow::key_offers(ctx.app, ctx.live_session(), raw),
-                            "/message");
+Html key_offers_html(const Context& ctx, const webflow::MessageRef& ref,
+                     const mail::Message& message, std::string_view raw) {
+  return key_offers_section(
+      ctx, ref, webflow::key_offers(ctx.app, ctx.live_session(), message, raw), "/message");
 }
 
 }  // namespace
@@ -263,12 +264,12 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
   Html content;
   if (mail::is_encrypted(m.protection)) {
     DecryptLook look = DecryptLook::locked;
-    if (auto key = webflow::key_for_message(ctx.app, ctx.live_session(), ref)) {
+    if (auto key = webflow::key_for_message(ctx.app, ctx.live_session(), *message)) {
       auto state = webflow::key_state(ctx.app, ctx.live_session(), *key);
       if (state && state->mine)
         look = DecryptLook::unlocked;
     }
-    content = encrypted_content(ctx, ref, look) + key_offers_html(ctx, ref, *raw);
+    content = encrypted_content(ctx, ref, look) + key_offers_html(ctx, ref, *message, *raw);
   } else if (mail::is_signed(m.protection)) {
     // Verifying needs only public keys: the verdict is shown with no unlock.
     auto verified = webflow::verify_signed_message(ctx.app, ctx.live_session(), *message);
@@ -295,10 +296,10 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
     content = fill(R"(<ul class="indicators" aria-label="Protection">{{indicator}}</ul>
 {{body}})",
                    {{"indicator", indicator}, {"body", body}}) +
-              attachment_list(m, ref) + key_offers_html(ctx, ref, *raw);
+              attachment_list(m, ref) + key_offers_html(ctx, ref, *message, *raw);
   } else {
-    content =
-        text_content(m, view, ref) + attachment_list(m, ref) + key_offers_html(ctx, ref, *raw);
+    content = text_content(m, view, ref) + attachment_list(m, ref) +
+              key_offers_html(ctx, ref, *message, *raw);
   }
   p.main = fill(
       R"(<article class="message">

@@ -77,11 +77,9 @@ std::optional<KeyOffer::Kind> parse_offer_kind(std::string_view name) {
 }
 
 std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
-                                 std::string_view raw) {
+                                 const mail::Message& message, std::string_view raw) {
   std::vector<KeyOffer> out;
-  auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
-  if (!parsed)
-    return out;
+  const mail::ParsedMessage* parsed = &message.parsed();
   // An encrypted message's parts are ciphertext: only its Autocrypt header (outside
   // the encryption) can offer a key here.
   const bool encrypted = mail::is_encrypted(parsed->protection);
@@ -98,7 +96,7 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
     KeyOffer offer;
     offer.kind = KeyOffer::Kind::attached;
     offer.part_id = part.id;
-    auto content = mail::part_content(raw, part.id);
+    auto content = message.part_content(part.id);
     if (!content) {
       offer.from = from;
       offer.problem = content.error().message;
@@ -130,9 +128,10 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
                                               std::string_view raw, KeyOffer::Kind kind,
                                               std::string_view part_id,
                                               std::string_view expected_fingerprint) {
-  auto parsed = mail::parse_message(raw, mail::ParseDepth::structure);
-  if (!parsed)
-    return parsed.error();
+  auto message = mail::Message::parse(raw, mail::ParseDepth::structure);
+  if (!message)
+    return message.error();
+  const mail::ParsedMessage* parsed = &message->parsed();
   if (mail::is_encrypted(parsed->protection) && kind != KeyOffer::Kind::autocrypt)
     return make_error(Errc::not_found,
                       "an encrypted message offers only its Autocrypt header's key here");
@@ -158,7 +157,7 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
     });
     if (it == parsed->parts.end())
       return make_error(Errc::not_found, "the message has no such attached key");
-    auto content = mail::part_content(raw, part_id);
+    auto content = message->part_content(part_id);
     if (!content)
       return content.error();
     WMK_TRY(check(content->bytes));

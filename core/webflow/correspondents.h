@@ -56,12 +56,14 @@ struct KeyOffer {
 const char* offer_kind_name(KeyOffer::Kind kind);
 std::optional<KeyOffer::Kind> parse_offer_kind(std::string_view name);
 
-// The keys raw (a message of the session user's mailbox) offers: each
+// The keys a message of the session user's mailbox offers: each
 // application/pgp-keys part, then the one Autocrypt header (of an encrypted message,
-// only the header: its parts are ciphertext). A part or header that does
-// not read as a public key is listed with its problem. Nothing is stored.
+// only the header: its parts are ciphertext). message is the request's one parse of
+// the message and raw its bytes (the Autocrypt header is read as written; raw is not
+// parsed again). A part or header that does not read as a public key is listed with
+// its problem. Nothing is stored.
 std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
-                                 std::string_view raw);
+                                 const mail::Message& message, std::string_view raw);
 
 // Imports the offer of raw of this kind (and part_id, for an attached key) whose
 // fingerprint is expected_fingerprint (what the page showed), for the From address:

@@ -50,6 +50,12 @@ Result<keys::KeyInfo> key_for_message(app::App& app, const session::Session& ses
   return ks.key_for_message(ref);
 }
 
+Result<keys::KeyInfo> key_for_message(app::App& app, const session::Session& session,
+                                      const mail::Message& message) {
+  KeySession ks(app, session, std::nullopt, Client{});
+  return ks.key_for_message(message);
+}
+
 Result<KeyState> key_state(app::App& app, const session::Session& session,
                            const keys::KeyInfo& key) {
   WMK_TRY(owns(session, key));

@@ -139,6 +139,10 @@ std::optional<util::SecretBuffer> grant_secret_from_cookie(
 // saying so) if the user holds no key of the message's kind.
 Result<keys::KeyInfo> key_for_message(app::App& app, const session::Session& session,
                                       const MessageRef& ref);
+// The same for a message of the user's mailbox that this request has already read and
+// parsed (the message page), so that it is not read and parsed again.
+Result<keys::KeyInfo> key_for_message(app::App& app, const session::Session& session,
+                                      const mail::Message& message);
 
 // Who holds a grant on key now; Errc::not_found if key is not the session user's.
 Result<KeyState> key_state(app::App& app, const session::Session& session,

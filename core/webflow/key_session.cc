@@ -19,11 +19,14 @@ Status owns(const session::Session& s, const keys::KeyInfo& key) {
 }  // namespace
 
 // An encrypted message of the user's own mailbox and the user's key that opens it.
-struct KeySession::Located {
-  mail::Message message;             // the request's one parse of the stored message
+struct KeySession::KeyChoice {
   std::optional<keys::KeyInfo> key;  // nullopt: not encrypted
   std::optional<Error> no_key;       // encrypted, but the user has no key for it
   std::optional<Error> unreadable;   // encrypted, but its encrypted parts cannot be used
+};
+
+struct KeySession::Located : KeySession::KeyChoice {
+  mail::Message message;  // the request's one parse of the stored message
 };
 
 KeySession::KeySession(app::App& app, session::Session session,
@@ -59,14 +62,19 @@ Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
   auto parsed = mail::Message::parse(*raw);
   if (!parsed)
     return parsed.error();
-  Located out{std::move(parsed).value(), std::nullopt, std::nullopt, std::nullopt};
-  auto message = reader::inspect(out.message);
-  if (!message) {
-    if (message.code() != Errc::not_found)
-      out.unreadable = message.error();
+  auto choice = choose(*user, *parsed);
+  return Located{std::move(choice), std::move(parsed).value()};
+}
+
+KeySession::KeyChoice KeySession::choose(const auth::User& user, const mail::Message& message) {
+  KeyChoice out;
+  auto inspected = reader::inspect(message);
+  if (!inspected) {
+    if (inspected.code() != Errc::not_found)
+      out.unreadable = inspected.error();
     return out;
   }
-  auto key = reader::choose_key(keys_, *user, *message, out.message.parsed());
+  auto key = reader::choose_key(keys_, user, *inspected, message.parsed());
   if (key)
     out.key = std::move(key).value();
   else
@@ -128,13 +136,18 @@ Result<KeySession::Located> KeySession::locate_encrypted(const MessageRef& ref) 
   auto located = locate(ref);
   if (!located)
     return located.error();
-  if (located->unreadable)
-    return *located->unreadable;
-  if (located->no_key)
-    return *located->no_key;
-  if (!located->key)
-    return make_error(Errc::unsupported, "this message is not encrypted");
+  WMK_TRY(encrypted_for_a_key(*located));
   return located;
+}
+
+Status KeySession::encrypted_for_a_key(const KeyChoice& choice) {
+  if (choice.unreadable)
+    return *choice.unreadable;
+  if (choice.no_key)
+    return *choice.no_key;
+  if (!choice.key)
+    return make_error(Errc::unsupported, "this message is not encrypted");
+  return {};
 }
 
 Result<keys::KeyInfo> KeySession::key_for_message(const MessageRef& ref) {
@@ -142,6 +155,15 @@ Result<keys::KeyInfo> KeySession::key_for_message(const MessageRef& ref) {
   if (!located)
     return located.error();
   return std::move(*located->key);
+}
+
+Result<keys::KeyInfo> KeySession::key_for_message(const mail::Message& message) {
+  auto user = this->user();
+  if (!user)
+    return user.error();
+  auto choice = choose(*user, message);
+  WMK_TRY(encrypted_for_a_key(choice));
+  return std::move(*choice.key);
 }
 
 namespace {

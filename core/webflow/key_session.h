@@ -72,6 +72,8 @@ class KeySession {
 
   // The key of the user that decrypts message ref (see webflow::key_for_message).
   Result<keys::KeyInfo> key_for_message(const MessageRef& ref);
+  // The same for a message this request has already read and parsed.
+  Result<keys::KeyInfo> key_for_message(const mail::Message& message);
 
   // Flows 3 and 6: see webflow::open_for_decrypt.
   Result<DecryptOutcome> decrypt(const MessageRef& ref);
@@ -86,8 +88,14 @@ class KeySession {
   Result<Reading> read(const MessageRef& ref);
 
  private:
+  struct KeyChoice;
   struct Located;
   Result<Located> locate(const MessageRef& ref);
+  // Which key of user opens message (inspect and choose_key), or why none does.
+  KeyChoice choose(const auth::User& user, const mail::Message& message);
+  // Errc::unsupported if choice is of a message that is not encrypted; else the error
+  // of a message that is encrypted but no key of the user opens.
+  static Status encrypted_for_a_key(const KeyChoice& choice);
   // locate(), refusing a message that is not encrypted or that no key of the user opens.
   Result<Located> locate_encrypted(const MessageRef& ref);
   Result<DecryptOutcome> decrypt_located(Located& located);

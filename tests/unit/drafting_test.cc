@@ -11,6 +11,7 @@
 #include "core/mail/maildir.h"
 #include "core/mail/outgoing.h"
 #include "core/session/session.h"
+#include "core/webflow/correspondents.h"
 #include "core/webflow/drafting.h"
 #include "core/webflow/key_session.h"
 #include "core/webflow/signed_view.h"
@@ -461,17 +462,29 @@ TEST_F(Drafting, DraftHeaderCarriesTheQuoteState) {
 TEST_F(Drafting, ARequestParsesTheMessageOnceAndEachDecryptedEntityOnce) {
   const std::string first = "MARKER-first-part-19d3";
   const std::string second = "MARKER-second-part-7b0e";
-  const std::string uid = deliver(
+  const std::string raw =
       "From: Bob <bob@example.org>\nTo: alice@example.org\nSubject: Two encrypted parts\n"
       "Message-ID: <two@example.org>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; "
       "boundary=\"outer\"\n\n--outer\n" +
       pgp_mime_entity(encrypt_with_attachment(first, "first attachment"), "enc1") + "\n--outer\n" +
       pgp_mime_entity(encrypt_with_attachment(second, "second attachment"), "enc2") +
-      "\n--outer--\n");
+      "\n--outer--\n";
+  const std::string uid = deliver(raw);
   const MessageRef ref{mail::Folder::inbox, uid};
 
-  // /decrypt
+  // The message page (no decryption): its one parse tells which key opens the message
+  // and which keys it offers.
   std::uint64_t before = mail::parse_count();
+  auto page = mail::Message::parse(raw);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  auto key = keys_->key_for_message(*page);
+  ASSERT_TRUE(key.ok()) << key.error().message;
+  EXPECT_EQ(key->user_id, user_.id);
+  EXPECT_TRUE(key_offers(env.app(), keys_->session(), *page, raw).empty());
+  EXPECT_EQ(mail::parse_count() - before, 1u) << "the message page parses the message once";
+
+  // /decrypt
+  before = mail::parse_count();
   auto outcome = keys_->decrypt(ref);
   std::uint64_t parses = mail::parse_count() - before;
   ASSERT_TRUE(outcome.ok()) << outcome.error().message;

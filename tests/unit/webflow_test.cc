@@ -491,7 +491,9 @@ TEST_F(WebflowTest, KeyAttachedInsideEncryptionIsOfferedAndImportedThroughTheGra
   auto contact_rows = [&] { return env.count("SELECT count(*) FROM contact_keys"); };
 
   // The stored message's parts are ciphertext: the message page offers nothing.
-  EXPECT_TRUE(key_offers(env.app(), alice1_, msg).empty());
+  auto parsed = mail::Message::parse(msg);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(key_offers(env.app(), alice1_, *parsed, msg).empty());
 
   std::optional<util::SecretBuffer> cookie = unlock_ok(alice1_, client1());
   auto opened = open_for_decrypt(env.app(), alice1_, cookie, with_key, client1());
