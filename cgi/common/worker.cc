@@ -15,18 +15,8 @@
 #include <vector>
 
 #include "core/util/fs.h"
+#include "core/util/process.h"
 #include "core/util/secret.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define WMK_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WMK_ASAN 1
-#endif
-#endif
-#ifdef WMK_ASAN
-#include <sanitizer/lsan_interface.h>
-#endif
 
 namespace wmk::cgi {
 
@@ -131,12 +121,10 @@ void reexec(const Program& program) {
   env.push_back(gen.data());
   env.push_back(nullptr);
   char* argv[] = {arg0.data(), nullptr};
-#ifdef WMK_ASAN
   // exec skips the leak check LeakSanitizer makes at exit: make it here, so that a
   // worker's leaks over its worker_max_requests requests are reported (the sanitizer
   // suite fails on any report).
-  (void)__lsan_do_recoverable_leak_check();
-#endif
+  util::leak_check_now();
   ::close_range(3, ~0U, 0);  // the database, GPGME's and libmagic's descriptors
   ::execve(self.c_str(), argv, env.data());
   std::cerr << "webmailkey " << program.name << ": cannot restart: " << std::strerror(errno)

@@ -10,6 +10,9 @@
 #define WMK_ASAN 1
 #endif
 #endif
+#ifdef WMK_ASAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace wmk::util {
 
@@ -20,6 +23,12 @@ void disable_core_dumps() {
   (void)::setrlimit(RLIMIT_CORE, &no_core);
 #ifndef WMK_ASAN
   (void)::prctl(PR_SET_DUMPABLE, 0);
+#endif
+}
+
+void leak_check_now() {
+#ifdef WMK_ASAN
+  (void)__lsan_do_recoverable_leak_check();
 #endif
 }
 

@@ -9,4 +9,8 @@ namespace wmk::util {
 // the process at exit with ptrace, which a non-dumpable process refuses.
 void disable_core_dumps();
 
+// In a LeakSanitizer build, reports the leaks of this process now (for a process about
+// to execve itself, which skips the check at exit); elsewhere does nothing.
+void leak_check_now();
+
 }  // namespace wmk::util
