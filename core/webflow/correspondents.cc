@@ -12,6 +12,22 @@ namespace wmk::webflow {
 
 namespace {
 
+// Whether data reads as the key expected_fingerprint that the page showed: its error if
+// it does not read, Errc::conflict if it is another key (the message "offers" or
+// "carries" it, as how says).
+Status is_shown_key(contacts::ContactStore& directory, std::string_view data,
+                    std::string_view expected_fingerprint, std::string_view how) {
+  auto key = directory.read(data);
+  if (!key)
+    return key.error();
+  if (key->fingerprint != expected_fingerprint)
+    return make_error(Errc::conflict, "the message " + std::string(how) + " key " +
+                                          key->fingerprint + ", not the key " +
+                                          std::string(expected_fingerprint) +
+                                          " you were shown; nothing was imported");
+  return {};
+}
+
 keys::Actor actor_of(const session::Session& session) {
   return keys::Actor{session.login, session.short_id, session.client_addr};
 }
@@ -141,16 +157,6 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
                       "the message has no sender address to bind the key to");
   keys::KeyStore store(app, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
-  auto check = [&](std::string_view data) -> Status {
-    auto key = directory.read(data);
-    if (!key)
-      return key.error();
-    if (key->fingerprint != expected_fingerprint)
-      return make_error(Errc::conflict, "the message offers key " + key->fingerprint +
-                                            ", not the key " + std::string(expected_fingerprint) +
-                                            " you were shown; nothing was imported");
-    return {};
-  };
   if (kind == KeyOffer::Kind::attached) {
     auto it = std::find_if(parsed->parts.begin(), parsed->parts.end(), [&](const mail::Part& p) {
       return p.id == part_id && p.content_type == kKeysType;
@@ -160,7 +166,7 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
     auto content = message->part_content(part_id);
     if (!content)
       return content.error();
-    WMK_TRY(check(content->bytes));
+    WMK_TRY(is_shown_key(directory, content->bytes, expected_fingerprint, "offers"));
     contacts::ImportRequest request;
     request.emails = {from};
     request.source = contacts::BindingSource::user;
@@ -172,7 +178,7 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
   auto header = contacts::parse_autocrypt(values.front());
   if (!header)
     return header.error();
-  WMK_TRY(check(header->keydata));
+  WMK_TRY(is_shown_key(directory, header->keydata, expected_fingerprint, "offers"));
   const std::int64_t now = app.clock->now();
   const std::int64_t when = parsed->date ? std::min(*parsed->date, now) : now;
   return directory.autocrypt_seen(session.user_id, from, values.front(), when);
@@ -217,13 +223,7 @@ Result<DecryptedOfferOutcome> accept_decrypted_key_offer(KeySession& keys, const
     return make_error(Errc::not_found, "the decrypted message carries no such key");
   const session::Session& session = keys.session();
   contacts::ContactStore directory(keys.app(), keys.keys(), actor_of(session));
-  auto key = directory.read(carried->data);
-  if (!key)
-    return key.error();
-  if (key->fingerprint != expected_fingerprint)
-    return make_error(Errc::conflict, "the message carries key " + key->fingerprint +
-                                          ", not the key " + std::string(expected_fingerprint) +
-                                          " you were shown; nothing was imported");
+  WMK_TRY(is_shown_key(directory, carried->data, expected_fingerprint, "carries"));
   contacts::ImportRequest request;
   request.emails = {from};
   request.source = contacts::BindingSource::user;
