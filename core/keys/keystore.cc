@@ -607,6 +607,7 @@ Result<std::string> KeyStore::export_public(const KeyInfo& key) {
   if (st.column_is_null(col))
     return make_error(Errc::corrupt, "key " + key.fingerprint + " has no public part stored");
   auto blob = st.column_blob(col);
+  st.reset();  // the read ends before the audit row is written
   audit(key, kEventExport, Status{}, "public");
   return std::string(blob.begin(), blob.end());
 }

@@ -42,6 +42,8 @@ class SqliteStatement final : public StatementImpl {
   void bind_null(int index) override { check(sqlite3_bind_null(stmt_, index)); }
 
   Result<bool> step(bool) override {
+    if (!sqlite3_stmt_busy(stmt_))
+      check_no_open_read();
     int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW)
       return true;
@@ -102,6 +104,24 @@ class SqliteStatement final : public StatementImpl {
   void check(int rc) {
     if (rc != SQLITE_OK)
       fail(db_, rc, "bind");
+  }
+  // A write outside a transaction while a read on the same connection is still open
+  // upgrades the read's snapshot to a write. In WAL mode SQLite refuses that at once,
+  // without waiting, whenever another process wrote since the read began (busy
+  // snapshot), so the code works alone and fails under load. Refuse it every time
+  // instead, so the tests find it: finish or reset the read first.
+  void check_no_open_read() {
+    if (sqlite3_stmt_readonly(stmt_) || !sqlite3_get_autocommit(db_))
+      return;
+    for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s != nullptr;
+         s = sqlite3_next_stmt(db_, s)) {
+      if (s != stmt_ && sqlite3_stmt_busy(s)) {
+        const char* read = sqlite3_sql(s);
+        throw StoreError(std::string("a write while a read is still open on the connection "
+                                     "(finish or reset the read first); the read: ") +
+                         (read ? read : "?"));
+      }
+    }
   }
   sqlite3* db_;
   sqlite3_stmt* stmt_;
