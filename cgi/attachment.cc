@@ -20,7 +20,7 @@ Response attachment(Context& ctx) {
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
     return error_response(404, box.error().message, ctx.viewer());
-  auto raw = (*box)->maildir().read(*folder, uid);
+  auto raw = (*box)->mailbox().read(*folder, uid);
   if (!raw) {
     if (raw.code() == Errc::not_found || raw.code() == Errc::invalid_argument)
       return error_response(404, "There is no such message; it may have been moved or deleted.",

@@ -234,7 +234,7 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
     return error_response(404, box.error().message, ctx.viewer());
-  auto raw = (*box)->maildir().read(ref.folder, ref.uid);
+  auto raw = (*box)->mailbox().read(ref.folder, ref.uid);
   if (!raw) {
     if (raw.code() == Errc::not_found || raw.code() == Errc::invalid_argument)
       return error_response(404, "There is no such message; it may have been moved or deleted.",

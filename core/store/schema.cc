@@ -225,6 +225,12 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
   FOR EACH STATEMENT EXECUTE FUNCTION wmk_audit_append_only();
 )sql"},
+      {5, R"sql(
+-- mail: the IMAP backend's mark of a folder (core/mail/mailbox.h FolderMark); the
+-- Maildir backend keeps using new_mtime and cur_mtime
+ALTER TABLE mail_folder_state ADD COLUMN uidvalidity INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mail_folder_state ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
 }
