@@ -32,7 +32,7 @@ Response message(Context& ctx) {
     return error_response(404, "There is no such message.", ctx.viewer());
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
+    return mailbox_error(box.error(), ctx.viewer());
   auto& mailbox = (*box)->mailbox();
   // Mark it seen unless the index already says so: each Maildir lookup of a message in
   // cur/ lists the folder, which costs ~20 ms per lookup at 10,000 messages (and each
@@ -54,7 +54,7 @@ Response import_key(Context& ctx, const webflow::MessageRef& ref) {
     return error_response(400, "The request names no key to import.", ctx.viewer());
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
+    return mailbox_error(box.error(), ctx.viewer());
   auto raw = (*box)->mailbox().read(ref.folder, ref.uid);
   if (!raw)
     return error_response(404, "There is no such message; it may have been moved or deleted.",

@@ -23,6 +23,16 @@ Result<std::unique_ptr<UserMailbox>> UserMailbox::open(app::App& app, const sess
   return std::make_unique<UserMailbox>(app, std::move(*user), std::move(mailbox).value());
 }
 
+Response mailbox_error(const Error& error, const std::optional<Viewer>& viewer) {
+  if (error.code == Errc::not_found)
+    return error_response(404, error.message, viewer);
+  return error_response(503,
+                        "Your mailbox cannot be reached just now (the mail server is down or "
+                        "refused the connection). Nothing was changed; please try again in a "
+                        "moment.",
+                        viewer);
+}
+
 std::optional<mail::Folder> folder_param(const Request& request) {
   auto name = request.field("folder");
   if (!name || name->empty())

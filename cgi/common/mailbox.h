@@ -40,6 +40,10 @@ class UserMailbox {
   mail::MailIndex index_;
 };
 
+// The page for a mailbox that could not be opened or read: 404 if the account is gone,
+// else 503 (the IMAP server down or refusing): nothing was changed, try again later.
+Response mailbox_error(const Error& error, const std::optional<Viewer>& viewer);
+
 // The `folder` parameter: INBOX when absent; nullopt for a name that is not a folder.
 std::optional<mail::Folder> folder_param(const Request& request);
 
