@@ -17,7 +17,8 @@ Result<std::unique_ptr<UserMailbox>> UserMailbox::open(app::App& app, const sess
   auto user = users.find_by_id(s.user_id);
   if (!user)
     return make_error(Errc::not_found, "the account no longer exists");
-  auto mailbox = mail::open_mailbox(app.config, user->login, user->email, *app.clock);
+  auto mailbox =
+      mail::open_mailbox(app.config, user->login, user->email, *app.clock, s.mail_password.get());
   if (!mailbox)
     return mailbox.error();
   return std::make_unique<UserMailbox>(app, std::move(*user), std::move(mailbox).value());
@@ -26,6 +27,12 @@ Result<std::unique_ptr<UserMailbox>> UserMailbox::open(app::App& app, const sess
 Response mailbox_error(const Error& error, const std::optional<Viewer>& viewer) {
   if (error.code == Errc::not_found)
     return error_response(404, error.message, viewer);
+  if (error.code == Errc::bad_credentials)
+    return error_response(401,
+                          "The mail server did not accept your password for this session. "
+                          "Log out and log in again with your mail password. Nothing was "
+                          "changed.",
+                          viewer);
   return error_response(503,
                         "Your mailbox cannot be reached just now (the mail server is down or "
                         "refused the connection). Nothing was changed; please try again in a "

@@ -225,7 +225,8 @@ const std::vector<KeySpec>& key_specs() {
        [](const Config& c) { return c.imap_user; }},
       {"imap_login",
        "how the server logs in to IMAP as a user: `master` (a Dovecot master user, "
-       "`imap_master_user`); `user` (the user's own password) is not yet supported",
+       "`imap_master_user`); `user` (the password the user logs in with, kept for the session "
+       "sealed under a secret only the browser's cookie holds)",
        [](Config& c, const std::string& v) -> std::optional<std::string> {
          if (v == "master")
            c.imap_login = ImapLogin::master;
@@ -600,11 +601,7 @@ Result<Config> parse(const std::string& text, const std::string& source_name) {
     int at = seen.count("mailbox") ? seen["mailbox"] : 0;
     if (c.imap_host.empty())
       problems.push_back({at, "mailbox = imap needs imap_host"});
-    if (c.imap_login == ImapLogin::user) {
-      problems.push_back({seen.count("imap_login") ? seen["imap_login"] : at,
-                          "imap_login = user (the user's own IMAP password) is not yet "
-                          "supported: use imap_login = master"});
-    } else {
+    if (c.imap_login == ImapLogin::master) {
       if (c.imap_master_user.empty())
         problems.push_back({at, "mailbox = imap with imap_login = master needs imap_master_user"});
       if (c.imap_master_password_file.empty())

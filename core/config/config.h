@@ -42,7 +42,7 @@ const char* mailbox_backend_name(MailboxBackend v);
 // How the IMAP connection is secured: IMAPS (TLS from the first byte) or STARTTLS.
 enum class ImapTlsMode { imaps, starttls };
 // How the server logs in to IMAP as a user: as a Dovecot master user, or with the
-// user's own password (not yet supported).
+// password the user logs in with (kept for the session like a grant).
 enum class ImapLogin { master, user };
 
 struct Config {

@@ -13,11 +13,18 @@ ImapServer imap_server(const config::Config& config) {
 
 Result<std::unique_ptr<Mailbox>> open_mailbox(const config::Config& config,
                                               const std::string& login, const std::string& email,
-                                              const util::Clock& clock) {
+                                              const util::Clock& clock,
+                                              const util::SecretBuffer* own_password) {
   if (config.mailbox == config::MailboxBackend::maildir)
     return maildir_mailbox(Maildir(config::maildir_for(config, login, email), clock));
-  if (config.imap_login != config::ImapLogin::master)
-    return make_error(Errc::config, "imap_login = user is not yet supported");
+  if (config.imap_login == config::ImapLogin::user) {
+    if (own_password == nullptr || own_password->empty())
+      return make_error(Errc::bad_credentials,
+                        "this session holds no mail password (the mail cookie is missing or "
+                        "stale): log out and log in again");
+    return imap_mailbox(imap_server(config), config::imap_user_for(config, login, email),
+                        *own_password);
+  }
   auto password = config::imap_master_password(config);
   if (!password)
     return password.error();

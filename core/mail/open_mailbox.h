@@ -15,12 +15,14 @@ namespace wmk::mail {
 // The user's mailbox. Maildir: the `maildir` pattern's directory (nothing is touched
 // yet). IMAP: a verified TLS connection to imap_host, logged in as the user through the
 // master user (the password read from imap_master_password_file, kept no longer than
-// the login). Errc::config for a config that cannot log in (imap_login = user, the
-// password file missing or readable by every user); Errc::io / Errc::crypto /
-// Errc::bad_credentials as ImapClient::connect() and login().
+// the login), or with imap_login = user as the user with own_password (the session's
+// kept mail password; Errc::bad_credentials when there is none). Errc::config for a
+// config that cannot log in (the password file missing or readable by every user); Errc::io /
+// Errc::crypto / Errc::bad_credentials as ImapClient::connect() and login().
 Result<std::unique_ptr<Mailbox>> open_mailbox(const config::Config& config,
                                               const std::string& login, const std::string& email,
-                                              const util::Clock& clock);
+                                              const util::Clock& clock,
+                                              const util::SecretBuffer* own_password = nullptr);
 
 // The IMAP server the config names.
 ImapServer imap_server(const config::Config& config);

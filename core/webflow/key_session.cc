@@ -53,7 +53,8 @@ Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
   auto user = this->user();
   if (!user)
     return user.error();
-  auto mailbox = mail::open_mailbox(app_.config, user->login, user->email, *app_.clock);
+  auto mailbox = mail::open_mailbox(app_.config, user->login, user->email, *app_.clock,
+                                    session_.mail_password.get());
   if (!mailbox)
     return mailbox.error();
   auto raw = (*mailbox)->read(ref.folder, ref.uid);
