@@ -7,7 +7,8 @@ certificate verified and logged in to as a Dovecot master user.
 The user reads the inbox, decrypts an encrypted message (made by an outside gpg and
 appended by Python's imaplib logged in as the user, as the MDA would store it),
 replies, and the reply is found in Sent on the IMAP server (read back by imaplib).
-Without the test CA the inbox is a clear 503 page and nothing is lost.
+A draft saved twice is one message in Drafts on the server. Without the test CA the
+inbox is a clear 503 page, and it works again once the CA is back.
 """
 
 import email
@@ -234,6 +235,50 @@ class WebImap(unittest.TestCase):
         listing = c.get("/inbox", {"folder": "Sent"})
         self.assertEqual(listing.status, 200, listing.text)
         self.assertIn(f.get("subject", "Re: Encrypted over IMAP"), listing.text)
+
+    def folder_on_server(self, folder):
+        """[(flags, bytes)] of every message in folder, read by imaplib as the user;
+        None if the server has no such folder."""
+        out = []
+        with self.imap() as s:
+            typ, _ = s.select(folder)
+            if typ != "OK":
+                return None
+            typ, data = s.uid("SEARCH", None, "ALL")
+            for uid in data[0].split():
+                typ, got = s.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+                out.append((got[0][0], got[0][1]))
+        return out
+
+    def test_drafts_are_saved_replaced_and_removed_on_the_server(self):
+        c = self.browser()
+        before = len(self.folder_on_server("Drafts") or [])
+        form = c.get("/compose")
+        fields = [("from", "%s@example.org" % LOGIN), ("to", "carol@example.net"),
+                  ("subject", "Draft over IMAP"), ("body", "first words\n"), ("action", "save")]
+        files = [("attachment", "", "application/octet-stream", b"")]
+        saved = c.post("/compose", [("csrf", form.hidden("csrf", form_action="/compose"))] +
+                       fields, files=files)
+        self.assertEqual((saved.status, saved.page), (200, "compose"), saved.text)
+        draft = saved.hidden("draft", form_action="/compose")
+        self.assertRegex(draft, r"^\d+\.\d+$")  # UIDVALIDITY.UID
+        drafts = self.folder_on_server("Drafts")
+        self.assertEqual(len(drafts), before + 1)
+        self.assertIn(b"\\Draft", drafts[-1][0])
+        self.assertIn(b"first words", drafts[-1][1])
+
+        fields[3] = ("body", "second words\n")
+        again = c.post("/compose", [("csrf", form.hidden("csrf", form_action="/compose")),
+                                    ("draft", draft)] + fields, files=files)
+        self.assertEqual((again.status, again.page), (200, "compose"), again.text)
+        drafts = self.folder_on_server("Drafts")
+        self.assertEqual(len(drafts), before + 1)  # the old one was removed
+        self.assertIn(b"second words", drafts[-1][1])
+        self.assertNotEqual(again.hidden("draft", form_action="/compose"), draft)
+
+        listing = c.get("/inbox", {"folder": "Drafts"})
+        self.assertEqual(listing.status, 200, listing.text)
+        self.assertIn("Draft over IMAP", listing.text)
 
     def test_a_server_whose_certificate_does_not_verify_is_a_clear_error(self):
         c = self.browser()
