@@ -20,8 +20,8 @@ int main() {
     std::printf(
         "{\"imaps_port\": %u, \"imap_port\": %u, \"ca_file\": \"%s\", \"dir\": \"%s\", "
         "\"master\": \"master\", \"master_password\": \"%s\"}\n",
-        dovecot.imaps_port(), dovecot.imap_port(), dovecot.ca_file().c_str(),
-        dovecot.dir().c_str(), wmk::test::kMasterPassword);
+        dovecot.imaps_port(), dovecot.imap_port(), dovecot.ca_file().c_str(), dovecot.dir().c_str(),
+        wmk::test::kMasterPassword);
     std::fflush(stdout);
     char buf[256];
     while (::read(STDIN_FILENO, buf, sizeof buf) > 0) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <ctime>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "core/mail/index.h"
@@ -28,6 +29,11 @@ enum class Backend { maildir, imap };
 
 std::string backend_test_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::maildir ? "maildir" : "imap";
+}
+
+// What GoogleTest (and so ctest -N) prints for the parameter.
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::maildir ? "maildir" : "imap");
 }
 
 constexpr std::int64_t kBase = 1'700'000'000;
