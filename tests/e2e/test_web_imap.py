@@ -280,6 +280,12 @@ class WebImap(unittest.TestCase):
         self.assertEqual(listing.status, 200, listing.text)
         self.assertIn("Draft over IMAP", listing.text)
 
+    def test_deliver_refuses_so_the_mta_keeps_the_message(self):
+        r = self.wmk.cli("deliver", LOGIN, input=b"Subject: x\n\nbody\n", check=False)
+        self.assertEqual(r.returncode, 75, r.stdout + r.stderr)
+        self.assertIn("mailbox = imap", r.stderr)
+        self.assertFalse(os.path.exists(self.wmk.maildir_path(LOGIN)))
+
     def test_a_server_whose_certificate_does_not_verify_is_a_clear_error(self):
         c = self.browser()
         try:
