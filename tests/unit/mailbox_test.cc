@@ -340,6 +340,29 @@ TEST_P(MailboxTest, FlagChangedByAnotherClientIsPickedUp) {
   EXPECT_EQ(box->messages_read(), 1u);
 }
 
+// A folder renumbered by the server (a new UIDVALIDITY) is indexed afresh: no row of
+// the old numbering survives to name a message of the new one.
+TEST_P(MailboxTest, NewUidValidityRebuildsTheFolderIndex) {
+  if (!imap())
+    GTEST_SKIP() << "UIDVALIDITY is IMAP's";
+  auto a = deliver(message(1));
+  auto b = deliver(message(2));
+  ASSERT_TRUE(index->refresh(Folder::inbox).ok());
+  // As if the rows and the mark had been recorded under UIDVALIDITY 1 (ids "1.N").
+  db.exec(
+      "UPDATE mail_index SET uid = '1' || substr(uid, instr(uid, '.'));"
+      "UPDATE mail_folder_state SET uidvalidity = 1;");
+  const std::string old_a = "1" + a.substr(a.find('.'));
+  ASSERT_TRUE(index->find(Folder::inbox, old_a).has_value());
+  ASSERT_TRUE(index->refresh(Folder::inbox).ok());
+  EXPECT_FALSE(index->find(Folder::inbox, old_a).has_value());
+  EXPECT_EQ(index->find(Folder::inbox, a)->subject, "message 1");
+  EXPECT_EQ(index->find(Folder::inbox, b)->subject, "message 2");
+  EXPECT_EQ(subjects().size(), 2u);
+  EXPECT_EQ(box->read(Folder::inbox, old_a).code(), Errc::not_found);
+  EXPECT_EQ(box->messages_read(), 4u);  // both read again under the new numbering
+}
+
 TEST_P(MailboxTest, HintsComeFromTheMimeStructureOnBothBackends) {
   auto enc = deliver(fixture("pgp_mime.eml"));
   auto att = deliver(fixture("mixed_attachments.eml"));
