@@ -226,15 +226,15 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
   FOR EACH STATEMENT EXECUTE FUNCTION wmk_audit_append_only();
 )sql"},
       {5, R"sql(
+-- sessions: the user's own mail-server password (imap_login = user), sealed under a
+-- secret only the browser's cookie holds (docs/security.md, "Mail-server login")
+ALTER TABLE sessions ADD COLUMN mail_password BLOB;
+)sql"},
+      {6, R"sql(
 -- mail: the IMAP backend's mark of a folder (core/mail/mailbox.h FolderMark); the
 -- Maildir backend keeps using new_mtime and cur_mtime
 ALTER TABLE mail_folder_state ADD COLUMN uidvalidity INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mail_folder_state ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 0;
-)sql"},
-      {6, R"sql(
--- sessions: the user's own mail-server password (imap_login = user), sealed under a
--- secret only the browser's cookie holds (docs/security.md, "Mail-server login")
-ALTER TABLE sessions ADD COLUMN mail_password BLOB;
 )sql"},
   };
   return kMigrations;

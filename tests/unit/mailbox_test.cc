@@ -12,6 +12,7 @@
 #include <chrono>
 #include <ctime>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "core/mail/index.h"
@@ -28,6 +29,11 @@ enum class Backend { maildir, imap };
 
 std::string backend_test_name(const ::testing::TestParamInfo<Backend>& info) {
   return info.param == Backend::maildir ? "maildir" : "imap";
+}
+
+// What GoogleTest (and so ctest -N) prints for the parameter.
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::maildir ? "maildir" : "imap");
 }
 
 constexpr std::int64_t kBase = 1'700'000'000;
@@ -332,6 +338,29 @@ TEST_P(MailboxTest, FlagChangedByAnotherClientIsPickedUp) {
   ASSERT_TRUE(index->refresh(Folder::inbox).ok());
   EXPECT_TRUE(index->find(Folder::inbox, id)->seen);
   EXPECT_EQ(box->messages_read(), 1u);
+}
+
+// A folder renumbered by the server (a new UIDVALIDITY) is indexed afresh: no row of
+// the old numbering survives to name a message of the new one.
+TEST_P(MailboxTest, NewUidValidityRebuildsTheFolderIndex) {
+  if (!imap())
+    GTEST_SKIP() << "UIDVALIDITY is IMAP's";
+  auto a = deliver(message(1));
+  auto b = deliver(message(2));
+  ASSERT_TRUE(index->refresh(Folder::inbox).ok());
+  // As if the rows and the mark had been recorded under UIDVALIDITY 1 (ids "1.N").
+  db.exec(
+      "UPDATE mail_index SET uid = '1' || substr(uid, instr(uid, '.'));"
+      "UPDATE mail_folder_state SET uidvalidity = 1;");
+  const std::string old_a = "1" + a.substr(a.find('.'));
+  ASSERT_TRUE(index->find(Folder::inbox, old_a).has_value());
+  ASSERT_TRUE(index->refresh(Folder::inbox).ok());
+  EXPECT_FALSE(index->find(Folder::inbox, old_a).has_value());
+  EXPECT_EQ(index->find(Folder::inbox, a)->subject, "message 1");
+  EXPECT_EQ(index->find(Folder::inbox, b)->subject, "message 2");
+  EXPECT_EQ(subjects().size(), 2u);
+  EXPECT_EQ(box->read(Folder::inbox, old_a).code(), Errc::not_found);
+  EXPECT_EQ(box->messages_read(), 4u);  // both read again under the new numbering
 }
 
 TEST_P(MailboxTest, HintsComeFromTheMimeStructureOnBothBackends) {
