@@ -301,5 +301,117 @@ class WebImap(unittest.TestCase):
         self.assertIn("Encrypted over IMAP", r.text)
 
 
+OWN_LOGIN = "user4"
+OWN_PASSWORD = "pw-4-secret"  # the user's IMAP password is their webmailkey password
+
+
+class WebImapOwnPassword(unittest.TestCase):
+    """`imap_login = user`: no master user; the server logs in to IMAP with the password
+    the user logged in with, kept for the session sealed under a secret that only the
+    browser's `__Host-wmk-mail` cookie holds (docs/security.md, "Mail-server login")."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(TEST_DOVECOT, os.X_OK):
+            raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
+        cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        info = json.loads(cls.dovecot.stdout.readline() or "{}")
+        if "imaps_port" not in info:
+            cls.dovecot.stdin.close()
+            cls.dovecot.wait()
+            if "unavailable" in info:
+                raise unittest.SkipTest(info["unavailable"])
+            raise RuntimeError("test_dovecot did not start")
+        cls.info = info
+        cls.wmk = None
+        try:
+            cls.wmk = Instance(config={
+                "mailbox": "imap",
+                "imap_host": "localhost",
+                "imap_port": info["imaps_port"],
+                "imap_tls": "imaps",
+                "imap_ca_file": info["ca_file"],
+                "imap_login": "user",
+            })
+            cls.wmk.add_user(OWN_LOGIN, OWN_PASSWORD, "%s@example.org" % OWN_LOGIN)
+            check = cls.wmk.cli("config", "check", check=False)
+            assert check.returncode == 0, check.stdout + check.stderr
+            ctx = ssl.create_default_context(cafile=info["ca_file"])
+            with imaplib.IMAP4_SSL("localhost", info["imaps_port"], ssl_context=ctx) as c:
+                c.login(OWN_LOGIN, OWN_PASSWORD)
+                raw = (b"From: Bob <bob@example.net>\r\nTo: user4@example.org\r\n"
+                       b"Subject: Read with her own password\r\nMessage-ID: <own-1@example.net>"
+                       b"\r\n\r\nHello over IMAP.\r\n")
+                typ, data = c.append("INBOX", None, None, raw)
+                assert typ == "OK", data
+            cls.wmk.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.wmk:
+            cls.wmk.close()
+        cls.dovecot.stdin.close()
+        cls.dovecot.wait(timeout=30)
+
+    def test_the_login_password_opens_the_mailbox_and_is_kept_only_sealed(self):
+        c = self.wmk.client()
+        c.login(OWN_LOGIN, OWN_PASSWORD)
+        self.assertIn("__Host-wmk-mail", c.cookies)
+        cookie = c.cookies["__Host-wmk-mail"]
+        inbox = c.get("/inbox")
+        self.assertEqual((inbox.status, inbox.page), (200, "inbox"), inbox.text)
+        self.assertIn("Read with her own password", inbox.text)
+
+        # Neither the password nor the cookie's secret is stored anywhere on disk.
+        for root, _, files in os.walk(self.wmk.data_dir):
+            for name in files:
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue  # the FastCGI workers' sockets
+                with open(path, "rb") as f:
+                    data = f.read()
+                self.assertNotIn(OWN_PASSWORD.encode(), data, name)
+                self.assertNotIn(cookie.encode(), data, name)
+        with open(self.wmk.config_path, "rb") as f:
+            self.assertNotIn(OWN_PASSWORD.encode(), f.read())
+
+        # Without the mail cookie, or with another one, the session cannot reach the
+        # mailbox: a clear page, never another user's mail or a crash.
+        for value in (None, "A" * 43):
+            if value is None:
+                del c.cookies["__Host-wmk-mail"]
+            else:
+                c.cookies["__Host-wmk-mail"] = value
+            r = c.get("/inbox")
+            self.assertEqual(r.status, 401, r.text)
+            self.assertIn("Log out and log in again", r.text)
+            self.assertNotIn("Read with her own password", r.text)
+        c.cookies["__Host-wmk-mail"] = cookie
+        self.assertEqual(c.get("/inbox").status, 200)
+
+        # Logout ends it: the old cookie opens nothing in a new session.
+        r = c.post("/logout", {"csrf": inbox.hidden("csrf", form_action="/logout")})
+        self.assertNotIn("__Host-wmk-mail", c.cookies)
+        d = self.wmk.client()
+        d.login(OWN_LOGIN, OWN_PASSWORD)
+        d.cookies["__Host-wmk-mail"] = cookie
+        self.assertEqual(d.get("/inbox").status, 401)
+
+    def test_a_password_the_mail_server_refuses_is_a_clear_page(self):
+        # The webmailkey password differs from the IMAP one: the login works, the
+        # mailbox says what to do.
+        self.wmk.cli("user", "add", "user5", "--email", "user5@example.org", "--password-stdin",
+                     input="not the imap password\n")
+        c = self.wmk.client()
+        c.login("user5", "not the imap password")
+        r = c.get("/inbox")
+        self.assertEqual(r.status, 401, r.text)
+        self.assertIn("did not accept your password", r.text)
+
+
 if __name__ == "__main__":
     unittest.main()
