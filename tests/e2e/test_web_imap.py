@@ -300,6 +300,49 @@ class WebImap(unittest.TestCase):
         self.assertEqual((r.status, r.page), (200, "inbox"), r.text)
         self.assertIn("Encrypted over IMAP", r.text)
 
+    def dovecot_command(self, command):
+        self.dovecot.stdin.write(command + "\n")
+        self.dovecot.stdin.flush()
+        self.assertEqual(self.dovecot.stdout.readline().strip(),
+                         {"stop": "stopped", "start": "started"}[command])
+
+    def test_the_imap_server_stopping_mid_flow_loses_nothing_and_recovers(self):
+        c = self.browser()
+        form = c.get("/compose")
+        self.assertEqual(form.status, 200, form.text)
+        csrf = form.hidden("csrf", form_action="/compose")
+        drafts_before = len(self.folder_on_server("Drafts") or [])
+        fields = [("csrf", csrf), ("from", "%s@example.org" % LOGIN), ("to", "carol@example.net"),
+                  ("subject", "Written while the server was down"),
+                  ("body", "Words typed while the IMAP server was down.\n"), ("action", "save")]
+        files = [("attachment", "", "application/octet-stream", b"")]
+        sent_before = len(glob.glob(os.path.join(self.outbox, "*.args")))
+        self.dovecot_command("stop")
+        try:
+            r = c.get("/inbox")
+            self.assertEqual(r.status, 503, r.text)
+            self.assertIn("cannot be reached just now", r.text)
+            for action in ("save", "send"):
+                fields[-1] = ("action", action)
+                r = c.post("/compose", fields, files=files)
+                self.assertEqual(r.status, 503, (action, r.text[-1500:]))
+                self.assertIn("neither sent nor saved", r.text)
+                # What the user wrote comes back to them.
+                self.assertIn("Words typed while the IMAP server was down.", r.text)
+                self.assertIn("Written while the server was down", r.text)
+            # Nothing went to the MTA.
+            self.assertEqual(len(glob.glob(os.path.join(self.outbox, "*.args"))), sent_before)
+        finally:
+            self.dovecot_command("start")
+        # The same browser session works again, without restarting anything.
+        r = c.get("/inbox")
+        self.assertEqual((r.status, r.page), (200, "inbox"), r.text[-1500:])
+        self.assertIn("Encrypted over IMAP", r.text)
+        fields[-1] = ("action", "save")
+        saved = c.post("/compose", fields, files=files)
+        self.assertEqual((saved.status, saved.page), (200, "compose"), saved.text[-1500:])
+        self.assertEqual(len(self.folder_on_server("Drafts")), drafts_before + 1)
+
 
 OWN_LOGIN = "user4"
 OWN_PASSWORD = "pw-4-secret"  # the user's IMAP password is their webmailkey password

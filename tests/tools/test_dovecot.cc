@@ -1,6 +1,8 @@
 // Starts the test Dovecot of the unit tests (tests/unit/dovecot_server.h, the one
 // fixture) for the end-to-end suites: prints one JSON line with its ports, CA file and
-// directory, then runs until stdin closes (the suite's end) and stops it. Test-only.
+// directory, then runs until stdin closes (the suite's end) and stops it. A line "stop"
+// or "start" on stdin stops the server or brings it back (same ports, same mail), and
+// is answered with a line "stopped" or "started" once that is done. Test-only.
 
 #include <unistd.h>
 
@@ -23,8 +25,19 @@ int main() {
         dovecot.imaps_port(), dovecot.imap_port(), dovecot.ca_file().c_str(), dovecot.dir().c_str(),
         wmk::test::kMasterPassword);
     std::fflush(stdout);
-    char buf[256];
-    while (::read(STDIN_FILENO, buf, sizeof buf) > 0) {
+    char line[64];
+    while (std::fgets(line, sizeof line, stdin) != nullptr) {
+      std::string command(line);
+      if (command == "stop\n") {
+        dovecot.stop();
+        std::printf("stopped\n");
+      } else if (command == "start\n") {
+        dovecot.start();
+        std::printf("started\n");
+      } else {
+        std::printf("unknown command\n");
+      }
+      std::fflush(stdout);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "test_dovecot: %s\n", e.what());

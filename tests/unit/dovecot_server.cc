@@ -117,7 +117,13 @@ Dovecot::Dovecot() {
             std::to_string(imaps_port_) +
             "\n    ssl = yes\n  }\n}\n"
             "service anvil {\n  chroot =\n}\n");
+  start();
+}
 
+void Dovecot::start() {
+  if (pid_ > 0)
+    return;
+  const std::string& d = dir_.path();
   pid_ = fork();
   if (pid_ == 0) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);  // a test binary that crashes leaves no Dovecot
@@ -141,11 +147,21 @@ Dovecot::Dovecot() {
 }
 
 Dovecot::~Dovecot() {
-  if (pid_ > 0) {
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-  }
+  stop();
+}
+
+void Dovecot::stop() {
+  if (pid_ <= 0)
+    return;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  // The master is gone; its listeners close with it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while ((port_open(imap_port_) || port_open(imaps_port_)) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 std::string Dovecot::log() const {

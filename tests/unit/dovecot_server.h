@@ -46,6 +46,10 @@ class Dovecot {
   const std::string& dir() const { return dir_.path(); }
   std::uint16_t imaps_port() const { return imaps_port_; }
   std::uint16_t imap_port() const { return imap_port_; }
+  // Stops the server (its mail stays); start() brings it back on the same ports with
+  // the same users and mail. Both wait until the ports are closed or open.
+  void stop();
+  void start();
   // What Dovecot wrote to its log and its standard output.
   std::string log() const;
 
