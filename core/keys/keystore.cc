@@ -13,6 +13,7 @@
 #include "core/crypto/aead.h"
 #include "core/crypto/kdf.h"
 #include "core/keys/gnupg_home.h"
+#include "core/keys/home_cache.h"
 #include "core/keys/openpgp.h"
 #include "core/keys/smime.h"
 #include "core/util/ascii.h"
@@ -207,9 +208,17 @@ detail::OpenPgp& KeyStore::pgp() {
   return *pgp_;
 }
 
+detail::HomeCache KeyStore::cache() {
+  return detail::HomeCache(app_.db, pgp());
+}
+
 Status KeyStore::check_home() {
   if (home_checked_)
     return {};
+  // The home is a cache of the store: a node whose home is gone makes a new one, with
+  // the settings `init` gives it, and fills it from the store as keys are used.
+  if (!util::path_exists(app_.config.gnupg_home()))
+    WMK_TRY(ensure_gnupg_home(app_.config.gnupg_home()));
   WMK_TRY(check_gnupg_home(app_.config.gnupg_home()));
   home_checked_ = true;
   return {};
@@ -288,7 +297,8 @@ Result<KeyInfo> KeyStore::store_new_key(
     const std::string& algorithm, std::int64_t created, std::optional<std::int64_t> expires,
     bool revoked, const std::vector<std::string>& emails, const util::SecretBuffer& key_secret,
     const util::SecretBuffer& passphrase, const std::vector<std::uint8_t>* private_blob,
-    const std::string* certificate, const std::string* public_blob) {
+    const std::string* certificate, const std::string* public_blob,
+    const std::string* openpgp_secret) {
   (void)login;
   auto params = kdf_params_of(app_.config);
   auto salt = util::random_bytes(kSaltSize);
@@ -298,8 +308,9 @@ Result<KeyInfo> KeyStore::store_new_key(
   store::Transaction tx(app_.db);
   auto ins = app_.db.prepare(
       "INSERT INTO keys (fingerprint, user_id, type, algorithm, created, expires, revoked, kdf, "
-      "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+      "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob, "
+      "openpgp_secret, material_digest) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
   ins.bind_all(fingerprint, user_id, key_type_name(type), algorithm, created, expires,
                revoked ? 1 : 0, kKdfName, params.to_string(), salt, wrapped);
   if (private_blob != nullptr)
@@ -317,6 +328,13 @@ Result<KeyInfo> KeyStore::store_new_key(
     ins.bind(14, as_blob(public_blob));
   else
     ins.bind(14, std::nullopt);
+  if (openpgp_secret != nullptr && public_blob != nullptr) {
+    ins.bind(15, as_blob(openpgp_secret));
+    ins.bind(16, detail::material_digest(*openpgp_secret, *public_blob));
+  } else {
+    ins.bind(15, std::nullopt);
+    ins.bind(16, std::nullopt);
+  }
   auto r = ins.try_step();
   if (!r) {
     if (r.code() == Errc::already_exists)
@@ -387,11 +405,14 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     if (!meta)
       return fail(meta.error());
     auto pub = pgp.export_public(meta->fingerprint);
+    auto material = cache().read_from_home(meta->fingerprint);
     Result<KeyInfo> key =
-        pub ? store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint, meta->algorithm,
-                            meta->created, meta->expires, meta->revoked, {email}, key_secret,
-                            passphrase, nullptr, nullptr, &*pub)
-            : Result<KeyInfo>(pub.error());
+        !pub        ? Result<KeyInfo>(pub.error())
+        : !material ? Result<KeyInfo>(material.error())
+                    : store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint,
+                                    meta->algorithm, meta->created, meta->expires, meta->revoked,
+                                    {email}, key_secret, passphrase, nullptr, nullptr, &*pub,
+                                    &*material);
     if (!key) {
       (void)pgp.remove(meta->fingerprint);
       return fail(key.error());
@@ -487,10 +508,13 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   if (!meta)
     return fail(meta.error());
   auto pub = pgp.export_public(fpr);
-  Result<KeyInfo> key = pub ? store_new_key(user->id, login, KeyType::openpgp, fpr, meta->algorithm,
-                                            meta->created, meta->expires, meta->revoked, *emails,
-                                            key_secret, passphrase, nullptr, nullptr, &*pub)
-                            : Result<KeyInfo>(pub.error());
+  auto material = cache().read_from_home(fpr);
+  Result<KeyInfo> key = !pub        ? Result<KeyInfo>(pub.error())
+                        : !material ? Result<KeyInfo>(material.error())
+                                    : store_new_key(user->id, login, KeyType::openpgp, fpr,
+                                                    meta->algorithm, meta->created, meta->expires,
+                                                    meta->revoked, *emails, key_secret, passphrase,
+                                                    nullptr, nullptr, &*pub, &*material);
   if (!key) {
     (void)pgp.remove(fpr);
     return fail(key.error());
@@ -628,6 +652,9 @@ Result<std::string> KeyStore::export_autocrypt(const KeyInfo& key, const std::st
   if (!st.step() || st.column_is_null(0))
     return make_error(Errc::not_found, "key " + key.fingerprint + " has no public part stored");
   auto blob = st.column_blob(0);
+  st.reset();
+  WMK_TRY(check_home());
+  WMK_TRY(ensure_in_home(key));
   return pgp().autocrypt_key(
       key.fingerprint, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()),
       a);
@@ -651,6 +678,8 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
   if (key.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
+    if (auto c = ensure_in_home(key); !c.ok())
+      return fail(c.error());
     out = pgp().export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
   } else {
     auto der = open_smime_key(key, unlocked->key_secret());
@@ -876,6 +905,54 @@ Status KeyStore::remove_public_openpgp(const std::string& fingerprint) {
   return {};
 }
 
+Status KeyStore::ensure_in_home(const KeyInfo& key) {
+  if (key.type != KeyType::openpgp)
+    return {};
+  WMK_TRY(check_home());
+  return cache().ensure_secret(key.id, key.fingerprint);
+}
+
+Status KeyStore::cache_public_openpgp(std::string_view armored) {
+  WMK_TRY(check_home());
+  return cache().ensure_public(armored);
+}
+
+bool KeyStore::fetch_unknown_signers(const VerifyResult& result) {
+  bool added = false;
+  for (const auto& sig : result.signatures) {
+    if (sig.status != SignatureStatus::no_public_key || sig.fingerprint.size() < 16)
+      continue;
+    // gpg names the unknown signer by fingerprint, or by key id (its last 16 digits).
+    const std::string& id = sig.fingerprint;
+    std::vector<std::string> found;
+    {
+      auto st = app_.db.prepare(
+          "SELECT public_blob FROM keys WHERE type = 'openpgp' AND public_blob IS NOT NULL "
+          "AND (fingerprint = ?1 OR substr(fingerprint, 25) = ?1) UNION ALL "
+          "SELECT public_data FROM contact_keys WHERE type = 'openpgp' "
+          "AND (fingerprint = ?1 OR substr(fingerprint, 25) = ?1)");
+      st.bind(1, id);
+      while (st.step()) {
+        auto blob = st.column_blob(0);
+        found.emplace_back(blob.begin(), blob.end());
+      }
+    }
+    for (const auto& armored : found) {
+      if (cache().ensure_public(armored).ok())
+        added = true;
+    }
+  }
+  return added;
+}
+
+Result<KeyStore::MaterialFill> KeyStore::fill_key_material(store::PurgeMode mode) {
+  WMK_TRY(check_home());
+  auto filled = cache().fill_missing(mode == store::PurgeMode::remove);
+  if (!filled)
+    return filled.error();
+  return MaterialFill{std::move(filled->filled), std::move(filled->missing)};
+}
+
 Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
   if (key.revoked)
     return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
@@ -901,6 +978,8 @@ Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
 Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBuffer& passphrase) {
   auto fresh = load(key_in.id);
   if (!fresh || fresh->fingerprint != key_in.fingerprint) {
+    if (key_in.type == KeyType::openpgp && check_home().ok())
+      (void)cache().drop_if_gone(key_in.fingerprint);
     Error e = make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
     audit(key_in, kEventUnlock, e);
     return e;
@@ -912,6 +991,14 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
   };
   if (auto st = usable_for(key, KeyUse::decrypt); !st.ok())
     return fail(st.error());
+  // Before the KDF: a key whose material this node cannot have is refused at once, and
+  // a key made before the store held its material has it filled here, on its node.
+  if (key.type == KeyType::openpgp) {
+    if (auto h = check_home(); !h.ok())
+      return fail(h.error());
+    if (auto c = ensure_in_home(key); !c.ok())
+      return fail(c.error());
+  }
   auto st =
       app_.db.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
   st.bind(1, key.id);
@@ -946,8 +1033,12 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
 Result<UnlockedKey> KeyStore::from_key_secret(const KeyInfo& key_in,
                                               util::SecretBuffer key_secret) {
   auto fresh = load(key_in.id);
-  if (!fresh || fresh->fingerprint != key_in.fingerprint)
+  if (!fresh || fresh->fingerprint != key_in.fingerprint) {
+    // Deleted on another node: this node's copy goes too.
+    if (key_in.type == KeyType::openpgp && check_home().ok())
+      (void)cache().drop_if_gone(key_in.fingerprint);
     return make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
+  }
   WMK_TRY(usable_for(*fresh, KeyUse::decrypt));
   if (key_secret.size() != kKeySecretSize)
     return make_error(Errc::crypto, "a key secret is " + std::to_string(kKeySecretSize) + " bytes");
@@ -983,6 +1074,8 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   if (info.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
+    if (auto c = ensure_in_home(info); !c.ok())
+      return fail(c.error());
     out = pgp().decrypt(info.fingerprint, key.key_secret(), ciphertext);
   } else {
     auto der = open_smime_key(info, key.key_secret());
@@ -1017,6 +1110,8 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
   if (info.type == KeyType::openpgp) {
     if (auto h = check_home(); !h.ok())
       return fail(h.error());
+    if (auto c = ensure_in_home(info); !c.ok())
+      return fail(c.error());
     out = pgp().sign(info.fingerprint, key.key_secret(), data);
   } else {
     auto der = open_smime_key(info, key.key_secret());
@@ -1041,7 +1136,12 @@ Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data
                                       std::string_view signature) {
   if (type == KeyType::openpgp) {
     WMK_TRY(check_home());
-    return pgp().verify(signed_data, signature);
+    auto out = pgp().verify(signed_data, signature);
+    // A signer this node's home has not seen yet (a key imported on another node):
+    // its public key comes from the store, and the signature is checked again.
+    if (out && fetch_unknown_signers(*out))
+      return pgp().verify(signed_data, signature);
+    return out;
   }
   return detail::verify(signed_data, signature);
 }

@@ -225,6 +225,17 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
   FOR EACH STATEMENT EXECUTE FUNCTION wmk_audit_append_only();
 )sql"},
+      {5, R"sql(
+-- keys: the OpenPGP secret key material lives in the store, so that every node's GnuPG
+-- home is a cache rebuilt from it (docs/security.md, "Key material in the store").
+-- openpgp_secret: gpg-agent's key files for the key's parts, each still protected by
+-- the agent under the key secret (never a usable key by itself); NULL for a key made
+-- before this version until its node's home fills it in (fsck, or its next use there).
+-- material_digest: SHA-256 over openpgp_secret and public_blob, what a node compares
+-- with the version its home holds.
+ALTER TABLE keys ADD COLUMN openpgp_secret BLOB;
+ALTER TABLE keys ADD COLUMN material_digest TEXT;
+)sql"},
   };
   return kMigrations;
 }
