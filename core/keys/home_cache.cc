@@ -204,8 +204,7 @@ bool HomeCache::home_matches(const std::string& fingerprint,
   return true;
 }
 
-Status HomeCache::write_home(const std::string& fingerprint,
-                             const std::vector<AgentKeyFile>& files,
+Status HomeCache::write_home(const std::string& fingerprint, const std::vector<AgentKeyFile>& files,
                              std::string_view public_blob) {
   // What the home holds of this key now is not the store's version: out with it.
   if (auto held = pgp_.find(fingerprint); held.ok()) {
@@ -253,7 +252,8 @@ Status HomeCache::ensure_secret(std::int64_t key_id, const std::string& fingerpr
     return make_error(Errc::not_found, "key " + fingerprint + " is gone");
   const bool have_material = !rd.column_is_null(0);
   const std::string material = have_material ? as_string(rd.column_blob(0)) : std::string();
-  const std::string public_blob = rd.column_is_null(1) ? std::string() : as_string(rd.column_blob(1));
+  const std::string public_blob =
+      rd.column_is_null(1) ? std::string() : as_string(rd.column_blob(1));
   rd.reset();
   if (public_blob.empty())
     return make_error(Errc::corrupt, "key " + fingerprint + " has no public part stored");
@@ -308,8 +308,8 @@ Status HomeCache::drop_if_gone(const std::string& fingerprint) {
     return {};
   // A correspondent may hold the same public key (core/contacts): then only the
   // secret leaves, as KeyStore::remove does.
-  auto held = db_.prepare(
-      "SELECT 1 FROM contact_keys WHERE fingerprint = ? AND type = 'openpgp' LIMIT 1");
+  auto held =
+      db_.prepare("SELECT 1 FROM contact_keys WHERE fingerprint = ? AND type = 'openpgp' LIMIT 1");
   held.bind(1, fingerprint);
   const bool contact_holds = held.step();
   held.reset();

@@ -407,12 +407,12 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     auto pub = pgp.export_public(meta->fingerprint);
     auto material = cache().read_from_home(meta->fingerprint);
     Result<KeyInfo> key =
-        !pub        ? Result<KeyInfo>(pub.error())
-        : !material ? Result<KeyInfo>(material.error())
-                    : store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint,
-                                    meta->algorithm, meta->created, meta->expires, meta->revoked,
-                                    {email}, key_secret, passphrase, nullptr, nullptr, &*pub,
-                                    &*material);
+        !pub ? Result<KeyInfo>(pub.error())
+        : !material
+            ? Result<KeyInfo>(material.error())
+            : store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint, meta->algorithm,
+                            meta->created, meta->expires, meta->revoked, {email}, key_secret,
+                            passphrase, nullptr, nullptr, &*pub, &*material);
     if (!key) {
       (void)pgp.remove(meta->fingerprint);
       return fail(key.error());
@@ -511,12 +511,12 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     return fail(meta.error());
   auto pub = pgp.export_public(fpr);
   auto material = cache().read_from_home(fpr);
-  Result<KeyInfo> key = !pub        ? Result<KeyInfo>(pub.error())
-                        : !material ? Result<KeyInfo>(material.error())
-                                    : store_new_key(user->id, login, KeyType::openpgp, fpr,
-                                                    meta->algorithm, meta->created, meta->expires,
-                                                    meta->revoked, *emails, key_secret, passphrase,
-                                                    nullptr, nullptr, &*pub, &*material);
+  Result<KeyInfo> key =
+      !pub        ? Result<KeyInfo>(pub.error())
+      : !material ? Result<KeyInfo>(material.error())
+                  : store_new_key(user->id, login, KeyType::openpgp, fpr, meta->algorithm,
+                                  meta->created, meta->expires, meta->revoked, *emails, key_secret,
+                                  passphrase, nullptr, nullptr, &*pub, &*material);
   if (!key) {
     (void)pgp.remove(fpr);
     return fail(key.error());

@@ -27,7 +27,7 @@ namespace wmk::keys {
 namespace detail {
 class OpenPgp;
 class HomeCache;
-}
+}  // namespace detail
 
 struct GenerateOptions {
   KeyType type = KeyType::openpgp;

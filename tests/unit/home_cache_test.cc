@@ -86,8 +86,7 @@ class HomeCacheTest : public ::testing::Test {
 TEST_F(HomeCacheTest, GeneratedAndImportedKeysStoreProtectedMaterial) {
   KeyInfo made = generate(store);
   std::string outside = env.outside_home("maker");
-  std::string fpr =
-      KeysEnv::gpg_make_key(outside, "Bob Example <bob@example.org>", kFilePass);
+  std::string fpr = KeysEnv::gpg_make_key(outside, "Bob Example <bob@example.org>", kFilePass);
   auto exp = KeysEnv::gpg(outside,
                           {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
                            "--export-secret-keys", fpr},
@@ -155,8 +154,8 @@ TEST_F(HomeCacheTest, KeyDeletedFromTheHomeByHandIsRestored) {
   auto unlocked = store.unlock(key, secret(kPass));
   ASSERT_TRUE(unlocked.ok());
   ASSERT_TRUE(store.decrypt(*unlocked, ct).ok());
-  auto del = KeysEnv::gpg(env.gnupg_home(),
-                          {"--yes", "--delete-secret-and-public-key", key.fingerprint});
+  auto del =
+      KeysEnv::gpg(env.gnupg_home(), {"--yes", "--delete-secret-and-public-key", key.fingerprint});
   ASSERT_EQ(del.status, 0) << del.err;
   ASSERT_FALSE(home_has_secret(env.gnupg_home(), key.fingerprint));
   auto again = store.decrypt(*unlocked, ct);
@@ -210,7 +209,8 @@ TEST_F(HomeCacheTest, KeyDeletedOnNodeBFailsOnNodeAWithNotFoundAndLeavesItsHome)
   KeyStore b = b_store();
   ASSERT_TRUE(b.remove(key).ok());
   // Node A's next use: the row is gone, so is the key, and A's home lets it go.
-  auto again = store.from_key_secret(key, util::SecretBuffer::copy_of(unlocked->key_secret().bytes()));
+  auto again =
+      store.from_key_secret(key, util::SecretBuffer::copy_of(unlocked->key_secret().bytes()));
   EXPECT_EQ(again.code(), Errc::not_found);
   EXPECT_EQ(store.decrypt(*unlocked, ct).code(), Errc::not_found);
   EXPECT_FALSE(home_has_secret(env.gnupg_home(), key.fingerprint));
@@ -219,8 +219,7 @@ TEST_F(HomeCacheTest, KeyDeletedOnNodeBFailsOnNodeAWithNotFoundAndLeavesItsHome)
 
 TEST_F(HomeCacheTest, ReimportedKeyReplacesTheOldVersionInAnotherNodesHome) {
   std::string outside = env.outside_home("maker");
-  std::string fpr =
-      KeysEnv::gpg_make_key(outside, "Alice Example <alice@example.org>", kFilePass);
+  std::string fpr = KeysEnv::gpg_make_key(outside, "Alice Example <alice@example.org>", kFilePass);
   auto exp = KeysEnv::gpg(outside,
                           {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor",
                            "--export-secret-keys", fpr},
