@@ -248,6 +248,23 @@ class TwoNodes(unittest.TestCase):
         self.assertEqual(len(grants), 1, grants)
         self.assertEqual(self.live_grants(self.b), grants)
 
+    def test_grant_idle_limit_holds_on_the_other_node(self):
+        for n in self.nodes:
+            n.write_config(grant_idle_timeout=5)
+        try:
+            c = self.browser(self.a, "Browser-One")
+            self.decrypt(c)
+            r = self.unlock(c)
+            self.assertEqual(r.page, "decrypted", r.text)
+            time.sleep(6)
+            r = self.decrypt(self.to(c, self.b))
+            self.assertEqual(r.page, "unlock", r.text)
+            self.assertIn("ended", r.text_of("notice"))
+            self.assertNotIn(SECRET_TEXT, r.text)
+        finally:
+            for n in self.nodes:
+                n.write_config(grant_idle_timeout=600)
+
     # ---- a key changed on one node is seen by the other at its next use
 
     def test_key_passphrase_changed_on_node_a_applies_on_node_b(self):
@@ -257,7 +274,9 @@ class TwoNodes(unittest.TestCase):
             c = self.browser(self.b, "Browser-One")
             self.decrypt(c)
             r = self.unlock(c, KEY_PASS)
-            self.assertEqual((r.status, r.page), (403, "unlock"), r.text)
+            self.assertEqual(r.status, 403, r.text)
+            self.assertIn("Wrong passphrase", r.text_of("notice"))
+            self.assertNotIn(SECRET_TEXT, r.text)
             r = self.unlock(c, NEW_KEY_PASS)
             self.assertEqual(r.page, "decrypted", r.text)
             self.assertIn(SECRET_TEXT, r.text)
