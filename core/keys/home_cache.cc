@@ -265,7 +265,7 @@ Status HomeCache::ensure_secret(std::int64_t key_id, const std::string& fingerpr
       if (from_home.code() != Errc::not_found)
         return from_home.error();
       return make_error(
-          Errc::unsupported,
+          Errc::disabled,
           "key " + fingerprint +
               " has no secret key material in the database: it was made before the "
               "database held it, and only the GnuPG home of the node that made it has it. "

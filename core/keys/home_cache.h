@@ -50,8 +50,8 @@ class HomeCache {
   // absent, replaced when the row changed (a different digest), and the store's row
   // filled from the home when it predates the store holding key material.
   // Errc::not_found if the row is gone (the home's copy is then removed);
-  // Errc::unsupported, saying what to run, when neither the row nor this home has the
-  // material (a key made before it was stored, on another node).
+  // Errc::disabled (the key cannot be used on this node), saying what to run, when neither the row
+  // nor this home has the material (a key made before it was stored, on another node).
   Status ensure_secret(std::int64_t key_id, const std::string& fingerprint);
 
   // Removes the key from the home if the store has no row for it (another node deleted

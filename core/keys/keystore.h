@@ -188,7 +188,7 @@ class KeyStore {
   // Makes the GnuPG home hold the store's version of an OpenPGP key (docs/security.md,
   // "Key material in the store"): imported, replaced or, when the row is gone,
   // removed. Cheap once a process has seen that version. Errc::not_found if the row is
-  // gone; Errc::unsupported when neither the store nor this home has its material.
+  // gone; Errc::disabled when neither the store nor this home has its material.
   Status ensure_in_home(const KeyInfo& key);
 
   // Held (shared) while a public key is in the GnuPG home before its contact_keys row

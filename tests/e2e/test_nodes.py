@@ -265,6 +265,33 @@ class TwoNodes(unittest.TestCase):
             for n in self.nodes:
                 n.write_config(grant_idle_timeout=600)
 
+    def test_key_older_than_stored_material_is_refused_on_b_until_fsck_on_a(self):
+        # As a key imported before the store held OpenPGP key material: only node A's
+        # GnuPG home has it. (psql and gpg are outside tools.)
+        r = subprocess.run(["gpg", "--homedir", os.path.join(self.b.data_dir, "gnupg"), "--batch",
+                            "--yes", "--delete-secret-and-public-key", self.fpr],
+                           capture_output=True, timeout=60)
+        self.assertFalse(home_has_secret(self.b.data_dir, self.fpr), r.stderr)
+        self.pg.psql("wmk_nodes", "UPDATE keys SET openpgp_secret = NULL, material_digest = NULL")
+        c = self.browser(self.b, "Browser-One")
+        self.decrypt(c)
+        r = self.unlock(c)
+        self.assertEqual(r.status, 403, r.text)
+        self.assertIn("Your key cannot be used", r.text_of("notice"))
+        self.assertIn("webmailkey fsck", r.text_of("notice"))
+        self.assertNotIn(SECRET_TEXT, r.text)
+        self.assertEqual(self.live_grants(), [])
+
+        out = self.b.cli("fsck", json_output=True)
+        self.assertEqual(out["key_material_missing"], [self.fpr])
+        out = self.a.cli("fsck", json_output=True)
+        self.assertEqual(out["key_material_filled"], [self.fpr])
+        self.assertEqual(self.pg.psql("wmk_nodes", "SELECT count(*) FROM keys "
+                                      "WHERE openpgp_secret IS NOT NULL"), "1")
+        r = self.unlock(c)
+        self.assertEqual(r.page, "decrypted", r.text)
+        self.assertIn(SECRET_TEXT, r.text)
+
     # ---- a key changed on one node is seen by the other at its next use
 
     def test_key_passphrase_changed_on_node_a_applies_on_node_b(self):

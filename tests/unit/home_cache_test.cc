@@ -259,7 +259,7 @@ TEST_F(HomeCacheTest, KeyOlderThanStoredMaterialIsFilledOnItsNodeAndRefusedElsew
   detail::HomeCache::forget_all();
   KeyStore b = b_store();
   auto refused = b.unlock(key, secret(kPass));
-  ASSERT_EQ(refused.code(), Errc::unsupported);
+  ASSERT_EQ(refused.code(), Errc::disabled);
   EXPECT_NE(refused.error().message.find("webmailkey fsck"), std::string::npos)
       << refused.error().message;
 
