@@ -5,7 +5,9 @@
 // passphrase. The key secret opens the private key: for OpenPGP it is gpg-agent's
 // passphrase for the key in the GnuPG home (hex), for S/MIME the AEAD key of the
 // stored PKCS#8. The KDF runs once per unlock; every later operation costs
-// milliseconds. Every key operation is audited.
+// milliseconds. Every key operation is audited. The store holds every key's material
+// (OpenPGP: gpg-agent's key files, still under the key secret); the GnuPG home is a
+// cache of it that each node fills before a key's use (detail::HomeCache).
 
 #include <cstdint>
 #include <memory>
