@@ -246,7 +246,9 @@ class TwoNodes(unittest.TestCase):
             self.assertNotIn(SECRET_TEXT, r.text)
         grants = self.live_grants()
         self.assertEqual(len(grants), 1, grants)
-        self.assertEqual(self.live_grants(self.b), grants)
+        # Both nodes' CLIs read the same one from the store.
+        self.assertEqual([g["id"] for g in self.live_grants(self.b)], [grants[0]["id"]])
+        self.assertIn("Racer-%02d" % winners[0], grants[0]["user_agent"])
 
     def test_grant_idle_limit_holds_on_the_other_node(self):
         for n in self.nodes:
