@@ -29,6 +29,9 @@ namespace wmk::keys {
 namespace detail {
 class OpenPgp;
 class HomeCache;
+class KeyEngine;
+class OpenPgpEngine;
+class SmimeEngine;
 }  // namespace detail
 
 struct GenerateOptions {
@@ -225,13 +228,14 @@ class KeyStore {
   Status remove_public_openpgp(const std::string& fingerprint);
 
  private:
+  // The engine of a key technology (key_engine.h), made on first use and kept (the
+  // OpenPGP one with its GPGME context).
+  detail::KeyEngine& engine(KeyType type);
+  detail::OpenPgpEngine& openpgp();
+  // The OpenPGP engine's parts that generation, import, delete and the orphan sweep use.
   Status check_home();
-  // The OpenPGP engine, made on first use and kept with its GPGME context.
   detail::OpenPgp& pgp();
   detail::HomeCache cache();
-  // Signers gpg did not know: their public keys from the store (users' keys and
-  // correspondents'), merged into the home. True if any was added.
-  bool fetch_unknown_signers(const VerifyResult& result);
   Result<KeyInfo> load(std::int64_t id);
   Result<KeyInfo> store_new_key(std::int64_t user_id, const std::string& login, KeyType type,
                                 const std::string& fingerprint, const std::string& algorithm,
@@ -242,8 +246,6 @@ class KeyStore {
                                 const std::vector<std::uint8_t>* private_blob,
                                 const std::string* certificate, const std::string* public_blob,
                                 const std::string* openpgp_secret = nullptr);
-  Result<util::SecretBuffer> open_smime_key(const KeyInfo& key,
-                                            const util::SecretBuffer& key_secret);
   // Errc::revoked, or Errc::expired for a certificate not valid yet; for signing
   // also Errc::expired past the key's expiry, in words for the user.
   enum class KeyUse { decrypt, sign };
@@ -255,8 +257,8 @@ class KeyStore {
 
   app::App& app_;
   Actor actor_;
-  bool home_checked_ = false;
-  std::unique_ptr<detail::OpenPgp> pgp_;
+  std::unique_ptr<detail::OpenPgpEngine> openpgp_;
+  std::unique_ptr<detail::SmimeEngine> smime_;
 };
 
 }  // namespace wmk::keys
