@@ -13,7 +13,8 @@ void register_fsck(CLI::App& app, Context& ctx) {
       "fsck",
       "find and remove leftovers of killed processes: keys in the GnuPG home with no "
       "database row (users' or contacts'), old files in Maildir tmp/, scratch GnuPG homes, old "
-      "delivery records");
+      "delivery records; and store the secret key material of OpenPGP keys made before the "
+      "database held it, from this node's GnuPG home");
   cmd->add_flag("--dry-run", *dry_run, "report what would be removed, remove nothing");
   cmd->callback([&ctx, dry_run] {
     auto a = open_app(ctx);
@@ -38,6 +39,12 @@ void register_fsck(CLI::App& app, Context& ctx) {
       w.end_array().key("orphan_public_keys").begin_array();
       for (const auto& fpr : r->orphan_public_keys)
         w.value(fpr);
+      w.end_array().key("key_material_filled").begin_array();
+      for (const auto& fpr : r->material_filled)
+        w.value(fpr);
+      w.end_array().key("key_material_missing").begin_array();
+      for (const auto& fpr : r->material_missing)
+        w.value(fpr);
       w.end_array().end_object();
       std::cout << w.str() << "\n";
       return;
@@ -57,6 +64,14 @@ void register_fsck(CLI::App& app, Context& ctx) {
       for (const auto& fpr : r->orphan_public_keys)
         std::cout << "  " << fpr << "\n";
     }
+    // Not a removal: the store gains the material of keys older than it (filled from
+    // this node's GnuPG home, or missing here too: their own node must run fsck).
+    std::cout << "key_material_filled: " << r->material_filled.size() << "\n";
+    for (const auto& fpr : r->material_filled)
+      std::cout << "  " << fpr << "\n";
+    std::cout << "key_material_missing: " << r->material_missing.size() << "\n";
+    for (const auto& fpr : r->material_missing)
+      std::cout << "  " << fpr << "\n";
   });
 }
 

@@ -66,6 +66,11 @@ Result<FsckReport> fsck(App& app, FsckDepth depth, store::PurgeMode mode) {
     } else if (orphans.code() != Errc::busy) {
       return orphans.error();
     }
+    auto material = store.fill_key_material(mode);
+    if (!material)
+      return material.error();
+    r.material_filled = std::move(material->filled);
+    r.material_missing = std::move(material->missing);
   }
   return r;
 }

@@ -28,6 +28,10 @@ struct FsckReport {
   std::vector<std::string> orphan_keys;         // fingerprints: secret keys with no row
   std::vector<std::string> orphan_public_keys;  // public keys no user or contact holds
   bool orphans_checked = false;                 // false: skipped (an import was running)
+  // OpenPGP keys made before the store held their secret material, filled from this
+  // node's GnuPG home, and those this home lacks too (their own node must fill them).
+  std::vector<std::string> material_filled;
+  std::vector<std::string> material_missing;
 };
 
 enum class FsckDepth {

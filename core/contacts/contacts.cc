@@ -451,7 +451,9 @@ Result<ContactKey> ContactStore::encryption_key(std::int64_t user_id, std::strin
     if (!k)
       continue;
     if (k->type == keys::KeyType::openpgp) {
-      // The GnuPG home has the key as last merged (a revocation imported by anyone).
+      // The GnuPG home has the key as last merged (a revocation imported by anyone), after
+      // merging what the store holds: another node may have imported a newer copy.
+      (void)keys_.cache_public_openpgp(k->public_data);
       auto now_key = keys_.public_openpgp(k->fingerprint);
       if (now_key) {
         k->revoked = now_key->revoked;

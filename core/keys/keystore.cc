@@ -13,8 +13,11 @@
 #include "core/crypto/aead.h"
 #include "core/crypto/kdf.h"
 #include "core/keys/gnupg_home.h"
+#include "core/keys/home_cache.h"
 #include "core/keys/openpgp.h"
+#include "core/keys/openpgp_engine.h"
 #include "core/keys/smime.h"
+#include "core/keys/smime_engine.h"
 #include "core/util/ascii.h"
 #include "core/util/encoding.h"
 #include "core/util/fs.h"
@@ -36,9 +39,6 @@ constexpr std::int64_t kNotBeforeSkew = 300;
 // Associated data: a wrapped secret or key opens only in its own row.
 std::string secret_ad(const std::string& fingerprint, KeyType type) {
   return std::string("webmailkey key secret v1|") + key_type_name(type) + "|" + fingerprint;
-}
-std::string smime_blob_ad(const std::string& fingerprint) {
-  return "webmailkey smime private key v1|" + fingerprint;
 }
 
 std::string lower(std::string s) {
@@ -199,20 +199,30 @@ Result<util::Fd> KeyStore::hold_key_changes() {
   return lock_key_changes(app_.config, LOCK_SH);
 }
 
+detail::OpenPgpEngine& KeyStore::openpgp() {
+  if (!openpgp_)
+    openpgp_ = std::make_unique<detail::OpenPgpEngine>(app_.db, app_.config);
+  return *openpgp_;
+}
+
+detail::KeyEngine& KeyStore::engine(KeyType type) {
+  if (type == KeyType::openpgp)
+    return openpgp();
+  if (!smime_)
+    smime_ = std::make_unique<detail::SmimeEngine>(app_.db, *app_.clock);
+  return *smime_;
+}
+
 detail::OpenPgp& KeyStore::pgp() {
-  if (!pgp_) {
-    pgp_ =
-        std::make_unique<detail::OpenPgp>(app_.config.gnupg_home(), app_.config.data_dir + "/tmp");
-  }
-  return *pgp_;
+  return openpgp().pgp();
+}
+
+detail::HomeCache KeyStore::cache() {
+  return openpgp().cache();
 }
 
 Status KeyStore::check_home() {
-  if (home_checked_)
-    return {};
-  WMK_TRY(check_gnupg_home(app_.config.gnupg_home()));
-  home_checked_ = true;
-  return {};
+  return openpgp().check_home();
 }
 
 namespace {
@@ -288,7 +298,8 @@ Result<KeyInfo> KeyStore::store_new_key(
     const std::string& algorithm, std::int64_t created, std::optional<std::int64_t> expires,
     bool revoked, const std::vector<std::string>& emails, const util::SecretBuffer& key_secret,
     const util::SecretBuffer& passphrase, const std::vector<std::uint8_t>* private_blob,
-    const std::string* certificate, const std::string* public_blob) {
+    const std::string* certificate, const std::string* public_blob,
+    const std::string* openpgp_secret) {
   (void)login;
   auto params = kdf_params_of(app_.config);
   auto salt = util::random_bytes(kSaltSize);
@@ -298,8 +309,9 @@ Result<KeyInfo> KeyStore::store_new_key(
   store::Transaction tx(app_.db);
   auto ins = app_.db.prepare(
       "INSERT INTO keys (fingerprint, user_id, type, algorithm, created, expires, revoked, kdf, "
-      "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
+      "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob, "
+      "openpgp_secret, material_digest) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id");
   ins.bind_all(fingerprint, user_id, key_type_name(type), algorithm, created, expires,
                revoked ? 1 : 0, kKdfName, params.to_string(), salt, wrapped);
   if (private_blob != nullptr)
@@ -317,6 +329,13 @@ Result<KeyInfo> KeyStore::store_new_key(
     ins.bind(14, as_blob(public_blob));
   else
     ins.bind(14, std::nullopt);
+  if (openpgp_secret != nullptr && public_blob != nullptr) {
+    ins.bind(15, as_blob(openpgp_secret));
+    ins.bind(16, detail::material_digest(*openpgp_secret, *public_blob));
+  } else {
+    ins.bind(15, std::nullopt);
+    ins.bind(16, std::nullopt);
+  }
   auto r = ins.try_step();
   if (!r) {
     if (r.code() == Errc::already_exists)
@@ -387,11 +406,14 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     if (!meta)
       return fail(meta.error());
     auto pub = pgp.export_public(meta->fingerprint);
+    auto material = cache().read_from_home(meta->fingerprint);
     Result<KeyInfo> key =
-        pub ? store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint, meta->algorithm,
+        !pub ? Result<KeyInfo>(pub.error())
+        : !material
+            ? Result<KeyInfo>(material.error())
+            : store_new_key(user->id, login, KeyType::openpgp, meta->fingerprint, meta->algorithm,
                             meta->created, meta->expires, meta->revoked, {email}, key_secret,
-                            passphrase, nullptr, nullptr, &*pub)
-            : Result<KeyInfo>(pub.error());
+                            passphrase, nullptr, nullptr, &*pub, &*material);
     if (!key) {
       (void)pgp.remove(meta->fingerprint);
       return fail(key.error());
@@ -416,7 +438,8 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
                               options.want_csr ? detail::WithCsr::yes : detail::WithCsr::no);
     if (!m)
       return fail(m.error());
-    auto blob = crypto::seal(key_secret, m->pkcs8_der.bytes(), smime_blob_ad(m->cert.fingerprint));
+    auto blob =
+        crypto::seal(key_secret, m->pkcs8_der.bytes(), detail::smime_blob_ad(m->cert.fingerprint));
     auto key = store_new_key(user->id, login, KeyType::smime, m->cert.fingerprint,
                              m->cert.algorithm, m->cert.not_before, m->cert.not_after, false,
                              {email}, key_secret, passphrase, &blob, &m->chain_pem, nullptr);
@@ -489,10 +512,13 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   if (!meta)
     return fail(meta.error());
   auto pub = pgp.export_public(fpr);
-  Result<KeyInfo> key = pub ? store_new_key(user->id, login, KeyType::openpgp, fpr, meta->algorithm,
-                                            meta->created, meta->expires, meta->revoked, *emails,
-                                            key_secret, passphrase, nullptr, nullptr, &*pub)
-                            : Result<KeyInfo>(pub.error());
+  auto material = cache().read_from_home(fpr);
+  Result<KeyInfo> key =
+      !pub        ? Result<KeyInfo>(pub.error())
+      : !material ? Result<KeyInfo>(material.error())
+                  : store_new_key(user->id, login, KeyType::openpgp, fpr, meta->algorithm,
+                                  meta->created, meta->expires, meta->revoked, *emails, key_secret,
+                                  passphrase, nullptr, nullptr, &*pub, &*material);
   if (!key) {
     (void)pgp.remove(fpr);
     return fail(key.error());
@@ -526,7 +552,7 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
   if (!emails)
     return fail(emails.error());
   auto key_secret = util::SecretBuffer::random(kKeySecretSize);
-  auto blob = crypto::seal(key_secret, m->pkcs8_der.bytes(), smime_blob_ad(fpr));
+  auto blob = crypto::seal(key_secret, m->pkcs8_der.bytes(), detail::smime_blob_ad(fpr));
   auto key = store_new_key(user->id, login, KeyType::smime, fpr, m->cert.algorithm,
                            m->cert.not_before, m->cert.not_after, false, *emails, key_secret,
                            passphrase, &blob, &m->chain_pem, nullptr);
@@ -630,6 +656,9 @@ Result<std::string> KeyStore::export_autocrypt(const KeyInfo& key, const std::st
   if (!st.step() || st.column_is_null(0))
     return make_error(Errc::not_found, "key " + key.fingerprint + " has no public part stored");
   auto blob = st.column_blob(0);
+  st.reset();
+  WMK_TRY(check_home());
+  WMK_TRY(ensure_in_home(key));
   return pgp().autocrypt_key(
       key.fingerprint, std::string_view(reinterpret_cast<const char*>(blob.data()), blob.size()),
       a);
@@ -649,25 +678,7 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
   auto unlocked = unlock(key, passphrase);
   if (!unlocked)
     return fail(unlocked.error());
-  Result<std::string> out = std::string();
-  if (key.type == KeyType::openpgp) {
-    if (auto h = check_home(); !h.ok())
-      return fail(h.error());
-    out = pgp().export_secret(key.fingerprint, unlocked->key_secret(), export_passphrase);
-  } else {
-    auto der = open_smime_key(key, unlocked->key_secret());
-    if (!der)
-      return fail(der.error());
-    auto st = app_.db.prepare("SELECT certificate FROM keys WHERE id = ?");
-    st.bind(1, key.id);
-    if (!st.step())
-      return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
-    auto chain = st.column_blob(0);
-    st.reset();  // no read transaction held while the key works (see unlock)
-    out = detail::export_pkcs12(
-        *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()),
-        export_passphrase);
-  }
+  auto out = engine(key.type).export_secret(key, unlocked->key_secret(), export_passphrase);
   if (!out)
     return fail(out.error());
   audit(key, kEventExport, Status{}, "secret");
@@ -752,100 +763,20 @@ Status KeyStore::remove(const KeyInfo& key) {
         .bind_all(e, key_type_name(key.type))
         .run();
   }
-  if (key.type == KeyType::openpgp) {
-    if (auto h = check_home(); !h.ok())
-      return fail(h.error());
-    // A correspondent's directory may hold the same public key (core/contacts): then
-    // only the secret leaves the home, and their verdicts and encryption still work.
-    auto held = app_.db.prepare(
-        "SELECT 1 FROM contact_keys WHERE fingerprint = ? AND type = 'openpgp' LIMIT 1");
-    held.bind(1, key.fingerprint);
-    const bool contact_holds = held.step();
-    // Inside the transaction: if gpg fails, the row stays and nothing changed.
-    Status gone =
-        contact_holds ? pgp().remove_secret(key.fingerprint) : pgp().remove(key.fingerprint);
-    if (!gone.ok() && gone.code() != Errc::not_found)
-      return fail(gone.error());
-  }
+  // Inside the transaction: if the engine fails, the row stays and nothing changed.
+  if (auto gone = engine(key.type).erase(key); !gone.ok())
+    return fail(gone.error());
   tx.commit();
   audit(key, kEventDelete, Status{});
   return {};
 }
 
-namespace {
-
-PublicKey public_of(const detail::PgpKeyMeta& m) {
-  PublicKey k;
-  k.type = KeyType::openpgp;
-  k.fingerprint = m.fingerprint;
-  k.algorithm = m.algorithm;
-  k.created = m.created;
-  k.expires = m.expires;
-  k.revoked = m.revoked;
-  k.can_encrypt = m.can_encrypt && !m.revoked && !m.expired;
-  k.user_ids = m.user_ids;
-  k.emails = m.emails;
-  return k;
-}
-
-PublicKey public_of(const detail::PublicCertificate& c, std::int64_t now) {
-  PublicKey k;
-  k.type = KeyType::smime;
-  k.fingerprint = c.cert.fingerprint;
-  k.algorithm = c.cert.algorithm;
-  k.created = c.cert.not_before;
-  k.expires = c.cert.not_after;
-  k.can_encrypt = now >= c.cert.not_before && now <= c.cert.not_after;
-  k.user_ids = {c.cert.subject};
-  k.emails = c.cert.emails;
-  k.data = c.chain_pem;
-  k.subject = c.cert.subject;
-  k.issuer = c.cert.issuer;
-  k.chain_trusted = c.chain_trusted;
-  return k;
-}
-
-}  // namespace
-
 Result<std::vector<PublicKey>> KeyStore::read_public(KeyType type, std::string_view data) {
-  if (type == KeyType::smime) {
-    auto cert = detail::parse_public_certificate(data);
-    if (!cert)
-      return cert.error();
-    return std::vector<PublicKey>{public_of(*cert, app_.clock->now())};
-  }
-  WMK_TRY(check_home());
-  auto metas = pgp().inspect(data);
-  if (!metas)
-    return metas.error();
-  std::vector<PublicKey> out;
-  for (const auto& m : *metas) {
-    if (m.has_secret)
-      return make_error(Errc::invalid_argument,
-                        "the data holds a secret key: only public keys are taken (nothing was "
-                        "imported)");
-    out.push_back(public_of(m));
-  }
-  return out;
+  return engine(type).read_public(data);
 }
 
 Result<std::vector<PublicKey>> KeyStore::import_public(KeyType type, std::string_view data) {
-  if (type == KeyType::smime)
-    return read_public(type, data);
-  WMK_TRY(check_home());
-  auto metas = pgp().import_public(data);
-  if (!metas)
-    return metas.error();
-  std::vector<PublicKey> out;
-  for (const auto& m : *metas) {
-    PublicKey k = public_of(m);
-    auto armored = pgp().export_public(m.fingerprint);
-    if (!armored)
-      return armored.error();
-    k.data = std::move(armored).value();
-    out.push_back(std::move(k));
-  }
-  return out;
+  return engine(type).import_public(data);
 }
 
 Result<PublicKey> KeyStore::public_openpgp(const std::string& fingerprint) {
@@ -853,7 +784,7 @@ Result<PublicKey> KeyStore::public_openpgp(const std::string& fingerprint) {
   auto m = pgp().find(fingerprint);
   if (!m)
     return m.error();
-  PublicKey k = public_of(*m);
+  PublicKey k = detail::public_of(*m);
   auto armored = pgp().export_public(m->fingerprint);
   if (!armored)
     return armored.error();
@@ -876,6 +807,23 @@ Status KeyStore::remove_public_openpgp(const std::string& fingerprint) {
   if (!gone.ok() && gone.code() != Errc::not_found)
     return gone;
   return {};
+}
+
+Status KeyStore::ensure_in_home(const KeyInfo& key) {
+  return engine(key.type).prepare(key);
+}
+
+Status KeyStore::cache_public_openpgp(std::string_view armored) {
+  WMK_TRY(check_home());
+  return cache().ensure_public(armored);
+}
+
+Result<KeyStore::MaterialFill> KeyStore::fill_key_material(store::PurgeMode mode) {
+  WMK_TRY(check_home());
+  auto filled = cache().fill_missing(mode == store::PurgeMode::remove);
+  if (!filled)
+    return filled.error();
+  return MaterialFill{std::move(filled->filled), std::move(filled->missing)};
 }
 
 Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
@@ -903,6 +851,7 @@ Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
 Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBuffer& passphrase) {
   auto fresh = load(key_in.id);
   if (!fresh || fresh->fingerprint != key_in.fingerprint) {
+    engine(key_in.type).forget(key_in.fingerprint);
     Error e = make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
     audit(key_in, kEventUnlock, e);
     return e;
@@ -914,6 +863,10 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
   };
   if (auto st = usable_for(key, KeyUse::decrypt); !st.ok())
     return fail(st.error());
+  // Before the KDF: a key whose material this node cannot have is refused at once, and
+  // a key made before the store held its material has it filled here, on its node.
+  if (auto c = engine(key.type).prepare(key); !c.ok())
+    return fail(c.error());
   auto st =
       app_.db.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
   st.bind(1, key.id);
@@ -948,29 +901,16 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
 Result<UnlockedKey> KeyStore::from_key_secret(const KeyInfo& key_in,
                                               util::SecretBuffer key_secret) {
   auto fresh = load(key_in.id);
-  if (!fresh || fresh->fingerprint != key_in.fingerprint)
+  if (!fresh || fresh->fingerprint != key_in.fingerprint) {
+    // Deleted on another node: this node's copy goes too.
+    engine(key_in.type).forget(key_in.fingerprint);
     return make_error(Errc::not_found, "key " + key_in.fingerprint + " is gone");
+  }
   WMK_TRY(usable_for(*fresh, KeyUse::decrypt));
   if (key_secret.size() != kKeySecretSize)
     return make_error(Errc::crypto, "a key secret is " + std::to_string(kKeySecretSize) + " bytes");
-  if (fresh->type == KeyType::smime) {
-    auto der = open_smime_key(*fresh, key_secret);
-    if (!der)
-      return der.error();
-  }
+  WMK_TRY(engine(fresh->type).check_key_secret(*fresh, key_secret));
   return UnlockedKey(std::move(fresh).value(), std::move(key_secret));
-}
-
-Result<util::SecretBuffer> KeyStore::open_smime_key(const KeyInfo& key,
-                                                    const util::SecretBuffer& key_secret) {
-  auto st = app_.db.prepare("SELECT private_blob FROM keys WHERE id = ? AND fingerprint = ?");
-  st.bind_all(key.id, key.fingerprint);
-  if (!st.step() || st.column_is_null(0))
-    return make_error(Errc::not_found, "key " + key.fingerprint + " is gone");
-  auto der = crypto::open(key_secret, st.column_blob(0), smime_blob_ad(key.fingerprint));
-  if (!der)
-    return make_error(Errc::crypto, "the key secret does not open S/MIME key " + key.fingerprint);
-  return der;
 }
 
 Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view ciphertext) {
@@ -981,25 +921,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   };
   if (auto st = usable_for(info, KeyUse::decrypt); !st.ok())
     return fail(st.error());
-  Result<DecryptResult> out = make_error(Errc::internal, "");
-  if (info.type == KeyType::openpgp) {
-    if (auto h = check_home(); !h.ok())
-      return fail(h.error());
-    out = pgp().decrypt(info.fingerprint, key.key_secret(), ciphertext);
-  } else {
-    auto der = open_smime_key(info, key.key_secret());
-    if (!der)
-      return fail(der.error());
-    auto st = app_.db.prepare("SELECT certificate FROM keys WHERE id = ?");
-    st.bind(1, info.id);
-    if (!st.step())
-      return fail(make_error(Errc::not_found, "key " + info.fingerprint + " is gone"));
-    auto chain = st.column_blob(0);
-    st.reset();  // no read transaction held while the key works (see unlock)
-    out = detail::decrypt(
-        *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()),
-        ciphertext);
-  }
+  auto out = engine(info.type).decrypt(info, key.key_secret(), ciphertext);
   if (!out)
     return fail(out.error());
   out->key_expired = key_expired(info, app_.clock->now());
@@ -1015,24 +937,7 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
   };
   if (auto st = usable_for(info, KeyUse::sign); !st.ok())
     return fail(st.error());
-  Result<SignResult> out = make_error(Errc::internal, "");
-  if (info.type == KeyType::openpgp) {
-    if (auto h = check_home(); !h.ok())
-      return fail(h.error());
-    out = pgp().sign(info.fingerprint, key.key_secret(), data);
-  } else {
-    auto der = open_smime_key(info, key.key_secret());
-    if (!der)
-      return fail(der.error());
-    auto st = app_.db.prepare("SELECT certificate FROM keys WHERE id = ?");
-    st.bind(1, info.id);
-    if (!st.step())
-      return fail(make_error(Errc::not_found, "key " + info.fingerprint + " is gone"));
-    auto chain = st.column_blob(0);
-    st.reset();  // no read transaction held while the key works (see unlock)
-    out = detail::sign(
-        *der, std::string_view(reinterpret_cast<const char*>(chain.data()), chain.size()), data);
-  }
+  auto out = engine(info.type).sign(info, key.key_secret(), data);
   if (!out)
     return fail(out.error());
   audit(info, kEventSign, Status{}, out->micalg);
@@ -1041,18 +946,12 @@ Result<SignResult> KeyStore::sign(const UnlockedKey& key, std::string_view data)
 
 Result<VerifyResult> KeyStore::verify(KeyType type, std::string_view signed_data,
                                       std::string_view signature) {
-  if (type == KeyType::openpgp) {
-    WMK_TRY(check_home());
-    return pgp().verify(signed_data, signature);
-  }
-  return detail::verify(signed_data, signature);
+  return engine(type).verify(signed_data, signature);
 }
 
 Result<std::string> KeyStore::encrypt(KeyType type, const std::vector<std::string>& recipient_keys,
                                       std::string_view plaintext, SmimeCipher cipher) {
-  if (type == KeyType::openpgp)
-    return pgp().encrypt(recipient_keys, plaintext);
-  return detail::encrypt(recipient_keys, plaintext, cipher);
+  return engine(type).encrypt(recipient_keys, plaintext, cipher);
 }
 
 }  // namespace wmk::keys

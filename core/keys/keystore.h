@@ -5,7 +5,9 @@
 // passphrase. The key secret opens the private key: for OpenPGP it is gpg-agent's
 // passphrase for the key in the GnuPG home (hex), for S/MIME the AEAD key of the
 // stored PKCS#8. The KDF runs once per unlock; every later operation costs
-// milliseconds. Every key operation is audited.
+// milliseconds. Every key operation is audited. The store holds every key's material
+// (OpenPGP: gpg-agent's key files, still under the key secret); the GnuPG home is a
+// cache of it that each node fills before a key's use (detail::HomeCache).
 
 #include <cstdint>
 #include <memory>
@@ -26,7 +28,11 @@ namespace wmk::keys {
 
 namespace detail {
 class OpenPgp;
-}
+class HomeCache;
+class KeyEngine;
+class OpenPgpEngine;
+class SmimeEngine;
+}  // namespace detail
 
 struct GenerateOptions {
   KeyType type = KeyType::openpgp;
@@ -174,6 +180,22 @@ class KeyStore {
   };
   Result<Orphans> remove_orphans(store::PurgeMode mode);
 
+  // Fills the stored secret key material of OpenPGP keys made before the store held it
+  // (keys.openpgp_secret) from this node's GnuPG home. Returns the fingerprints filled
+  // (with PurgeMode::dry_run: that would be filled) and those this home lacks too (the
+  // node that made them must fill them).
+  struct MaterialFill {
+    std::vector<std::string> filled;
+    std::vector<std::string> missing;
+  };
+  Result<MaterialFill> fill_key_material(store::PurgeMode mode);
+
+  // Makes the GnuPG home hold the store's version of an OpenPGP key (docs/security.md,
+  // "Key material in the store"): imported, replaced or, when the row is gone,
+  // removed. Cheap once a process has seen that version. Errc::not_found if the row is
+  // gone; Errc::disabled when neither the store nor this home has its material.
+  Status ensure_in_home(const KeyInfo& key);
+
   // Held (shared) while a public key is in the GnuPG home before its contact_keys row
   // is committed, so that remove_orphans never takes it for a leftover; released when
   // the descriptor goes. Blocks while remove_orphans runs.
@@ -196,14 +218,24 @@ class KeyStore {
   // An OpenPGP public key as the GnuPG home holds it now. Errc::not_found if absent.
   Result<PublicKey> public_openpgp(const std::string& fingerprint);
 
+  // Merges an OpenPGP public key as the store keeps it (armored) into the GnuPG home,
+  // once per process for the same bytes, so that what the home says about it (e.g. a
+  // revocation another node imported) is at least what the store says.
+  Status cache_public_openpgp(std::string_view armored);
+
   // Removes an OpenPGP public key from the GnuPG home when nobody needs it any more:
   // never a key of this server's users (whose secret is there too). Missing is fine.
   Status remove_public_openpgp(const std::string& fingerprint);
 
  private:
+  // The engine of a key technology (key_engine.h), made on first use and kept (the
+  // OpenPGP one with its GPGME context).
+  detail::KeyEngine& engine(KeyType type);
+  detail::OpenPgpEngine& openpgp();
+  // The OpenPGP engine's parts that generation, import, delete and the orphan sweep use.
   Status check_home();
-  // The OpenPGP engine, made on first use and kept with its GPGME context.
   detail::OpenPgp& pgp();
+  detail::HomeCache cache();
   Result<KeyInfo> load(std::int64_t id);
   Result<KeyInfo> store_new_key(std::int64_t user_id, const std::string& login, KeyType type,
                                 const std::string& fingerprint, const std::string& algorithm,
@@ -212,9 +244,8 @@ class KeyStore {
                                 const util::SecretBuffer& key_secret,
                                 const util::SecretBuffer& passphrase,
                                 const std::vector<std::uint8_t>* private_blob,
-                                const std::string* certificate, const std::string* public_blob);
-  Result<util::SecretBuffer> open_smime_key(const KeyInfo& key,
-                                            const util::SecretBuffer& key_secret);
+                                const std::string* certificate, const std::string* public_blob,
+                                const std::string* openpgp_secret = nullptr);
   // Errc::revoked, or Errc::expired for a certificate not valid yet; for signing
   // also Errc::expired past the key's expiry, in words for the user.
   enum class KeyUse { decrypt, sign };
@@ -226,8 +257,8 @@ class KeyStore {
 
   app::App& app_;
   Actor actor_;
-  bool home_checked_ = false;
-  std::unique_ptr<detail::OpenPgp> pgp_;
+  std::unique_ptr<detail::OpenPgpEngine> openpgp_;
+  std::unique_ptr<detail::SmimeEngine> smime_;
 };
 
 }  // namespace wmk::keys

@@ -236,6 +236,17 @@ ALTER TABLE sessions ADD COLUMN mail_password BLOB;
 ALTER TABLE mail_folder_state ADD COLUMN uidvalidity INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE mail_folder_state ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 0;
 )sql"},
+      {7, R"sql(
+-- keys: the OpenPGP secret key material lives in the store, so that every node's GnuPG
+-- home is a cache rebuilt from it (docs/security.md, "Key material in the store").
+-- openpgp_secret: gpg-agent's key files for the key's parts, each still protected by
+-- the agent under the key secret (never a usable key by itself); NULL for a key made
+-- before this version until its node's home fills it in (fsck, or its next use there).
+-- material_digest: SHA-256 over openpgp_secret and public_blob, what a node compares
+-- with the version its home holds.
+ALTER TABLE keys ADD COLUMN openpgp_secret BLOB;
+ALTER TABLE keys ADD COLUMN material_digest TEXT;
+)sql"},
   };
   return kMigrations;
 }
