@@ -1,127 +1,27 @@
 #include "core/grant/cookie.h"
 
-#include <cstdint>
-#include <cstring>
+#include "core/util/secret_cookie.h"
 
 namespace wmk::grant {
-
-namespace {
-
-// base64url is done here rather than with util::base64url_* because those return
-// std::string / std::vector, which would leave copies of the secret in the heap.
-constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
-
-std::size_t encoded_size(std::size_t n) {
-  return n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
-}
-
-// Writes the base64url of in to out (which has encoded_size(in.size()) bytes).
-void encode_into(const util::SecretBuffer& in, std::uint8_t* out) {
-  const std::uint8_t* b = in.data();
-  const std::size_t n = in.size();
-  std::size_t o = 0;
-  std::size_t i = 0;
-  for (; i + 2 < n; i += 3) {
-    std::uint32_t v = static_cast<std::uint32_t>(b[i]) << 16 |
-                      static_cast<std::uint32_t>(b[i + 1]) << 8 | b[i + 2];
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 18 & 63]);
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 12 & 63]);
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 6 & 63]);
-    out[o++] = static_cast<std::uint8_t>(kB64[v & 63]);
-    v = 0;
-  }
-  if (n - i == 1) {
-    std::uint32_t v = static_cast<std::uint32_t>(b[i]) << 16;
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 18 & 63]);
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 12 & 63]);
-  } else if (n - i == 2) {
-    std::uint32_t v = static_cast<std::uint32_t>(b[i]) << 16 | static_cast<std::uint32_t>(b[i + 1])
-                                                                   << 8;
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 18 & 63]);
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 12 & 63]);
-    out[o++] = static_cast<std::uint8_t>(kB64[v >> 6 & 63]);
-  }
-}
-
-}  // namespace
 
 util::SecretBuffer new_grant_secret() {
   return util::SecretBuffer::random(kGrantSecretSize);
 }
 
 util::SecretBuffer encode_grant_cookie(const util::SecretBuffer& secret) {
-  util::SecretBuffer out(encoded_size(secret.size()));
-  encode_into(secret, out.data());
-  return out;
+  return util::encode_secret_cookie(secret);
 }
 
 Result<util::SecretBuffer> decode_grant_cookie(std::string_view value) {
-  if (value.size() != encoded_size(kGrantSecretSize)) {
-    return make_error(Errc::invalid_argument, "the grant cookie is not a grant secret");
-  }
-  util::SecretBuffer out(kGrantSecretSize);
-  std::uint32_t acc = 0;
-  int bits = 0;
-  std::size_t o = 0;
-  for (char c : value) {
-    int v = b64_value(c);
-    if (v < 0) {
-      acc = 0;
-      return make_error(Errc::invalid_argument, "the grant cookie is not base64url");
-    }
-    acc = acc << 6 | static_cast<std::uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (o == out.size()) {
-        acc = 0;
-        return make_error(Errc::invalid_argument, "the grant cookie is too long");
-      }
-      out.data()[o++] = static_cast<std::uint8_t>(acc >> bits & 0xff);
-    }
-  }
-  // Non-canonical trailing bits mean the value was not made by encode_grant_cookie.
-  const bool canonical = o == out.size() && (acc & ((1u << bits) - 1)) == 0;
-  acc = 0;
-  if (!canonical) {
-    return make_error(Errc::invalid_argument, "the grant cookie is not a grant secret");
-  }
-  return out;
+  return util::decode_secret_cookie(value, kGrantSecretSize, "grant");
 }
 
 util::SecretBuffer grant_set_cookie(const util::SecretBuffer& secret) {
-  static constexpr std::string_view kAttributes = "; Path=/; Secure; HttpOnly; SameSite=Strict";
-  const std::string_view name = kGrantCookieName;
-  const std::size_t value_size = encoded_size(secret.size());
-  util::SecretBuffer out(name.size() + 1 + value_size + kAttributes.size());
-  std::uint8_t* p = out.data();
-  std::memcpy(p, name.data(), name.size());
-  p += name.size();
-  *p++ = '=';
-  encode_into(secret, p);
-  p += value_size;
-  std::memcpy(p, kAttributes.data(), kAttributes.size());
-  return out;
+  return util::secret_set_cookie(kGrantCookieName, secret);
 }
 
 std::string grant_clear_cookie() {
-  return std::string(kGrantCookieName) +
-         "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0; "
-         "Expires=Thu, 01 Jan 1970 00:00:00 GMT";
+  return util::secret_clear_cookie(kGrantCookieName);
 }
 
 }  // namespace wmk::grant

@@ -476,7 +476,9 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
     return fail(emails.error());
   auto held = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
   held.bind(1, fpr);
-  if (held.step())
+  bool already = held.step();
+  held.reset();  // the read ends before fail() writes the audit row
+  if (already)
     return fail(make_error(Errc::already_exists, "key " + fpr + " is already held here"));
   // A key in the GnuPG home without a database row is a leftover of an interrupted
   // operation; its key secret is lost, so it is unusable: clear it first.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/audit/audit.h"
+#include "core/crypto/aead.h"
 #include "core/util/encoding.h"
 
 namespace wmk::session {
@@ -300,6 +301,47 @@ std::optional<std::string> SessionStore::take_notice(const std::string& session_
   clear.run();
   tx.commit();
   return notice;
+}
+
+namespace {
+
+// Binds a sealed mail password to its session: the short id outlives rotate().
+std::string mail_password_ad(const Session& s) {
+  return "webmailkey mail password\n" + s.short_id;
+}
+
+}  // namespace
+
+Result<util::SecretBuffer> SessionStore::keep_mail_password(const Session& s,
+                                                            const util::SecretBuffer& password) {
+  if (password.empty())
+    return make_error(Errc::invalid_argument, "no mail password to keep");
+  auto secret = util::SecretBuffer::random(kMailSecretSize);
+  auto sealed = crypto::seal(secret, password.bytes(), mail_password_ad(s));
+  auto st = db_.prepare("UPDATE sessions SET mail_password = ? WHERE id = ?");
+  st.bind_all(sealed, s.id);
+  WMK_TRY(st.try_step());
+  if (db_.changes() == 0)
+    return make_error(Errc::not_found, "no such session (logged out or expired)");
+  return secret;
+}
+
+Result<util::SecretBuffer> SessionStore::mail_password(const Session& s,
+                                                       const util::SecretBuffer& secret) {
+  auto st = db_.prepare("SELECT mail_password FROM sessions WHERE id = ?");
+  st.bind(1, s.id);
+  if (!st.step())
+    return make_error(Errc::not_found, "no such session (logged out or expired)");
+  if (st.column_is_null(0))
+    return make_error(Errc::not_found, "this session keeps no mail password: log in again");
+  auto sealed = st.column_blob(0);
+  st.reset();
+  auto password = crypto::open(secret, sealed, mail_password_ad(s));
+  if (!password)
+    return make_error(Errc::bad_credentials,
+                      "the mail password cookie does not open this session's mail password: "
+                      "log in again");
+  return password;
 }
 
 bool SessionStore::csrf_matches(const Session& s, std::string_view token) {

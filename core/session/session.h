@@ -21,6 +21,10 @@
 
 namespace wmk::session {
 
+// The cookie that carries the secret opening a session's kept mail password.
+inline constexpr const char* kMailCookieName = "__Host-wmk-mail";
+inline constexpr std::size_t kMailSecretSize = 32;
+
 struct Session {
   std::string id;        // lowercase hex SHA-256 of the token
   std::string short_id;  // 8 hex characters, what admins see
@@ -90,6 +94,17 @@ class SessionStore {
   static void append_notice(store::Db& db, const std::string& session_id, std::string_view text);
   // The pending message, cleared as it is read; nullopt if there is none.
   std::optional<std::string> take_notice(const std::string& session_id);
+
+  // The user's own mail-server password (config `imap_login = user`), kept for the
+  // session like a grant: sealed (AES-256-GCM, bound to the session) under a fresh
+  // random secret that is returned for the browser's cookie kMailCookieName and never
+  // stored. The row holds only the sealed blob, gone with the session. Errc::not_found
+  // if the session is gone.
+  Result<util::SecretBuffer> keep_mail_password(const Session& s,
+                                                const util::SecretBuffer& password);
+  // The kept mail password, opened with the cookie's secret. Errc::not_found if the
+  // session keeps none or is gone; Errc::bad_credentials if the secret does not open it.
+  Result<util::SecretBuffer> mail_password(const Session& s, const util::SecretBuffer& secret);
 
   // True if token equals the session's CSRF token; constant-time.
   static bool csrf_matches(const Session& s, std::string_view token);

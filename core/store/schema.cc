@@ -225,6 +225,11 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE OR DELETE ON audit
 CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
   FOR EACH STATEMENT EXECUTE FUNCTION wmk_audit_append_only();
 )sql"},
+      {5, R"sql(
+-- sessions: the user's own mail-server password (imap_login = user), sealed under a
+-- secret only the browser's cookie holds (docs/security.md, "Mail-server login")
+ALTER TABLE sessions ADD COLUMN mail_password BLOB;
+)sql"},
   };
   return kMigrations;
 }

@@ -115,7 +115,7 @@ class SqliteStatement final : public StatementImpl {
       return;
     for (sqlite3_stmt* s = sqlite3_next_stmt(db_, nullptr); s != nullptr;
          s = sqlite3_next_stmt(db_, s)) {
-      if (s != stmt_ && sqlite3_stmt_busy(s)) {
+      if (s != stmt_ && sqlite3_stmt_busy(s) && sqlite3_stmt_readonly(s)) {
         const char* read = sqlite3_sql(s);
         throw StoreError(std::string("a write while a read is still open on the connection "
                                      "(finish or reset the read first); the read: ") +

@@ -111,6 +111,9 @@ class StoreMigrate(unittest.TestCase):
         con.commit()
         con.close()
         before = dump_of(self.db_path)
+        con = sqlite3.connect(self.db_path)
+        latest = str(con.execute("PRAGMA user_version").fetchone()[0])
+        con.close()
         p = subprocess.Popen([CLI, "--config", self.wmk.config_path, "store", "migrate", "--to",
                               "postgresql"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill once the copy is under way: the schema is in place (committed before the
@@ -118,7 +121,7 @@ class StoreMigrate(unittest.TestCase):
         deadline = time.time() + 60
         while time.time() < deadline and p.poll() is None:
             tables = self.pg.psql(self.dbname, "SELECT to_regclass('wmk_schema_version') IS NOT NULL")
-            if tables == "t" and self.pg.psql(self.dbname, "SELECT version FROM wmk_schema_version") == "4":
+            if tables == "t" and self.pg.psql(self.dbname, "SELECT version FROM wmk_schema_version") == latest:
                 locks = self.pg.psql("postgres", "SELECT count(*) FROM pg_locks l JOIN pg_database d "
                                      "ON d.oid = l.database WHERE d.datname = '%s' AND l.locktype = "
                                      "'advisory'" % self.dbname)

@@ -180,9 +180,11 @@ TEST_P(UsersTest, RemoveCascadesToEverythingOfTheUser) {
     ASSERT_TRUE(st.step());
     EXPECT_EQ(st.column_int(0), 0) << table;
   }
-  auto st = db->prepare("SELECT count(*) FROM user_emails");
-  ASSERT_TRUE(st.step());
-  EXPECT_EQ(st.column_int(0), 1);  // bob's
+  {
+    auto st = db->prepare("SELECT count(*) FROM user_emails");
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.column_int(0), 1);  // bob's
+  }
   EXPECT_EQ(users->remove("alice").code(), Errc::not_found);
   // The address is free again.
   EXPECT_TRUE(users->add("alice2", "alice@example.org", "", pw("x"), kFast).ok());

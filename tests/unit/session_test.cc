@@ -327,6 +327,54 @@ TEST_P(SessionTest, RotateWithGrantsLeftBehindIsRefusedByTheForeignKey) {
   EXPECT_EQ(count("grants"), 1);
 }
 
+// imap_login = user: the password is kept like a grant, sealed under a secret that only
+// the browser's cookie holds. The row has neither the password nor the secret.
+TEST_P(SessionTest, AKeptMailPasswordOpensOnlyWithItsCookieAndItsSession) {
+  auto a = sessions->create(alice, "", "");
+  auto b = sessions->create(bob, "", "");
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string password = "imap password 7f3a";
+  auto secret = sessions->keep_mail_password(a->session, util::SecretBuffer::copy_of(password));
+  ASSERT_TRUE(secret.ok()) << secret.error().message;
+  EXPECT_EQ(secret->size(), kMailSecretSize);
+
+  auto opened = sessions->mail_password(a->session, *secret);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  EXPECT_EQ(opened->view(), password);
+
+  // Neither the password nor the secret is in the database.
+  auto row = db->prepare("SELECT mail_password FROM sessions WHERE id = ?");
+  row.bind(1, a->session.id);
+  ASSERT_TRUE(row.step());
+  auto sealed = row.column_blob(0);
+  row.reset();
+  std::string bytes(sealed.begin(), sealed.end());
+  EXPECT_EQ(bytes.find(password), std::string::npos);
+  EXPECT_EQ(bytes.find(std::string(secret->view())), std::string::npos);
+
+  // Another secret does not open it; bob's session keeps nothing; the blob copied to
+  // bob's row does not open there.
+  EXPECT_EQ(sessions->mail_password(a->session, util::SecretBuffer::random(kMailSecretSize)).code(),
+            Errc::bad_credentials);
+  EXPECT_EQ(sessions->mail_password(b->session, *secret).code(), Errc::not_found);
+  db->prepare("UPDATE sessions SET mail_password = ? WHERE id = ?")
+      .bind_all(sealed, b->session.id)
+      .run();
+  EXPECT_EQ(sessions->mail_password(b->session, *secret).code(), Errc::bad_credentials);
+
+  // A rotated session keeps it; logout ends it.
+  auto rotated =
+      sessions->rotate(a->session, [](const std::string&, const std::string&) { return Status{}; });
+  ASSERT_TRUE(rotated.ok());
+  auto again = sessions->mail_password(rotated->session, *secret);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->view(), password);
+  ASSERT_TRUE(sessions->end(rotated->session.id).ok());
+  EXPECT_EQ(sessions->mail_password(rotated->session, *secret).code(), Errc::not_found);
+  EXPECT_EQ(sessions->keep_mail_password(rotated->session, util::SecretBuffer::copy_of("x")).code(),
+            Errc::not_found);
+}
+
 WMK_INSTANTIATE_ON_BOTH_ENGINES(SessionTest);
 
 }  // namespace wmk::session

@@ -59,6 +59,51 @@ TEST(Store, MustExistRefusesMissingFile) {
   EXPECT_EQ(db.code(), Errc::not_found);
 }
 
+// SQLite in WAL mode: a write outside a transaction while a read on the same
+// connection is open upgrades the read's snapshot, and fails at once (no busy wait)
+// if another connection wrote meanwhile. The engine refuses such a write every time,
+// so the mistake shows in tests instead of under load (the admin-guide walkthrough
+// once met it: `key export` against Postfix delivering through `webmailkey deliver`).
+TEST(Store, AWriteWhileAReadIsOpenIsRefusedEveryTime) {
+  test::TempDir dir;
+  auto path = dir.path() + "/r.db";
+  auto a = Db::open(path, OpenMode::create_if_missing);
+  ASSERT_TRUE(a.ok()) << a.error().message;
+  a->exec("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1), (2);");
+  auto b = Db::open(path, OpenMode::must_exist);
+  ASSERT_TRUE(b.ok());
+
+  auto read = a->prepare("SELECT x FROM t");
+  ASSERT_TRUE(read.step());
+  b->prepare("INSERT INTO t VALUES (3)").run();  // another writer, meanwhile
+  try {
+    a->prepare("INSERT INTO t VALUES (4)").run();
+    ADD_FAILURE() << "a write with a read open was allowed";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("SELECT x FROM t"), std::string::npos) << e.what();
+  }
+  // Without the other writer it is refused too: the mistake does not hide.
+  read.reset();
+  ASSERT_TRUE(read.step());
+  EXPECT_THROW(a->prepare("INSERT INTO t VALUES (5)").run(), StoreError);
+  // Once the read is over the same write goes through, and one inside a transaction
+  // is the transaction's business (BEGIN IMMEDIATE takes the lock up front).
+  read.reset();
+  a->prepare("INSERT INTO t VALUES (6)").run();
+  {
+    Transaction tx(*a);
+    auto r = a->prepare("SELECT count(*) FROM t");
+    ASSERT_TRUE(r.step());
+    EXPECT_EQ(r.column_int(0), 4);
+    a->prepare("INSERT INTO t VALUES (7)").run();
+    r.reset();
+    tx.commit();
+  }
+  auto n = b->prepare("SELECT count(*) FROM t");
+  ASSERT_TRUE(n.step());
+  EXPECT_EQ(n.column_int(0), 5);
+}
+
 TEST(Store, TransactionRollsBackUnlessCommitted) {
   Db db = Db::open_memory();
   db.exec("CREATE TABLE t (x INTEGER UNIQUE)");
