@@ -17,7 +17,7 @@ set(allowed_store "util")
 set(allowed_crypto "util")
 set(allowed_net "util")
 set(allowed_audit "store;util")
-set(allowed_session "audit;config;store;util")
+set(allowed_session "audit;config;crypto;store;util")
 set(allowed_app "config;store;util")
 # Modules that no other core module may include.
 set(top_modules "setup")
