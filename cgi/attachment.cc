@@ -19,14 +19,16 @@ Response attachment(Context& ctx) {
     return error_response(404, "There is no such attachment.", ctx.viewer());
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
-  auto raw = (*box)->maildir().read(*folder, uid);
+    return mailbox_error(box.error(), ctx.viewer());
+  auto raw = (*box)->mailbox().read(*folder, uid);
   if (!raw) {
     if (raw.code() == Errc::not_found || raw.code() == Errc::invalid_argument)
       return error_response(404, "There is no such message; it may have been moved or deleted.",
                             ctx.viewer());
     if (raw.code() == Errc::unsupported)
       return error_response(413, "This message is too large to open here.", ctx.viewer());
+    if (raw.code() == Errc::io)
+      return mailbox_error(raw.error(), ctx.viewer());
     throw std::runtime_error("reading a message failed: " + raw.error().message);
   }
   auto content = mail::part_content(*raw, part);

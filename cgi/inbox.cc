@@ -59,10 +59,13 @@ Response inbox(Context& ctx) {
     return error_response(400, "The page number must be a whole number from 1.", ctx.viewer());
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
+    return mailbox_error(box.error(), ctx.viewer());
   auto& index = (*box)->index();
-  if (auto st = index.refresh(*folder); !st)
-    throw std::runtime_error("refreshing the mail index failed: " + st.error().message);
+  if (auto st = index.refresh(*folder); !st) {
+    if (st.code() != Errc::io)
+      throw std::runtime_error("refreshing the mail index failed: " + st.error().message);
+    return mailbox_error(st.error(), ctx.viewer());
+  }
   auto page = index.page(*folder, *page_no, static_cast<int>(ctx.app.config.page_size));
   if (!page)
     throw std::runtime_error("reading the mail index failed: " + page.error().message);

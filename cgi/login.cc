@@ -103,6 +103,10 @@ Response submit(Context& ctx) {
   r.add_cookie(SetCookie::session_secret(kSessionCookie, outcome->session.token));
   r.add_cookie(SetCookie::deletion(kLoginCsrfCookie));
   r.add_cookie(SetCookie::deletion(kGrantCookie));
+  if (outcome->mail_cookie)
+    r.add_cookie(SetCookie::session_secret(kMailCookie, *outcome->mail_cookie));
+  else
+    r.add_cookie(SetCookie::deletion(kMailCookie));
   return r;
 }
 

@@ -19,6 +19,7 @@ Response logout(Context& ctx) {
   Response r = Response::redirect("/login?ended=logout");
   r.add_cookie(SetCookie::deletion(kSessionCookie));
   r.add_cookie(SetCookie::deletion(kGrantCookie));
+  r.add_cookie(SetCookie::deletion(kMailCookie));
   return r;
 }
 

@@ -32,13 +32,14 @@ Response message(Context& ctx) {
     return error_response(404, "There is no such message.", ctx.viewer());
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
-  const auto& maildir = (*box)->maildir();
+    return mailbox_error(box.error(), ctx.viewer());
+  auto& mailbox = (*box)->mailbox();
   // Mark it seen unless the index already says so: each Maildir lookup of a message in
-  // cur/ lists the folder, which costs ~20 ms per lookup at 10,000 messages.
+  // cur/ lists the folder, which costs ~20 ms per lookup at 10,000 messages (and each
+  // IMAP STORE a round trip).
   auto& index = (*box)->index();
   if (auto summary = index.find(ref->folder, ref->uid); !summary || !summary->seen) {
-    if (maildir.mark_seen(ref->folder, ref->uid))
+    if (mailbox.mark_seen(ref->folder, ref->uid))
       (void)index.note_changed(ref->folder, ref->uid);
   }
   const HtmlView view =
@@ -53,8 +54,8 @@ Response import_key(Context& ctx, const webflow::MessageRef& ref) {
     return error_response(400, "The request names no key to import.", ctx.viewer());
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
-  auto raw = (*box)->maildir().read(ref.folder, ref.uid);
+    return mailbox_error(box.error(), ctx.viewer());
+  auto raw = (*box)->mailbox().read(ref.folder, ref.uid);
   if (!raw)
     return error_response(404, "There is no such message; it may have been moved or deleted.",
                           ctx.viewer());

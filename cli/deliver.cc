@@ -60,6 +60,15 @@ void run_deliver(Context& ctx, const std::string& login, const std::string& fold
   auto app = app::open(ctx.config_path);
   if (!app)
     return fail(ctx, app.error(), false);
+  if (app->config.mailbox != config::MailboxBackend::maildir) {
+    // The IMAP server's own delivery (Dovecot's LDA or LMTP) puts mail there; a Maildir
+    // written here would never be read.
+    return fail(ctx,
+                make_error(Errc::config,
+                           "mailbox = imap: deliver mail with the IMAP server's own delivery "
+                           "agent (Dovecot's LDA or LMTP), not webmailkey deliver"),
+                false);
+  }
   auth::UserStore users(app->db, *app->clock);
   auto user = users.find(login);
   if (!user)

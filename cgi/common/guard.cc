@@ -153,9 +153,9 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   RequestLimits limits;
   limits.max_body_bytes = max_request_bytes(cfg);
   SecretNames secrets = program.secrets;
-  // The session and grant cookies are credentials: they never reach cgicc. The
-  // browser sends the grant cookie with every request, whichever program it is for.
-  for (auto name : {kSessionCookie, kGrantCookie}) {
+  // The session, grant and mail cookies are credentials: they never reach cgicc. The
+  // browser sends them with every request, whichever program it is for.
+  for (auto name : {kSessionCookie, kGrantCookie, kMailCookie}) {
     if (std::find(secrets.cookies.begin(), secrets.cookies.end(), name) == secrets.cookies.end())
       secrets.cookies.push_back(name);
   }
@@ -221,9 +221,11 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   if (token && !token->empty()) {
     session::SessionStore sessions(app->db, *app->clock, app->config);
     auto resumed = sessions.resume(token->view());
-    if (resumed)
+    if (resumed) {
       ctx.session = std::move(resumed).value();
-    else
+      if (auto mail = request->take_secret_cookie(kMailCookie); mail && !mail->empty())
+        sessions.open_mail_password(*ctx.session, mail->view());
+    } else
       ctx.session_error = resumed.code();
   }
 

@@ -37,6 +37,10 @@ inline constexpr std::string_view kLoginCsrfCookie = "__Host-wmk-login-csrf";
 // The grant cookie; cleared at login and logout.
 inline constexpr std::string_view kGrantCookie = grant::kGrantCookieName;
 
+// The cookie opening the session's kept mail password (imap_login = user); set at
+// login, cleared at logout.
+inline constexpr std::string_view kMailCookie = session::kMailCookieName;
+
 // Who may run a program.
 enum class Access {
   anonymous,  // no session needed; a live one is still resumed (login). The program

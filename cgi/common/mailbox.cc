@@ -4,22 +4,40 @@
 #include <cstdio>
 
 #include "core/config/config.h"
+#include "core/mail/open_mailbox.h"
 #include "core/util/timefmt.h"
 
 namespace wmk::cgi {
 
-UserMailbox::UserMailbox(app::App& app, auth::User user, std::string root)
-    : user_(std::move(user)),
-      maildir_(std::move(root), *app.clock),
-      index_(app.db, user_.id, maildir_) {}
+UserMailbox::UserMailbox(app::App& app, auth::User user, std::unique_ptr<mail::Mailbox> mailbox)
+    : user_(std::move(user)), mailbox_(std::move(mailbox)), index_(app.db, user_.id, *mailbox_) {}
 
 Result<std::unique_ptr<UserMailbox>> UserMailbox::open(app::App& app, const session::Session& s) {
   auth::UserStore users(app.db, *app.clock);
   auto user = users.find_by_id(s.user_id);
   if (!user)
     return make_error(Errc::not_found, "the account no longer exists");
-  std::string root = config::maildir_for(app.config, user->login, user->email);
-  return std::make_unique<UserMailbox>(app, std::move(*user), std::move(root));
+  auto mailbox =
+      mail::open_mailbox(app.config, user->login, user->email, *app.clock, s.mail_password.get());
+  if (!mailbox)
+    return mailbox.error();
+  return std::make_unique<UserMailbox>(app, std::move(*user), std::move(mailbox).value());
+}
+
+Response mailbox_error(const Error& error, const std::optional<Viewer>& viewer) {
+  if (error.code == Errc::not_found)
+    return error_response(404, error.message, viewer);
+  if (error.code == Errc::bad_credentials)
+    return error_response(401,
+                          "The mail server did not accept your password for this session. "
+                          "Log out and log in again with your mail password. Nothing was "
+                          "changed.",
+                          viewer);
+  return error_response(503,
+                        "Your mailbox cannot be reached just now (the mail server is down or "
+                        "refused the connection). Nothing was changed; please try again in a "
+                        "moment.",
+                        viewer);
 }
 
 std::optional<mail::Folder> folder_param(const Request& request) {

@@ -1,7 +1,7 @@
 #pragma once
-// The logged-in user's mailbox for the mail pages: the user record, their Maildir
-// (from the config's maildir pattern) and its header index, plus the request
-// parameters that name a folder, a page or a message.
+// The logged-in user's mailbox for the mail pages: the user record, their mailbox
+// (Maildir or IMAP, as the config says: core/mail/open_mailbox.h) and its header index,
+// plus the request parameters that name a folder, a page or a message.
 
 #include <memory>
 #include <optional>
@@ -12,6 +12,7 @@
 #include "core/app/app.h"
 #include "core/auth/users.h"
 #include "core/mail/index.h"
+#include "core/mail/mailbox.h"
 #include "core/mail/maildir.h"
 #include "core/session/session.h"
 #include "core/util/result.h"
@@ -20,23 +21,28 @@ namespace wmk::cgi {
 
 class UserMailbox {
  public:
-  // The mailbox of the session's user. Errc::not_found if the user is gone.
+  // The mailbox of the session's user. Errc::not_found if the user is gone; the errors
+  // of mail::open_mailbox() if the mailbox cannot be opened (an IMAP server down).
   static Result<std::unique_ptr<UserMailbox>> open(app::App& app, const session::Session& s);
 
   const auth::User& user() const { return user_; }
-  const mail::Maildir& maildir() const { return maildir_; }
+  mail::Mailbox& mailbox() { return *mailbox_; }
   mail::MailIndex& index() { return index_; }
 
-  UserMailbox(app::App& app, auth::User user, std::string root);
-  // The index refers to the Maildir member: neither copied nor moved.
+  UserMailbox(app::App& app, auth::User user, std::unique_ptr<mail::Mailbox> mailbox);
+  // The index refers to the mailbox: neither copied nor moved.
   UserMailbox(const UserMailbox&) = delete;
   UserMailbox& operator=(const UserMailbox&) = delete;
 
  private:
   auth::User user_;
-  mail::Maildir maildir_;
+  std::unique_ptr<mail::Mailbox> mailbox_;
   mail::MailIndex index_;
 };
+
+// The page for a mailbox that could not be opened or read: 404 if the account is gone,
+// else 503 (the IMAP server down or refusing): nothing was changed, try again later.
+Response mailbox_error(const Error& error, const std::optional<Viewer>& viewer);
 
 // The `folder` parameter: INBOX when absent; nullopt for a name that is not a folder.
 std::optional<mail::Folder> folder_param(const Request& request);

@@ -233,14 +233,16 @@ Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
                       std::optional<Notice> notice, HtmlView view) {
   auto box = UserMailbox::open(ctx.app, ctx.live_session());
   if (!box)
-    return error_response(404, box.error().message, ctx.viewer());
-  auto raw = (*box)->maildir().read(ref.folder, ref.uid);
+    return mailbox_error(box.error(), ctx.viewer());
+  auto raw = (*box)->mailbox().read(ref.folder, ref.uid);
   if (!raw) {
     if (raw.code() == Errc::not_found || raw.code() == Errc::invalid_argument)
       return error_response(404, "There is no such message; it may have been moved or deleted.",
                             ctx.viewer());
     if (raw.code() == Errc::unsupported)
       return error_response(413, "This message is too large to show here.", ctx.viewer());
+    if (raw.code() == Errc::io)
+      return mailbox_error(raw.error(), ctx.viewer());
     throw std::runtime_error("reading a message failed: " + raw.error().message);
   }
 

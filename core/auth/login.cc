@@ -1,5 +1,7 @@
 #include "core/auth/login.h"
 
+#include "core/util/secret_cookie.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -102,8 +104,17 @@ Result<LoginOutcome> login(app::App& app, const std::string& login,
   auto ns = sessions.create(cred->user.id, addr, user_agent);
   if (!ns)
     return ns.error();
+  std::optional<util::SecretBuffer> mail_cookie;
+  if (app.config.mailbox == config::MailboxBackend::imap &&
+      app.config.imap_login == config::ImapLogin::user) {
+    // The password is the user's IMAP password too: kept for the session like a grant.
+    auto secret = sessions.keep_mail_password(ns->session, password);
+    if (!secret)
+      return secret.error();
+    mail_cookie = util::encode_secret_cookie(*secret);
+  }
   record(audit::outcome::kOk, ns->session.short_id, "");
-  return LoginOutcome{std::move(cred->user), std::move(ns).value()};
+  return LoginOutcome{std::move(cred->user), std::move(ns).value(), std::move(mail_cookie)};
 }
 
 }  // namespace wmk::auth

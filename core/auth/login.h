@@ -2,6 +2,7 @@
 // The login check: throttle, password verification, account state, a new session,
 // and an audit record, in that order. Shared by the /login CGI and the tests.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,9 @@ namespace wmk::auth {
 struct LoginOutcome {
   User user;
   session::NewSession session;  // session.token is the cookie value
+  // imap_login = user: the value of the cookie session::kMailCookieName, which opens the
+  // session's kept mail password; a credential. nullopt otherwise.
+  std::optional<util::SecretBuffer> mail_cookie;
 };
 
 // Logs login in with password from client_addr (may be empty: no per-address limit).

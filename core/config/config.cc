@@ -1,5 +1,6 @@
 #include "core/config/config.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,6 +151,117 @@ const std::vector<KeySpec>& key_specs() {
          return std::nullopt;
        },
        [](const Config& c) { return c.maildir; }},
+      {"mailbox",
+       "where users' mail is read: `maildir` (the `maildir` pattern on this machine) or "
+       "`imap` (the server `imap_host`; the MTA or Dovecot delivers there, not "
+       "`webmailkey deliver`)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "maildir")
+           c.mailbox = MailboxBackend::maildir;
+         else if (v == "imap")
+           c.mailbox = MailboxBackend::imap;
+         else
+           return "expected maildir or imap";
+         return std::nullopt;
+       },
+       [](const Config& c) { return std::string(mailbox_backend_name(c.mailbox)); }},
+      {"imap_host", "the IMAP server (`mailbox = imap`); its certificate must name this host",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         for (char ch : v) {
+           if (static_cast<unsigned char>(ch) <= 0x20 || ch == '/' || ch == '@')
+             return "expected a host name or address";
+         }
+         c.imap_host = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.imap_host; }},
+      {"imap_port", "the IMAP server's port (0: 993 for `imaps`, 143 for `starttls`)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         auto n = parse_uint(v);
+         if (!n || *n > 65535)
+           return "expected a port from 0 to 65535";
+         c.imap_port = static_cast<std::uint16_t>(*n);
+         return std::nullopt;
+       },
+       [](const Config& c) { return std::to_string(c.imap_port); }},
+      {"imap_tls",
+       "`imaps` (TLS from the first byte) or `starttls` (refused if the server does not offer "
+       "it); either way the certificate is verified before the login",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "imaps")
+           c.imap_tls = ImapTlsMode::imaps;
+         else if (v == "starttls")
+           c.imap_tls = ImapTlsMode::starttls;
+         else
+           return "expected imaps or starttls";
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         return std::string(c.imap_tls == ImapTlsMode::imaps ? "imaps" : "starttls");
+       }},
+      {"imap_ca_file",
+       "a PEM file of CAs the IMAP server's certificate may chain to, beside the system store "
+       "(empty: the system store only)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v[0] != '/')
+           return "expected an absolute path (or nothing)";
+         c.imap_ca_file = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.imap_ca_file; }},
+      {"imap_user",
+       "each user's IMAP user name, a pattern as `maildir`'s: `%u` login, `%d` domain and "
+       "`%n` local part of the primary address (e.g. `%n@%d`)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v.find("%u") == std::string::npos && v.find("%n") == std::string::npos)
+           return "the pattern must contain %u or %n so users get separate mailboxes";
+         for (char ch : v) {
+           if (static_cast<unsigned char>(ch) <= 0x20 || ch == '*' || ch == '"')
+             return "expected a pattern without spaces, quotes or `*`";
+         }
+         c.imap_user = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.imap_user; }},
+      {"imap_login",
+       "how the server logs in to IMAP as a user: `master` (a Dovecot master user, "
+       "`imap_master_user`); `user` (the password the user logs in with, kept for the session "
+       "sealed under a secret only the browser's cookie holds)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (v == "master")
+           c.imap_login = ImapLogin::master;
+         else if (v == "user")
+           c.imap_login = ImapLogin::user;
+         else
+           return "expected master or user";
+         return std::nullopt;
+       },
+       [](const Config& c) {
+         return std::string(c.imap_login == ImapLogin::master ? "master" : "user");
+       }},
+      {"imap_master_user",
+       "the Dovecot master user's name: the server logs in as `LOGIN*MASTER` "
+       "(`auth_master_user_separator = *`)",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         for (char ch : v) {
+           if (static_cast<unsigned char>(ch) <= 0x20 || ch == '*' || ch == '"' || ch == '\\')
+             return "expected a user name without spaces, quotes or `*`";
+         }
+         c.imap_master_user = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.imap_master_user; }},
+      {"imap_master_password_file",
+       "a file holding the master user's password on its first line, readable by webmailkey "
+       "and not by every user (refused otherwise); the password is never in the config, a "
+       "command line, the environment or a log",
+       [](Config& c, const std::string& v) -> std::optional<std::string> {
+         if (!v.empty() && v[0] != '/')
+           return "expected an absolute path (or nothing)";
+         c.imap_master_password_file = v;
+         return std::nullopt;
+       },
+       [](const Config& c) { return c.imap_master_password_file; }},
       {"sendmail",
        "the sendmail-compatible program outgoing mail goes to, run as `PROGRAM -i -f SENDER "
        "-- RECIPIENT...` (Postfix's `/usr/sbin/sendmail`); `config check` fails when it is "
@@ -485,6 +597,18 @@ Result<Config> parse(const std::string& text, const std::string& source_name) {
     problems.push_back({seen.count("session_idle_timeout") ? seen["session_idle_timeout"] : 0,
                         "session_idle_timeout is longer than session_absolute_timeout"});
   }
+  if (c.mailbox == MailboxBackend::imap) {
+    int at = seen.count("mailbox") ? seen["mailbox"] : 0;
+    if (c.imap_host.empty())
+      problems.push_back({at, "mailbox = imap needs imap_host"});
+    if (c.imap_login == ImapLogin::master) {
+      if (c.imap_master_user.empty())
+        problems.push_back({at, "mailbox = imap with imap_login = master needs imap_master_user"});
+      if (c.imap_master_password_file.empty())
+        problems.push_back(
+            {at, "mailbox = imap with imap_login = master needs imap_master_password_file"});
+    }
+  }
   if (!problems.empty()) {
     // A garbage file must not put control characters or invalid UTF-8 on the admin's
     // terminal, nor thousands of lines: the first kMaxProblems, each shown safely.
@@ -573,6 +697,15 @@ std::vector<std::string> check_environment(const Config& c) {
   } else if (!S_ISREG(st.st_mode) || ::access(c.sendmail.c_str(), X_OK) != 0) {
     problems.push_back("sendmail: " + c.sendmail + " is not an executable file");
   }
+  if (c.mailbox == MailboxBackend::imap) {
+    if (!c.imap_ca_file.empty() && ::access(c.imap_ca_file.c_str(), R_OK) != 0)
+      problems.push_back("imap_ca_file: " + c.imap_ca_file + " cannot be read (" +
+                         std::strerror(errno) + ")");
+    if (c.imap_login == ImapLogin::master && !c.imap_master_password_file.empty()) {
+      if (auto pw = imap_master_password(c); !pw)
+        problems.push_back(pw.error().message);
+    }
+  }
   if (::stat(c.data_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     problems.push_back("data_dir: " + c.data_dir +
                        " is not a directory (run `webmailkey init --data-dir " + c.data_dir + "`)");
@@ -580,14 +713,46 @@ std::vector<std::string> check_environment(const Config& c) {
   return problems;
 }
 
-std::string maildir_for(const Config& c, const std::string& login, const std::string& email) {
+const char* mailbox_backend_name(MailboxBackend v) {
+  return v == MailboxBackend::imap ? "imap" : "maildir";
+}
+
+Result<util::SecretBuffer> imap_master_password(const Config& c) {
+  const std::string& path = c.imap_master_password_file;
+  if (path.empty())
+    return make_error(Errc::config, "imap_master_password_file is not set");
+  util::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd.valid())
+    return make_error(Errc::config, "imap_master_password_file: " + path + " cannot be read (" +
+                                        std::strerror(errno) + ")");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return make_error(Errc::config, "imap_master_password_file: " + path + " is not a file");
+  if ((st.st_mode & S_IROTH) != 0)
+    return make_error(Errc::config, "imap_master_password_file: " + path +
+                                        " is readable by every user (chmod o-rwx " + path + ")");
+  util::SecretBuffer pw;
+  try {
+    pw = util::read_secret_line(fd.get());
+  } catch (const std::runtime_error& e) {
+    return make_error(Errc::config, "imap_master_password_file: " + path + ": " + e.what());
+  }
+  if (pw.empty())
+    return make_error(Errc::config, "imap_master_password_file: " + path + " is empty");
+  return pw;
+}
+
+namespace {
+
+std::string expand_user_pattern(const Config& c, const std::string& pattern,
+                                const std::string& login, const std::string& email) {
   auto at = email.find('@');
   std::string local = at == std::string::npos ? email : email.substr(0, at);
   std::string domain = at == std::string::npos ? "" : email.substr(at + 1);
   std::string out;
-  for (std::size_t i = 0; i < c.maildir.size(); ++i) {
-    if (c.maildir[i] == '%' && i + 1 < c.maildir.size()) {
-      char k = c.maildir[++i];
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '%' && i + 1 < pattern.size()) {
+      char k = pattern[++i];
       if (k == 'u')
         out += login;
       else if (k == 'd')
@@ -601,10 +766,20 @@ std::string maildir_for(const Config& c, const std::string& login, const std::st
       else
         out += std::string("%") + k;
     } else {
-      out += c.maildir[i];
+      out += pattern[i];
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string maildir_for(const Config& c, const std::string& login, const std::string& email) {
+  return expand_user_pattern(c, c.maildir, login, email);
+}
+
+std::string imap_user_for(const Config& c, const std::string& login, const std::string& email) {
+  return expand_user_pattern(c, c.imap_user, login, email);
 }
 
 }  // namespace wmk::config

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/util/result.h"
+#include "core/util/secret.h"
 
 namespace wmk::config {
 
@@ -33,6 +34,17 @@ std::string mask_conninfo_password(const std::string& conninfo);
 // Whether the connection string sets a password.
 bool conninfo_has_password(const std::string& conninfo);
 
+// Where users' mail is read: a Maildir on this machine, or an IMAP server.
+enum class MailboxBackend { maildir, imap };
+// "maildir" or "imap".
+const char* mailbox_backend_name(MailboxBackend v);
+
+// How the IMAP connection is secured: IMAPS (TLS from the first byte) or STARTTLS.
+enum class ImapTlsMode { imaps, starttls };
+// How the server logs in to IMAP as a user: as a Dovecot master user, or with the
+// password the user logs in with (kept for the session like a grant).
+enum class ImapLogin { master, user };
+
 struct Config {
   std::string data_dir = "/var/lib/webmailkey";
   // The store engine; for PostgreSQL, the libpq connection string (may hold a
@@ -42,6 +54,18 @@ struct Config {
   std::string store_postgresql;
   // %u login, %d domain of the primary address, %n local part, %h data_dir.
   std::string maildir = "%h/mail/%u/Maildir";
+  // The mailbox backend; for IMAP the server, its TLS, an extra CA file and the login.
+  MailboxBackend mailbox = MailboxBackend::maildir;
+  std::string imap_host;
+  std::uint16_t imap_port = 0;  // 0: 993 for imaps, 143 for starttls
+  ImapTlsMode imap_tls = ImapTlsMode::imaps;
+  std::string imap_ca_file;
+  // %u login, %d domain of the primary address, %n local part.
+  std::string imap_user = "%u";
+  ImapLogin imap_login = ImapLogin::master;
+  std::string imap_master_user;
+  // A file holding the master user's password (one line); never readable by every user.
+  std::string imap_master_password_file;
   std::string sendmail = "/usr/sbin/sendmail";
   bool allow_insecure_http = false;
 
@@ -96,6 +120,9 @@ struct Config {
   std::string source;
 
   std::string database_path() const { return data_dir + "/webmailkey.db"; }
+  std::uint16_t imap_port_or_default() const {
+    return imap_port != 0 ? imap_port : (imap_tls == ImapTlsMode::imaps ? 993 : 143);
+  }
   std::string gnupg_home() const { return data_dir + "/gnupg"; }
 };
 
@@ -135,7 +162,14 @@ std::string reference_markdown();
 // sendmail program missing or not executable, data_dir missing). Empty when fine.
 std::vector<std::string> check_environment(const Config& c);
 
+// The IMAP master user's password from imap_master_password_file (its first line).
+// Errc::config if the file is missing, empty, or readable by every user.
+Result<util::SecretBuffer> imap_master_password(const Config& c);
+
 // Expands the maildir pattern for one user.
 std::string maildir_for(const Config& c, const std::string& login, const std::string& email);
+
+// Expands the imap_user pattern for one user: their IMAP user name.
+std::string imap_user_for(const Config& c, const std::string& login, const std::string& email);
 
 }  // namespace wmk::config

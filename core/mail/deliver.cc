@@ -3,6 +3,7 @@
 #include <exception>
 
 #include "core/mail/index.h"
+#include "core/mail/mailbox.h"
 #include "core/mail/mime.h"
 #include "core/util/encoding.h"
 
@@ -94,7 +95,8 @@ Result<Delivery> deliver_message(store::Db& db, std::int64_t user_id, const Mail
   // The message is safely in new/: from here on a failure must not be reported as
   // a failed delivery, or the MTA would deliver it a second time.
   try {
-    Status indexed = MailIndex(db, user_id, maildir).note_delivered(folder, *uid);
+    auto mailbox = maildir_mailbox(maildir);
+    Status indexed = MailIndex(db, user_id, *mailbox).note_delivered(folder, *uid);
     if (!indexed.ok())
       out.index_error = indexed.error();
   } catch (const std::exception& e) {

@@ -600,6 +600,18 @@ Result<bool> ImapClient::folder_exists(Folder folder) {
 }
 
 Result<std::vector<ImapMessage>> ImapClient::list(Folder folder) {
+  return list_set(folder, nullptr);
+}
+
+Result<std::vector<ImapMessage>> ImapClient::list(Folder folder,
+                                                  const std::vector<std::uint32_t>& uids) {
+  if (uids.empty())
+    return std::vector<ImapMessage>();
+  return list_set(folder, &uids);
+}
+
+Result<std::vector<ImapMessage>> ImapClient::list_set(Folder folder,
+                                                      const std::vector<std::uint32_t>* uids) {
   SigpipeBlock no_sigpipe;
   WMK_TRY(ensure_selected(folder));
   op_started_ = Clock::now();
@@ -610,9 +622,14 @@ Result<std::vector<ImapMessage>> ImapClient::list(Folder folder) {
   mailimap_fetch_type_new_fetch_att_list_add(type.get(), mailimap_fetch_att_new_internaldate());
   if (condstore_)
     mailimap_fetch_type_new_fetch_att_list_add(type.get(), mailimap_fetch_att_new_modseq());
-  Set all(mailimap_set_new_interval(1, 0));  // 1:*
+  Set set(uids == nullptr ? mailimap_set_new_interval(1, 0) : mailimap_set_new_empty());  // 1:*
+  if (uids != nullptr) {
+    for (std::uint32_t uid : *uids)
+      if (mailimap_set_add_single(set.get(), uid) != MAILIMAP_NO_ERROR)
+        throw std::bad_alloc();
+  }
   clist* raw = nullptr;
-  int rc = mailimap_uid_fetch(session_.get(), all.get(), type.get(), &raw);
+  int rc = mailimap_uid_fetch(session_.get(), set.get(), type.get(), &raw);
   FetchList result(raw);
   if (rc != MAILIMAP_NO_ERROR)
     return failure(rc, std::string("listing ") + folder_name(folder));

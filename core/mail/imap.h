@@ -111,6 +111,8 @@ class ImapClient {
   // Every message of a folder: uid, flags, size, internal date (and modseq with
   // CONDSTORE), in UID order. Errc::not_found as for select().
   Result<std::vector<ImapMessage>> list(Folder folder);
+  // The same for those of uids that exist (none for an empty uids).
+  Result<std::vector<ImapMessage>> list(Folder folder, const std::vector<std::uint32_t>& uids);
 
   // The bytes of one message. Errc::not_found if no such uid, Errc::unsupported if
   // larger than kMaxMessageBytes (checked before the body is fetched).
@@ -164,6 +166,7 @@ class ImapClient {
   Status ensure_selected(Folder folder);
   Status read_capabilities();
   Result<bool> folder_exists(Folder folder);
+  Result<std::vector<ImapMessage>> list_set(Folder folder, const std::vector<std::uint32_t>* uids);
   Result<std::uint64_t> size_of(Folder folder, std::uint32_t uid);
   Status store_flags(Folder folder, std::uint32_t uid, const Flags& flags, bool on);
   Result<std::vector<ImapHeader>> fetch_sections(Folder folder,

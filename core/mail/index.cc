@@ -1,26 +1,10 @@
 #include "core/mail/index.h"
 
-#include <time.h>
-
 #include <unordered_map>
 
 namespace wmk::mail {
 
 namespace {
-
-// Directory mtimes have the kernel's coarse clock granularity (milliseconds), so a
-// file added in the same tick as the last change leaves the mtime as it was. A
-// folder changed less than this long before a scan is therefore rescanned at the
-// next refresh too (Dovecot guards its uidlist the same way).
-constexpr std::int64_t kSettleNs = 2'000'000'000;
-
-// The file system's idea of now: directory mtimes come from CLOCK_REALTIME, so this
-// must too (it is not a business clock and is never shown).
-std::int64_t fs_now_ns() {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 constexpr const char* kSummaryColumns =
     "uid, date, from_name, from_addr, subject, size, seen, encrypted, signed, has_attachments, "
@@ -52,9 +36,11 @@ Summary summary_from_row(const store::Statement& st) {
   return s;
 }
 
-struct IndexedFile {
-  std::string subdir;
-  std::string filename;
+// Where an indexed message was and how it was flagged (columns subdir and filename:
+// the Maildir subdir and file name, or "imap" and the IMAP flag letters).
+struct IndexedPlace {
+  std::string place;
+  std::string stamp;
 };
 
 }  // namespace
@@ -69,24 +55,23 @@ int Page::page_count() const {
   return static_cast<int>((total + page_size - 1) / page_size);
 }
 
-MailIndex::MailIndex(store::Db& db, std::int64_t user_id, const Maildir& maildir)
-    : db_(db), user_id_(user_id), maildir_(maildir) {}
+MailIndex::MailIndex(store::Db& db, std::int64_t user_id, Mailbox& mailbox)
+    : db_(db), user_id_(user_id), mailbox_(mailbox) {}
 
-Summary MailIndex::summarize(Folder folder, const Entry& entry) const {
+Summary MailIndex::summarize(const MessageInfo& info, const std::string* prefix) {
   Summary s;
-  s.uid = entry.uid;
-  s.date = entry.mtime;
-  s.size = entry.size;
-  s.seen = entry.flags.has(Flag::seen);
-  auto prefix = maildir_.read_prefix(folder, entry, kScanBytes);
-  if (!prefix)
+  s.uid = info.id;
+  s.date = info.time;
+  s.size = info.size;
+  s.seen = info.flags.has(Flag::seen);
+  if (prefix == nullptr)
     return s;
-  // A file that does not parse is still listed (the Maildir is the truth), with
+  // A message that does not parse is still listed (the mailbox is the truth), with
   // empty headers, so that the user can see and delete it.
   auto parsed = parse_message(*prefix, ParseDepth::structure);
   if (!parsed)
     return s;
-  s.date = parsed->date.value_or(entry.mtime);
+  s.date = parsed->date.value_or(info.time);
   s.from_name = parsed->from.name;
   s.from_addr = parsed->from.address;
   s.subject = parsed->subject;
@@ -97,7 +82,7 @@ Summary MailIndex::summarize(Folder folder, const Entry& entry) const {
   return s;
 }
 
-void MailIndex::upsert(Folder folder, const Entry& entry, const Summary& s) {
+void MailIndex::upsert(Folder folder, const MessageInfo& info, const Summary& s) {
   db_.prepare(
          "INSERT INTO mail_index (user_id, folder, uid, subdir, filename, date, from_name, "
          "from_addr, subject, size, seen, encrypted, signed, has_attachments, protection) "
@@ -107,21 +92,15 @@ void MailIndex::upsert(Folder folder, const Entry& entry, const Summary& s) {
          "= excluded.subject, size = excluded.size, seen = excluded.seen, encrypted = "
          "excluded.encrypted, signed = excluded.signed, has_attachments = "
          "excluded.has_attachments, protection = excluded.protection")
-      .bind_all(user_id_, folder_name(folder), entry.uid, subdir_name(entry.subdir), entry.filename,
-                s.date, s.from_name, s.from_addr, s.subject, static_cast<std::int64_t>(s.size),
-                s.seen ? 1 : 0, s.encrypted ? 1 : 0, s.is_signed ? 1 : 0, s.has_attachments ? 1 : 0,
+      .bind_all(user_id_, folder_name(folder), info.id, info.place, info.stamp, s.date, s.from_name,
+                s.from_addr, s.subject, static_cast<std::int64_t>(s.size), s.seen ? 1 : 0,
+                s.encrypted ? 1 : 0, s.is_signed ? 1 : 0, s.has_attachments ? 1 : 0,
                 protection_name(s.protection))
       .run();
 }
 
 Status MailIndex::refresh(Folder folder) {
   const char* fname = folder_name(folder);
-  // The times are taken before the listing: a change that lands while we scan
-  // leaves newer mtimes on disk than recorded, so the next refresh scans again.
-  auto times = maildir_.dir_times(folder);
-  if (!times && times.code() != Errc::not_found)
-    return times.error();
-
   std::int64_t indexed = 0;
   {
     auto count = db_.prepare("SELECT count(*) FROM mail_index WHERE user_id = ? AND folder = ?");
@@ -129,83 +108,100 @@ Status MailIndex::refresh(Folder folder) {
     count.step();
     indexed = count.column_int(0);
   }
-  if (times) {
+  // The mark counts only while the rows it was recorded with are all there.
+  std::optional<FolderMark> last;
+  {
     auto state = db_.prepare(
-        "SELECT new_mtime, cur_mtime, message_count FROM mail_folder_state "
-        "WHERE user_id = ? AND folder = ?");
+        "SELECT new_mtime, cur_mtime, uidvalidity, highest_modseq, message_count "
+        "FROM mail_folder_state WHERE user_id = ? AND folder = ?");
     state.bind_all(user_id_, fname);
-    if (state.step() && state.column_int(0) == times->new_ns &&
-        state.column_int(1) == times->cur_ns && state.column_int(2) == indexed)
-      return {};
+    if (state.step() && state.column_int(4) == indexed)
+      last = FolderMark{state.column_int(0), state.column_int(1), state.column_int(2),
+                        state.column_int(3)};
   }
 
-  std::vector<Entry> entries;
-  if (times) {
-    auto listed = maildir_.list(folder);
-    if (!listed && listed.code() != Errc::not_found)
-      return listed.error();
-    if (listed)
-      entries = std::move(listed).value();
-  }
+  auto changes = mailbox_.changes(folder, last);
+  if (!changes)
+    return changes.error();
+  if (changes->kind == FolderChanges::Kind::unchanged && changes->mark == last)
+    return {};
 
-  std::unordered_map<std::string, IndexedFile> rows;
+  std::unordered_map<std::string, IndexedPlace> rows;
   {
     auto st = db_.prepare(
         "SELECT uid, subdir, filename FROM mail_index WHERE user_id = ? AND folder = ?");
     st.bind_all(user_id_, fname);
     while (st.step())
-      rows.emplace(st.column_text(0), IndexedFile{st.column_text(1), st.column_text(2)});
+      rows.emplace(st.column_text(0), IndexedPlace{st.column_text(1), st.column_text(2)});
   }
 
-  // Parse outside the transaction: the write lock is held only for the writes.
-  std::vector<std::pair<const Entry*, Summary>> added;
-  std::vector<const Entry*> moved;
-  for (const Entry& e : entries) {
-    auto it = rows.find(e.uid);
+  std::vector<const MessageInfo*> added;
+  std::vector<const MessageInfo*> moved;
+  std::vector<std::string> vanished;
+  for (const MessageInfo& m : changes->messages) {
+    auto it = rows.find(m.id);
     if (it == rows.end()) {
-      added.emplace_back(&e, summarize(folder, e));
+      added.push_back(&m);
       continue;
     }
-    if (it->second.subdir != subdir_name(e.subdir) || it->second.filename != e.filename)
-      moved.push_back(&e);
-    rows.erase(it);  // what is left in rows has vanished from the Maildir
+    if (it->second.place != m.place || it->second.stamp != m.stamp)
+      moved.push_back(&m);
+    rows.erase(it);
+  }
+  if (changes->kind == FolderChanges::Kind::complete) {
+    for (const auto& [uid, place] : rows)  // what is left has vanished from the mailbox
+      vanished.push_back(uid);
+  } else {
+    vanished = changes->vanished;
+  }
+
+  // Read and parse outside the transaction: the write lock is held only for the writes.
+  std::vector<std::string> ids;
+  for (const MessageInfo* m : added)
+    ids.push_back(m->id);
+  auto prefixes = mailbox_.read_prefixes(folder, ids, kScanBytes);
+  if (!prefixes)
+    return prefixes.error();
+  std::unordered_map<std::string, const std::string*> prefix_of;
+  for (const MessagePrefix& p : *prefixes)
+    prefix_of.emplace(p.id, &p.bytes);
+  std::vector<std::pair<const MessageInfo*, Summary>> summaries;
+  for (const MessageInfo* m : added) {
+    auto it = prefix_of.find(m->id);
+    summaries.emplace_back(m, summarize(*m, it == prefix_of.end() ? nullptr : it->second));
   }
 
   store::Transaction tx(db_);
   {
     auto del = db_.prepare("DELETE FROM mail_index WHERE user_id = ? AND folder = ? AND uid = ?");
-    for (const auto& [uid, file] : rows) {
+    for (const std::string& uid : vanished) {
       del.reset();
       del.bind_all(user_id_, fname, uid).run();
     }
   }
-  for (const auto& [entry, summary] : added)
-    upsert(folder, *entry, summary);
+  for (const auto& [info, summary] : summaries)
+    upsert(folder, *info, summary);
   {
     auto upd = db_.prepare(
         "UPDATE mail_index SET subdir = ?, filename = ?, seen = ? "
         "WHERE user_id = ? AND folder = ? AND uid = ?");
-    for (const Entry* e : moved) {
+    for (const MessageInfo* m : moved) {
       upd.reset();
-      upd.bind_all(subdir_name(e->subdir), e->filename, e->flags.has(Flag::seen) ? 1 : 0, user_id_,
-                   fname, e->uid)
+      upd.bind_all(m->place, m->stamp, m->flags.has(Flag::seen) ? 1 : 0, user_id_, fname, m->id)
           .run();
     }
   }
-  if (times) {
-    // An unsettled folder is recorded with mtimes that can never match (-1), so
-    // that the next refresh looks again.
-    std::int64_t now = fs_now_ns();
-    bool settled = now - times->new_ns >= kSettleNs && now - times->cur_ns >= kSettleNs;
-    if (!settled)
-      times->new_ns = times->cur_ns = -1;
+  if (changes->mark) {
+    const FolderMark& mark = *changes->mark;
     db_.prepare(
-           "INSERT INTO mail_folder_state (user_id, folder, new_mtime, cur_mtime, message_count) "
-           "VALUES (?1, ?2, ?3, ?4, (SELECT count(*) FROM mail_index WHERE user_id = ?1 AND "
-           "folder = ?2)) ON CONFLICT (user_id, folder) DO UPDATE SET new_mtime = "
-           "excluded.new_mtime, cur_mtime = excluded.cur_mtime, message_count = "
-           "excluded.message_count")
-        .bind_all(user_id_, fname, times->new_ns, times->cur_ns)
+           "INSERT INTO mail_folder_state (user_id, folder, new_mtime, cur_mtime, uidvalidity, "
+           "highest_modseq, message_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT count(*) "
+           "FROM mail_index WHERE user_id = ?1 AND folder = ?2)) ON CONFLICT (user_id, folder) "
+           "DO UPDATE SET new_mtime = excluded.new_mtime, cur_mtime = excluded.cur_mtime, "
+           "uidvalidity = excluded.uidvalidity, highest_modseq = excluded.highest_modseq, "
+           "message_count = excluded.message_count")
+        .bind_all(user_id_, fname, mark.new_mtime, mark.cur_mtime, mark.uidvalidity,
+                  mark.highest_modseq)
         .run();
   } else {
     db_.prepare("DELETE FROM mail_folder_state WHERE user_id = ? AND folder = ?")
@@ -252,32 +248,35 @@ std::optional<Summary> MailIndex::find(Folder folder, std::string_view uid) {
 }
 
 Status MailIndex::note_delivered(Folder folder, std::string_view uid) {
-  auto entry = maildir_.find(folder, uid);
-  if (!entry)
-    return entry.error();
-  Summary s = summarize(folder, *entry);
-  upsert(folder, *entry, s);
+  auto info = mailbox_.find(folder, uid);
+  if (!info)
+    return info.error();
+  auto prefixes = mailbox_.read_prefixes(folder, {info->id}, kScanBytes);
+  if (!prefixes)
+    return prefixes.error();
+  const std::string* prefix = prefixes->empty() ? nullptr : &prefixes->front().bytes;
+  upsert(folder, *info, summarize(*info, prefix));
   return {};
 }
 
 Status MailIndex::note_changed(Folder folder, std::string_view uid) {
-  auto entry = maildir_.find(folder, uid);
-  if (!entry && entry.code() == Errc::not_found) {
+  auto info = mailbox_.find(folder, uid);
+  if (!info && info.code() == Errc::not_found) {
     db_.prepare("DELETE FROM mail_index WHERE user_id = ? AND folder = ? AND uid = ?")
         .bind_all(user_id_, folder_name(folder), uid)
         .run();
     return {};
   }
-  if (!entry)
-    return entry.error();
+  if (!info)
+    return info.error();
   auto upd = db_.prepare(
       "UPDATE mail_index SET subdir = ?, filename = ?, seen = ? "
       "WHERE user_id = ? AND folder = ? AND uid = ?");
-  upd.bind_all(subdir_name(entry->subdir), entry->filename, entry->flags.has(Flag::seen) ? 1 : 0,
-               user_id_, folder_name(folder), entry->uid)
+  upd.bind_all(info->place, info->stamp, info->flags.has(Flag::seen) ? 1 : 0, user_id_,
+               folder_name(folder), info->id)
       .run();
   if (db_.changes() == 0)
-    upsert(folder, *entry, summarize(folder, *entry));
+    return note_delivered(folder, uid);
   return {};
 }
 

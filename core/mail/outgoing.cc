@@ -76,9 +76,9 @@ keys::KeyType key_type_of(Technology t) {
   return t == Technology::smime ? keys::KeyType::smime : keys::KeyType::openpgp;
 }
 
-Outbox::Outbox(const Maildir& maildir, keys::KeyStore& keys, Transport& transport,
+Outbox::Outbox(Mailbox& mailbox, keys::KeyStore& keys, Transport& transport,
                const util::Clock& clock)
-    : maildir_(maildir), keys_(keys), transport_(transport), clock_(clock) {}
+    : mailbox_(mailbox), keys_(keys), transport_(transport), clock_(clock) {}
 
 Result<keys::KeyInfo> Outbox::sender_key(const std::string& address, Technology technology) {
   auto key = keys_.find_default(address, key_type_of(technology));
@@ -229,12 +229,12 @@ Result<HeaderFields> Outbox::outgoing_fields(const std::string& address) {
 
 Result<std::string> Outbox::store_replacing(std::string_view message,
                                             const std::optional<std::string>& replace_id) {
-  WMK_TRY(maildir_.ensure());
-  auto id = maildir_.store(Folder::drafts, message, Flags{Flag::draft, Flag::seen});
+  WMK_TRY(mailbox_.ensure());
+  auto id = mailbox_.store(Folder::drafts, message, Flags{Flag::draft, Flag::seen});
   if (!id)
     return id.error();
   if (replace_id && *replace_id != *id && valid_uid(*replace_id))
-    (void)maildir_.remove(Folder::drafts, *replace_id);  // not_found: already gone
+    (void)mailbox_.remove(Folder::drafts, *replace_id);  // not_found: already gone
   return id;
 }
 
@@ -277,14 +277,14 @@ Result<std::string> Outbox::save_draft(const Draft& draft,
 }
 
 Result<DraftMeta> Outbox::draft_meta(const std::string& id) {
-  auto raw = maildir_.read(Folder::drafts, id);
+  auto raw = mailbox_.read(Folder::drafts, id);
   if (!raw)
     return raw.error();
   return read_draft_meta(*raw);
 }
 
 Result<Address> Outbox::draft_sender(const std::string& id) {
-  auto raw = maildir_.read(Folder::drafts, id);
+  auto raw = mailbox_.read(Folder::drafts, id);
   if (!raw)
     return raw.error();
   auto parsed = parse_message(*raw, ParseDepth::structure);
@@ -294,7 +294,7 @@ Result<Address> Outbox::draft_sender(const std::string& id) {
 }
 
 Result<Draft> Outbox::load_draft(const std::string& id, const keys::UnlockedKey* key) {
-  auto raw = maildir_.read(Folder::drafts, id);
+  auto raw = mailbox_.read(Folder::drafts, id);
   if (!raw)
     return raw.error();
   auto meta = read_draft_meta(*raw);
@@ -445,13 +445,13 @@ Result<std::string> Outbox::sealed_copy(const Draft& draft, std::string_view mes
 
 Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std::string>& digest,
                                  const keys::UnlockedKey* key) {
-  auto raw = maildir_.read(Folder::drafts, id);
+  auto raw = mailbox_.read(Folder::drafts, id);
   if (!raw)
     return raw.error();
   // The draft is flagged P (passed) before it is handed to sendmail and the flag goes
   // only with the draft, or when sendmail refused it. Still there: a Send of it was
   // killed while or after handing it over, and it may have gone out. Sent at most once.
-  if (auto entry = maildir_.find(Folder::drafts, id); entry && entry->flags.has(Flag::passed))
+  if (auto entry = mailbox_.find(Folder::drafts, id); entry && entry->flags.has(Flag::passed))
     return make_error(Errc::conflict,
                       "an earlier Send of this message was interrupted while it was being "
                       "handed to the mail system, so it may have gone out already; it is not "
@@ -499,9 +499,9 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
   SentMessage sent;
   sent.message_id = parsed->message_id;
   sent.recipients = recipients(envelope);
-  WMK_TRY(maildir_.set_flag(Folder::drafts, id, Flag::passed, true));
+  WMK_TRY(mailbox_.set_flag(Folder::drafts, id, Flag::passed, true));
   if (auto handed = transport_.send(envelope.from.address, sent.recipients, message); !handed) {
-    (void)maildir_.set_flag(Folder::drafts, id, Flag::passed, false);  // refused: not sent
+    (void)mailbox_.set_flag(Folder::drafts, id, Flag::passed, false);  // refused: not sent
     return handed.error();
   }
 
@@ -512,19 +512,19 @@ Result<SentMessage> Outbox::send(const std::string& id, const std::optional<std:
     auto sealed = sealed_copy(*quoting, message);
     if (!sealed) {
       sent.sent_copy_error = sealed.error();
-      (void)maildir_.remove(Folder::drafts, id);
+      (void)mailbox_.remove(Folder::drafts, id);
       return sent;
     }
     copy_text = std::move(sealed).value();
   }
-  if (auto st = maildir_.ensure(); !st) {
+  if (auto st = mailbox_.ensure(); !st) {
     sent.sent_copy_error = st.error();
-  } else if (auto copy = maildir_.store(Folder::sent, copy_text, Flags{Flag::seen}); !copy) {
+  } else if (auto copy = mailbox_.store(Folder::sent, copy_text, Flags{Flag::seen}); !copy) {
     sent.sent_copy_error = copy.error();
   } else {
     sent.sent_id = std::move(copy).value();
   }
-  (void)maildir_.remove(Folder::drafts, id);
+  (void)mailbox_.remove(Folder::drafts, id);
   return sent;
 }
 

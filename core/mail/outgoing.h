@@ -19,6 +19,7 @@
 #include "core/keys/keystore.h"
 #include "core/mail/compose.h"
 #include "core/mail/drafts.h"
+#include "core/mail/mailbox.h"
 #include "core/mail/maildir.h"
 #include "core/mail/sendmail.h"
 #include "core/util/clock.h"
@@ -79,10 +80,9 @@ enum class AutocryptHeader { off, on };
 
 class Outbox {
  public:
-  // maildir: the user's mailbox (Drafts and Sent are created when missing). keys:
+  // mailbox: the user's mailbox (Drafts and Sent are created when missing). keys:
   // custody of the user's and other users' keys. transport: where send() hands mail.
-  Outbox(const Maildir& maildir, keys::KeyStore& keys, Transport& transport,
-         const util::Clock& clock);
+  Outbox(Mailbox& mailbox, keys::KeyStore& keys, Transport& transport, const util::Clock& clock);
 
   // The key that signs for address with technology, and that opens the address's
   // protected drafts. Errc::not_found naming the address when it has none.
@@ -177,7 +177,7 @@ class Outbox {
   Result<std::string> store_replacing(std::string_view message,
                                       const std::optional<std::string>& replace_id);
 
-  const Maildir& maildir_;
+  Mailbox& mailbox_;
   keys::KeyStore& keys_;
   Transport& transport_;
   const util::Clock& clock_;

@@ -7,6 +7,7 @@
 #include "core/audit/audit.h"
 #include "core/crypto/aead.h"
 #include "core/util/encoding.h"
+#include "core/util/secret_cookie.h"
 
 namespace wmk::session {
 
@@ -342,6 +343,16 @@ Result<util::SecretBuffer> SessionStore::mail_password(const Session& s,
                       "the mail password cookie does not open this session's mail password: "
                       "log in again");
   return password;
+}
+
+void SessionStore::open_mail_password(Session& s, std::string_view cookie_value) {
+  s.mail_password.reset();
+  auto secret = util::decode_secret_cookie(cookie_value, kMailSecretSize, "mail password");
+  if (!secret)
+    return;
+  auto password = mail_password(s, *secret);
+  if (password)
+    s.mail_password = std::make_shared<const util::SecretBuffer>(std::move(password).value());
 }
 
 bool SessionStore::csrf_matches(const Session& s, std::string_view token) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,9 @@ struct Session {
   std::int64_t expires = 0;  // when it ends if unused: min(idle, absolute limit)
   std::string client_addr;
   std::string user_agent;
+  // The user's own mail-server password (imap_login = user), opened for this request
+  // from the browser's mail cookie by open_mail_password(); null when there is none.
+  std::shared_ptr<const util::SecretBuffer> mail_password;
 };
 
 struct NewSession {
@@ -105,6 +109,10 @@ class SessionStore {
   // The kept mail password, opened with the cookie's secret. Errc::not_found if the
   // session keeps none or is gone; Errc::bad_credentials if the secret does not open it.
   Result<util::SecretBuffer> mail_password(const Session& s, const util::SecretBuffer& secret);
+  // Opens the kept mail password with the cookie's value (cookie_value: the browser's
+  // kMailCookieName cookie) into s.mail_password for this request. A missing, forged
+  // or stale cookie leaves it null: the mailbox then asks the user to log in again.
+  void open_mail_password(Session& s, std::string_view cookie_value);
 
   // True if token equals the session's CSRF token; constant-time.
   static bool csrf_matches(const Session& s, std::string_view token);

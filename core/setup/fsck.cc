@@ -46,7 +46,10 @@ int clean_scratch(const app::App& app, store::PurgeMode mode) {
 Result<FsckReport> fsck(app::App& app, FsckDepth depth, store::PurgeMode mode) {
   FsckReport r;
   const bool dry_run = mode == store::PurgeMode::dry_run;
-  for (const auto& user : auth::UserStore(app.db, *app.clock).list()) {
+  // With mailbox = imap the Maildirs (if any) belong to the IMAP server.
+  for (const auto& user : app.config.mailbox == config::MailboxBackend::maildir
+                              ? auth::UserStore(app.db, *app.clock).list()
+                              : std::vector<auth::User>()) {
     mail::Maildir md(config::maildir_for(app.config, user.login, user.email), *app.clock);
     r.maildir_tmp += md.clean_tmp(kMaildirTmpAge, dry_run);
   }

@@ -230,6 +230,12 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 -- secret only the browser's cookie holds (docs/security.md, "Mail-server login")
 ALTER TABLE sessions ADD COLUMN mail_password BLOB;
 )sql"},
+      {6, R"sql(
+-- mail: the IMAP backend's mark of a folder (core/mail/mailbox.h FolderMark); the
+-- Maildir backend keeps using new_mtime and cur_mtime
+ALTER TABLE mail_folder_state ADD COLUMN uidvalidity INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE mail_folder_state ADD COLUMN highest_modseq INTEGER NOT NULL DEFAULT 0;
+)sql"},
   };
   return kMigrations;
 }

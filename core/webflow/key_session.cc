@@ -4,6 +4,7 @@
 #include "core/config/config.h"
 #include "core/grant/grant.h"
 #include "core/mail/maildir.h"
+#include "core/mail/open_mailbox.h"
 #include "core/reader/reader.h"
 
 namespace wmk::webflow {
@@ -45,15 +46,18 @@ Result<auth::User> KeySession::user() {
   return std::move(*user);
 }
 
-// The raw message from the user's own Maildir (the folder is an enum and Maildir
-// checks the uid, so nothing outside the mailbox can be named), parsed once: the
+// The raw message from the user's own mailbox (the folder is an enum and the backend
+// checks the id, so nothing outside the mailbox can be named), parsed once: the
 // reader and the reply read this one parse.
 Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
   auto user = this->user();
   if (!user)
     return user.error();
-  mail::Maildir maildir(config::maildir_for(app_.config, user->login, user->email), *app_.clock);
-  auto raw = maildir.read(ref.folder, ref.uid);
+  auto mailbox = mail::open_mailbox(app_.config, user->login, user->email, *app_.clock,
+                                    session_.mail_password.get());
+  if (!mailbox)
+    return mailbox.error();
+  auto raw = (*mailbox)->read(ref.folder, ref.uid);
   if (!raw) {
     if (raw.code() == Errc::not_found)
       return make_error(Errc::not_found, "there is no such message; it may have been moved");

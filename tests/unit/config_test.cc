@@ -1,12 +1,15 @@
 #include "core/config/config.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdint>
 
 #include "core/util/fs.h"
 #include "core/util/utf8.h"
+#include "tests/unit/mail_test_tools.h"
+#include "tests/unit/test_util.h"
 
 namespace wmk::config {
 
@@ -149,6 +152,63 @@ TEST(ConfigCheck, SendmailMissingOrNotExecutableIsAProblem) {
   p = check_environment(c);
   ASSERT_EQ(p.size(), 1u);
   EXPECT_NE(p[0].find("data_dir"), std::string::npos);
+}
+
+TEST(Config, ImapMailboxNeedsHostAndMasterLogin) {
+  auto c = parse("mailbox = imap\n", "m.conf");
+  ASSERT_FALSE(c.ok());
+  const auto& m = c.error().message;
+  EXPECT_NE(m.find("m.conf:1: mailbox = imap needs imap_host"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs imap_master_user"), std::string::npos) << m;
+  EXPECT_NE(m.find("needs imap_master_password_file"), std::string::npos) << m;
+
+  // The user's own password needs no master user.
+  auto user = parse("mailbox = imap\nimap_host = imap.example.org\nimap_login = user\n", "u.conf");
+  ASSERT_TRUE(user.ok()) << user.error().message;
+  EXPECT_EQ(user->imap_login, config::ImapLogin::user);
+
+  auto good = parse(
+      "mailbox = imap\nimap_host = imap.example.org\nimap_tls = starttls\n"
+      "imap_master_user = webmail\nimap_master_password_file = /etc/webmailkey/imap-master\n"
+      "imap_user = %n@%d\n",
+      "g.conf");
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good->mailbox, MailboxBackend::imap);
+  EXPECT_EQ(good->imap_port_or_default(), 143);
+  EXPECT_EQ(imap_user_for(*good, "alice", "alice@example.org"), "alice@example.org");
+  EXPECT_FALSE(parse("mailbox = pop3\n", "p.conf").ok());
+  EXPECT_FALSE(parse("imap_tls = none\n", "t.conf").ok());
+  EXPECT_FALSE(parse("imap_master_user = a*b\n", "s.conf").ok());
+  // Maildir (the default) needs none of the IMAP keys.
+  EXPECT_EQ(parse("", "d.conf")->mailbox, MailboxBackend::maildir);
+}
+
+TEST(ConfigCheck, ImapMasterPasswordFileReadableByEveryoneIsRefused) {
+  test::TempDir dir;
+  Config c;
+  c.data_dir = "/";
+  c.sendmail = "/bin/sh";
+  c.mailbox = MailboxBackend::imap;
+  c.imap_host = "localhost";
+  c.imap_master_user = "master";
+  c.imap_master_password_file = dir.path() + "/pw";
+  auto p = check_environment(c);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("cannot be read"), std::string::npos) << p[0];
+
+  test::write_test_file(c.imap_master_password_file, "s3cret\n");
+  ::chmod(c.imap_master_password_file.c_str(), 0644);
+  p = check_environment(c);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("readable by every user"), std::string::npos) << p[0];
+  EXPECT_EQ(p[0].find("s3cret"), std::string::npos);
+  EXPECT_EQ(imap_master_password(c).code(), Errc::config);
+
+  ::chmod(c.imap_master_password_file.c_str(), 0640);
+  EXPECT_TRUE(check_environment(c).empty());
+  auto pw = imap_master_password(c);
+  ASSERT_TRUE(pw.ok()) << pw.error().message;
+  EXPECT_EQ(pw->view(), "s3cret");  // the first line, without its newline
 }
 
 TEST(Config, PasswordMinLengthIsAKeyWithBounds) {

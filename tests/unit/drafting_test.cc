@@ -392,7 +392,8 @@ TEST_F(Drafting, DecryptedTextIsStoredOnlyEncryptedAtEveryStep) {
   d.draft.encrypt = false;  // the user unticked Encrypt
   mail::Maildir md(maildir_root(), env.clock());
   Refusing transport;
-  mail::Outbox outbox(md, keys_->keys(), transport, env.clock());
+  auto box = mail::maildir_mailbox(md);
+  mail::Outbox outbox(*box, keys_->keys(), transport, env.clock());
   auto id = outbox.save_draft(d.draft, std::nullopt);
   ASSERT_TRUE(id.ok()) << id.error().message;
   auto raw = md.read(mail::Folder::drafts, *id);

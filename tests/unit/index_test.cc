@@ -85,7 +85,8 @@ class IndexTest : public ::testing::Test {
   test::TempDir dir;
   store::Db db = store::Db::open_memory();
   Maildir md{dir.path() + "/Maildir"};
-  MailIndex index{db, 1, md};
+  std::unique_ptr<Mailbox> box = maildir_mailbox(md);
+  MailIndex index{db, 1, *box};
 };
 
 TEST_F(IndexTest, RefreshIndexesHeadersNewestFirst) {
@@ -239,7 +240,8 @@ TEST_F(IndexTest, FoldersAndUsersAreSeparate) {
 
   test::TempDir other_dir;
   Maildir other_md(other_dir.path() + "/Maildir");
-  MailIndex other(db, 2, other_md);
+  auto other_box = maildir_mailbox(other_md);
+  MailIndex other(db, 2, *other_box);
   ASSERT_TRUE(other.refresh(Folder::inbox).ok());  // no Maildir yet: empty, not an error
   auto p = other.page(Folder::inbox, 1, 10);
   ASSERT_TRUE(p.ok());

@@ -62,8 +62,9 @@ class OutgoingTest : public ::testing::Test {
   OutgoingTest()
       : store_(shared->env.store()),
         maildir_(dir_.path() + "/Maildir", shared->env.clock()),
+        box_(maildir_mailbox(maildir_)),
         transport_(stand_in("")),
-        outbox_(maildir_, store_, *transport_, shared->env.clock()) {}
+        outbox_(*box_, store_, *transport_, shared->env.clock()) {}
 
   std::unique_ptr<SendmailTransport> stand_in(const std::string& settings) {
     std::string path = dir_.path() + "/sendmail";
@@ -142,6 +143,7 @@ class OutgoingTest : public ::testing::Test {
   test::TempDir dir_;
   keys::KeyStore store_;
   Maildir maildir_;
+  std::unique_ptr<Mailbox> box_;
   std::unique_ptr<SendmailTransport> transport_;
   Outbox outbox_;
 };
@@ -516,7 +518,7 @@ TEST_F(OutgoingTest, PlainDraftIsSentAndFiledInSent) {
 TEST_F(OutgoingTest, FailedSendKeepsTheDraftAndSaysWhy) {
   transport_ =
       stand_in("SENDMAIL_CAPTURE_EXIT=75 SENDMAIL_CAPTURE_STDERR='queue file write error'");
-  Outbox outbox(maildir_, store_, *transport_, shared->env.clock());
+  Outbox outbox(*box_, store_, *transport_, shared->env.clock());
   Draft d = draft();
   d.sign = true;
   auto key = unlock(shared->alice_pgp);
@@ -531,7 +533,7 @@ TEST_F(OutgoingTest, FailedSendKeepsTheDraftAndSaysWhy) {
   EXPECT_EQ(count(Folder::sent), 0u);
   // It can be sent again once the mail system works.
   auto good = stand_in("");
-  Outbox retry(maildir_, store_, *good, shared->env.clock());
+  Outbox retry(*box_, store_, *good, shared->env.clock());
   ASSERT_TRUE(retry.send(p->draft_id, p->digest).ok());
   EXPECT_EQ(captured(2), p->message);
 }
@@ -554,7 +556,7 @@ TEST_F(OutgoingTest, ASendKilledAfterHandingOverIsNotRepeated) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     SendmailTransport t(killer);
-    Outbox outbox(maildir_, store_, t, shared->env.clock());
+    Outbox outbox(*box_, store_, t, shared->env.clock());
     (void)outbox.send(p->draft_id, p->digest);
     ::_exit(3);  // not reached when the kill came
   }

@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""A user whose mail lives on an IMAP server (`mailbox = imap`): a real Dovecot that
+the suite starts on loopback with TLS from a test CA (the unit tests' fixture,
+tests/unit/dovecot_server.h, run as build/test_dovecot), reached over IMAPS with its
+certificate verified and logged in to as a Dovecot master user.
+
+The user reads the inbox, decrypts an encrypted message (made by an outside gpg and
+appended by Python's imaplib logged in as the user, as the MDA would store it),
+replies, and the reply is found in Sent on the IMAP server (read back by imaplib).
+A draft saved twice is one message in Drafts on the server. Without the test CA the
+inbox is a clear 503 page, and it works again once the CA is back.
+"""
+
+import email
+import email.policy
+import email.utils
+import glob
+import imaplib
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wmk_e2e import BUILD_DIR, SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
+
+PASSWORD = "correct horse battery staple"
+SECRET = "The IMAP secret: meet at the old mill at nine."
+TEST_DOVECOT = os.path.join(BUILD_DIR, "test_dovecot")
+CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
+# Dovecot's users are user0..user15 with password pw-N-secret (tests/unit/dovecot_server.h).
+LOGIN = "user3"
+IMAP_PASSWORD = "pw-3-secret"
+
+
+def run(argv, input=None):
+    r = subprocess.run(argv, input=input, capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (argv[0], r.stderr.decode("utf-8", "replace")))
+    return r.stdout
+
+
+class Gpg:
+    """An outside GnuPG home. Keys without a passphrase."""
+
+    def __init__(self, home):
+        self.home = home
+        os.makedirs(home, mode=0o700, exist_ok=True)
+
+    def __call__(self, *args, input=None):
+        return run(["gpg", "--homedir", self.home, "--batch", "--no-tty", "--pinentry-mode",
+                    "loopback", "--passphrase", "", "--trust-model", "always"] + list(args),
+                   input=input)
+
+    def make_key(self, uid):
+        self("--quick-gen-key", uid, "future-default", "default", "never")
+        out = self("--with-colons", "--list-keys", uid).decode()
+        return re.search(r"^fpr:+([0-9A-F]{40}):", out, re.M).group(1)
+
+    def stop(self):
+        subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"],
+                       capture_output=True)
+
+
+class WebImap(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(TEST_DOVECOT, os.X_OK):
+            raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
+        cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        info = json.loads(cls.dovecot.stdout.readline() or "{}")
+        if "unavailable" in info:
+            cls.dovecot.stdin.close()
+            cls.dovecot.wait()
+            raise unittest.SkipTest(info["unavailable"])
+        if "imaps_port" not in info:
+            cls.dovecot.stdin.close()
+            cls.dovecot.wait()
+            raise RuntimeError("test_dovecot did not start")
+        cls.info = info
+        cls.tmp = tempfile.mkdtemp(prefix="wmk-imap-")
+        cls.wmk = None
+        try:
+            cls._setup()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _setup(cls):
+        d = cls.tmp
+        master_file = os.path.join(d, "imap-master")
+        with open(master_file, "w") as f:
+            f.write(cls.info["master_password"] + "\n")
+        os.chmod(master_file, 0o600)
+        cls.outbox = os.path.join(d, "outbox")
+        os.mkdir(cls.outbox)
+        sendmail = os.path.join(d, "sendmail")
+        with open(sendmail, "w") as f:
+            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
+        os.chmod(sendmail, 0o700)
+        cls.wmk = Instance(config={
+            "mailbox": "imap",
+            "imap_host": "localhost",
+            "imap_port": cls.info["imaps_port"],
+            "imap_tls": "imaps",
+            "imap_ca_file": cls.info["ca_file"],
+            "imap_login": "master",
+            "imap_master_user": cls.info["master"],
+            "imap_master_password_file": master_file,
+            "sendmail": sendmail,
+        })
+        cls.wmk.add_user(LOGIN, PASSWORD, "%s@example.org" % LOGIN)
+        check = cls.wmk.cli("config", "check", check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+        # The user's key by an outside gpg, imported; the sender's key signs.
+        cls.gpg = Gpg(os.path.join(d, "gpg"))
+        cls.fpr = cls.gpg.make_key("User Three <%s@example.org>" % LOGIN)
+        with open(d + "/user.asc", "wb") as f:
+            f.write(cls.gpg("--armor", "--export-secret-keys", cls.fpr))
+        cls.wmk.cli("key", "import", LOGIN, "--type", "openpgp", d + "/user.asc",
+                    "--passphrase-stdin", input="%s\n\n" % "key passphrase for tests")
+
+        # The encrypted message, appended by Python's imaplib as the user (CRLF bytes).
+        m = multipart_encrypted(cls.gpg("--armor", "-e", "-r", cls.fpr,
+                                        input=(SECRET + "\n").encode()))
+        m["From"] = "Bob <bob@example.net>"
+        m["To"] = "%s@example.org" % LOGIN
+        m["Subject"] = "Encrypted over IMAP"
+        m["Date"] = email.utils.formatdate(time.time())
+        m["Message-ID"] = "<imap-1@example.net>"
+        raw = m.as_bytes(policy=email.policy.SMTP)
+        with cls.imap() as c:
+            typ, data = c.append("INBOX", None, None, raw)
+            assert typ == "OK", data
+            cls.uid = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+        cls.wmk.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if getattr(cls, "gpg", None):
+            cls.gpg.stop()
+        if cls.wmk:
+            cls.wmk.close()
+        cls.dovecot.stdin.close()
+        cls.dovecot.wait(timeout=30)
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def imap(cls):
+        ctx = ssl.create_default_context(cafile=cls.info["ca_file"])
+        c = imaplib.IMAP4_SSL("localhost", cls.info["imaps_port"], ssl_context=ctx)
+        c.login(LOGIN, IMAP_PASSWORD)
+        return c
+
+    def browser(self):
+        c = self.wmk.client()
+        c.login(LOGIN, PASSWORD)
+        return c
+
+    def test_read_decrypt_reply_and_find_it_in_sent_on_the_server(self):
+        c = self.browser()
+        inbox = c.get("/inbox")
+        self.assertEqual((inbox.status, inbox.page), (200, "inbox"), inbox.text)
+        self.assertIn("Encrypted over IMAP", inbox.text)
+        uidvalidity, uid = (int(x) for x in self.uid.groups())
+        msg_id = "%d.%d" % (uidvalidity, uid)
+        self.assertIn(msg_id, inbox.text)
+
+        page = c.get("/message", {"id": msg_id, "folder": "INBOX"})
+        self.assertEqual(page.status, 200, page.text)
+        token = page.hidden("csrf", form_action="/decrypt")
+        fields = {"csrf": token, "id": msg_id, "folder": "INBOX"}
+        r = c.post("/decrypt", fields)
+        if r.page == "unlock":
+            r = c.post("/unlock", dict(fields, passphrase="key passphrase for tests",
+                                       confirm="key passphrase for tests", ok="1"))
+        self.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
+        self.assertIn(SECRET, r.text)
+
+        # Opening the message marked it seen on the server.
+        with self.imap() as s:
+            s.select("INBOX")
+            typ, data = s.uid("FETCH", str(uid), "(FLAGS)")
+            self.assertIn(b"\\Seen", data[0])
+
+        ask = c.get("/compose", {"reply": msg_id, "folder": "INBOX"})
+        # Unsigned, so the reply asks before quoting decrypted text: start without it.
+        self.assertEqual((ask.status, ask.page), (200, "confirm-quote"), ask.text)
+        self.assertIn(SECRET, ask.text)  # the preview, from the one reading over IMAP
+        reply = c.post("/compose", {"csrf": ask.hidden("csrf", form_action="/compose"),
+                                    "reply": msg_id, "folder": "INBOX", "action": "noquote"})
+        self.assertEqual((reply.status, reply.page), (200, "compose"), reply.text)
+        f = {i.get("name"): i.get("value", "") for form in reply.forms()
+             for i in form["inputs"]}
+        self.assertEqual(f.get("to"), "Bob <bob@example.net>")
+        self.assertEqual(f.get("in_reply_to"), "imap-1@example.net")
+        answer = "Agreed, nine it is.\n"
+        sent = c.post("/compose", [
+            ("csrf", reply.hidden("csrf", form_action="/compose")),
+            ("from", "%s@example.org" % LOGIN),
+            ("to", f["to"]), ("subject", f.get("subject", "")),
+            ("in_reply_to", f["in_reply_to"]), ("references", f.get("references", "")),
+            ("body", answer), ("action", "send"),
+        ], files=[("attachment", "", "application/octet-stream", b"")])
+        self.assertEqual((sent.status, sent.page), (200, "sent"), sent.text)
+        self.assertEqual(len(glob.glob(os.path.join(self.outbox, "*.args"))), 1)
+
+        # The copy is in Sent on the IMAP server, seen, with the same bytes as sent.
+        with open(os.path.join(self.outbox, "1.message"), "rb") as fh:
+            handed = fh.read()
+        with self.imap() as s:
+            typ, _ = s.select("Sent")
+            self.assertEqual(typ, "OK")
+            typ, data = s.uid("SEARCH", None, "ALL")
+            uids = data[0].split()
+            self.assertEqual(len(uids), 1, data)
+            typ, data = s.uid("FETCH", uids[0], "(FLAGS BODY.PEEK[])")
+            self.assertIn(b"\\Seen", data[0][0])
+            stored = data[0][1]
+        self.assertEqual(stored.replace(b"\r\n", b"\n"), handed)
+        copy = email.message_from_bytes(stored, policy=email.policy.default)
+        self.assertEqual(copy["In-Reply-To"], "<imap-1@example.net>")
+        self.assertIn("Agreed, nine it is.", copy.get_body(("plain",)).get_content())
+
+        # And the Sent page lists it, from the index over IMAP.
+        listing = c.get("/inbox", {"folder": "Sent"})
+        self.assertEqual(listing.status, 200, listing.text)
+        self.assertIn(f.get("subject", "Re: Encrypted over IMAP"), listing.text)
+
+    def folder_on_server(self, folder):
+        """[(flags, bytes)] of every message in folder, read by imaplib as the user;
+        None if the server has no such folder."""
+        out = []
+        with self.imap() as s:
+            typ, _ = s.select(folder)
+            if typ != "OK":
+                return None
+            typ, data = s.uid("SEARCH", None, "ALL")
+            for uid in data[0].split():
+                typ, got = s.uid("FETCH", uid, "(FLAGS BODY.PEEK[])")
+                out.append((got[0][0], got[0][1]))
+        return out
+
+    def test_drafts_are_saved_replaced_and_removed_on_the_server(self):
+        c = self.browser()
+        before = len(self.folder_on_server("Drafts") or [])
+        form = c.get("/compose")
+        fields = [("from", "%s@example.org" % LOGIN), ("to", "carol@example.net"),
+                  ("subject", "Draft over IMAP"), ("body", "first words\n"), ("action", "save")]
+        files = [("attachment", "", "application/octet-stream", b"")]
+        saved = c.post("/compose", [("csrf", form.hidden("csrf", form_action="/compose"))] +
+                       fields, files=files)
+        self.assertEqual((saved.status, saved.page), (200, "compose"), saved.text)
+        draft = saved.hidden("draft", form_action="/compose")
+        self.assertRegex(draft, r"^\d+\.\d+$")  # UIDVALIDITY.UID
+        drafts = self.folder_on_server("Drafts")
+        self.assertEqual(len(drafts), before + 1)
+        self.assertIn(b"\\Draft", drafts[-1][0])
+        self.assertIn(b"first words", drafts[-1][1])
+
+        fields[3] = ("body", "second words\n")
+        again = c.post("/compose", [("csrf", form.hidden("csrf", form_action="/compose")),
+                                    ("draft", draft)] + fields, files=files)
+        self.assertEqual((again.status, again.page), (200, "compose"), again.text)
+        drafts = self.folder_on_server("Drafts")
+        self.assertEqual(len(drafts), before + 1)  # the old one was removed
+        self.assertIn(b"second words", drafts[-1][1])
+        self.assertNotEqual(again.hidden("draft", form_action="/compose"), draft)
+
+        listing = c.get("/inbox", {"folder": "Drafts"})
+        self.assertEqual(listing.status, 200, listing.text)
+        self.assertIn("Draft over IMAP", listing.text)
+
+    def test_deliver_refuses_so_the_mta_keeps_the_message(self):
+        r = self.wmk.cli("deliver", LOGIN, input=b"Subject: x\n\nbody\n", check=False)
+        self.assertEqual(r.returncode, 75, r.stdout + r.stderr)
+        self.assertIn("mailbox = imap", r.stderr)
+        self.assertFalse(os.path.exists(self.wmk.maildir_path(LOGIN)))
+
+    def test_a_server_whose_certificate_does_not_verify_is_a_clear_error(self):
+        c = self.browser()
+        try:
+            self.wmk.write_config(imap_ca_file="")  # the test CA is not in the system store
+            r = c.get("/inbox")
+            self.assertEqual(r.status, 503, r.text)
+            self.assertIn("cannot be reached just now", r.text)
+            self.assertNotIn(self.info["master_password"], r.text)
+        finally:
+            self.wmk.write_config(imap_ca_file=self.info["ca_file"])
+        r = c.get("/inbox")
+        self.assertEqual((r.status, r.page), (200, "inbox"), r.text)
+        self.assertIn("Encrypted over IMAP", r.text)
+
+
+OWN_LOGIN = "user4"
+OWN_PASSWORD = "pw-4-secret"  # the user's IMAP password is their webmailkey password
+
+
+class WebImapOwnPassword(unittest.TestCase):
+    """`imap_login = user`: no master user; the server logs in to IMAP with the password
+    the user logged in with, kept for the session sealed under a secret that only the
+    browser's `__Host-wmk-mail` cookie holds (docs/security.md, "Mail-server login")."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.access(TEST_DOVECOT, os.X_OK):
+            raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
+        cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        info = json.loads(cls.dovecot.stdout.readline() or "{}")
+        if "imaps_port" not in info:
+            cls.dovecot.stdin.close()
+            cls.dovecot.wait()
+            if "unavailable" in info:
+                raise unittest.SkipTest(info["unavailable"])
+            raise RuntimeError("test_dovecot did not start")
+        cls.info = info
+        cls.wmk = None
+        try:
+            cls.wmk = Instance(config={
+                "mailbox": "imap",
+                "imap_host": "localhost",
+                "imap_port": info["imaps_port"],
+                "imap_tls": "imaps",
+                "imap_ca_file": info["ca_file"],
+                "imap_login": "user",
+            })
+            cls.wmk.add_user(OWN_LOGIN, OWN_PASSWORD, "%s@example.org" % OWN_LOGIN)
+            check = cls.wmk.cli("config", "check", check=False)
+            assert check.returncode == 0, check.stdout + check.stderr
+            ctx = ssl.create_default_context(cafile=info["ca_file"])
+            with imaplib.IMAP4_SSL("localhost", info["imaps_port"], ssl_context=ctx) as c:
+                c.login(OWN_LOGIN, OWN_PASSWORD)
+                raw = (b"From: Bob <bob@example.net>\r\nTo: user4@example.org\r\n"
+                       b"Subject: Read with her own password\r\nMessage-ID: <own-1@example.net>"
+                       b"\r\n\r\nHello over IMAP.\r\n")
+                typ, data = c.append("INBOX", None, None, raw)
+                assert typ == "OK", data
+            cls.wmk.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.wmk:
+            cls.wmk.close()
+        cls.dovecot.stdin.close()
+        cls.dovecot.wait(timeout=30)
+
+    def test_the_login_password_opens_the_mailbox_and_is_kept_only_sealed(self):
+        c = self.wmk.client()
+        c.login(OWN_LOGIN, OWN_PASSWORD)
+        self.assertIn("__Host-wmk-mail", c.cookies)
+        cookie = c.cookies["__Host-wmk-mail"]
+        inbox = c.get("/inbox")
+        self.assertEqual((inbox.status, inbox.page), (200, "inbox"), inbox.text)
+        self.assertIn("Read with her own password", inbox.text)
+
+        # Neither the password nor the cookie's secret is stored anywhere on disk.
+        for root, _, files in os.walk(self.wmk.data_dir):
+            for name in files:
+                path = os.path.join(root, name)
+                if os.path.islink(path) or not os.path.isfile(path):
+                    continue  # the FastCGI workers' sockets
+                with open(path, "rb") as f:
+                    data = f.read()
+                self.assertNotIn(OWN_PASSWORD.encode(), data, name)
+                self.assertNotIn(cookie.encode(), data, name)
+        with open(self.wmk.config_path, "rb") as f:
+            self.assertNotIn(OWN_PASSWORD.encode(), f.read())
+
+        # Without the mail cookie, or with another one, the session cannot reach the
+        # mailbox: a clear page, never another user's mail or a crash.
+        for value in (None, "A" * 43):
+            if value is None:
+                del c.cookies["__Host-wmk-mail"]
+            else:
+                c.cookies["__Host-wmk-mail"] = value
+            r = c.get("/inbox")
+            self.assertEqual(r.status, 401, r.text)
+            self.assertIn("Log out and log in again", r.text)
+            self.assertNotIn("Read with her own password", r.text)
+        c.cookies["__Host-wmk-mail"] = cookie
+        self.assertEqual(c.get("/inbox").status, 200)
+
+        # Logout ends it: the old cookie opens nothing in a new session.
+        r = c.post("/logout", {"csrf": inbox.hidden("csrf", form_action="/logout")})
+        self.assertNotIn("__Host-wmk-mail", c.cookies)
+        d = self.wmk.client()
+        d.login(OWN_LOGIN, OWN_PASSWORD)
+        d.cookies["__Host-wmk-mail"] = cookie
+        self.assertEqual(d.get("/inbox").status, 401)
+
+    def test_a_password_the_mail_server_refuses_is_a_clear_page(self):
+        # The webmailkey password differs from the IMAP one: the login works, the
+        # mailbox says what to do.
+        self.wmk.cli("user", "add", "user5", "--email", "user5@example.org", "--password-stdin",
+                     input="not the imap password\n")
+        c = self.wmk.client()
+        c.login("user5", "not the imap password")
+        r = c.get("/inbox")
+        self.assertEqual(r.status, 401, r.text)
+        self.assertIn("did not accept your password", r.text)
+
+
+if __name__ == "__main__":
+    unittest.main()
