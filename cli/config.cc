@@ -16,6 +16,11 @@ void register_config(CLI::App& app, Context& ctx) {
     if (!cfg)
       return report(ctx, cfg.error());
     auto problems = config::check_environment(*cfg);
+    // A PostgreSQL store is tried: the server answers and holds our schema.
+    if (cfg->store == config::StoreEngine::postgresql && !cfg->store_postgresql.empty()) {
+      if (auto opened = app::open_with(*cfg); !opened)
+        problems.push_back("store_postgresql: " + opened.error().message);
+    }
     if (!problems.empty()) {
       std::string msg;
       for (const std::string& p : problems)

@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
-#include "core/app/fsck.h"
+#include "core/setup/fsck.h"
 #include "core/util/json.h"
 
 namespace wmk::cli {
@@ -20,8 +20,8 @@ void register_fsck(CLI::App& app, Context& ctx) {
     auto a = open_app(ctx);
     if (!a)
       return;
-    auto r = app::fsck(*a, app::FsckDepth::full,
-                       *dry_run ? store::PurgeMode::dry_run : store::PurgeMode::remove);
+    auto r = setup::fsck(*a, setup::FsckDepth::full,
+                         *dry_run ? store::PurgeMode::dry_run : store::PurgeMode::remove);
     if (!r)
       return report(ctx, r.error());
     if (ctx.json) {

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/cli.h"
+#include "core/setup/init.h"
 #include "core/util/json.h"
 
 namespace wmk::cli {
@@ -12,7 +13,7 @@ void register_init(CLI::App& app, Context& ctx) {
   auto data_dir = std::make_shared<std::optional<std::string>>();
   cmd->add_option("--data-dir", *data_dir, "data directory (absolute path)");
   cmd->callback([&ctx, data_dir] {
-    auto a = app::init(ctx.config_path, *data_dir);
+    auto a = setup::init(ctx.config_path, *data_dir);
     if (!a)
       return report(ctx, a.error());
     if (ctx.json) {

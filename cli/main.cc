@@ -1,11 +1,13 @@
 // webmailkey: the admin CLI. Parses the command line, dispatches to one subcommand,
-// and maps unexpected exceptions to exit status 1.
+// and maps unexpected exceptions to exit status 1 (a database lost midway is said as
+// such: "the database at ... is unreachable: ...").
 
 #include <cstdio>
 #include <exception>
 #include <iostream>
 
 #include "cli/cli.h"
+#include "core/store/db.h"
 #include "core/util/json.h"
 #include "core/util/process.h"
 
@@ -64,6 +66,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
+  } catch (const wmk::store::StoreUnavailable& e) {
+    report(ctx, wmk::make_error(wmk::Errc::unavailable, e.what()));
+    return kExitFailure;
   } catch (const std::exception& e) {
     std::cerr << "webmailkey: unexpected error: " << e.what() << "\n";
     return kExitFailure;

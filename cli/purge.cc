@@ -4,10 +4,10 @@
 #include <vector>
 
 #include "cli/cli.h"
-#include "core/app/fsck.h"
 #include "core/auth/throttle.h"
 #include "core/grant/grant.h"
 #include "core/session/session.h"
+#include "core/setup/fsck.h"
 #include "core/util/json.h"
 
 namespace wmk::cli {
@@ -38,7 +38,7 @@ void register_purge(CLI::App& app, Context& ctx) {
                                        auth::throttle_lock_dir(a->config))
                             .purge_stale(mode));
     // The cheap part of fsck: old Maildir tmp/ files, delivery records, scratch homes.
-    auto leftovers = app::fsck(*a, app::FsckDepth::cheap, mode);
+    auto leftovers = setup::fsck(*a, setup::FsckDepth::cheap, mode);
     if (!leftovers)
       return report(ctx, leftovers.error());
     counts.emplace_back("deliveries", leftovers->deliveries);

@@ -4,8 +4,8 @@
 #include <string>
 
 #include "cli/cli.h"
-#include "core/app/store_migrate.h"
 #include "core/config/config.h"
+#include "core/setup/store_migrate.h"
 #include "core/util/json.h"
 
 namespace wmk::cli {
@@ -26,7 +26,7 @@ void register_store(CLI::App& app, Context& ctx) {
     auto cfg = config::load(config::resolve_path(ctx.config_path));
     if (!cfg)
       return report(ctx, cfg.error());
-    auto copied = app::migrate_store(*cfg, config::StoreEngine::postgresql);
+    auto copied = setup::migrate_store(*cfg, config::StoreEngine::postgresql);
     if (!copied)
       return report(ctx, copied.error());
     if (ctx.json) {

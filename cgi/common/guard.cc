@@ -11,6 +11,7 @@
 #include "cgi/common/mailbox.h"
 #include "cgi/common/worker.h"
 #include "core/config/config.h"
+#include "core/store/db.h"
 #include "core/util/process.h"
 
 namespace wmk::cgi {
@@ -41,6 +42,65 @@ std::string upper(std::string s) {
   return s;
 }
 
+// When the database cannot be reached: a 503 that says whether anything may have been
+// done, and gives a POST's kept fields back in a form that sends them again.
+// during: the failure came while the program's handler ran (it may have done part of
+// its work outside the database, such as handing a message to the MTA).
+Response unavailable_response(const Program& program, const Request* request, bool during) {
+  std::string said =
+      during ? "The database stopped answering in the middle of this request, so it was not "
+               "completed; what it had begun in the database was undone. If you were sending "
+               "a message, look in Sent once the service is back before you send it again."
+             : "The database cannot be reached at the moment, so nothing was done: nothing was "
+               "sent, saved or changed.";
+  said += " The service recovers by itself when the database is back: try again in a minute.";
+  Page p;
+  p.name = "error";
+  p.title = "Service Unavailable";
+  Html kept;
+  if (request && request->is_post() && !program.kept_when_unavailable.empty()) {
+    Html fields;
+    for (const KeptField& f : program.kept_when_unavailable) {
+      if (f.shown == KeptField::Shown::hidden) {
+        for (const std::string& v : request->fields(f.name))
+          fields += fill(R"(<input type="hidden" name="{{name}}" value="{{value}}">)",
+                         {{"name", f.name}, {"value", v}});
+        continue;
+      }
+      std::string value = request->field(f.name).value_or("");
+      fields += f.shown == KeptField::Shown::line
+                    ? fill(R"(<label for="kept-{{name}}">{{label}}</label>
+<input id="kept-{{name}}" name="{{name}}" type="text" value="{{value}}">
+)",
+                           {{"name", f.name}, {"label", f.label}, {"value", value}})
+                    : fill(R"(<label for="kept-{{name}}">{{label}}</label>
+<textarea id="kept-{{name}}" name="{{name}}" rows="12">
+{{value}}</textarea>
+)",
+                           {{"name", f.name}, {"label", f.label}, {"value", value}});
+    }
+    bool had_files = false;
+    for (const UploadedFile& f : request->files())
+      had_files = had_files || !f.filename.empty() || !f.data.empty();
+    kept =
+        fill(R"(<h2>What you typed is kept</h2>
+<p>{{files}}Send it again from here once the service is back.</p>
+<form method="post" action="{{action}}" enctype="multipart/form-data" class="stacked kept-form">
+{{fields}}<div class="actions"><button type="submit">Try again</button></div>
+</form>)",
+             {{"files", had_files ? "The attached files were not kept: attach them again. " : ""},
+              {"action", request->path()},
+              {"fields", fields}});
+  }
+  p.main = fill(R"(<h1>503 Service Unavailable</h1>
+<p class="error-message" data-error="unavailable">{{message}}</p>
+{{kept}})",
+                {{"message", said}, {"kept", kept}});
+  Response r = page_response(503, p);
+  r.set_header("Retry-After", "30");
+  return r;
+}
+
 // The config file named by the request (lighttpd's setenv), else by the process
 // environment (a FastCGI worker's bin-environment), else the default.
 std::string config_path_of(const RequestSource& source) {
@@ -49,27 +109,34 @@ std::string config_path_of(const RequestSource& source) {
   return config::resolve_path(std::nullopt);
 }
 
+// request: where the parsed request goes, for the 503 page. during: set when the
+// handler is called.
 Response handle_unguarded(const Program& program, const RequestSource& source,
                           const Handler& handler, std::optional<app::App>& kept,
-                          const util::Clock& clock) {
+                          const util::Clock& clock, std::optional<Request>& request, bool& during) {
   std::string config_path = config_path_of(source);
-  if (!kept || kept->config.source != config_path || kept->clock != &clock) {
+  // The config first: the checks before the session need it, not the database. A
+  // worker keeps its App (config and connection) while requests name the same file.
+  const bool keep = kept && kept->config.source == config_path && kept->clock == &clock;
+  if (!keep)
     kept.reset();
-    auto opened = app::open(config_path, clock);
-    if (!opened) {
-      log_error(program, "cannot open the service: " + opened.error().message);
+  std::optional<config::Config> loaded;
+  if (!keep) {
+    auto read = config::load(config_path);
+    if (!read) {
+      log_error(program, "cannot open the service: " + read.error().message);
       return error_response(503,
                             "The service is not available: its configuration or database could "
                             "not be opened. The administrator finds the reason in the web "
                             "server's error log.");
     }
-    kept.emplace(std::move(opened).value());
+    loaded.emplace(std::move(read).value());
   }
-  app::App* app = &*kept;
+  const config::Config& cfg = keep ? kept->config : *loaded;
 
   // Plain HTTP is refused before the body (which may hold a password) is read.
   bool https = lower(source.env("HTTPS").value_or("")) == "on";
-  if (!https && !app->config.allow_insecure_http) {
+  if (!https && !cfg.allow_insecure_http) {
     return error_response(403, "This service only answers over HTTPS. Use the https:// address.");
   }
 
@@ -84,7 +151,7 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   }
 
   RequestLimits limits;
-  limits.max_body_bytes = max_request_bytes(app->config);
+  limits.max_body_bytes = max_request_bytes(cfg);
   SecretNames secrets = program.secrets;
   // The session, grant and mail cookies are credentials: they never reach cgicc. The
   // browser sends them with every request, whichever program it is for.
@@ -108,22 +175,46 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
       left -= n;
     }
     return error_response(413, "That was too much to send at once: at most " +
-                                   format_size(app->config.attachment_max_bytes) +
+                                   format_size(cfg.attachment_max_bytes) +
                                    " per attached file. Go back, attach less, and send again.");
   }
-  auto request = Request::parse(source, secrets, limits);
-  if (!request) {
-    int status = request.code() == Errc::unsupported ? 415 : 400;
-    return error_response(status, "The request could not be read: " + request.error().message);
+  auto parsed = Request::parse(source, secrets, limits);
+  if (!parsed) {
+    int status = parsed.code() == Errc::unsupported ? 415 : 400;
+    return error_response(status, "The request could not be read: " + parsed.error().message);
   }
+  request.emplace(std::move(parsed).value());
 
-  request->use_trusted_proxies(app->config.trusted_proxies);
+  request->use_trusted_proxies(cfg.trusted_proxies);
 
   if (request->is_post() && !same_origin(*request)) {
     return error_response(403,
                           "This form was sent from another site, so it was refused. Open the "
                           "page here and send it again.");
   }
+
+  // Now the database: opened, or (a worker's) checked and connected again if the
+  // server closed the connection since the last request. Unreachable: the 503 page,
+  // with a form's fields given back, since the request is parsed and from our site.
+  if (keep) {
+    if (auto alive = kept->db.revive(); !alive) {
+      log_error(program, alive.error().message);
+      return unavailable_response(program, &*request, false);
+    }
+  } else {
+    auto opened = app::open_with(std::move(*loaded), clock);
+    if (!opened) {
+      log_error(program, "cannot open the service: " + opened.error().message);
+      if (opened.code() == Errc::unavailable)
+        return unavailable_response(program, &*request, false);
+      return error_response(503,
+                            "The service is not available: its configuration or database could "
+                            "not be opened. The administrator finds the reason in the web "
+                            "server's error log.");
+    }
+    kept.emplace(std::move(opened).value());
+  }
+  app::App* app = &*kept;
 
   Context ctx{*app, *request, std::nullopt, std::nullopt};
   auto token = request->take_secret_cookie(kSessionCookie);
@@ -163,6 +254,7 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
     }
   }
 
+  during = true;
   return handler(ctx);
 }
 
@@ -176,8 +268,17 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 
 Response handle(const Program& program, const RequestSource& source, const Handler& handler,
                 std::optional<app::App>& kept, const util::Clock& clock) {
+  std::optional<Request> request;
+  bool during = false;
   try {
-    return handle_unguarded(program, source, handler, kept, clock);
+    return handle_unguarded(program, source, handler, kept, clock, request, during);
+  } catch (const store::StoreUnavailable& e) {
+    // The connection is bad now; the next request's revive() connects again.
+    log_error(program, e.what());
+    // Before the handler, only the session was read: a form that passed the origin
+    // check gets its fields back. Never a cross-site POST: same_origin() came first.
+    bool checked = request && (!request->is_post() || same_origin(*request));
+    return unavailable_response(program, checked ? &*request : nullptr, during);
   } catch (const std::exception& e) {
     log_error(program, std::string("unexpected error: ") + e.what());
   } catch (...) {

@@ -5,7 +5,9 @@
 // resume the session from its cookie (idle and absolute limits are checked by
 // core/session on every request), check the session's CSRF token on POSTs; then
 // call the program's handler. Exceptions become a 500 page without details (the
-// details go to stderr, the server's error log).
+// details go to stderr, the server's error log); a database that cannot be reached,
+// before or during the request, a 503 page that says so (and, for a form such as
+// compose, gives back what was typed), and the next request connects again.
 
 #include <functional>
 #include <optional>
@@ -47,12 +49,28 @@ enum class Access {
               // every POST must carry the session's CSRF token in field `csrf`.
 };
 
+// A form field that a POST gets back when the database cannot be reached.
+struct KeptField {
+  enum class Shown {
+    hidden,  // carried unseen (every value, when repeated)
+    line,    // a one-line text box
+    text,    // a text area
+  };
+  std::string_view name;
+  Shown shown = Shown::hidden;
+  std::string_view label = {};  // for line and text
+};
+
 struct Program {
   std::string_view name;                         // for the error log, e.g. "inbox"
   std::vector<std::string_view> methods{"GET"};  // others → 405
   Access access = Access::session;
   SecretNames secrets;  // form fields and cookies kept out of cgicc (the session
                         // cookie is always added)
+  // The fields of a POST that the "database unreachable" page (503) puts back into a
+  // form that sends them again to the same path, so that nothing typed is lost
+  // (compose). Never a secret field; uploaded files cannot be given back.
+  std::vector<KeptField> kept_when_unavailable = {};
 };
 
 // What a handler gets.

@@ -1,6 +1,9 @@
 #pragma once
 // App: what every entry point opens first: the configuration, the database at the
 // expected schema, and the clock. The CLI and the CGI programs hold one each.
+// This module only opens: what creates, repairs or moves an installation (init,
+// fsck, store migrate) is core/setup's, so that app includes nothing above config and
+// store and every module may include it (cmake/check_core_shape.cmake).
 
 #include <optional>
 #include <string>
@@ -30,12 +33,5 @@ Result<App> open(const std::optional<std::string>& config_path,
 
 // Opens with an already-loaded config.
 Result<App> open_with(config::Config cfg, const util::Clock& clock = util::system_clock());
-
-// Creates the data directory, the database (migrated), the GnuPG home and, when
-// config_path does not exist, writes it with every key at its default.
-// Idempotent. Returns the App opened on the result.
-Result<App> init(const std::optional<std::string>& config_path,
-                 const std::optional<std::string>& data_dir,
-                 const util::Clock& clock = util::system_clock());
 
 }  // namespace wmk::app

@@ -8,6 +8,7 @@
 #include "core/crypto/aead.h"
 #include "core/grant/cookie.h"
 #include "core/keys/types.h"
+#include "core/session/session.h"
 #include "core/util/encoding.h"
 
 namespace wmk::grant {
@@ -83,15 +84,6 @@ const char* revoked_by_name(RevokedBy by) {
   }
   return "unknown";
 }
-
-// Adds a line to the session's pending notice; an unread notice grown past 800 bytes
-// is replaced instead (SessionStore cuts notices at 1000).
-constexpr const char* kAppendNotice = R"sql(
-UPDATE sessions
-   SET notice = CASE WHEN coalesce(length(notice), 0) BETWEEN 1 AND 800
-                     THEN notice || '
-' || ?1 ELSE ?1 END
- WHERE id = ?2)sql";
 
 // Audit event names of this module.
 constexpr const char* kEventCreate = "grant.create";
@@ -225,7 +217,8 @@ int GrantStore::remove(const std::vector<Row>& victims, const Revoker& by, std::
     std::string notice = "Your unlock of key " + short_fingerprint(g.key_fingerprint) +
                          " was stopped on " + utc_date(now) + " at " + utc_hour_minute(now) +
                          " UTC " + cause + ".";
-    db_.prepare(kAppendNotice).bind_all(notice, g.session_id).run();
+    // The sessions table is core/session's: it writes the notice.
+    session::SessionStore::append_notice(db_, g.session_id, notice);
   }
   return removed;
 }

@@ -275,6 +275,19 @@ Status SessionStore::set_notice(const std::string& session_id, std::string_view 
   return {};
 }
 
+void SessionStore::append_notice(store::Db& db, const std::string& session_id,
+                                 std::string_view text) {
+  // The line is cleaned and cut like a whole notice (set_notice).
+  db.prepare(R"sql(
+UPDATE sessions
+   SET notice = CASE WHEN coalesce(length(notice), 0) BETWEEN 1 AND 800
+                     THEN notice || '
+' || ?1 ELSE ?1 END
+ WHERE id = ?2)sql")
+      .bind_all(clean(text, kMaxNotice), session_id)
+      .run();
+}
+
 std::optional<std::string> SessionStore::take_notice(const std::string& session_id) {
   store::Transaction tx(db_);
   auto st = db_.prepare("SELECT notice FROM sessions WHERE id = ?");

@@ -90,6 +90,12 @@ class SessionStore {
   // Leaves a message for the session's next request (replacing any earlier one).
   // Errc::not_found if the session is gone.
   Status set_notice(const std::string& session_id, std::string_view text);
+  // Adds a line to the session's pending message: what another module (grant, when it
+  // stops this session's unlock) has to tell the session's next request. Runs in the
+  // caller's transaction, if any; only db is used, so a caller without the session
+  // limits at hand can call it. A pending message grown past 800 bytes is replaced.
+  // A session that is gone is no error (there is no one left to tell).
+  static void append_notice(store::Db& db, const std::string& session_id, std::string_view text);
   // The pending message, cleared as it is read; nullopt if there is none.
   std::optional<std::string> take_notice(const std::string& session_id);
 

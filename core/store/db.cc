@@ -108,6 +108,9 @@ Db::~Db() = default;
 Engine Db::engine() const {
   return conn_->engine();
 }
+Result<void> Db::revive() {
+  return conn_->revive();
+}
 Statement Db::prepare(std::string_view sql) {
   return Statement(conn_->prepare(sql));
 }

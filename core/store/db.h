@@ -12,9 +12,12 @@
 // Writers run one at a time on both engines: SQLite's BEGIN IMMEDIATE, and on
 // PostgreSQL a transaction-scoped advisory lock taken by every writing transaction.
 //
-// SQL errors that mean a bug, a broken disk or a lost server throw StoreError; the
-// expected ones (a UNIQUE constraint lost to a concurrent writer) come back through
-// try_step().
+// SQL errors that mean a bug or a broken disk throw StoreError; a database server that
+// cannot be reached, or that went away in the middle of a request, throws
+// StoreUnavailable (a StoreError), which the entry points answer with "try again
+// later" (HTTP 503, or the CLI's exit status 1) and after which Db::revive() connects
+// again. The expected errors (a UNIQUE constraint lost to a concurrent writer) come
+// back through try_step().
 
 #include <cstdint>
 #include <memory>
@@ -41,6 +44,14 @@ const char* engine_name(Engine e);
 class StoreError : public std::runtime_error {
  public:
   explicit StoreError(const std::string& what) : std::runtime_error(what) {}
+};
+
+// The database server cannot be reached (it stopped, restarted or the network broke).
+// what(): "the database at DESCRIPTION is unreachable: REASON", never a password.
+// Nothing of the request's open transaction was committed.
+class StoreUnavailable : public StoreError {
+ public:
+  explicit StoreUnavailable(const std::string& what) : StoreError(what) {}
 };
 
 namespace detail {
@@ -128,6 +139,13 @@ class Db {
   ~Db();
 
   Engine engine() const;
+
+  // Checks, without a round trip, that the connection still stands (PostgreSQL: reads
+  // what the server sent meanwhile, such as its shutdown notice) and connects again
+  // when it does not: what a process that keeps its Db between requests (a FastCGI
+  // worker) calls before each one. Errc::unavailable, saying where and why, while the
+  // server cannot be reached; then the next call tries again. SQLite: always ok.
+  Result<void> revive();
 
   // Throws StoreError if the SQL does not compile (a bug).
   Statement prepare(std::string_view sql);

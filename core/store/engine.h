@@ -55,6 +55,8 @@ class Connection {
   virtual void scrub_deleted() = 0;
   virtual std::vector<std::string> tables() = 0;
   virtual void resync_generated_ids(const std::string& table) = 0;
+  // See Db::revive().
+  virtual Result<void> revive() = 0;
 };
 
 Result<std::unique_ptr<Connection>> open_sqlite(const std::string& path, OpenMode mode);

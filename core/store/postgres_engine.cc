@@ -12,6 +12,8 @@
 // transaction-scoped advisory lock, and a write outside a transaction runs in one.
 // A try_step() write inside a transaction runs under a savepoint, so a constraint it
 // loses leaves the transaction usable, as SQLite does.
+// A server that cannot be reached, or that goes away, is StoreUnavailable (or
+// Errc::unavailable when connecting); revive() connects again on the next request.
 
 #include <libpq-fe.h>
 
@@ -197,6 +199,27 @@ std::string trimmed_error(const char* msg) {
   return s;
 }
 
+// Where conn points, for messages: "dbname=D user=U host=H port=P". libpq knows these
+// even after a failed connection; the password is never part of it.
+std::string describe(const PGconn* conn) {
+  auto part = [](const char* key, const char* value) {
+    return (value && *value) ? std::string(" ") + key + "=" + value : std::string();
+  };
+  std::string out = part("dbname", PQdb(conn)) + part("user", PQuser(conn)) +
+                    part("host", PQhost(conn)) + part("port", PQport(conn));
+  return out.empty() ? "(libpq defaults)" : out.substr(1);
+}
+
+std::string unreachable(const std::string& where, const std::string& why) {
+  return "the database at " + where + " is unreachable: " + why;
+}
+
+// SQLSTATEs that mean the server went or is going away: connection exceptions (08),
+// and admin shutdown, crash shutdown, cannot connect now (57P01..57P03).
+bool server_gone(const std::string& state) {
+  return state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03";
+}
+
 class PgConnection;
 
 class PgStatement final : public StatementImpl {
@@ -316,7 +339,7 @@ class PgStatement final : public StatementImpl {
 
 class PgConnection final : public Connection {
  public:
-  explicit PgConnection(PGconn* conn) : conn_(conn) {}
+  explicit PgConnection(PGconn* conn) : conn_(conn), where_(describe(conn)) {}
   ~PgConnection() override { PQfinish(conn_); }
 
   Engine engine() const override { return Engine::postgresql; }
@@ -399,6 +422,28 @@ class PgConnection final : public Connection {
     return out;
   }
 
+  Result<void> revive() override {
+    // PQconsumeInput reads what is there without waiting (libpq's socket does not
+    // block): a server that shut down has sent its notice, read by one call, and
+    // closed, which the next call sees and which leaves the connection bad. A few
+    // calls, so that a notice and the close both get read.
+    for (int i = 0; i < 4 && PQstatus(conn_) == CONNECTION_OK; ++i) {
+      if (PQconsumeInput(conn_) == 0)
+        break;
+    }
+    if (PQstatus(conn_) == CONNECTION_OK)
+      return {};
+    in_tx_ = false;
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK)
+      return make_error(Errc::unavailable,
+                        unreachable(where_, trimmed_error(PQerrorMessage(conn_))));
+    if (PQsetClientEncoding(conn_, "UTF8") != 0)
+      return make_error(Errc::unavailable,
+                        unreachable(where_, "cannot set the client encoding to UTF8"));
+    return {};
+  }
+
   void resync_generated_ids(const std::string& table) override {
     const char* values[1] = {table.c_str()};
     ResultPtr cols(PQexecParams(conn_,
@@ -446,6 +491,8 @@ class PgConnection final : public Connection {
     }
     const std::string state = sqlstate(r.get());
     const std::string msg = trimmed_error(PQresultErrorMessage(r.get()));
+    if (lost() || server_gone(state))
+      gone(msg);
     if (savepoint)
       run_simple("ROLLBACK TO SAVEPOINT wmk_statement");
     if (own_tx)
@@ -454,20 +501,27 @@ class PgConnection final : public Connection {
       return make_error(Errc::already_exists, msg);
     if (state == "40001" || state == "40P01" || state == "55P03")
       return make_error(Errc::conflict, "the database is busy; try again");
-    throw StoreError(lost() ? std::string("the PostgreSQL connection was lost: ") + msg
-                            : msg + " in `" + sql + "`");
+    throw StoreError(msg + " in `" + sql + "`");
   }
 
  private:
   bool lost() const { return PQstatus(conn_) != CONNECTION_OK; }
 
-  void check(const PGresult* r, const std::string& what) const {
+  // The server went away: whatever transaction was open is gone with it.
+  [[noreturn]] void gone(const std::string& why) {
+    in_tx_ = false;
+    throw StoreUnavailable(unreachable(where_, why));
+  }
+
+  void check(const PGresult* r, const std::string& what) {
     const auto status = PQresultStatus(r);
     // EMPTY_QUERY: SQL of comments only (a migration with nothing portable to say).
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_EMPTY_QUERY)
       return;
-    throw StoreError(what + ": " +
-                     trimmed_error(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_)));
+    const std::string msg = trimmed_error(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
+    if (lost() || server_gone(sqlstate(r)))
+      gone(msg);
+    throw StoreError(what + ": " + msg);
   }
   void run_simple(const std::string& sql) {
     ResultPtr r(PQexec(conn_, sql.c_str()));
@@ -491,6 +545,7 @@ class PgConnection final : public Connection {
   }
 
   PGconn* conn_;
+  std::string where_;  // describe(conn_), for messages
   bool in_tx_ = false;
   int changes_ = 0;
 };
@@ -521,14 +576,15 @@ Result<std::unique_ptr<Connection>> open_postgres(const std::string& conninfo) {
     return make_error(Errc::io, "cannot connect to PostgreSQL: out of memory");
   if (PQstatus(conn) != CONNECTION_OK) {
     // libpq's message names the server, never the password.
-    std::string msg = trimmed_error(PQerrorMessage(conn));
+    std::string msg = unreachable(describe(conn), trimmed_error(PQerrorMessage(conn)));
     PQfinish(conn);
-    return make_error(Errc::io, "cannot connect to PostgreSQL: " + msg);
+    return make_error(Errc::unavailable, msg);
   }
   PQsetNoticeProcessor(conn, discard_notice, nullptr);
   if (PQsetClientEncoding(conn, "UTF8") != 0) {
+    std::string msg = unreachable(describe(conn), "cannot set the client encoding to UTF8");
     PQfinish(conn);
-    return make_error(Errc::io, "cannot set the PostgreSQL client encoding to UTF8");
+    return make_error(Errc::unavailable, msg);
   }
   return std::unique_ptr<Connection>(std::make_unique<PgConnection>(conn));
 }

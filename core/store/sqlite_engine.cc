@@ -202,6 +202,7 @@ class SqliteConnection final : public Connection {
   void resync_generated_ids(const std::string&) override {
     // INTEGER PRIMARY KEY continues after the largest rowid by itself.
   }
+  Result<void> revive() override { return {}; }  // a file: nothing to reconnect
 
  private:
   sqlite3* db_;

@@ -38,6 +38,8 @@ const char* errc_name(Errc code) {
       return "crypto";
     case Errc::config:
       return "config";
+    case Errc::unavailable:
+      return "unavailable";
     case Errc::internal:
       return "internal";
   }

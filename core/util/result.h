@@ -25,9 +25,10 @@ enum class Errc {
   conflict,          // a concurrent change won; nothing was written
   corrupt,           // stored data or input is damaged
   unsupported,
-  io,      // the file system or a subprocess failed
-  crypto,  // a cryptographic operation failed
-  config,  // the configuration is invalid
+  io,           // the file system or a subprocess failed
+  crypto,       // a cryptographic operation failed
+  config,       // the configuration is invalid
+  unavailable,  // a server the service needs (the database) cannot be reached: retry later
   internal,
 };
 

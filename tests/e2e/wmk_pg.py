@@ -8,6 +8,8 @@ fixture (tests/unit/pg_server.h).
     cluster = PgCluster()          # started
     info = cluster.create_database("wmk")   # a libpq connection string
     cluster.psql("wmk", "SELECT 1")
+    cluster.halt()                 # the server stops (fast shutdown); the data stays
+    cluster.restart()              # and starts again on the same data and socket
     cluster.stop()
 """
 
@@ -73,9 +75,13 @@ class PgCluster:
                     "listen_addresses = ''\nunix_socket_directories = '%s'\nport = %d\n"
                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                     "shared_buffers = 16MB\nmax_connections = 40\n" % (self.dir, PORT))
+        self.log = open(os.path.join(self.dir, "server.log"), "ab")
+        self.running = False
+        self._start_server()
+
+    def _start_server(self):
         # The postmaster is our child with a parent-death signal: a killed test run
         # leaves no server behind.
-        self.log = open(os.path.join(self.dir, "server.log"), "ab")
         self.server = subprocess.Popen([os.path.join(self.bin, "postgres"), "-D", self.data],
                                        stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
                                        preexec_fn=_server_child)
@@ -110,7 +116,9 @@ class PgCluster:
                            check=True, capture_output=True, text=True, timeout=120)
         return r.stdout.strip()
 
-    def stop(self):
+    def halt(self):
+        """Stops the server as an admin's `pg_ctl stop` does (fast shutdown: open
+        sessions are ended), keeping its data for restart()."""
         if self.running:
             self.server.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -118,6 +126,16 @@ class PgCluster:
             except subprocess.TimeoutExpired:
                 self.server.send_signal(signal.SIGQUIT)
                 self.server.wait()
-            self.log.close()
             self.running = False
+
+    def restart(self):
+        """Starts a halted server again on the same data and socket; returns when it
+        accepts connections."""
+        if not self.running:
+            self._start_server()
+
+    def stop(self):
+        self.halt()
+        if not self.log.closed:
+            self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

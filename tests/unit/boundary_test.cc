@@ -4,6 +4,8 @@
 // Objects are compiled here by the real compiler; symbols read by the real nm.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tests/unit/keys_test_util.h"
 
 namespace wmk {
@@ -76,6 +78,82 @@ TEST_F(Boundary, RefusesIncludesOfTheLibrariesHeaders) {
     EXPECT_NE(r.status, 0) << header;
     EXPECT_NE((r.out + r.err).find(header), std::string::npos) << r.out << r.err;
   }
+}
+
+// ---- the shape of core/ (cmake/check_core_shape.cmake)
+
+class CoreShape : public ::testing::Test {
+ protected:
+  // Runs the check on a tree under the temporary directory, or on another root.
+  test::CmdResult check(const std::string& root) {
+    return run_cmd({WEBMAILKEY_CMAKE_COMMAND, "-DROOT=" + root, "-P",
+                    std::string(WEBMAILKEY_SOURCE_DIR) + "/cmake/check_core_shape.cmake"});
+  }
+  void file(const std::string& rel, const std::string& text) {
+    std::filesystem::create_directories(
+        std::filesystem::path(dir_.path() + "/" + rel).parent_path());
+    test::spit(dir_.path() + "/" + rel, text);
+  }
+  test::TempDir dir_;
+};
+
+TEST_F(CoreShape, TheSourceTreeIsInShape) {
+  auto r = check(WEBMAILKEY_SOURCE_DIR);
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+TEST_F(CoreShape, PassesOwnersWritingTheirTablesAndAppIncludingStore) {
+  file("core/app/app.cc", "#include \"core/store/db.h\"\n#include \"core/config/config.h\"\n");
+  file("core/session/session.cc",
+       "// UPDATE this comment: prose is not SQL\n"
+       "const char* a = \"UPDATE sessions SET notice = NULL WHERE id = ?\";\n"
+       "const char* b = \"INSERT INTO sessions (id) VALUES (?) ON CONFLICT (id) DO UPDATE SET \"\n"
+       "                \"id = excluded.id\";\n");
+  file("core/keys/keystore.h", "#include \"core/app/app.h\"\n");
+  auto r = check(dir_.path());
+  EXPECT_EQ(r.status, 0) << r.out << r.err;
+}
+
+// Regression: core/app/app.cc included core/keys/gnupg_home.h while keystore.h included
+// app.h (issue 14); init moved to core/setup.
+TEST_F(CoreShape, RefusesTheAppKeysLoop) {
+  file("core/app/app.cc", "#include \"core/app/app.h\"\n#include \"core/keys/gnupg_home.h\"\n");
+  file("core/keys/keystore.h", "#include \"core/app/app.h\"\n");
+  auto r = check(dir_.path());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE((r.out + r.err).find("core/app may not include core/keys"), std::string::npos)
+      << r.out << r.err;
+}
+
+TEST_F(CoreShape, RefusesSetupIncludedInsideCore) {
+  file("core/keys/keystore.cc", "#include \"core/setup/init.h\"\n");
+  auto r = check(dir_.path());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE((r.out + r.err).find("core/setup is for the entry points only"), std::string::npos)
+      << r.out << r.err;
+}
+
+// Regression: core/grant appended to sessions.notice itself (issue 14).
+TEST_F(CoreShape, RefusesATableWrittenOutsideItsOwner) {
+  const char* writes[] = {
+      "UPDATE sessions\n   SET notice = ?1 WHERE id = ?2", "DELETE FROM sessions WHERE id = ?",
+      "INSERT INTO sessions (id) VALUES (?)", "INSERT OR IGNORE INTO sessions (id) VALUES (?)"};
+  for (const char* sql : writes) {
+    file("core/grant/grant.cc", std::string("const char* q = R\"sql(") + sql + ")sql\";\n");
+    auto r = check(dir_.path());
+    EXPECT_NE(r.status, 0) << sql;
+    EXPECT_NE((r.out + r.err).find("sessions belongs to core/session"), std::string::npos)
+        << sql << "\n"
+        << r.out << r.err;
+  }
+}
+
+TEST_F(CoreShape, RefusesATableWithoutAnOwner) {
+  file("core/mail/index.cc", "const char* q = \"INSERT INTO mail_cache (k) VALUES (?)\";\n");
+  auto r = check(dir_.path());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE((r.out + r.err).find("the table mail_cache has no owner"), std::string::npos)
+      << r.out << r.err;
 }
 
 }  // namespace

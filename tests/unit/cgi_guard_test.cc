@@ -7,6 +7,8 @@
 #include "core/app/app.h"
 #include "core/auth/users.h"
 #include "core/session/session.h"
+#include "core/setup/init.h"
+#include "core/store/db.h"
 #include "core/util/fs.h"
 #include "tests/unit/test_util.h"
 
@@ -19,7 +21,7 @@ class CgiGuard : public ::testing::Test {
   void SetUp() override {
     config_ = dir_.path() + "/webmailkey.conf";
     write_config(false);
-    ASSERT_TRUE(app::init(config_, std::nullopt).ok());
+    ASSERT_TRUE(setup::init(config_, std::nullopt).ok());
   }
 
   void write_config(bool allow_http) {
@@ -208,6 +210,48 @@ TEST_F(CgiGuard, ExceptionsBecomeA500WithoutDetails) {
   EXPECT_EQ(r.status(), 500);
   EXPECT_NE(r.body().find("data-page=\"error\""), std::string::npos);
   EXPECT_EQ(r.body().find("/secret/path"), std::string::npos);
+}
+
+// A database lost in the middle of a request (store::StoreUnavailable, here thrown by
+// the handler as the PostgreSQL engine throws it): the 503 page, not a 500, without the
+// connection details; a POST's kept fields come back in a form, escaped.
+TEST_F(CgiGuard, ADatabaseLostMidRequestIsA503ThatGivesTheFormBack) {
+  Program p{.name = "test",
+            .methods = {"GET", "POST"},
+            .access = Access::anonymous,
+            .secrets = {.fields = {"password"}, .cookies = {}},
+            .kept_when_unavailable = {{"csrf"},
+                                      {"subject", KeptField::Shown::line, "Subject"},
+                                      {"body", KeptField::Shown::text, "Message"}}};
+  auto lost = [](Context&) -> Response {
+    throw store::StoreUnavailable(
+        "the database at dbname=secretdb host=/secret/socket is unreachable: gone");
+  };
+  Response get = handle(p, RequestSource::fixed(env(), ""), lost, clock_);
+  EXPECT_EQ(get.status(), 503);
+  EXPECT_NE(get.body().find("data-error=\"unavailable\""), std::string::npos);
+  EXPECT_NE(get.body().find("was not completed"), std::string::npos);
+  EXPECT_EQ(get.body().find("secretdb"), std::string::npos);
+  EXPECT_EQ(get.body().find("/secret/socket"), std::string::npos);
+  EXPECT_EQ(get.body().find("<form method=\"post\" action=\"/test\""), std::string::npos);
+
+  auto e = env("POST");
+  e["HTTP_ORIGIN"] = "https://mail.example.org";
+  e["REQUEST_URI"] = "/test";
+  const std::string body =
+      "csrf=tok&subject=%3Cb%3EHi%3C%2Fb%3E&body=line+one%0D%0A%3Cscript%3E&password=hunter2";
+  e["CONTENT_LENGTH"] = std::to_string(body.size());
+  Response post = handle(p, RequestSource::fixed(e, body), lost, clock_);
+  EXPECT_EQ(post.status(), 503);
+  const std::string& html = post.body();
+  EXPECT_NE(html.find("action=\"/test\""), std::string::npos) << html;
+  EXPECT_NE(html.find("name=\"csrf\" value=\"tok\""), std::string::npos) << html;
+  EXPECT_NE(html.find("value=\"&lt;b&gt;Hi&lt;/b&gt;\""), std::string::npos) << html;
+  EXPECT_NE(html.find("line one"), std::string::npos) << html;
+  EXPECT_NE(html.find("&lt;script&gt;</textarea>"), std::string::npos) << html;
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_EQ(html.find("hunter2"), std::string::npos);
+  EXPECT_EQ(html.find("secretdb"), std::string::npos);
 }
 
 TEST_F(CgiGuard, MissingConfigIsA503WithoutDetails) {

@@ -20,6 +20,7 @@
 #include "core/auth/users.h"
 #include "core/keys/gnupg_home.h"
 #include "core/keys/keystore.h"
+#include "core/setup/init.h"
 #include "core/util/clock.h"
 #include "core/util/fs.h"
 #include "tests/unit/test_util.h"
@@ -92,7 +93,7 @@ inline std::string make_outside_gnupg_home(const std::string& path) {
   return path;
 }
 
-// A data directory initialised by app::init, with user alice (two addresses) and bob.
+// A data directory initialised by setup::init, with user alice (two addresses) and bob.
 class KeysEnv {
  public:
   KeysEnv() : clock_(std::time(nullptr)) {
@@ -100,9 +101,9 @@ class KeysEnv {
     config_path_ = dir_.path() + "/webmailkey.conf";
     spit(config_path_, "data_dir = " + data_dir_ +
                            "\nkdf_memory_kib = 64\nkdf_iterations = 1\nkdf_parallelism = 1\n");
-    auto a = app::init(config_path_, std::nullopt, clock_);
+    auto a = setup::init(config_path_, std::nullopt, clock_);
     if (!a)
-      throw std::runtime_error("app::init failed: " + a.error().message);
+      throw std::runtime_error("setup::init failed: " + a.error().message);
     app_.emplace(std::move(a).value());
     auth::UserStore users(app_->db, clock_);
     const crypto::KdfParams cheap{64, 1, 1};

@@ -12,12 +12,12 @@
 #include <random>
 #include <thread>
 
-#include "core/app/fsck.h"
 #include "core/auth/users.h"
 #include "core/contacts/contacts.h"
 #include "core/mail/deliver.h"
 #include "core/mail/maildir.h"
 #include "core/mail/mime.h"
+#include "core/setup/fsck.h"
 #include "core/util/encoding.h"
 #include "core/util/json.h"
 #include "core/util/utf8.h"
@@ -199,9 +199,9 @@ TEST_F(RecoveryTest, OldTmpFilesAreCleanedRecentOnesKept) {
   std::ofstream(inbox("tmp") + "/recent.partial") << "being written";
   fs::last_write_time(inbox("tmp") + "/old.partial",
                       fs::file_time_type::clock::now() - std::chrono::hours(40));
-  EXPECT_EQ(md_->clean_tmp(app::kMaildirTmpAge, true), 1);
+  EXPECT_EQ(md_->clean_tmp(setup::kMaildirTmpAge, true), 1);
   EXPECT_EQ(files_in(inbox("tmp")), 2);
-  auto r = app::fsck(env.app(), app::FsckDepth::cheap, store::PurgeMode::remove);
+  auto r = setup::fsck(env.app(), setup::FsckDepth::cheap, store::PurgeMode::remove);
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->maildir_tmp, 1);
   EXPECT_FALSE(fs::exists(inbox("tmp") + "/old.partial"));
@@ -234,17 +234,17 @@ TEST_F(RecoveryTest, FsckRemovesKeysInTheGnupgHomeThatHaveNoRow) {
       {"--pinentry-mode", "loopback", "--passphrase-fd", "0", "--import", orphan_file}, "pw2\n");
   ASSERT_EQ(imp.status, 0) << imp.err;
 
-  auto dry = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::dry_run);
+  auto dry = setup::fsck(env.app(), setup::FsckDepth::full, store::PurgeMode::dry_run);
   ASSERT_TRUE(dry.ok()) << dry.error().message;
   ASSERT_TRUE(dry->orphans_checked);
   EXPECT_EQ(dry->orphan_keys, std::vector<std::string>{orphan_fpr});
-  auto done = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::remove);
+  auto done = setup::fsck(env.app(), setup::FsckDepth::full, store::PurgeMode::remove);
   ASSERT_TRUE(done.ok()) << done.error().message;
   EXPECT_EQ(done->orphan_keys, std::vector<std::string>{orphan_fpr});
   auto listed = KeysEnv::gpg(env.gnupg_home(), {"--with-colons", "--list-secret-keys"});
   EXPECT_EQ(listed.out.find(orphan_fpr), std::string::npos);
   EXPECT_NE(listed.out.find(held_fpr), std::string::npos);  // the held key stays
-  auto again = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::remove);
+  auto again = setup::fsck(env.app(), setup::FsckDepth::full, store::PurgeMode::remove);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->orphan_keys.empty());
   EXPECT_EQ(env.count("SELECT count(*) FROM audit WHERE event = 'key.delete' AND "
@@ -270,18 +270,18 @@ TEST_F(RecoveryTest, FsckRemovesPublicKeysNoUserOrContactHolds) {
   auto imp = KeysEnv::gpg(env.gnupg_home(), {"--import", orphan_file});
   ASSERT_EQ(imp.status, 0) << imp.err;
 
-  auto dry = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::dry_run);
+  auto dry = setup::fsck(env.app(), setup::FsckDepth::full, store::PurgeMode::dry_run);
   ASSERT_TRUE(dry.ok()) << dry.error().message;
   ASSERT_TRUE(dry->orphans_checked);
   EXPECT_EQ(dry->orphan_public_keys, std::vector<std::string>{orphan_fpr});
   EXPECT_TRUE(dry->orphan_keys.empty());
-  auto done = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::remove);
+  auto done = setup::fsck(env.app(), setup::FsckDepth::full, store::PurgeMode::remove);
   ASSERT_TRUE(done.ok()) << done.error().message;
   EXPECT_EQ(done->orphan_public_keys, std::vector<std::string>{orphan_fpr});
   auto listed = KeysEnv::gpg(env.gnupg_home(), {"--with-colons", "--list-keys"});
   EXPECT_EQ(listed.out.find(orphan_fpr), std::string::npos);
   EXPECT_NE(listed.out.find(held_fpr), std::string::npos);  // the contact's key stays
-  auto again = app::fsck(env.app(), app::FsckDepth::full, store::PurgeMode::remove);
+  auto again = setup::fsck(env.app(), setup::FsckDepth::full, store::PurgeMode::remove);
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->orphan_public_keys.empty());
 }

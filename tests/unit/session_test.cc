@@ -258,6 +258,23 @@ TEST_P(SessionTest, NoticeIsDeliveredOnce) {
   EXPECT_FALSE(sessions->take_notice("nope"));
 }
 
+// What another module has to tell a session (core/grant, when it stops the session's
+// unlock) goes through SessionStore, the owner of the sessions table.
+TEST_P(SessionTest, AppendedNoticesAddLinesAndAFullOneIsReplaced) {
+  auto ns = sessions->create(alice, "", "");
+  ASSERT_TRUE(ns.ok());
+  SessionStore::append_notice(*db, ns->session.id, "first\x01line");
+  SessionStore::append_notice(*db, ns->session.id, "second line");
+  auto n = sessions->take_notice(ns->session.id);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, "first?line\nsecond line");  // control bytes cleaned, as set_notice does
+  ASSERT_TRUE(sessions->set_notice(ns->session.id, std::string(801, 'x')).ok());
+  SessionStore::append_notice(*db, ns->session.id, "newest");
+  EXPECT_EQ(sessions->take_notice(ns->session.id), std::optional<std::string>("newest"));
+  SessionStore::append_notice(*db, "gone", "nobody to tell");  // no error
+  EXPECT_FALSE(sessions->take_notice("gone"));
+}
+
 TEST_P(SessionTest, CsrfMatches) {
   auto ns = sessions->create(alice, "", "");
   ASSERT_TRUE(ns.ok());

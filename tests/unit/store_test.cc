@@ -282,6 +282,71 @@ TEST(PostgresSql, TranslatesWhatDiffersAndLeavesStringsAlone) {
             "SELECT 'INTEGER ''BLOB''', \"INTEGER\"");
 }
 
+// ---- PostgreSQL going away (docs/admin-guide.md, "When PostgreSQL is down")
+
+// Ends the server's session of db from another connection, as a server restart does;
+// returns when that backend has exited.
+void end_server_session(Db& db, Db& admin) {
+  auto st = db.prepare("SELECT pg_backend_pid()");
+  ASSERT_TRUE(st.step());
+  const std::int64_t pid = st.column_int(0);
+  st.reset();
+  auto ended = admin.prepare("SELECT pg_terminate_backend(" + std::to_string(pid) + ", 10000)");
+  ASSERT_TRUE(ended.step());
+  ASSERT_EQ(ended.column_int(0), 1);
+}
+
+TEST(PgOutage, AServerThatEndedTheSessionIsUnavailableUntilReviveConnectsAgain) {
+  test::TestDatabase tdb;
+  WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
+  auto db = tdb.open();
+  auto admin = tdb.open();
+  ASSERT_TRUE(db.ok() && admin.ok());
+  ASSERT_TRUE(migrate(*db).ok());
+
+  // Mid-request: the next statement, here inside a writing transaction, throws
+  // StoreUnavailable naming the database, and nothing of the transaction stays.
+  end_server_session(*db, *admin);
+  try {
+    Transaction tx(*db);
+    db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('alice', 'h', 1)").run();
+    tx.commit();
+    ADD_FAILURE() << "no StoreUnavailable";
+  } catch (const StoreUnavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("the database at dbname="), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(" is unreachable: "), std::string::npos) << e.what();
+  }
+  ASSERT_TRUE(db->revive().ok());
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM users"), 0);
+  db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('alice', 'h', 1)").run();
+  EXPECT_EQ(count(*admin, "SELECT count(*) FROM users"), 1);
+
+  // Between requests: revive() sees the session ended without a statement failing.
+  end_server_session(*db, *admin);
+  ASSERT_TRUE(db->revive().ok());
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM users"), 1);
+  // A live connection is left as it is.
+  auto pid = [&] { return count(*db, "SELECT pg_backend_pid()"); };
+  const std::int64_t before = pid();
+  ASSERT_TRUE(db->revive().ok());
+  EXPECT_EQ(pid(), before);
+}
+
+TEST(PgOutage, AnUnreachableServerIsUnavailableAndTheMessageHoldsNoPassword) {
+  auto db = Db::open_postgresql(
+      "host=/nonexistent-wmk-socket-dir port=5432 dbname=wmk user=wmk password=hunter2-secret "
+      "connect_timeout=2");
+  ASSERT_FALSE(db.ok());
+  EXPECT_EQ(db.code(), Errc::unavailable);
+  EXPECT_EQ(db.error().message.rfind(
+                "the database at dbname=wmk user=wmk host=/nonexistent-wmk-socket-dir port=5432 "
+                "is unreachable: ",
+                0),
+            0u)
+      << db.error().message;
+  EXPECT_EQ(db.error().message.find("hunter2"), std::string::npos);
+}
+
 // ---- store migrate: SQLite -> PostgreSQL
 
 class CopyTest : public ::testing::Test {

@@ -11,7 +11,7 @@
 #include "core/store/purge.h"
 #include "core/util/result.h"
 
-namespace wmk::app {
+namespace wmk::setup {
 
 // Files in a Maildir tmp/ older than this are a delivery that died before its link
 // (the Maildir specification's 36 hours).
@@ -41,6 +41,6 @@ enum class FsckDepth {
 
 // Finds leftovers and, with PurgeMode::remove, removes them. A user's missing Maildir
 // is not an error. Errc::io / Errc::config only when the GnuPG home cannot be read.
-Result<FsckReport> fsck(App& app, FsckDepth depth, store::PurgeMode mode);
+Result<FsckReport> fsck(app::App& app, FsckDepth depth, store::PurgeMode mode);
 
-}  // namespace wmk::app
+}  // namespace wmk::setup

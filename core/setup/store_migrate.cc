@@ -1,8 +1,8 @@
-#include "core/app/store_migrate.h"
+#include "core/setup/store_migrate.h"
 
 #include "core/store/db.h"
 
-namespace wmk::app {
+namespace wmk::setup {
 
 Result<store::CopyReport> migrate_store(const config::Config& cfg, config::StoreEngine to) {
   if (to != config::StoreEngine::postgresql)
@@ -20,4 +20,4 @@ Result<store::CopyReport> migrate_store(const config::Config& cfg, config::Store
   return store::copy_store(*from, *target);
 }
 
-}  // namespace wmk::app
+}  // namespace wmk::setup

@@ -1,4 +1,4 @@
-#include "core/app/fsck.h"
+#include "core/setup/fsck.h"
 
 #include <sys/stat.h>
 
@@ -10,11 +10,11 @@
 #include "core/mail/deliver.h"
 #include "core/mail/maildir.h"
 
-namespace wmk::app {
+namespace wmk::setup {
 
 namespace {
 
-int clean_scratch(const App& app, store::PurgeMode mode) {
+int clean_scratch(const app::App& app, store::PurgeMode mode) {
   namespace fs = std::filesystem;
   const std::string dir = app.config.data_dir + "/tmp";
   const std::int64_t before = app.clock->now() - kScratchAge.count();
@@ -43,7 +43,7 @@ int clean_scratch(const App& app, store::PurgeMode mode) {
 
 }  // namespace
 
-Result<FsckReport> fsck(App& app, FsckDepth depth, store::PurgeMode mode) {
+Result<FsckReport> fsck(app::App& app, FsckDepth depth, store::PurgeMode mode) {
   FsckReport r;
   const bool dry_run = mode == store::PurgeMode::dry_run;
   // With mailbox = imap the Maildirs (if any) belong to the IMAP server.
@@ -75,4 +75,4 @@ Result<FsckReport> fsck(App& app, FsckDepth depth, store::PurgeMode mode) {
   return r;
 }
 
-}  // namespace wmk::app
+}  // namespace wmk::setup
