@@ -932,48 +932,30 @@ Response compose_post(ComposeSession& cs) {
 
 }  // namespace
 
-// The mailbox could not be opened (its server is down) while the user sent or saved a
-// message: nothing was sent or saved, and what they wrote comes back to them.
-Response mailbox_down_keeping_text(Context& ctx, const Error& error) {
-  if (!ctx.request.is_post())
+// The mailbox could not be opened: the account is gone (404), the mail server refused
+// the session's password (401), or it cannot be reached. The last is the guard's 503
+// page, which gives a POST's typed text back (cgi/compose.cc's kept fields).
+Response mailbox_not_opened(Context& ctx, const Error& error) {
+  if (error.code == Errc::not_found || error.code == Errc::bad_credentials)
     return mailbox_error(error, ctx.viewer());
-  Response down = mailbox_error(error, ctx.viewer());
-  if (down.status() != 503)
-    return down;
-  Page p;
-  p.name = "compose-kept";
-  p.title = "Not sent";
-  p.viewer = ctx.viewer();
-  p.main = fill(R"(<h1>Not sent, not saved</h1>
-<p class="error-message">Your mailbox cannot be reached just now (the mail server is down or refused the connection), so this message was neither sent nor saved. Here is what you wrote: copy it, or go back and send it again in a moment (attach any files again then).</p>
-<dl class="kept">
-<dt>To</dt><dd>{{to}}</dd>
-<dt>Cc</dt><dd>{{cc}}</dd>
-<dt>Subject</dt><dd>{{subject}}</dd>
-</dl>
-<textarea class="kept-body" readonly rows="16" aria-label="Your message">{{body}}</textarea>
-<p><a href="/inbox">Back to the inbox</a></p>)",
-                {{"to", ctx.request.field("to").value_or("")},
-                 {"cc", ctx.request.field("cc").value_or("")},
-                 {"subject", ctx.request.field("subject").value_or("")},
-                 {"body", ctx.request.field("body").value_or("")}});
-  return page_response(503, p);
+  throw ServiceUnavailable(
+      "Your mailbox cannot be reached just now (the mail server is down or refused the "
+      "connection), so nothing was done: nothing was sent, saved or changed. Try again in a "
+      "moment.",
+      "the mailbox cannot be opened: " + error.message);
 }
 
 Response compose_handler(Context& ctx) {
   auto cs = ComposeSession::open(ctx);
-  if (!cs) {
-    if (cs.code() == Errc::not_found)
-      return error_response(404, cs.error().message, ctx.viewer());
-    return mailbox_down_keeping_text(ctx, cs.error());
-  }
+  if (!cs)
+    return mailbox_not_opened(ctx, cs.error());
   return ctx.request.is_post() ? compose_post(**cs) : compose_get(**cs);
 }
 
 Response unlock_for_draft(Context& ctx, const std::string& draft_id) {
   auto cs = ComposeSession::open(ctx);
   if (!cs)
-    return mailbox_error(cs.error(), ctx.viewer());
+    return mailbox_not_opened(ctx, cs.error());
   ComposeSession& s = **cs;
   if (!mail::valid_uid(draft_id))
     return error_response(404, "There is no such draft.", ctx.viewer());

@@ -46,14 +46,21 @@ std::string upper(std::string s) {
 // done, and gives a POST's kept fields back in a form that sends them again.
 // during: the failure came while the program's handler ran (it may have done part of
 // its work outside the database, such as handing a message to the MTA).
-Response unavailable_response(const Program& program, const Request* request, bool during) {
+std::string database_unavailable(bool during) {
   std::string said =
       during ? "The database stopped answering in the middle of this request, so it was not "
                "completed; what it had begun in the database was undone. If you were sending "
                "a message, look in Sent once the service is back before you send it again."
              : "The database cannot be reached at the moment, so nothing was done: nothing was "
                "sent, saved or changed.";
-  said += " The service recovers by itself when the database is back: try again in a minute.";
+  return said +
+         " The service recovers by itself when the database is back: try again in a "
+         "minute.";
+}
+
+// said: what is down and what that means for this request.
+Response unavailable_response(const Program& program, const Request* request,
+                              const std::string& said) {
   Page p;
   p.name = "error";
   p.title = "Service Unavailable";
@@ -199,14 +206,14 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   if (keep) {
     if (auto alive = kept->db.revive(); !alive) {
       log_error(program, alive.error().message);
-      return unavailable_response(program, &*request, false);
+      return unavailable_response(program, &*request, database_unavailable(false));
     }
   } else {
     auto opened = app::open_with(std::move(*loaded), clock);
     if (!opened) {
       log_error(program, "cannot open the service: " + opened.error().message);
       if (opened.code() == Errc::unavailable)
-        return unavailable_response(program, &*request, false);
+        return unavailable_response(program, &*request, database_unavailable(false));
       return error_response(503,
                             "The service is not available: its configuration or database could "
                             "not be opened. The administrator finds the reason in the web "
@@ -278,7 +285,12 @@ Response handle(const Program& program, const RequestSource& source, const Handl
     // Before the handler, only the session was read: a form that passed the origin
     // check gets its fields back. Never a cross-site POST: same_origin() came first.
     bool checked = request && (!request->is_post() || same_origin(*request));
-    return unavailable_response(program, checked ? &*request : nullptr, during);
+    return unavailable_response(program, checked ? &*request : nullptr,
+                                database_unavailable(during));
+  } catch (const ServiceUnavailable& e) {
+    log_error(program, e.detail());
+    bool checked = request && (!request->is_post() || same_origin(*request));
+    return unavailable_response(program, checked ? &*request : nullptr, e.what());
   } catch (const std::exception& e) {
     log_error(program, std::string("unexpected error: ") + e.what());
   } catch (...) {

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,20 @@ enum class Access {
               // checks its own POSTs' CSRF token.
   session,    // a live session, else 303 /login (with ?ended=1 after a timeout);
               // every POST must carry the session's CSRF token in field `csrf`.
+};
+
+// Thrown by a handler when a server it needs besides the database (the IMAP server)
+// cannot be reached before it did anything: the guard answers the same 503 page as for
+// the database, saying said, with a POST's kept fields given back; detail goes to the
+// error log.
+class ServiceUnavailable : public std::runtime_error {
+ public:
+  ServiceUnavailable(const std::string& said, std::string detail)
+      : std::runtime_error(said), detail_(std::move(detail)) {}
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string detail_;
 };
 
 // A form field that a POST gets back when the database cannot be reached.

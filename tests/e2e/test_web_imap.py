@@ -326,7 +326,8 @@ class WebImap(unittest.TestCase):
                 fields[-1] = ("action", action)
                 r = c.post("/compose", fields, files=files)
                 self.assertEqual(r.status, 503, (action, r.text[-1500:]))
-                self.assertIn("neither sent nor saved", r.text)
+                self.assertIn("nothing was sent, saved or changed", r.text)
+                self.assertIn("Try again", r.text)
                 # What the user wrote comes back to them.
                 self.assertIn("Words typed while the IMAP server was down.", r.text)
                 self.assertIn("Written while the server was down", r.text)
