@@ -68,23 +68,28 @@ class Gpg:
                        capture_output=True)
 
 
+def start_dovecot(cls):
+    """Starts the suite's Dovecot for a test class: cls.dovecot (the process; a line
+    "stop" or "start" on its stdin stops it or brings it back) and cls.info (its ports,
+    CA file and master user). Skips the class where Dovecot cannot run."""
+    if not os.access(TEST_DOVECOT, os.X_OK):
+        raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
+    cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+    info = json.loads(cls.dovecot.stdout.readline() or "{}")
+    if "imaps_port" not in info:
+        cls.dovecot.stdin.close()
+        cls.dovecot.wait()
+        if "unavailable" in info:
+            raise unittest.SkipTest(info["unavailable"])
+        raise RuntimeError("test_dovecot did not start")
+    cls.info = info
+
+
 class WebImap(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if not os.access(TEST_DOVECOT, os.X_OK):
-            raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
-        cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True)
-        info = json.loads(cls.dovecot.stdout.readline() or "{}")
-        if "unavailable" in info:
-            cls.dovecot.stdin.close()
-            cls.dovecot.wait()
-            raise unittest.SkipTest(info["unavailable"])
-        if "imaps_port" not in info:
-            cls.dovecot.stdin.close()
-            cls.dovecot.wait()
-            raise RuntimeError("test_dovecot did not start")
-        cls.info = info
+        start_dovecot(cls)
         cls.tmp = tempfile.mkdtemp(prefix="wmk-imap-")
         cls.wmk = None
         try:
@@ -356,18 +361,8 @@ class WebImapOwnPassword(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        if not os.access(TEST_DOVECOT, os.X_OK):
-            raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
-        cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True)
-        info = json.loads(cls.dovecot.stdout.readline() or "{}")
-        if "imaps_port" not in info:
-            cls.dovecot.stdin.close()
-            cls.dovecot.wait()
-            if "unavailable" in info:
-                raise unittest.SkipTest(info["unavailable"])
-            raise RuntimeError("test_dovecot did not start")
-        cls.info = info
+        start_dovecot(cls)
+        info = cls.info
         cls.wmk = None
         try:
             cls.wmk = Instance(config={
