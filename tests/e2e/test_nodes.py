@@ -6,18 +6,20 @@ FastCGI workers); both share one PostgreSQL (a throwaway cluster, tests/e2e/wmk_
 A browser here is one cookie jar that may send any request to either node, as a load
 balancer would: the cookies are host cookies of 127.0.0.1, so the same ones reach both.
 
-The mail source: both nodes' `maildir` setting points at one Maildir tree outside
-either data directory. In this test the shared Maildir stands in for the shared IMAP
-server of a real multi-node setup; everything else (grants, sessions, keys) is what
-production shares, the store.
+The mail source: one IMAP server for both nodes, the suite's Dovecot (loopback, IMAPS
+with a test CA, `build/test_dovecot`), logged in to as a master user; the webmailkey
+user (alice@example.org) has the login of a Dovecot user, `user7`.
 
 Fixtures come from outside tools: the OpenPGP key is made by real gpg and imported
 with node A's `webmailkey key import`; the message is encrypted by real gpg, built as
-PGP/MIME by Python's email package and delivered with node A's `webmailkey deliver`."""
+PGP/MIME by Python's email package and appended to the INBOX by Python's imaplib."""
 
+import email.policy
+import imaplib
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -26,7 +28,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import Instance  # noqa: E402
+from wmk_e2e import Instance, start_dovecot, stop_dovecot  # noqa: E402
 from wmk_pg import PgCluster, pg_missing  # noqa: E402
 from test_web_grants import Gpg, pgp_mime  # noqa: E402
 
@@ -34,6 +36,9 @@ PASSWORD = "correct horse battery staple"
 KEY_PASS = "alice key passphrase 1"
 NEW_KEY_PASS = "alice key passphrase 2"
 SECRET_TEXT = "The launch code is 4711-NODES"
+# Dovecot's users are user0..user15 with password pw-N-secret (tests/unit/dovecot_server.h).
+IMAP_USER = LOGIN = "user7"
+IMAP_PASSWORD = "pw-7-secret"
 RACERS = 50
 
 
@@ -49,14 +54,23 @@ def home_has_secret(data_dir, fpr):
 class TwoNodes(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        start_dovecot(cls)
         cls.pg = PgCluster()
         cls.tmp = tempfile.mkdtemp(prefix="wmk-nodes-")
         cls.nodes = []
         try:
             conninfo = cls.pg.create_database("wmk_nodes")
+            master_file = os.path.join(cls.tmp, "imap-master")
+            with open(master_file, "w") as f:
+                f.write(cls.info["master_password"] + "\n")
+            os.chmod(master_file, 0o600)
             shared = {"store": "postgresql",
                       "store_postgresql": '"%s"' % conninfo,
-                      "maildir": os.path.join(cls.tmp, "mail", "%u", "Maildir")}
+                      "mailbox": "imap", "imap_host": "localhost",
+                      "imap_port": cls.info["imaps_port"], "imap_tls": "imaps",
+                      "imap_ca_file": cls.info["ca_file"], "imap_login": "master",
+                      "imap_master_user": cls.info["master"],
+                      "imap_master_password_file": master_file}
             cls.a = Instance(config=shared)
             cls.nodes.append(cls.a)
             cls.b = Instance(config=shared)
@@ -71,29 +85,22 @@ class TwoNodes(unittest.TestCase):
     @classmethod
     def _make_fixtures(cls):
         a = cls.a
-        a.add_user("alice", PASSWORD, "alice@example.org")
+        a.add_user(LOGIN, PASSWORD, "alice@example.org")
         cls.gpg = Gpg(os.path.join(cls.tmp, "gpg-alice"))
         cls.fpr = cls.gpg.make_key("Alice <alice@example.org>", "")
         exported = os.path.join(cls.tmp, "alice-secret.asc")
         cls.gpg.export_secret(cls.fpr, "", exported)
-        a.cli("key", "import", "alice", "--type", "openpgp", exported, "--passphrase-stdin",
+        a.cli("key", "import", LOGIN, "--type", "openpgp", exported, "--passphrase-stdin",
               input="%s\n\n" % KEY_PASS)
-        before = cls._uids()
-        a.deliver("alice", pgp_mime(cls.gpg, cls.fpr, SECRET_TEXT + "\n", "Secret plans")
-                  .as_bytes())
-        new = cls._uids() - before
-        assert len(new) == 1, new
-        cls.msg = new.pop()
-
-    @classmethod
-    def _uids(cls):
-        md = os.path.join(cls.tmp, "mail", "alice", "Maildir")
-        out = set()
-        for sub in ("new", "cur"):
-            p = os.path.join(md, sub)
-            if os.path.isdir(p):
-                out |= {n.split(":")[0] for n in os.listdir(p)}
-        return out
+        raw = pgp_mime(cls.gpg, cls.fpr, SECRET_TEXT + "\n", "Secret plans").as_bytes(
+            policy=email.policy.SMTP)
+        ctx = ssl.create_default_context(cafile=cls.info["ca_file"])
+        with imaplib.IMAP4_SSL("localhost", cls.info["imaps_port"], ssl_context=ctx) as c:
+            c.login(IMAP_USER, IMAP_PASSWORD)
+            typ, data = c.append("INBOX", None, None, raw)
+            assert typ == "OK", data
+            validity, uid = re.search(rb"APPENDUID (\d+) (\d+)", data[0]).groups()
+        cls.msg = "%s.%s" % (validity.decode(), uid.decode())
 
     @classmethod
     def tearDownClass(cls):
@@ -103,6 +110,7 @@ class TwoNodes(unittest.TestCase):
             n.close()
         cls.pg.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
+        stop_dovecot(cls)
 
     def setUp(self):
         self.a.cli("grant", "revoke", "--all")
@@ -111,7 +119,7 @@ class TwoNodes(unittest.TestCase):
 
     def browser(self, node, name):
         c = node.client(user_agent=name + " (wmk-e2e)")
-        c.login("alice", PASSWORD)
+        c.login(LOGIN, PASSWORD)
         c.csrf = c.get("/inbox").hidden("csrf", form_action="/logout")
         return c
 
@@ -129,7 +137,7 @@ class TwoNodes(unittest.TestCase):
                                   "passphrase": passphrase, "confirm": passphrase, "ok": "1"})
 
     def live_grants(self, node=None):
-        return (node or self.a).cli("grant", "list", "--login", "alice", json_output=True)
+        return (node or self.a).cli("grant", "list", "--login", LOGIN, json_output=True)
 
     # ---- the four scenarios
 

@@ -28,11 +28,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import BUILD_DIR, SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
+from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted, start_dovecot, stop_dovecot  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 SECRET = "The IMAP secret: meet at the old mill at nine."
-TEST_DOVECOT = os.path.join(BUILD_DIR, "test_dovecot")
 CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 # Dovecot's users are user0..user15 with password pw-N-secret (tests/unit/dovecot_server.h).
 LOGIN = "user3"
@@ -66,24 +65,6 @@ class Gpg:
     def stop(self):
         subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"],
                        capture_output=True)
-
-
-def start_dovecot(cls):
-    """Starts the suite's Dovecot for a test class: cls.dovecot (the process; a line
-    "stop" or "start" on its stdin stops it or brings it back) and cls.info (its ports,
-    CA file and master user). Skips the class where Dovecot cannot run."""
-    if not os.access(TEST_DOVECOT, os.X_OK):
-        raise unittest.SkipTest("no %s: build first" % TEST_DOVECOT)
-    cls.dovecot = subprocess.Popen([TEST_DOVECOT], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True)
-    info = json.loads(cls.dovecot.stdout.readline() or "{}")
-    if "imaps_port" not in info:
-        cls.dovecot.stdin.close()
-        cls.dovecot.wait()
-        if "unavailable" in info:
-            raise unittest.SkipTest(info["unavailable"])
-        raise RuntimeError("test_dovecot did not start")
-    cls.info = info
 
 
 class WebImap(unittest.TestCase):
@@ -155,8 +136,7 @@ class WebImap(unittest.TestCase):
             cls.gpg.stop()
         if cls.wmk:
             cls.wmk.close()
-        cls.dovecot.stdin.close()
-        cls.dovecot.wait(timeout=30)
+        stop_dovecot(cls)
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     @classmethod
@@ -393,8 +373,7 @@ class WebImapOwnPassword(unittest.TestCase):
     def tearDownClass(cls):
         if cls.wmk:
             cls.wmk.close()
-        cls.dovecot.stdin.close()
-        cls.dovecot.wait(timeout=30)
+        stop_dovecot(cls)
 
     def test_the_login_password_opens_the_mailbox_and_is_kept_only_sealed(self):
         c = self.wmk.client()

@@ -44,6 +44,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import unittest
 import sys
 import tempfile
 import time
@@ -141,6 +142,31 @@ TEST_CONFIG = {
     "password_memory_kib": 1024,
     "password_iterations": 1,
 }
+
+
+def start_dovecot(cls):
+    """Starts the suite's Dovecot for a test class: cls.dovecot (the process; a line
+    "stop" or "start" on its stdin stops it or brings it back) and cls.info (its ports,
+    CA file and master user). Skips the class where Dovecot cannot run."""
+    program = os.path.join(BUILD_DIR, "test_dovecot")
+    if not os.access(program, os.X_OK):
+        raise unittest.SkipTest("no %s: build first" % program)
+    cls.dovecot = subprocess.Popen([program], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+    info = json.loads(cls.dovecot.stdout.readline() or "{}")
+    if "imaps_port" not in info:
+        cls.dovecot.stdin.close()
+        cls.dovecot.wait()
+        if "unavailable" in info:
+            raise unittest.SkipTest(info["unavailable"])
+        raise RuntimeError("test_dovecot did not start")
+    cls.info = info
+
+
+def stop_dovecot(cls):
+    """Ends what start_dovecot() started."""
+    cls.dovecot.stdin.close()
+    cls.dovecot.wait(timeout=30)
 
 
 def multipart_encrypted(armored):
