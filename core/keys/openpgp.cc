@@ -328,12 +328,9 @@ class Agent {
 
   // Sends one command. old_pass answers the PASSPHRASE inquiry, new_pass the
   // NEW_PASSPHRASE one (nullptr: refuse it). Status lines are appended to status.
-  // second_old is a second candidate for the PASSPHRASE inquiry (a part that an
-  // earlier try already re-protected); see Inquiry::inquire for how often each is given.
   Status transact(const std::string& command, const util::SecretBuffer* old_pass,
-                  const util::SecretBuffer* new_pass, std::vector<std::string>* status,
-                  const util::SecretBuffer* second_old = nullptr) {
-    Inquiry inq{ctx_.get(), old_pass, new_pass, second_old, status, 0};
+                  const util::SecretBuffer* new_pass, std::vector<std::string>* status) {
+    Inquiry inq{ctx_.get(), old_pass, new_pass, status, 0};
     gpg_error_t err = assuan_transact(ctx_.get(), command.c_str(), nullptr, nullptr,
                                       &Inquiry::inquire, &inq, &Inquiry::status_cb, &inq);
     if (err) {
@@ -349,7 +346,6 @@ class Agent {
     assuan_context_t ctx;
     const util::SecretBuffer* old_pass;
     const util::SecretBuffer* new_pass;
-    const util::SecretBuffer* second_old;
     std::vector<std::string>* status;
     int old_asked;
 
@@ -361,15 +357,13 @@ class Agent {
       if (keyword == "PASSPHRASE") {
         // In loopback mode a wrong passphrase is asked for again, but so, now and then,
         // is a right one (seen in CI: PASSWD with the right passphrase refused as bad
-        // when the second inquiry was not answered). Each candidate is given at most
-        // twice, then the agent is told the passphrase is bad.
+        // when the second inquiry was not answered). It is given at most twice, then
+        // the agent is told the passphrase is bad.
         if (self->old_pass == nullptr || self->old_pass->empty())
           return gpg_error(GPG_ERR_BAD_PASSPHRASE);
-        const int asked = self->old_asked++;
-        const int candidates = self->second_old != nullptr ? 2 : 1;
-        if (asked >= 2 * candidates)
+        if (self->old_asked++ >= 2)
           return gpg_error(GPG_ERR_BAD_PASSPHRASE);
-        answer = (asked % candidates == 1) ? self->second_old : self->old_pass;
+        answer = self->old_pass;
       } else if (keyword == "NEW_PASSPHRASE") {
         if (self->new_pass == nullptr)
           return gpg_error(GPG_ERR_CANCELED);
@@ -396,8 +390,7 @@ class Agent {
 // to PASSWD them from old_pass to new_pass. Parts the agent lacks (stubs of an
 // offline primary key) are skipped.
 Status agent_passwd(const std::string& home, const std::vector<std::string>& keygrips,
-                    const util::SecretBuffer& old_pass, const util::SecretBuffer& new_pass,
-                    bool may_be_new_already = false) {
+                    const util::SecretBuffer& old_pass, const util::SecretBuffer& new_pass) {
   auto agent = Agent::connect(home);
   if (!agent)
     return agent.error();
@@ -405,8 +398,7 @@ Status agent_passwd(const std::string& home, const std::vector<std::string>& key
   for (const auto& grip : keygrips) {
     if (!agent->transact("HAVEKEY " + grip, nullptr, nullptr, nullptr).ok())
       continue;
-    WMK_TRY(agent->transact("PASSWD " + grip, &old_pass, &new_pass, nullptr,
-                            may_be_new_already ? &new_pass : nullptr));
+    WMK_TRY(agent->transact("PASSWD " + grip, &old_pass, &new_pass, nullptr));
     ++changed;
   }
   // PASSWD leaves both passphrases in the agent's nonce cache for a while; flush it.
@@ -728,9 +720,15 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
   // in, so a process killed at any moment leaves at most a key that nothing can open
   // (its key secret died with the process) — which `webmailkey fsck` removes — and a
   // scratch home (removed by fsck too).
+  //
+  // gpg-agent under heavy load now and then refuses the right file passphrase for a
+  // key it has just imported (seen in CI; the same agent on a fresh connection
+  // refused it again, so the scratch home itself was bad). A refusal is therefore
+  // tried again from the start, on a new scratch home with its own agent; a
+  // passphrase refused by three scratch homes is wrong.
   std::string staged;
   PgpKeyMeta meta;
-  {
+  auto stage_once = [&]() -> Status {
     auto stage = ScratchImport::create(scratch_dir_, "import", S2kCost::cheap, data);
     if (!stage)
       return stage.error();
@@ -744,12 +742,6 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
       return skey.error();
     meta = meta_of(skey->get());
     Status passwd = agent_passwd(stage->home.path(), meta.keygrips, file_passphrase, hex);
-    // A failure is asked once more on a fresh agent connection (a part re-protected
-    // by the first try opens with the new secret): an agent slow or restarting under
-    // load must not be reported as the admin's typo. If it fails again, a refused
-    // passphrase says so, and anything else gives the agent's own reason.
-    if (!passwd.ok())
-      passwd = agent_passwd(stage->home.path(), meta.keygrips, file_passphrase, hex, true);
     if (!passwd.ok()) {
       if (passwd.code() == Errc::wrong_passphrase) {
         return make_error(Errc::wrong_passphrase,
@@ -764,7 +756,16 @@ Result<PgpKeyMeta> OpenPgp::import_secret(std::string_view data,
     if (!exported)
       return exported.error();
     staged = std::move(exported).value();
-  }
+    return {};
+  };
+  Status staged_ok = stage_once();
+  for (int attempt = 1;
+       attempt < 3 && !staged_ok.ok() &&
+       (staged_ok.code() == Errc::wrong_passphrase || staged_ok.code() == Errc::crypto);
+       ++attempt)
+    staged_ok = stage_once();
+  if (!staged_ok.ok())
+    return staged_ok.error();
 
   auto st = contexts();
   if (!st)
