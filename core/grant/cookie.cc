@@ -16,12 +16,4 @@ Result<util::SecretBuffer> decode_grant_cookie(std::string_view value) {
   return util::decode_secret_cookie(value, kGrantSecretSize, "grant");
 }
 
-util::SecretBuffer grant_set_cookie(const util::SecretBuffer& secret) {
-  return util::secret_set_cookie(kGrantCookieName, secret);
-}
-
-std::string grant_clear_cookie() {
-  return util::secret_clear_cookie(kGrantCookieName);
-}
-
 }  // namespace wmk::grant

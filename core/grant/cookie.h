@@ -28,12 +28,4 @@ util::SecretBuffer encode_grant_cookie(const util::SecretBuffer& secret);
 // base64url of exactly 32 bytes (a damaged or forged cookie: treat as no cookie).
 Result<util::SecretBuffer> decode_grant_cookie(std::string_view value);
 
-// The whole Set-Cookie header value that stores secret in the browser:
-// `__Host-wmk-grant=VALUE; Path=/; Secure; HttpOnly; SameSite=Strict`. No Max-Age:
-// the cookie ends with the browser session; the grant rows carry the real limits.
-util::SecretBuffer grant_set_cookie(const util::SecretBuffer& secret);
-
-// The Set-Cookie header value that deletes the cookie (logout, lock).
-std::string grant_clear_cookie();
-
 }  // namespace wmk::grant

@@ -55,6 +55,10 @@ int base64_digit(char c, char c62, char c63) {
 
 }  // namespace
 
+int base64url_digit(char c) {
+  return base64_digit(c, '-', '_');
+}
+
 std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0)
     return std::nullopt;

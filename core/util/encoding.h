@@ -19,6 +19,9 @@ std::optional<std::vector<std::uint8_t>> hex_decode(std::string_view text);
 // RFC 4648 §5 base64url without padding (cookie- and URL-safe).
 std::string base64url_encode(std::span<const std::uint8_t> bytes);
 std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
+// The value of one base64url digit, or -1 (for decoders that must not copy, such as
+// the secret cookies').
+int base64url_digit(char c);
 // RFC 4648 §4 base64 (MIME, armor): whitespace is skipped, '=' padding is optional
 // but nothing may follow it. nullopt on any other character or a dangling 6 bits.
 std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);

@@ -1,7 +1,8 @@
 #include "core/util/secret_cookie.h"
 
+#include "core/util/encoding.h"
+
 #include <cstdint>
-#include <cstring>
 #include <string>
 
 namespace wmk::util {
@@ -11,20 +12,6 @@ namespace {
 // base64url is done here rather than with util::base64url_* because those return
 // std::string / std::vector, which would leave copies of the secret in the heap.
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-int b64_value(char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
 
 std::size_t encoded_size(std::size_t n) {
   return n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
@@ -76,7 +63,7 @@ Result<SecretBuffer> decode_secret_cookie(std::string_view value, std::size_t si
   int bits = 0;
   std::size_t o = 0;
   for (char c : value) {
-    int v = b64_value(c);
+    int v = base64url_digit(c);
     if (v < 0) {
       acc = 0;
       return make_error(Errc::invalid_argument,
@@ -100,26 +87,6 @@ Result<SecretBuffer> decode_secret_cookie(std::string_view value, std::size_t si
   if (!canonical)
     return make_error(Errc::invalid_argument, not_it);
   return out;
-}
-
-SecretBuffer secret_set_cookie(std::string_view name, const SecretBuffer& secret) {
-  static constexpr std::string_view kAttributes = "; Path=/; Secure; HttpOnly; SameSite=Strict";
-  const std::size_t value_size = encoded_size(secret.size());
-  SecretBuffer out(name.size() + 1 + value_size + kAttributes.size());
-  std::uint8_t* p = out.data();
-  std::memcpy(p, name.data(), name.size());
-  p += name.size();
-  *p++ = '=';
-  encode_into(secret, p);
-  p += value_size;
-  std::memcpy(p, kAttributes.data(), kAttributes.size());
-  return out;
-}
-
-std::string secret_clear_cookie(std::string_view name) {
-  return std::string(name) +
-         "=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0; "
-         "Expires=Thu, 01 Jan 1970 00:00:00 GMT";
 }
 
 }  // namespace wmk::util

@@ -21,12 +21,7 @@ SecretBuffer encode_secret_cookie(const SecretBuffer& secret);
 Result<SecretBuffer> decode_secret_cookie(std::string_view value, std::size_t size,
                                           std::string_view what);
 
-// The whole Set-Cookie header value storing secret under name:
-// `NAME=VALUE; Path=/; Secure; HttpOnly; SameSite=Strict`. No Max-Age: the cookie
-// ends with the browser session; the server's rows carry the real limits.
-SecretBuffer secret_set_cookie(std::string_view name, const SecretBuffer& secret);
-
-// The Set-Cookie header value that deletes the cookie name.
-std::string secret_clear_cookie(std::string_view name);
+// The Set-Cookie headers themselves are written by the web layer's one writer
+// (cgi/common/response.h, SetCookie::session_secret), from the SecretBuffer.
 
 }  // namespace wmk::util

@@ -80,9 +80,9 @@ using PartOutcome = std::variant<DecryptedPart, NeedUnlock, InUseElsewhere>;
 
 // A key was unlocked: the grant, and the grant secret that opens it. new_cookie says
 // the secret is new and must be set as the browser's grant cookie
-// (grant::grant_set_cookie); otherwise it is the one the browser already holds.
-// The session was given a new token (a privilege change: SessionStore::rotate), with
-// the session's grants moved along: use `session` from now on and set
+// (cgi SetCookie::session_secret of grant::encode_grant_cookie); otherwise it is the one the
+// browser already holds. The session was given a new token (a privilege change:
+// SessionStore::rotate), with the session's grants moved along: use `session` from now on and set
 // `session_token` as the browser's session cookie — the old token no longer works.
 struct Unlocked {
   keys::KeyInfo key;

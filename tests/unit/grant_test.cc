@@ -649,20 +649,6 @@ TEST(GrantCookie, RefusesDamagedValues) {
             Errc::invalid_argument);  // non-zero trailing bits
 }
 
-TEST(GrantCookie, SetCookieHeaderHasTheSecurityAttributes) {
-  auto secret = new_grant_secret();
-  auto header = grant_set_cookie(secret);
-  auto value = encode_grant_cookie(secret);
-  std::string_view h = header.view();
-  EXPECT_TRUE(h.starts_with(std::string("__Host-wmk-grant=") + std::string(value.view()) + ";"));
-  for (const char* attr : {"; Path=/", "; Secure", "; HttpOnly", "; SameSite=Strict"})
-    EXPECT_NE(h.find(attr), std::string_view::npos) << attr;
-  EXPECT_EQ(h.find("Domain"), std::string_view::npos);  // __Host- forbids it
-  std::string clear = grant_clear_cookie();
-  EXPECT_TRUE(clear.starts_with("__Host-wmk-grant=;"));
-  EXPECT_NE(clear.find("Max-Age=0"), std::string::npos);
-}
-
 WMK_INSTANTIATE_ON_BOTH_ENGINES(GrantTest);
 
 }  // namespace
