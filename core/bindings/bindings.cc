@@ -55,7 +55,7 @@ std::optional<Binding> ServerUsers::find(keys::KeyType type, std::string_view fi
   // name a key here.
   if (address.empty() || fingerprint.size() < 40)
     return std::nullopt;
-  keys::KeyStore store(app_);
+  keys::KeyStore store(app_.db, app_.config, *app_.clock);
   auto key = store.find(std::string(fingerprint));
   if (!key || key->fingerprint != fingerprint || key->type != type)
     return std::nullopt;

@@ -36,7 +36,8 @@ KeySession::KeySession(app::App& app, session::Session session,
       session_(std::move(session)),
       grant_secret_(std::move(grant_secret)),
       client_(std::move(client)),
-      keys_(app, keys::Actor{session_.login, session_.short_id, client_.addr}) {}
+      keys_(app.db, app.config, *app.clock,
+            keys::Actor{session_.login, session_.short_id, client_.addr}) {}
 
 Result<auth::User> KeySession::user() {
   auth::UserStore users(app_.db, *app_.clock);
