@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/auth/users.h"
-#include "core/contacts/contacts.h"
 #include "core/keys/keystore.h"
 #include "core/util/ascii.h"
 
@@ -84,13 +83,6 @@ std::optional<Binding> Chain::find(keys::KeyType type, std::string_view fingerpr
 Chain standard(app::App& app) {
   Chain chain;
   chain.add(std::make_unique<ServerUsers>(app));
-  return chain;
-}
-
-Chain standard(app::App& app, std::int64_t user_id) {
-  Chain chain;
-  chain.add(std::make_unique<ServerUsers>(app));
-  chain.add(std::make_unique<contacts::DirectoryBindings>(app, user_id));
   return chain;
 }
 

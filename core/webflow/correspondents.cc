@@ -102,7 +102,7 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
   keys::KeyStore store(app.db, app.config, *app.clock, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   const std::string from = util::ascii_lower(parsed->from.address);
-  const bindings::Chain chain = bindings::standard(app, session.user_id);
+  const bindings::Chain chain = contacts::standard_bindings(app, session.user_id);
   auto finish = [&](KeyOffer& offer, std::string_view data) {
     describe_offer(offer, directory, chain, from, data);
   };
@@ -190,7 +190,7 @@ std::vector<KeyOffer> decrypted_key_offers(app::App& app, const session::Session
   keys::KeyStore store(app.db, app.config, *app.clock, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   const std::string from = util::ascii_lower(decrypted.envelope.from.address);
-  const bindings::Chain chain = bindings::standard(app, session.user_id);
+  const bindings::Chain chain = contacts::standard_bindings(app, session.user_id);
   for (const auto& segment : decrypted.view.segments) {
     for (const auto& k : segment.keys) {
       KeyOffer offer;
