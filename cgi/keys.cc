@@ -169,7 +169,7 @@ Html contact_row(const contacts::ContactKey& k) {
 }
 
 Html contacts_html(Context& ctx) {
-  keys::KeyStore store(ctx.app);
+  keys::KeyStore store(ctx.app.db, ctx.app.config, *ctx.app.clock);
   contacts::ContactStore directory(ctx.app, store);
   auto list = directory.list(ctx.live_session().login);
   if (!list || list->empty()) {

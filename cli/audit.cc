@@ -37,7 +37,7 @@ void register_audit(CLI::App& app, Context& ctx) {
       auto want = keys::normalize_fingerprint_prefix(*args->key);
       if (!want)
         return report(ctx, want.error());
-      keys::KeyStore store(*a);
+      keys::KeyStore store(a->db, a->config, *a->clock);
       auto held = store.find(*want);
       if (held) {
         q.key_fpr = held->fingerprint;

@@ -120,7 +120,7 @@ void with_contacts(Context& ctx, Fn fn) {
   auto a = open_app(ctx);
   if (!a)
     return;
-  keys::KeyStore keys(*a);
+  keys::KeyStore keys(a->db, a->config, *a->clock);
   contacts::ContactStore store(*a, keys);
   fn(store);
 }

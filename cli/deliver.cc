@@ -90,7 +90,7 @@ void run_deliver(Context& ctx, const std::string& login, const std::string& fold
   // `autocrypt`. Never a reason to refuse or retry the delivery (nor is the S/MIME
   // certificate collection below).
   if (*folder == mail::Folder::inbox) {
-    keys::KeyStore keys(*app);
+    keys::KeyStore keys(app->db, app->config, *app->clock);
     contacts::ContactStore contacts(*app, keys);
     if (auto seen = contacts.autocrypt_from_message(user->id, *raw); !seen) {
       std::cerr << "webmailkey: delivered; its Autocrypt header was not taken: "

@@ -186,7 +186,7 @@ void register_generate(CLI::App& cmd, Context& ctx) {
     auto pass = read_stdin_secret("key passphrase", SecretUse::new_secret);
     if (!pass)
       return report(ctx, pass.error());
-    keys::KeyStore store(*a);
+    keys::KeyStore store(a->db, a->config, *a->clock);
     auto g = store.generate(args->login, o, *pass);
     if (!g)
       return report(ctx, g.error());
@@ -254,7 +254,7 @@ void register_import(CLI::App& cmd, Context& ctx) {
     std::optional<std::string> email;
     if (!args->email.empty())
       email = args->email;
-    keys::KeyStore store(*a);
+    keys::KeyStore store(a->db, a->config, *a->clock);
     auto key = *type == keys::KeyType::openpgp
                    ? store.import_openpgp(args->login, *data, *file_pass, *pass, email)
                    : store.import_smime(args->login, *data, *file_pass, *pass, email);
@@ -279,7 +279,7 @@ void register_list(CLI::App& cmd, Context& ctx) {
     auto a = open_app(ctx);
     if (!a)
       return;
-    keys::KeyStore store(*a);
+    keys::KeyStore store(a->db, a->config, *a->clock);
     auto list = store.list(*login);
     if (!list)
       return report(ctx, list.error());
@@ -302,7 +302,7 @@ void with_key(Context& ctx, const std::string& key_text, Fn fn) {
   auto a = open_app(ctx);
   if (!a)
     return;
-  keys::KeyStore store(*a);
+  keys::KeyStore store(a->db, a->config, *a->clock);
   auto key = store.find(key_text);
   if (!key)
     return report(ctx, key.error());

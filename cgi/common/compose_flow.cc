@@ -96,7 +96,7 @@ ComposeSession::ComposeSession(Context& ctx, std::unique_ptr<UserMailbox> box)
                             ctx.live_session().client_addr}),
       transport_(ctx.app.config.sendmail),
       outbox_(box_->mailbox(), keys_->keys(), transport_, *ctx.app.clock) {
-  outbox_.use_contacts(contacts_, ctx.live_session().user_id);
+  outbox_.use_contacts(contacts_.recipient_keys(ctx.live_session().user_id));
   outbox_.set_autocrypt(ctx.app.config.autocrypt ? mail::AutocryptHeader::on
                                                  : mail::AutocryptHeader::off);
 }

@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "core/auth/users.h"
-#include "core/contacts/contacts.h"
 #include "core/keys/keystore.h"
 #include "core/util/ascii.h"
 
@@ -55,7 +54,7 @@ std::optional<Binding> ServerUsers::find(keys::KeyType type, std::string_view fi
   // name a key here.
   if (address.empty() || fingerprint.size() < 40)
     return std::nullopt;
-  keys::KeyStore store(app_);
+  keys::KeyStore store(app_.db, app_.config, *app_.clock);
   auto key = store.find(std::string(fingerprint));
   if (!key || key->fingerprint != fingerprint || key->type != type)
     return std::nullopt;
@@ -84,13 +83,6 @@ std::optional<Binding> Chain::find(keys::KeyType type, std::string_view fingerpr
 Chain standard(app::App& app) {
   Chain chain;
   chain.add(std::make_unique<ServerUsers>(app));
-  return chain;
-}
-
-Chain standard(app::App& app, std::int64_t user_id) {
-  Chain chain;
-  chain.add(std::make_unique<ServerUsers>(app));
-  chain.add(std::make_unique<contacts::DirectoryBindings>(app, user_id));
   return chain;
 }
 

@@ -85,12 +85,9 @@ class None final : public Lookup {
   }
 };
 
-// Every source this server uses that needs no user: ServerUsers.
+// Every source this server uses that needs no user: ServerUsers. The chain for
+// reading one user's mail, which adds that user's directory of correspondents' keys,
+// is contacts::standard_bindings (core/contacts sits above this module).
 Chain standard(app::App& app);
-
-// Every source for reading mail of the user user_id, in order of trust: ServerUsers,
-// then the user's own directory of correspondents' keys (contacts::DirectoryBindings:
-// wkd, ca, user, autocrypt).
-Chain standard(app::App& app, std::int64_t user_id);
 
 }  // namespace wmk::bindings

@@ -1,7 +1,5 @@
 #include "core/contacts/autocrypt.h"
 
-#include <openssl/evp.h>
-
 #include "core/contacts/keydata.h"
 #include "core/util/ascii.h"
 #include "core/util/encoding.h"
@@ -87,21 +85,6 @@ std::vector<std::string> autocrypt_header_values(std::string_view raw) {
     if (in_autocrypt)
       out.emplace_back(line.substr(colon + 1));
   }
-  return out;
-}
-
-std::string autocrypt_value(std::string_view addr, std::string_view keydata, bool prefer_encrypt) {
-  std::string b64(4 * ((keydata.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
-                          reinterpret_cast<const unsigned char*>(keydata.data()),
-                          static_cast<int>(keydata.size()));
-  b64.resize(static_cast<std::size_t>(n));
-  std::string out = "addr=" + std::string(addr) + ";";
-  if (prefer_encrypt)
-    out += " prefer-encrypt=mutual;";
-  out += " keydata=";
-  for (std::size_t i = 0; i < b64.size(); i += 76)
-    out += "\n " + b64.substr(i, 76);
   return out;
 }
 

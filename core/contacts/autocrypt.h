@@ -1,6 +1,7 @@
 #pragma once
 // Autocrypt Level 1 headers (https://autocrypt.org/level1.html §2.1): parsing an
-// incoming `Autocrypt:` header value and making the sender's own. Pure functions on
+// incoming `Autocrypt:` header value (the sender's own is mail::autocrypt_header_value,
+// core/mail/compose.h, as outgoing mail makes it). Pure functions on
 // bytes (fuzz targets): no I/O, no global state.
 
 #include <string>
@@ -26,9 +27,5 @@ Result<AutocryptHeader> parse_autocrypt(std::string_view value);
 // The values of the Autocrypt headers of a message's top-level header block, unfolded
 // (CRLF or LF followed by blanks joins lines), in order. Pure; never fails.
 std::vector<std::string> autocrypt_header_values(std::string_view raw_message);
-
-// The header value for addr with the binary key keydata: attributes in the
-// specification's order, keydata as base64 folded into lines of at most 76 characters.
-std::string autocrypt_value(std::string_view addr, std::string_view keydata, bool prefer_encrypt);
 
 }  // namespace wmk::contacts

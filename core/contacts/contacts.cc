@@ -588,6 +588,21 @@ std::optional<bindings::Binding> DirectoryBindings::find(keys::KeyType type,
   return bindings::Binding{*source, wanted, ""};
 }
 
+mail::RecipientKeys ContactStore::recipient_keys(std::int64_t user_id) {
+  return [this, user_id](const std::string& address, keys::KeyType type) -> Result<std::string> {
+    auto bound = encryption_key(user_id, address, type);
+    if (!bound)
+      return bound.error();
+    return std::move(bound->public_data);
+  };
+}
+
+bindings::Chain standard_bindings(app::App& app, std::int64_t user_id) {
+  bindings::Chain chain = bindings::standard(app);
+  chain.add(std::make_unique<DirectoryBindings>(app, user_id));
+  return chain;
+}
+
 net::HttpsOptions wkd_options(const config::Config& config) {
   net::HttpsOptions o;
   o.timeout = kWkdTimeout;

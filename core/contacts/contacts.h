@@ -18,6 +18,7 @@
 #include "core/bindings/bindings.h"
 #include "core/keys/keystore.h"
 #include "core/keys/types.h"
+#include "core/mail/outgoing.h"
 #include "core/net/https.h"
 #include "core/util/result.h"
 
@@ -127,6 +128,10 @@ class ContactStore {
   Result<ContactKey> encryption_key(std::int64_t user_id, std::string_view address,
                                     keys::KeyType type);
 
+  // encryption_key for user_id as the outgoing mail asks it (mail::Outbox::use_contacts):
+  // the key's public data. Uses this ContactStore, which must outlive it.
+  mail::RecipientKeys recipient_keys(std::int64_t user_id);
+
   // Records that a verified message from address was signed by fingerprint at time
   // `when`, and returns the fingerprint that signed the previous one if it was another
   // (nullopt when it is the first or the same).
@@ -184,6 +189,11 @@ class DirectoryBindings final : public bindings::Lookup {
   app::App& app_;
   std::int64_t user_id_;
 };
+
+// Every binding source for reading mail of the user user_id, in order of trust:
+// bindings::ServerUsers, then the user's own directory (DirectoryBindings: wkd, ca,
+// user, autocrypt).
+bindings::Chain standard_bindings(app::App& app, std::int64_t user_id);
 
 // The HTTPS options for WKD from the config (wkd_ca_file, wkd_resolve).
 net::HttpsOptions wkd_options(const config::Config& config);

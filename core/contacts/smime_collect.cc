@@ -22,7 +22,7 @@ Result<std::optional<ContactKey>> ContactStore::smime_signer_from_message(std::i
   auto user = auth::UserStore(app_.db, *app_.clock).find_by_id(user_id);
   if (!user)
     return make_error(Errc::not_found, "no such user");
-  auto view = reader::verify_signed(keys_, *message, bindings::standard(app_, user_id));
+  auto view = reader::verify_signed(keys_, *message, standard_bindings(app_, user_id));
   if (!view)
     return std::optional<ContactKey>();  // nothing that can be checked: nothing to collect
   const std::string from = util::ascii_lower(parsed->from.address);

@@ -110,7 +110,9 @@ Result<std::vector<std::string>> choose_emails(const UserRow& user,
 
 }  // namespace
 
-KeyStore::KeyStore(app::App& app, Actor actor) : app_(app), actor_(std::move(actor)) {}
+KeyStore::KeyStore(store::Db& db, const config::Config& config, const util::Clock& clock,
+                   Actor actor)
+    : db_(db), config_(config), clock_(clock), actor_(std::move(actor)) {}
 KeyStore::~KeyStore() = default;
 KeyStore::KeyStore(KeyStore&&) noexcept = default;
 
@@ -139,12 +141,12 @@ Result<util::Fd> lock_key_changes(const config::Config& cfg, int how) {
 
 Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
   WMK_TRY(check_home());
-  auto lock = lock_key_changes(app_.config, LOCK_EX | LOCK_NB);
+  auto lock = lock_key_changes(config_, LOCK_EX | LOCK_NB);
   if (!lock)
     return lock.error();
   Orphans out;
   // No import runs (we hold the lock): every import scratch home is a leftover.
-  const std::string scratch = app_.config.data_dir + "/tmp";
+  const std::string scratch = config_.data_dir + "/tmp";
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(scratch, ec)) {
     if (e.path().filename().string().rfind("import-", 0) != 0 || !e.is_directory())
@@ -160,7 +162,7 @@ Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
   if (!in_home)
     return in_home.error();
   for (const auto& fpr : *in_home) {
-    auto st = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp'");
+    auto st = db_.prepare("SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp'");
     st.bind(1, fpr);
     if (st.step())
       continue;
@@ -180,7 +182,7 @@ Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
   for (const auto& fpr : *all) {
     if (std::find(in_home->begin(), in_home->end(), fpr) != in_home->end())
       continue;
-    auto st = app_.db.prepare(
+    auto st = db_.prepare(
         "SELECT 1 FROM keys WHERE fingerprint = ? AND type = 'openpgp' UNION ALL "
         "SELECT 1 FROM contact_keys WHERE fingerprint = ? AND type = 'openpgp'");
     st.bind_all(fpr, fpr);
@@ -196,12 +198,12 @@ Result<KeyStore::Orphans> KeyStore::remove_orphans(store::PurgeMode mode) {
 }
 
 Result<util::Fd> KeyStore::hold_key_changes() {
-  return lock_key_changes(app_.config, LOCK_SH);
+  return lock_key_changes(config_, LOCK_SH);
 }
 
 detail::OpenPgpEngine& KeyStore::openpgp() {
   if (!openpgp_)
-    openpgp_ = std::make_unique<detail::OpenPgpEngine>(app_.db, app_.config);
+    openpgp_ = std::make_unique<detail::OpenPgpEngine>(db_, config_);
   return *openpgp_;
 }
 
@@ -209,7 +211,7 @@ detail::KeyEngine& KeyStore::engine(KeyType type) {
   if (type == KeyType::openpgp)
     return openpgp();
   if (!smime_)
-    smime_ = std::make_unique<detail::SmimeEngine>(app_.db, *app_.clock);
+    smime_ = std::make_unique<detail::SmimeEngine>(db_, clock_);
   return *smime_;
 }
 
@@ -269,11 +271,11 @@ KeyInfo row_to_info(store::Db& db, store::Statement& st) {
 }  // namespace
 
 Result<KeyInfo> KeyStore::load(std::int64_t id) {
-  auto st = app_.db.prepare(std::string(kKeyColumns) + "WHERE k.id = ?");
+  auto st = db_.prepare(std::string(kKeyColumns) + "WHERE k.id = ?");
   st.bind(1, id);
   if (!st.step())
     return make_error(Errc::not_found, "no key with id " + std::to_string(id));
-  return row_to_info(app_.db, st);
+  return row_to_info(db_, st);
 }
 
 void KeyStore::audit_raw(std::string_view login, const char* event, const Status& outcome,
@@ -284,8 +286,8 @@ void KeyStore::audit_raw(std::string_view login, const char* event, const Status
       text += ": ";
     text += outcome.error().message;
   }
-  record_key_event(app_.db, *app_.clock, actor_, login, event, outcome.ok() ? "ok" : "fail",
-                   fingerprint, text);
+  record_key_event(db_, clock_, actor_, login, event, outcome.ok() ? "ok" : "fail", fingerprint,
+                   text);
 }
 
 void KeyStore::audit(const KeyInfo& key, const char* event, const Status& outcome,
@@ -301,13 +303,13 @@ Result<KeyInfo> KeyStore::store_new_key(
     const std::string* certificate, const std::string* public_blob,
     const std::string* openpgp_secret) {
   (void)login;
-  auto params = kdf_params_of(app_.config);
+  auto params = kdf_params_of(config_);
   auto salt = util::random_bytes(kSaltSize);
   auto kek = crypto::derive_key(passphrase, salt, params);
   auto wrapped = crypto::seal(kek, key_secret.bytes(), secret_ad(fingerprint, type));
 
-  store::Transaction tx(app_.db);
-  auto ins = app_.db.prepare(
+  store::Transaction tx(db_);
+  auto ins = db_.prepare(
       "INSERT INTO keys (fingerprint, user_id, type, algorithm, created, expires, revoked, kdf, "
       "kdf_params, kdf_salt, wrapped_secret, private_blob, certificate, public_blob, "
       "openpgp_secret, material_digest) "
@@ -347,10 +349,10 @@ Result<KeyInfo> KeyStore::store_new_key(
   for (const auto& e : emails) {
     // The first key of its type for an address becomes that address's default.
     auto has_default =
-        app_.db.prepare("SELECT 1 FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
+        db_.prepare("SELECT 1 FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
     has_default.bind_all(e, key_type_name(type));
     bool make_default = !has_default.step();
-    app_.db.prepare("INSERT INTO key_emails (key_id, email, type, is_default) VALUES (?, ?, ?, ?)")
+    db_.prepare("INSERT INTO key_emails (key_id, email, type, is_default) VALUES (?, ?, ?, ?)")
         .bind_all(id, e, key_type_name(type), make_default ? 1 : 0)
         .run();
   }
@@ -364,9 +366,9 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     audit_raw(login, kEventGenerate, e, "", key_type_name(options.type));
     return e;
   };
-  if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(config_, passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, *app_.clock, login);
+  auto user = lookup_user(db_, clock_, login);
   if (!user)
     return fail(user.error());
   if (user->emails.empty())
@@ -398,7 +400,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     std::optional<std::int64_t> expires_in;
     if (options.valid_days && *options.valid_days > 0)
       expires_in = *options.valid_days * kSecondsPerDay;
-    auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+    auto key_lock = lock_key_changes(config_, LOCK_SH);
     if (!key_lock)
       return fail(key_lock.error());
     auto& pgp = this->pgp();
@@ -434,7 +436,7 @@ Result<Generated> KeyStore::generate(const std::string& login, const GenerateOpt
     if (days < 1)
       return fail(
           make_error(Errc::invalid_argument, "a certificate must be valid for a day or more"));
-    auto m = detail::generate(user->name, email, algo, app_.clock->now(), days,
+    auto m = detail::generate(user->name, email, algo, clock_.now(), days,
                               options.want_csr ? detail::WithCsr::yes : detail::WithCsr::no);
     if (!m)
       return fail(m.error());
@@ -463,14 +465,14 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   };
   if (key_data.empty())
     return fail(make_error(Errc::invalid_argument, "the key file is empty"));
-  if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(config_, passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, *app_.clock, login);
+  auto user = lookup_user(db_, clock_, login);
   if (!user)
     return fail(user.error());
   if (auto h = check_home(); !h.ok())
     return fail(h.error());
-  auto key_lock = lock_key_changes(app_.config, LOCK_SH);
+  auto key_lock = lock_key_changes(config_, LOCK_SH);
   if (!key_lock)
     return fail(key_lock.error());
   // A cut-off file must be reported as such, not by whatever gpg made of its first half.
@@ -497,7 +499,7 @@ Result<KeyInfo> KeyStore::import_openpgp(const std::string& login, std::string_v
   auto emails = choose_emails(*user, listed->front().emails, email);
   if (!emails)
     return fail(emails.error());
-  auto held = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
+  auto held = db_.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
   held.bind(1, fpr);
   bool already = held.step();
   held.reset();  // the read ends before fail() writes the audit row
@@ -538,9 +540,9 @@ Result<KeyInfo> KeyStore::import_smime(const std::string& login, std::string_vie
   };
   if (key_data.empty())
     return fail(make_error(Errc::invalid_argument, "the key file is empty"));
-  if (auto st = auth::check_key_passphrase_policy(app_.config, passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(config_, passphrase); !st.ok())
     return fail(st.error());
-  auto user = lookup_user(app_.db, *app_.clock, login);
+  auto user = lookup_user(db_, clock_, login);
   if (!user)
     return fail(user.error());
   auto m = detail::looks_like_pem(key_data) ? detail::parse_pem(key_data, file_passphrase)
@@ -567,18 +569,18 @@ Result<std::vector<KeyInfo>> KeyStore::list(const std::optional<std::string>& lo
   std::string sql = kKeyColumns;
   std::int64_t user_id = 0;
   if (login) {
-    auto user = lookup_user(app_.db, *app_.clock, *login);
+    auto user = lookup_user(db_, clock_, *login);
     if (!user)
       return user.error();
     user_id = user->id;
     sql += "WHERE k.user_id = ? ";
   }
   sql += "ORDER BY u.login, k.type, k.created, k.id";
-  auto st = app_.db.prepare(sql);
+  auto st = db_.prepare(sql);
   if (login)
     st.bind(1, user_id);
   while (st.step())
-    out.push_back(row_to_info(app_.db, st));
+    out.push_back(row_to_info(db_, st));
   return out;
 }
 
@@ -587,13 +589,12 @@ Result<KeyInfo> KeyStore::find(const std::string& fingerprint_or_prefix) {
   if (!normalized)
     return normalized.error();
   const std::string& want = *normalized;
-  auto st =
-      app_.db.prepare(std::string(kKeyColumns) +
-                      "WHERE substr(k.fingerprint, 1, length(?1)) = ?1 ORDER BY k.fingerprint");
+  auto st = db_.prepare(std::string(kKeyColumns) +
+                        "WHERE substr(k.fingerprint, 1, length(?1)) = ?1 ORDER BY k.fingerprint");
   st.bind(1, want);
   std::vector<KeyInfo> hits;
   while (st.step())
-    hits.push_back(row_to_info(app_.db, st));
+    hits.push_back(row_to_info(db_, st));
   if (hits.empty())
     return make_error(Errc::not_found, "no key " + want);
   for (auto& k : hits) {
@@ -616,8 +617,8 @@ Result<KeyInfo> KeyStore::find_by_id(std::int64_t id) {
 }
 
 Result<KeyInfo> KeyStore::find_default(const std::string& email, KeyType type) {
-  auto st = app_.db.prepare(
-      "SELECT key_id FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
+  auto st =
+      db_.prepare("SELECT key_id FROM key_emails WHERE email = ? AND type = ? AND is_default = 1");
   st.bind_all(lower(email), key_type_name(type));
   if (!st.step()) {
     return make_error(Errc::not_found,
@@ -627,7 +628,7 @@ Result<KeyInfo> KeyStore::find_default(const std::string& email, KeyType type) {
 }
 
 Result<std::string> KeyStore::export_public(const KeyInfo& key) {
-  auto st = app_.db.prepare("SELECT public_blob, certificate FROM keys WHERE id = ?");
+  auto st = db_.prepare("SELECT public_blob, certificate FROM keys WHERE id = ?");
   st.bind(1, key.id);
   if (!st.step())
     return make_error(Errc::not_found, "key " + key.fingerprint + " is gone");
@@ -649,9 +650,9 @@ Result<std::string> KeyStore::export_autocrypt(const KeyInfo& key, const std::st
                       "the key " + key.fingerprint + " does not serve " + a);
   if (key.revoked)
     return make_error(Errc::revoked, "the key " + key.fingerprint + " is revoked");
-  if (key.expires && *key.expires <= app_.clock->now())
+  if (key.expires && *key.expires <= clock_.now())
     return make_error(Errc::expired, "the key " + key.fingerprint + " has expired");
-  auto st = app_.db.prepare("SELECT public_blob FROM keys WHERE id = ?");
+  auto st = db_.prepare("SELECT public_blob FROM keys WHERE id = ?");
   st.bind(1, key.id);
   if (!st.step() || st.column_is_null(0))
     return make_error(Errc::not_found, "key " + key.fingerprint + " has no public part stored");
@@ -671,7 +672,7 @@ Result<std::string> KeyStore::export_secret(const KeyInfo& key,
     audit(key, kEventExport, e, "secret");
     return e;
   };
-  if (auto st = auth::check_min_length(export_passphrase, app_.config.key_passphrase_min_length,
+  if (auto st = auth::check_min_length(export_passphrase, config_.key_passphrase_min_length,
                                        "export passphrase", "key_passphrase_min_length");
       !st.ok())
     return fail(st.error());
@@ -691,9 +692,9 @@ Status KeyStore::change_passphrase(const KeyInfo& key, const util::SecretBuffer&
     audit(key, kEventPasswd, e);
     return e;
   };
-  if (auto st = auth::check_key_passphrase_policy(app_.config, new_passphrase); !st.ok())
+  if (auto st = auth::check_key_passphrase_policy(config_, new_passphrase); !st.ok())
     return fail(st.error());
-  auto st = app_.db.prepare("SELECT wrapped_secret FROM keys WHERE id = ? AND fingerprint = ?");
+  auto st = db_.prepare("SELECT wrapped_secret FROM keys WHERE id = ? AND fingerprint = ?");
   st.bind_all(key.id, key.fingerprint);
   if (!st.step())
     return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
@@ -701,7 +702,7 @@ Status KeyStore::change_passphrase(const KeyInfo& key, const util::SecretBuffer&
   st.reset();
   // Check the old passphrase without the expiry rule: an expired key may still get a
   // new passphrase.
-  auto prot_st = app_.db.prepare("SELECT kdf_params, kdf_salt FROM keys WHERE id = ?");
+  auto prot_st = db_.prepare("SELECT kdf_params, kdf_salt FROM keys WHERE id = ?");
   prot_st.bind(1, key.id);
   prot_st.step();
   auto params = crypto::KdfParams::parse(prot_st.column_text(0));
@@ -715,20 +716,20 @@ Status KeyStore::change_passphrase(const KeyInfo& key, const util::SecretBuffer&
   if (!key_secret) {
     return fail(make_error(Errc::wrong_passphrase, "wrong passphrase for key " + key.fingerprint));
   }
-  auto new_params = kdf_params_of(app_.config);
+  auto new_params = kdf_params_of(config_);
   auto salt = util::random_bytes(kSaltSize);
   auto kek = crypto::derive_key(new_passphrase, salt, new_params);
   auto wrapped = crypto::seal(kek, key_secret->bytes(), secret_ad(key.fingerprint, key.type));
   // One statement: SQLite makes it atomic and durable. The compare on the old blob
   // refuses to overwrite a concurrent change.
-  auto up = app_.db.prepare(
+  auto up = db_.prepare(
       "UPDATE keys SET kdf = ?, kdf_params = ?, kdf_salt = ?, wrapped_secret = ? "
       "WHERE id = ? AND wrapped_secret = ?");
   up.bind_all(kKdfName, new_params.to_string(), salt, wrapped, key.id, old_wrapped);
   auto r = up.try_step();
   if (!r)
     return fail(r.error());
-  if (app_.db.changes() != 1) {
+  if (db_.changes() != 1) {
     return fail(make_error(Errc::conflict, "the passphrase of key " + key.fingerprint +
                                                " changed meanwhile; nothing was written"));
   }
@@ -741,25 +742,23 @@ Status KeyStore::remove(const KeyInfo& key) {
     audit(key, kEventDelete, e);
     return e;
   };
-  store::Transaction tx(app_.db);
+  store::Transaction tx(db_);
   // Hand the default role for each address to the newest other key of the type.
-  auto defaults =
-      app_.db.prepare("SELECT email FROM key_emails WHERE key_id = ? AND is_default = 1");
+  auto defaults = db_.prepare("SELECT email FROM key_emails WHERE key_id = ? AND is_default = 1");
   defaults.bind(1, key.id);
   std::vector<std::string> emails;
   while (defaults.step())
     emails.push_back(defaults.column_text(0));
-  auto del = app_.db.prepare("DELETE FROM keys WHERE id = ? AND fingerprint = ?");
+  auto del = db_.prepare("DELETE FROM keys WHERE id = ? AND fingerprint = ?");
   del.bind_all(key.id, key.fingerprint);
   del.run();
-  if (app_.db.changes() != 1)
+  if (db_.changes() != 1)
     return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
   for (const auto& e : emails) {
-    app_.db
-        .prepare(
-            "UPDATE key_emails SET is_default = 1 WHERE email = ?1 AND type = ?2 AND key_id = "
-            "(SELECT ke.key_id FROM key_emails ke JOIN keys k ON k.id = ke.key_id WHERE ke.email "
-            "= ?1 AND ke.type = ?2 ORDER BY k.created DESC, k.id DESC LIMIT 1)")
+    db_.prepare(
+           "UPDATE key_emails SET is_default = 1 WHERE email = ?1 AND type = ?2 AND key_id = "
+           "(SELECT ke.key_id FROM key_emails ke JOIN keys k ON k.id = ke.key_id WHERE ke.email "
+           "= ?1 AND ke.type = ?2 ORDER BY k.created DESC, k.id DESC LIMIT 1)")
         .bind_all(e, key_type_name(key.type))
         .run();
   }
@@ -793,7 +792,7 @@ Result<PublicKey> KeyStore::public_openpgp(const std::string& fingerprint) {
 }
 
 Status KeyStore::remove_public_openpgp(const std::string& fingerprint) {
-  auto st = app_.db.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
+  auto st = db_.prepare("SELECT 1 FROM keys WHERE fingerprint = ?");
   st.bind(1, fingerprint);
   if (st.step())
     return {};
@@ -829,7 +828,7 @@ Result<KeyStore::MaterialFill> KeyStore::fill_key_material(store::PurgeMode mode
 Status KeyStore::usable_for(const KeyInfo& key, KeyUse use) {
   if (key.revoked)
     return make_error(Errc::revoked, "key " + key.fingerprint + " is revoked");
-  std::int64_t now = app_.clock->now();
+  std::int64_t now = clock_.now();
   if (key.type == KeyType::smime && key.not_before > now + kNotBeforeSkew)
     return make_error(Errc::expired,
                       "the certificate of key " + key.fingerprint + " is not valid yet");
@@ -867,8 +866,7 @@ Result<UnlockedKey> KeyStore::unlock(const KeyInfo& key_in, const util::SecretBu
   // a key made before the store held its material has it filled here, on its node.
   if (auto c = engine(key.type).prepare(key); !c.ok())
     return fail(c.error());
-  auto st =
-      app_.db.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
+  auto st = db_.prepare("SELECT kdf, kdf_params, kdf_salt, wrapped_secret FROM keys WHERE id = ?");
   st.bind(1, key.id);
   if (!st.step())
     return fail(make_error(Errc::not_found, "key " + key.fingerprint + " is gone"));
@@ -924,7 +922,7 @@ Result<DecryptResult> KeyStore::decrypt(const UnlockedKey& key, std::string_view
   auto out = engine(info.type).decrypt(info, key.key_secret(), ciphertext);
   if (!out)
     return fail(out.error());
-  out->key_expired = key_expired(info, app_.clock->now());
+  out->key_expired = key_expired(info, clock_.now());
   audit(info, kEventDecrypt, Status{}, out->cipher);
   return out;
 }

@@ -16,10 +16,12 @@
 #include <string_view>
 #include <vector>
 
-#include "core/app/app.h"
+#include "core/config/config.h"
 #include "core/keys/key_audit.h"
 #include "core/keys/types.h"
+#include "core/store/db.h"
 #include "core/store/purge.h"
+#include "core/util/clock.h"
 #include "core/util/fs.h"
 #include "core/util/result.h"
 #include "core/util/secret.h"
@@ -55,9 +57,13 @@ struct Generated {
 
 class KeyStore {
  public:
-  // Uses app's database, config (data_dir, KDF cost) and clock; actor is recorded
-  // in every audit row.
-  explicit KeyStore(app::App& app, Actor actor = Actor::cli());
+  // Works on the store db (tables keys, key_emails; reads users); reads from config
+  // the data directory (keys.lock, the scratch homes in tmp/, the GnuPG home), the KDF
+  // cost and key_passphrase_min_length; clock dates keys and audit rows. All three
+  // must outlive the KeyStore (an app::App holds them: KeyStore(app.db, app.config,
+  // *app.clock)). actor is recorded in every audit row.
+  KeyStore(store::Db& db, const config::Config& config, const util::Clock& clock,
+           Actor actor = Actor::cli());
   ~KeyStore();
   KeyStore(KeyStore&&) noexcept;
   KeyStore& operator=(KeyStore&&) = delete;
@@ -255,7 +261,9 @@ class KeyStore {
   void audit_raw(std::string_view login, const char* event, const Status& outcome,
                  std::string_view fingerprint, std::string_view detail);
 
-  app::App& app_;
+  store::Db& db_;
+  const config::Config& config_;
+  const util::Clock& clock_;
   Actor actor_;
   std::unique_ptr<detail::OpenPgpEngine> openpgp_;
   std::unique_ptr<detail::SmimeEngine> smime_;

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <memory>
 
+#include <openssl/evp.h>
+
 #include "core/mail/gmime_ref.h"
 #include "core/mail/magic.h"
 #include "core/util/ascii.h"
@@ -767,6 +769,22 @@ std::string to_crlf_line_ends(std::string_view text) {
       out += c;
     }
   }
+  return out;
+}
+
+std::string autocrypt_header_value(std::string_view addr, std::string_view keydata,
+                                   bool prefer_encrypt) {
+  std::string b64(4 * ((keydata.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                          reinterpret_cast<const unsigned char*>(keydata.data()),
+                          static_cast<int>(keydata.size()));
+  b64.resize(static_cast<std::size_t>(n));
+  std::string out = "addr=" + std::string(addr) + ";";
+  if (prefer_encrypt)
+    out += " prefer-encrypt=mutual;";
+  out += " keydata=";
+  for (std::size_t i = 0; i < b64.size(); i += 76)
+    out += "\n " + b64.substr(i, 76);
   return out;
 }
 

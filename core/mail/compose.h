@@ -128,11 +128,18 @@ bool valid_message_id(std::string_view id);
 // A new Message-ID (without angle brackets): random, at the sender's domain.
 std::string make_message_id(std::string_view from_address);
 
+// The Autocrypt Level 1 header value (https://autocrypt.org/level1.html §2.1) for
+// addr with the binary OpenPGP key keydata: attributes in the specification's order,
+// keydata as base64 folded into lines of at most 76 characters. Pure; the parser of
+// incoming ones is contacts::parse_autocrypt.
+std::string autocrypt_header_value(std::string_view addr, std::string_view keydata,
+                                   bool prefer_encrypt);
+
 struct HeaderFields {
   std::int64_t date = 0;   // Unix seconds, written as UTC
   std::string message_id;  // without angle brackets
   // The value of the sender's Autocrypt header, folded with LF and a space as
-  // contacts::autocrypt_value makes it; empty for none.
+  // autocrypt_header_value makes it; empty for none.
   std::string autocrypt;
 };
 

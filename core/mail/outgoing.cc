@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "core/contacts/autocrypt.h"
-#include "core/contacts/contacts.h"
 #include "core/util/ascii.h"
 #include "core/util/encoding.h"
 
@@ -93,9 +91,8 @@ Result<keys::KeyInfo> Outbox::sender_key(const std::string& address, Technology 
   return key;
 }
 
-void Outbox::use_contacts(contacts::ContactStore& contacts, std::int64_t user_id) {
-  contacts_ = &contacts;
-  contacts_user_ = user_id;
+void Outbox::use_contacts(RecipientKeys lookup) {
+  contacts_ = std::move(lookup);
 }
 
 Result<Outbox::KeyOrMissing> Outbox::recipient_key(const std::string& address,
@@ -107,10 +104,10 @@ Result<Outbox::KeyOrMissing> Outbox::recipient_key(const std::string& address,
   if (!key) {
     if (key.code() != Errc::not_found)
       return key.error();
-    if (contacts_ != nullptr) {
-      auto bound = contacts_->encryption_key(contacts_user_, address, key_type_of(technology));
+    if (contacts_) {
+      auto bound = contacts_(address, key_type_of(technology));
       if (bound)
-        return KeyOrMissing(std::move(bound->public_data));
+        return KeyOrMissing(std::move(bound).value());
       if (bound.code() == Errc::revoked || bound.code() == Errc::expired ||
           bound.code() == Errc::invalid_argument) {
         missing.reason = bound.code() == Errc::revoked   ? MissingKeyReason::revoked
@@ -214,7 +211,7 @@ Result<std::optional<std::string>> Outbox::autocrypt_value(const std::string& ad
     return keydata.error();
   }
   return std::optional<std::string>(
-      contacts::autocrypt_value(util::ascii_lower(address), *keydata, false));
+      autocrypt_header_value(util::ascii_lower(address), *keydata, false));
 }
 
 Result<HeaderFields> Outbox::outgoing_fields(const std::string& address) {

@@ -10,6 +10,7 @@
 //   send        → hands exactly that message (or a plain draft) to the transport, puts
 //                 the copy in Sent and removes the draft; on failure the draft stays.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,11 +26,15 @@
 #include "core/util/clock.h"
 #include "core/util/result.h"
 
-namespace wmk::contacts {
-class ContactStore;
-}
-
 namespace wmk::mail {
+
+// The key to encrypt to address with when the server holds none of its own users'
+// for it: the public key (armored OpenPGP, or the PEM certificate chain) of type, else
+// Errc::not_found (none), or Errc::revoked / Errc::expired / Errc::invalid_argument
+// saying why the bound key cannot be used. core/contacts makes one over a user's
+// directory of correspondents' keys (contacts::ContactStore::recipient_keys).
+using RecipientKeys =
+    std::function<Result<std::string>(const std::string& address, keys::KeyType type)>;
 
 // "openpgp" → keys::KeyType::openpgp, "smime" → keys::KeyType::smime.
 keys::KeyType key_type_of(Technology t);
@@ -89,9 +94,9 @@ class Outbox {
   Result<keys::KeyInfo> sender_key(const std::string& address, Technology technology);
 
   // From now on, a recipient for whom the server holds no key of its own users is
-  // encrypted to with the key bound to the address in user_id's directory of
-  // correspondents' keys (core/contacts), if one is usable.
-  void use_contacts(contacts::ContactStore& contacts, std::int64_t user_id);
+  // encrypted to with the key that lookup gives (a user's directory of correspondents'
+  // keys: contacts::ContactStore::recipient_keys), if one is usable.
+  void use_contacts(RecipientKeys lookup);
 
   // The public keys that encryption of draft needs: each recipient's (a server user's
   // key, else a usable correspondent's key bound to the address), then the sender's.
@@ -181,8 +186,7 @@ class Outbox {
   keys::KeyStore& keys_;
   Transport& transport_;
   const util::Clock& clock_;
-  contacts::ContactStore* contacts_ = nullptr;
-  std::int64_t contacts_user_ = 0;
+  RecipientKeys contacts_;
   AutocryptHeader autocrypt_ = AutocryptHeader::off;
 };
 

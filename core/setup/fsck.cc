@@ -56,7 +56,7 @@ Result<FsckReport> fsck(app::App& app, FsckDepth depth, store::PurgeMode mode) {
   r.deliveries = mail::purge_deliveries(app.db, *app.clock, mode);
   r.scratch_homes = clean_scratch(app, mode);
   if (depth == FsckDepth::full) {
-    keys::KeyStore store(app);
+    keys::KeyStore store(app.db, app.config, *app.clock);
     auto orphans = store.remove_orphans(mode);
     if (orphans) {
       r.orphan_keys = std::move(orphans->keys);

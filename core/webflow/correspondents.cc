@@ -72,7 +72,7 @@ const reader::CarriedKey* carried_key(const Decrypted& decrypted, std::string_vi
 Result<contacts::ContactKey> import_contact_key(app::App& app, const session::Session& session,
                                                 std::string_view data,
                                                 const std::vector<std::string>& emails) {
-  keys::KeyStore store(app, actor_of(session));
+  keys::KeyStore store(app.db, app.config, *app.clock, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   contacts::ImportRequest request;
   request.emails = emails;
@@ -99,10 +99,10 @@ std::vector<KeyOffer> key_offers(app::App& app, const session::Session& session,
   // An encrypted message's parts are ciphertext: only its Autocrypt header (outside
   // the encryption) can offer a key here.
   const bool encrypted = mail::is_encrypted(parsed->protection);
-  keys::KeyStore store(app, actor_of(session));
+  keys::KeyStore store(app.db, app.config, *app.clock, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   const std::string from = util::ascii_lower(parsed->from.address);
-  const bindings::Chain chain = bindings::standard(app, session.user_id);
+  const bindings::Chain chain = contacts::standard_bindings(app, session.user_id);
   auto finish = [&](KeyOffer& offer, std::string_view data) {
     describe_offer(offer, directory, chain, from, data);
   };
@@ -155,7 +155,7 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
   if (from.empty())
     return make_error(Errc::invalid_argument,
                       "the message has no sender address to bind the key to");
-  keys::KeyStore store(app, actor_of(session));
+  keys::KeyStore store(app.db, app.config, *app.clock, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   if (kind == KeyOffer::Kind::attached) {
     auto it = std::find_if(parsed->parts.begin(), parsed->parts.end(), [&](const mail::Part& p) {
@@ -187,10 +187,10 @@ Result<contacts::ContactKey> accept_key_offer(app::App& app, const session::Sess
 std::vector<KeyOffer> decrypted_key_offers(app::App& app, const session::Session& session,
                                            const Decrypted& decrypted) {
   std::vector<KeyOffer> out;
-  keys::KeyStore store(app, actor_of(session));
+  keys::KeyStore store(app.db, app.config, *app.clock, actor_of(session));
   contacts::ContactStore directory(app, store, actor_of(session));
   const std::string from = util::ascii_lower(decrypted.envelope.from.address);
-  const bindings::Chain chain = bindings::standard(app, session.user_id);
+  const bindings::Chain chain = contacts::standard_bindings(app, session.user_id);
   for (const auto& segment : decrypted.view.segments) {
     for (const auto& k : segment.keys) {
       KeyOffer offer;

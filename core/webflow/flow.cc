@@ -71,7 +71,7 @@ Result<KeyState> key_state(app::App& app, const session::Session& session,
 }
 
 Result<std::vector<KeyState>> key_states(app::App& app, const session::Session& session) {
-  keys::KeyStore store(app);
+  keys::KeyStore store(app.db, app.config, *app.clock);
   auto all = store.list(session.login);
   if (!all)
     return all.error();
@@ -148,7 +148,7 @@ Result<UnlockOutcome> unlock(app::App& app, const session::Session& session,
     attempt->finish(auth::Verdict::not_tried);
     return UnlockOutcome{InUseElsewhere{key, std::move(*other)}};
   }
-  keys::KeyStore store(app, actor);
+  keys::KeyStore store(app.db, app.config, *app.clock, actor);
   auto unlocked = store.unlock(key, passphrase);
   if (!unlocked) {
     attempt->finish(unlocked.code() == Errc::wrong_passphrase ? auth::Verdict::wrong
@@ -228,7 +228,7 @@ std::vector<UnlockedKeyState> key_banner_state(app::App& app, const session::Ses
   if (live.empty())
     return {};
   std::map<std::int64_t, keys::KeyType> types;
-  keys::KeyStore store(app);
+  keys::KeyStore store(app.db, app.config, *app.clock);
   if (auto all = store.list(session.login)) {
     for (const auto& k : *all)
       types[k.id] = k.type;
@@ -247,7 +247,7 @@ std::vector<UnlockedKeyState> key_banner_state(app::App& app, const session::Ses
 }
 
 std::vector<HistoryEntry> key_history(app::App& app, const session::Session& session, int limit) {
-  keys::KeyStore store(app);
+  keys::KeyStore store(app.db, app.config, *app.clock);
   auto all = store.list(session.login);
   if (!all)
     return {};

@@ -2,6 +2,7 @@
 
 #include "core/bindings/bindings.h"
 #include "core/config/config.h"
+#include "core/contacts/contacts.h"
 #include "core/grant/grant.h"
 #include "core/mail/maildir.h"
 #include "core/mail/open_mailbox.h"
@@ -36,7 +37,8 @@ KeySession::KeySession(app::App& app, session::Session session,
       session_(std::move(session)),
       grant_secret_(std::move(grant_secret)),
       client_(std::move(client)),
-      keys_(app, keys::Actor{session_.login, session_.short_id, client_.addr}) {}
+      keys_(app.db, app.config, *app.clock,
+            keys::Actor{session_.login, session_.short_id, client_.addr}) {}
 
 Result<auth::User> KeySession::user() {
   auth::UserStore users(app_.db, *app_.clock);
@@ -190,7 +192,7 @@ Result<reader::DecryptedView> checked_view(app::App& app, keys::KeyStore& store,
                                            const keys::UnlockedKey& key,
                                            const mail::Message& message) {
   // The key is the session user's own: their directory of correspondents' keys counts.
-  return reader::decrypt(store, key, message, bindings::standard(app, key.info().user_id),
+  return reader::decrypt(store, key, message, contacts::standard_bindings(app, key.info().user_id),
                          reader::read_options(app.config));
 }
 
@@ -232,8 +234,8 @@ Result<PartOutcome> KeySession::decrypted_part(const MessageRef& ref, std::strin
   // One decryption gives the checked view and the part: a part is released only from
   // content whose integrity was checked, and only if the view offers it.
   auto both = reader::decrypt_part(keys_, std::get<keys::UnlockedKey>(*opened), located->message,
-                                   bindings::standard(app_, located->key->user_id), part_id,
-                                   reader::read_options(app_.config));
+                                   contacts::standard_bindings(app_, located->key->user_id),
+                                   part_id, reader::read_options(app_.config));
   if (!both && both.code() == Errc::invalid_argument)  // a malformed id names no attachment
     return make_error(Errc::not_found, "the decrypted message has no such attachment");
   if (!both)

@@ -9,8 +9,10 @@ namespace wmk::webflow {
 
 Result<SignedMessage> verify_signed_message(app::App& app, const session::Session& session,
                                             const mail::Message& message) {
-  keys::KeyStore store(app, keys::Actor{session.login, session.short_id, session.client_addr});
-  auto view = reader::verify_signed(store, message, bindings::standard(app, session.user_id));
+  keys::KeyStore store(app.db, app.config, *app.clock,
+                       keys::Actor{session.login, session.short_id, session.client_addr});
+  auto view =
+      reader::verify_signed(store, message, contacts::standard_bindings(app, session.user_id));
   if (!view)
     return view.error();
   SignedMessage out{std::move(view).value(), std::nullopt};

@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
     std::cerr << "bench_keys: " << app.error().message << "\n";
     return 1;
   }
-  keys::KeyStore store(*app, keys::Actor{"bench", "", ""});
+  keys::KeyStore store(app->db, app->config, *app->clock, keys::Actor{"bench", "", ""});
   auto key = store.find(key_text);
   auto message = util::read_file(message_path);
   if (!key || !message) {

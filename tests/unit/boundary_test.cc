@@ -109,7 +109,11 @@ TEST_F(CoreShape, PassesOwnersWritingTheirTablesAndAppIncludingStore) {
        "const char* a = \"UPDATE sessions SET notice = NULL WHERE id = ?\";\n"
        "const char* b = \"INSERT INTO sessions (id) VALUES (?) ON CONFLICT (id) DO UPDATE SET \"\n"
        "                \"id = excluded.id\";\n");
-  file("core/keys/keystore.h", "#include \"core/app/app.h\"\n");
+  file("core/keys/keystore.h", "#include \"core/store/db.h\"\n#include \"core/auth/users.h\"\n");
+  file("core/contacts/smime_collect.cc",
+       "#include \"core/mail/mime.h\"\n#include \"core/reader/reader.h\"\n"
+       "#include \"core/bindings/bindings.h\"\n");
+  file("core/webflow/flow.cc", "#include \"core/contacts/contacts.h\"\n");
   auto r = check(dir_.path());
   EXPECT_EQ(r.status, 0) << r.out << r.err;
 }
@@ -123,6 +127,37 @@ TEST_F(CoreShape, RefusesTheAppKeysLoop) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE((r.out + r.err).find("core/app may not include core/keys"), std::string::npos)
       << r.out << r.err;
+}
+
+// Regression: mail/outgoing.cc included core/contacts while contacts included mail,
+// bindings.cc included contacts while contacts.h included bindings, and keystore.h
+// took the whole App (issue 14). Each upward include fails on its own.
+TEST_F(CoreShape, RefusesAnUpwardIncludeAboveTheFoundation) {
+  struct Case {
+    const char* file;
+    const char* include;
+    const char* says;
+  };
+  const Case cases[] = {
+      {"core/mail/outgoing.cc", "core/contacts/contacts.h",
+       "core/mail may not include core/contacts"},
+      {"core/bindings/bindings.cc", "core/contacts/contacts.h",
+       "core/bindings may not include core/contacts"},
+      {"core/reader/reader.h", "core/contacts/contacts.h",
+       "core/reader may not include core/contacts"},
+      {"core/keys/keystore.h", "core/app/app.h", "core/keys may not include core/app"},
+      {"core/keys/keystore.cc", "core/mail/mime.h", "core/keys may not include core/mail"},
+      {"core/grant/grant.cc", "core/webflow/flow.h", "core/grant may not include core/webflow"},
+  };
+  for (const auto& c : cases) {
+    test::TempDir tree;
+    std::filesystem::create_directories(
+        std::filesystem::path(tree.path() + "/" + c.file).parent_path());
+    test::spit(tree.path() + "/" + c.file, std::string("#include \"") + c.include + "\"\n");
+    auto r = check(tree.path());
+    EXPECT_NE(r.status, 0) << c.file;
+    EXPECT_NE((r.out + r.err).find(c.says), std::string::npos) << c.file << "\n" << r.out << r.err;
+  }
 }
 
 TEST_F(CoreShape, RefusesSetupIncludedInsideCore) {

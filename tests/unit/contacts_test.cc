@@ -10,6 +10,7 @@
 #include "core/contacts/contacts.h"
 #include "core/contacts/keydata.h"
 #include "core/contacts/wkd.h"
+#include "core/mail/compose.h"
 #include "core/util/ascii.h"
 #include "core/util/encoding.h"
 #include "tests/unit/keys_test_util.h"
@@ -174,7 +175,7 @@ TEST_F(ContactsTest, AutocryptHeaderParsesAndRoundTrips) {
   EXPECT_EQ(h->addr, "ac@remote.example");
   EXPECT_TRUE(h->prefer_encrypt);
   EXPECT_EQ(h->keydata, bin);
-  auto again = parse_autocrypt(autocrypt_value("ac@remote.example", bin, false));
+  auto again = parse_autocrypt(mail::autocrypt_header_value("ac@remote.example", bin, false));
   ASSERT_TRUE(again.ok()) << again.error().message;
   EXPECT_EQ(again->keydata, bin);
   EXPECT_FALSE(again->prefer_encrypt);
@@ -399,7 +400,8 @@ TEST_F(ContactsTest, DeletingAUsersKeyKeepsThePublicKeyAContactHolds) {
 
 TEST_F(ContactsTest, AutocryptBindsOnlyTheSenderAndKeepsFirstAndLastSeen) {
   std::string fpr = make_key("Peer <peer@remote.example>");
-  std::string value = autocrypt_value("peer@remote.example", export_public(fpr, false), true);
+  std::string value =
+      mail::autocrypt_header_value("peer@remote.example", export_public(fpr, false), true);
   auto alice = auth::UserStore(env.app().db, env.clock()).find("alice");
   EXPECT_EQ(contacts.autocrypt_seen(alice->id, "someone@else.example", value, 1000).code(),
             Errc::invalid_argument);
@@ -429,7 +431,8 @@ TEST_F(ContactsTest, AutocryptImportsAreAuditedWhenTheyChangeSomething) {
     return out;  // newest first
   };
   std::string fpr = make_key("Peer <peer@remote.example>");
-  std::string value = autocrypt_value("peer@remote.example", export_public(fpr, false), true);
+  std::string value =
+      mail::autocrypt_header_value("peer@remote.example", export_public(fpr, false), true);
   auto alice = auth::UserStore(env.app().db, env.clock()).find("alice");
   ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "peer@remote.example", value, 2000).ok());
   auto log = rows();
@@ -447,7 +450,8 @@ TEST_F(ContactsTest, AutocryptImportsAreAuditedWhenTheyChangeSomething) {
                                    "--quick-add-key", fpr, "cv25519", "encr"})
                 .status,
             0);
-  std::string newer = autocrypt_value("peer@remote.example", export_public(fpr, false), true);
+  std::string newer =
+      mail::autocrypt_header_value("peer@remote.example", export_public(fpr, false), true);
   ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "peer@remote.example", newer, 4000).ok());
   log = rows();
   ASSERT_EQ(log.size(), 2u);
@@ -460,14 +464,14 @@ TEST_F(ContactsTest, AutocryptImportsAreAuditedWhenTheyChangeSomething) {
   ASSERT_TRUE(contacts.import("alice", export_public(other), by_user).ok());
   ASSERT_EQ(rows().size(), 3u);
   std::string other_value =
-      autocrypt_value("other@remote.example", export_public(other, false), false);
+      mail::autocrypt_header_value("other@remote.example", export_public(other, false), false);
   ASSERT_TRUE(contacts.autocrypt_seen(alice->id, "other@remote.example", other_value, 5000).ok());
   log = rows();
   ASSERT_EQ(log.size(), 4u);
   EXPECT_EQ(log[0].event.key_fpr, other);
   EXPECT_NE(log[0].event.detail.find("bound from an Autocrypt header"), std::string::npos);
   // A header whose key is a secret key: refused, and the refusal is audited.
-  std::string secret = autocrypt_value(
+  std::string secret = mail::autocrypt_header_value(
       "peer@remote.example",
       KeysEnv::gpg(outside,
                    {"--pinentry-mode", "loopback", "--passphrase", "", "--export-secret-keys", fpr})

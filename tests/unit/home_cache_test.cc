@@ -46,7 +46,9 @@ class HomeCacheTest : public ::testing::Test {
   }
   void TearDown() override { (void)stop_agent(b_dir + "/gnupg"); }
 
-  KeyStore b_store() { return KeyStore(*b_app, Actor{"test-b", "", ""}); }
+  KeyStore b_store() {
+    return KeyStore(b_app->db, b_app->config, *b_app->clock, Actor{"test-b", "", ""});
+  }
 
   KeyInfo generate(KeyStore& on, const std::string& login = "alice") {
     GenerateOptions o;

@@ -193,7 +193,9 @@ TEST_F(KeyStoreTest, AuditRowsSayWhoWhichWhatWhenAndOutcome) {
   }
   EXPECT_EQ(events, (std::vector<std::string>{"key.generate/ok", "key.unlock/ok", "key.sign/ok",
                                               "key.unlock/fail"}));
-  EXPECT_EQ(KeyStore(env.app()).unlock(k, secret(kPass)).ok(), true);
+  EXPECT_EQ(
+      KeyStore(env.app().db, env.app().config, *env.app().clock).unlock(k, secret(kPass)).ok(),
+      true);
   EXPECT_EQ(env.count("SELECT count(*) FROM audit WHERE detail LIKE 'by cli:%'"), 1);
 }
 
@@ -255,7 +257,7 @@ TEST_F(KeyStoreTest, PassphraseChangeKilledAtAnyMomentLeavesOldOrNew) {
       auto a = app::open(env.config_path(), env.clock());
       if (!a)
         _exit(3);
-      KeyStore child(*a, Actor{"child", "", ""});
+      KeyStore child(a->db, a->config, *a->clock, Actor{"child", "", ""});
       auto info = child.find(k.fingerprint);
       if (!info)
         _exit(4);

@@ -124,7 +124,9 @@ class KeysEnv {
 
   app::App& app() { return *app_; }
   util::ManualClock& clock() { return clock_; }
-  keys::KeyStore store() { return keys::KeyStore(*app_, keys::Actor{"test", "", ""}); }
+  keys::KeyStore store() {
+    return keys::KeyStore(app_->db, app_->config, *app_->clock, keys::Actor{"test", "", ""});
+  }
   const std::string& root() const { return dir_.path(); }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& config_path() const { return config_path_; }

@@ -433,7 +433,7 @@ TEST_F(OutgoingTest, EncryptsToAnOutsideRecipientsBoundKeyWhichTheirOwnGpgDecryp
   d.encrypt = true;
   // Without the contact directory, or before the import, there is no key.
   EXPECT_EQ(outbox_.prepare(d, nullptr, std::nullopt).code(), Errc::not_found);
-  outbox_.use_contacts(contacts, alice->id);
+  outbox_.use_contacts(contacts.recipient_keys(alice->id));
   EXPECT_EQ(outbox_.prepare(d, nullptr, std::nullopt).code(), Errc::not_found);
   // Bob's directory does not count for Alice.
   auto bob = auth::UserStore(shared->env.app().db, shared->env.clock()).find("bob");
@@ -466,7 +466,7 @@ TEST_F(OutgoingTest, RevokedBoundKeyIsNeverUsedAndTheErrorSaysWhy) {
   contacts::ImportRequest r;
   r.emails = {"dan@remote.example"};
   ASSERT_TRUE(contacts.import("alice", exported.out, r).ok());
-  outbox_.use_contacts(contacts, alice->id);
+  outbox_.use_contacts(contacts.recipient_keys(alice->id));
   Draft d = draft();
   d.to = {{"Dan", "dan@remote.example"}};
   d.encrypt = true;
@@ -484,7 +484,7 @@ TEST_F(OutgoingTest, SmimeEncryptsToABoundCertificateWhichOpensslDecrypts) {
   contacts::ContactStore contacts(shared->env.app(), store_, keys::Actor{"test", "", ""});
   auto alice = auth::UserStore(shared->env.app().db, shared->env.clock()).find("alice");
   ASSERT_TRUE(contacts.import("alice", read_test_file(crt), {}).ok());
-  outbox_.use_contacts(contacts, alice->id);
+  outbox_.use_contacts(contacts.recipient_keys(alice->id));
   Draft d = draft();
   d.to = {{"Erin", "erin@remote.example"}};
   d.encrypt = true;
@@ -715,7 +715,7 @@ TEST_F(OutgoingTest, MissingKeysNameEachRecipientAndWhy) {
   ASSERT_EQ(old.status, 0) << old.err;
   auto old_pub = test::KeysEnv::gpg(dan_home, {"--armor", "--export", "old2@remote.example"});
   ASSERT_TRUE(contacts.import("alice", old_pub.out, {}).ok());
-  outbox_.use_contacts(contacts, alice->id);
+  outbox_.use_contacts(contacts.recipient_keys(alice->id));
   Draft d = draft();
   d.encrypt = true;
   d.to.push_back({"Carol", "carol2@remote.example"});

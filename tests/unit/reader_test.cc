@@ -859,7 +859,7 @@ TEST_F(Reader, SmimeSignerCertificateIsCollectedOnlyFromATrustedCaNamingTheSende
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->has_value());
   auto view = wmk::reader::verify_signed(store, *mail::Message::parse(raw),
-                                         bindings::standard(env.app(), alice->id));
+                                         contacts::standard_bindings(env.app(), alice->id));
   ASSERT_TRUE(view.ok()) << view.error().message;
   EXPECT_EQ(view->signature_state, SignatureState::valid);
   ASSERT_TRUE(view->signatures[0].binding.has_value());
