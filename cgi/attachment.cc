@@ -17,7 +17,7 @@ Response attachment(Context& ctx) {
   auto part = ctx.request.field("part").value_or("");
   if (!folder || !mail::valid_uid(uid) || part.empty())
     return error_response(404, "There is no such attachment.", ctx.viewer());
-  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  auto box = UserMailbox::open(ctx.app, ctx.mailboxes, ctx.live_session());
   if (!box)
     return mailbox_error(box.error(), ctx.viewer());
   auto raw = (*box)->mailbox().read(*folder, uid);

@@ -57,7 +57,7 @@ Response inbox(Context& ctx) {
   auto page_no = page_param(ctx.request);
   if (!page_no)
     return error_response(400, "The page number must be a whole number from 1.", ctx.viewer());
-  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  auto box = UserMailbox::open(ctx.app, ctx.mailboxes, ctx.live_session());
   if (!box)
     return mailbox_error(box.error(), ctx.viewer());
   auto& index = (*box)->index();

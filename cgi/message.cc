@@ -30,7 +30,7 @@ Response message(Context& ctx) {
   auto ref = message_param(ctx.request);
   if (!ref)
     return error_response(404, "There is no such message.", ctx.viewer());
-  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  auto box = UserMailbox::open(ctx.app, ctx.mailboxes, ctx.live_session());
   if (!box)
     return mailbox_error(box.error(), ctx.viewer());
   auto& mailbox = (*box)->mailbox();
@@ -52,7 +52,7 @@ Response import_key(Context& ctx, const webflow::MessageRef& ref) {
   const std::string fingerprint = ctx.request.field("fingerprint").value_or("");
   if (!kind || fingerprint.empty())
     return error_response(400, "The request names no key to import.", ctx.viewer());
-  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  auto box = UserMailbox::open(ctx.app, ctx.mailboxes, ctx.live_session());
   if (!box)
     return mailbox_error(box.error(), ctx.viewer());
   auto raw = (*box)->mailbox().read(ref.folder, ref.uid);

@@ -81,7 +81,7 @@ std::optional<AfterUnlock> after_unlock_from(std::string_view text) {
 // ---- ComposeSession
 
 Result<std::unique_ptr<ComposeSession>> ComposeSession::open(Context& ctx) {
-  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  auto box = UserMailbox::open(ctx.app, ctx.mailboxes, ctx.live_session());
   if (!box)
     return box.error();
   return std::make_unique<ComposeSession>(ctx, std::move(box).value());

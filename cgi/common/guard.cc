@@ -124,13 +124,16 @@ std::string config_path_of(const RequestSource& source) {
 // handler is called.
 Response handle_unguarded(const Program& program, const RequestSource& source,
                           const Handler& handler, std::optional<app::App>& kept,
-                          const util::Clock& clock, std::optional<Request>& request, bool& during) {
+                          mail::MailboxKeeper& mailboxes, const util::Clock& clock,
+                          std::optional<Request>& request, bool& during) {
   std::string config_path = config_path_of(source);
   // The config first: the checks before the session need it, not the database. A
   // worker keeps its App (config and connection) while requests name the same file.
   const bool keep = kept && kept->config.source == config_path && kept->clock == &clock;
-  if (!keep)
+  if (!keep) {
+    mailboxes.drop();  // opened under the old config
     kept.reset();
+  }
   std::optional<config::Config> loaded;
   if (!keep) {
     auto read = config::load(config_path);
@@ -227,7 +230,7 @@ Response handle_unguarded(const Program& program, const RequestSource& source,
   }
   app::App* app = &*kept;
 
-  Context ctx{*app, *request, std::nullopt, std::nullopt};
+  Context ctx{*app, *request, mailboxes, std::nullopt, std::nullopt};
   auto token = request->take_secret_cookie(kSessionCookie);
   if (token && !token->empty()) {
     session::SessionStore sessions(app->db, *app->clock, app->config);
@@ -279,10 +282,29 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 
 Response handle(const Program& program, const RequestSource& source, const Handler& handler,
                 std::optional<app::App>& kept, const util::Clock& clock) {
+  mail::MailboxKeeper mailboxes;  // this request's only
+  return handle(program, source, handler, kept, mailboxes, clock);
+}
+
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                std::optional<app::App>& kept, mail::MailboxKeeper& mailboxes,
+                const util::Clock& clock) {
   std::optional<Request> request;
   bool during = false;
+  // Whatever way the request ends, its mailbox is kept (rules: mail::MailboxKeeper)
+  // only after an answer without an error; an exception drops it.
+  bool clean = false;
+  struct EndRequest {
+    mail::MailboxKeeper& mailboxes;
+    const util::Clock& clock;
+    bool& clean;
+    ~EndRequest() { mailboxes.end_request(clean, clock); }
+  } end_request{mailboxes, clock, clean};
   try {
-    return handle_unguarded(program, source, handler, kept, clock, request, during);
+    Response r =
+        handle_unguarded(program, source, handler, kept, mailboxes, clock, request, during);
+    clean = r.status() < 500;
+    return r;
   } catch (const store::StoreUnavailable& e) {
     // The connection is bad now; the next request's revive() connects again.
     log_error(program, e.what());

@@ -21,6 +21,7 @@
 #include "cgi/common/response.h"
 #include "core/app/app.h"
 #include "core/grant/cookie.h"
+#include "core/mail/open_mailbox.h"
 #include "core/session/session.h"
 #include "core/util/clock.h"
 
@@ -92,6 +93,9 @@ struct Program {
 struct Context {
   app::App& app;
   Request& request;
+  // The user's mailbox for this request, opened at most once (UserMailbox, KeySession);
+  // a FastCGI worker's keeps a master-user IMAP connection between requests.
+  mail::MailboxKeeper& mailboxes;
   std::optional<session::Session> session;  // the live session, if any
   std::optional<Errc> session_error;        // why the cookie opened none (expired, ...)
   // Where the key banner's Lock button returns to; unset: the request's own path for a
@@ -117,9 +121,17 @@ Response handle(const Program& program, const RequestSource& source, const Handl
 
 // The same with an app kept across requests (a FastCGI worker): opened on the first
 // request and kept while requests name the same config file. A failed open is not
-// kept, so the next request tries again.
+// kept, so the next request tries again. The request's mailbox is opened at most once
+// and logged out at the end.
 Response handle(const Program& program, const RequestSource& source, const Handler& handler,
                 std::optional<app::App>& kept, const util::Clock& clock = util::system_clock());
+
+// The same with the worker's mailbox owner: after a request that ended without an
+// error (status below 500), its IMAP connection may be kept for the next request as
+// mail::MailboxKeeper says; dropped when the app is opened afresh (another config).
+Response handle(const Program& program, const RequestSource& source, const Handler& handler,
+                std::optional<app::App>& kept, mail::MailboxKeeper& mailboxes,
+                const util::Clock& clock = util::system_clock());
 
 // The program's main. Started by a web server as CGI: handle() on the process
 // environment and stdin, written to stdout. Started as a FastCGI application (stdin

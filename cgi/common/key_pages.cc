@@ -340,8 +340,9 @@ Page unlock_page(Context& ctx, const webflow::MessageRef& ref, const keys::KeyIn
 }
 
 std::unique_ptr<webflow::KeySession> key_session(Context& ctx) {
-  return std::make_unique<webflow::KeySession>(
-      ctx.app, ctx.live_session(), request_grant_secret(ctx.request), client_of(ctx.request));
+  return std::make_unique<webflow::KeySession>(ctx.app, ctx.live_session(),
+                                               request_grant_secret(ctx.request),
+                                               client_of(ctx.request), &ctx.mailboxes);
 }
 
 Result<webflow::UnlockOutcome> unlock_from_form(Context& ctx, webflow::KeySession& keys,

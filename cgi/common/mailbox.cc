@@ -9,16 +9,18 @@
 
 namespace wmk::cgi {
 
-UserMailbox::UserMailbox(app::App& app, auth::User user, std::unique_ptr<mail::Mailbox> mailbox)
+UserMailbox::UserMailbox(app::App& app, auth::User user, std::shared_ptr<mail::Mailbox> mailbox)
     : user_(std::move(user)), mailbox_(std::move(mailbox)), index_(app.db, user_.id, *mailbox_) {}
 
-Result<std::unique_ptr<UserMailbox>> UserMailbox::open(app::App& app, const session::Session& s) {
+Result<std::unique_ptr<UserMailbox>> UserMailbox::open(app::App& app,
+                                                       mail::MailboxKeeper& mailboxes,
+                                                       const session::Session& s) {
   auth::UserStore users(app.db, *app.clock);
   auto user = users.find_by_id(s.user_id);
   if (!user)
     return make_error(Errc::not_found, "the account no longer exists");
   auto mailbox =
-      mail::open_mailbox(app.config, user->login, user->email, *app.clock, s.mail_password.get());
+      mailboxes.open(app.config, user->login, user->email, *app.clock, s.mail_password.get());
   if (!mailbox)
     return mailbox.error();
   return std::make_unique<UserMailbox>(app, std::move(*user), std::move(mailbox).value());

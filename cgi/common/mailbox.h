@@ -14,6 +14,7 @@
 #include "core/mail/index.h"
 #include "core/mail/mailbox.h"
 #include "core/mail/maildir.h"
+#include "core/mail/open_mailbox.h"
 #include "core/session/session.h"
 #include "core/util/result.h"
 
@@ -21,22 +22,25 @@ namespace wmk::cgi {
 
 class UserMailbox {
  public:
-  // The mailbox of the session's user. Errc::not_found if the user is gone; the errors
-  // of mail::open_mailbox() if the mailbox cannot be opened (an IMAP server down).
-  static Result<std::unique_ptr<UserMailbox>> open(app::App& app, const session::Session& s);
+  // The mailbox of the session's user, from the request's mailbox owner (opened there
+  // at most once per request; see mail::MailboxKeeper). Errc::not_found if the user is
+  // gone; the errors of mail::open_mailbox() if the mailbox cannot be opened (an IMAP
+  // server down).
+  static Result<std::unique_ptr<UserMailbox>> open(app::App& app, mail::MailboxKeeper& mailboxes,
+                                                   const session::Session& s);
 
   const auth::User& user() const { return user_; }
   mail::Mailbox& mailbox() { return *mailbox_; }
   mail::MailIndex& index() { return index_; }
 
-  UserMailbox(app::App& app, auth::User user, std::unique_ptr<mail::Mailbox> mailbox);
+  UserMailbox(app::App& app, auth::User user, std::shared_ptr<mail::Mailbox> mailbox);
   // The index refers to the mailbox: neither copied nor moved.
   UserMailbox(const UserMailbox&) = delete;
   UserMailbox& operator=(const UserMailbox&) = delete;
 
  private:
   auth::User user_;
-  std::unique_ptr<mail::Mailbox> mailbox_;
+  std::shared_ptr<mail::Mailbox> mailbox_;
   mail::MailIndex index_;
 };
 

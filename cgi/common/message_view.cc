@@ -231,7 +231,7 @@ Html encrypted_content(const Context& ctx, const webflow::MessageRef& ref, Decry
 
 Response message_page(Context& ctx, const webflow::MessageRef& ref, int status,
                       std::optional<Notice> notice, HtmlView view) {
-  auto box = UserMailbox::open(ctx.app, ctx.live_session());
+  auto box = UserMailbox::open(ctx.app, ctx.mailboxes, ctx.live_session());
   if (!box)
     return mailbox_error(box.error(), ctx.viewer());
   auto raw = (*box)->mailbox().read(ref.folder, ref.uid);

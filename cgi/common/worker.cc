@@ -58,9 +58,10 @@ RequestSource fastcgi_source(FCGX_Request& request) {
 // One request, in its own frame: everything it allocated is freed (and so wiped)
 // before the caller wipes the stack.
 [[gnu::noinline]] void serve_one(const Program& program, const Handler& handler,
-                                 FCGX_Request& request, std::optional<app::App>& app) {
+                                 FCGX_Request& request, std::optional<app::App>& app,
+                                 mail::MailboxKeeper& mailboxes) {
   RequestSource source = fastcgi_source(request);
-  Response response = handle(program, source, handler, app);
+  Response response = handle(program, source, handler, app, mailboxes);
   bool ok = true;
   response.write([&](std::string_view piece) {
     if (ok && !piece.empty() &&
@@ -158,6 +159,8 @@ int serve_fastcgi(const Program& program, const Handler& handler) {
     return 1;
   }
   std::optional<app::App> app;
+  // At most one IMAP connection kept between requests (mail::MailboxKeeper's rules).
+  mail::MailboxKeeper mailboxes;
   std::uint64_t served = 0;
   bool recycle = false;
   bool stopped = false;
@@ -169,7 +172,7 @@ int serve_fastcgi(const Program& program, const Handler& handler) {
         std::cerr << "webmailkey " << program.name << ": the FastCGI socket failed" << std::endl;
       break;
     }
-    serve_one(program, handler, request, app);
+    serve_one(program, handler, request, app, mailboxes);
     // Frees (and so wipes) the request's parameters, including its cookies, and the
     // input and output buffers.
     FCGX_Finish_r(&request);
@@ -188,6 +191,7 @@ int serve_fastcgi(const Program& program, const Handler& handler) {
     }
   }
   stopped = stopped || stop_requested != 0;
+  mailboxes.drop();  // LOGOUT before a recycle or an exit
   FCGX_Free(&request, 1);
   if (recycle && !stopped) {
     app.reset();

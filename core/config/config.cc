@@ -262,6 +262,13 @@ const std::vector<KeySpec>& key_specs() {
          return std::nullopt;
        },
        [](const Config& c) { return c.imap_master_password_file; }},
+      {"imap_keep_seconds",
+       "how long a FastCGI worker keeps its logged-in IMAP connection after a request, for the "
+       "next request of the same user (checked with NOOP before use, at most one per worker); "
+       "only with `imap_login = master`: with `user` every request logs in with the password "
+       "its own mail cookie opens; 0: never keep",
+       seconds_in(&Config::imap_keep_seconds, 0, 3600),
+       [](const Config& c) { return seconds_text(c.imap_keep_seconds); }},
       {"sendmail",
        "the sendmail-compatible program outgoing mail goes to, run as `PROGRAM -i -f SENDER "
        "-- RECIPIENT...` (Postfix's `/usr/sbin/sendmail`); `config check` fails when it is "

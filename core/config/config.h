@@ -66,6 +66,9 @@ struct Config {
   std::string imap_master_user;
   // A file holding the master user's password (one line); never readable by every user.
   std::string imap_master_password_file;
+  // How long a FastCGI worker keeps its logged-in IMAP connection between requests, for
+  // the next request of the same user (imap_login = master only); 0: never.
+  std::chrono::seconds imap_keep_seconds{60};
   std::string sendmail = "/usr/sbin/sendmail";
   bool allow_insecure_http = false;
 

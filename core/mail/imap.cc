@@ -868,6 +868,18 @@ Result<ImapChanges> ImapClient::changes_since(Folder folder, std::uint64_t modse
   return out;
 }
 
+Status ImapClient::noop() {
+  SigpipeBlock no_sigpipe;
+  selected_.reset();
+  if (!session_ || session_->imap_stream == nullptr)
+    return make_error(Errc::io, "the connection to IMAP server " + server_.host + " is closed");
+  op_started_ = Clock::now();
+  int rc = mailimap_noop(session_.get());
+  if (rc != MAILIMAP_NO_ERROR)
+    return failure(MAILIMAP_ERROR_STREAM, "checking the connection");  // any failure: gone
+  return {};
+}
+
 void ImapClient::logout() {
   SigpipeBlock no_sigpipe;
   if (session_ && session_->imap_stream != nullptr) {

@@ -149,6 +149,12 @@ class ImapClient {
   bool has_qresync() const { return qresync_; }
   bool has_uidplus() const { return uidplus_; }
 
+  // NOOP: whether a connection kept since an earlier request still works. Forgets the
+  // selected folder, so the next operation selects it afresh (and sees the folder's
+  // state now, not the state of the earlier request). Errc::io if the server closed
+  // the connection or does not answer.
+  Status noop();
+
   // LOGOUT, politely; the destructor closes the connection in any case.
   void logout();
 

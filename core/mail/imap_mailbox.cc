@@ -52,6 +52,13 @@ class ImapMailbox final : public Mailbox {
 
   Status ensure() override { return client_.ensure(); }
 
+  Status alive() override {
+    // The folders' UIDVALIDITY is asked again too: another client may have recreated one.
+    for (auto& v : uidvalidity_)
+      v.reset();
+    return client_.noop();
+  }
+
   Result<std::vector<MessageInfo>> list(Folder folder) override {
     auto v = uidvalidity(folder);
     if (!v)

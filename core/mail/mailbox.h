@@ -118,6 +118,11 @@ class Mailbox {
   // backend cannot be read.
   virtual Result<FolderChanges> changes(Folder folder, const std::optional<FolderMark>& last) = 0;
 
+  // Whether a mailbox kept open since an earlier request still works (MailboxKeeper
+  // asks before reusing it). IMAP: NOOP, and every folder is selected afresh at its
+  // next use; Errc::io if the server closed the connection. Maildir: nothing to check.
+  virtual Status alive() { return {}; }
+
   // How many messages this mailbox has read the bytes of (whole or a prefix) since it
   // was opened: what a refresh of the index costs, for tests and benchmarks.
   std::uint64_t messages_read() const { return messages_read_; }

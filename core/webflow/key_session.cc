@@ -32,13 +32,15 @@ struct KeySession::Located : KeySession::KeyChoice {
 };
 
 KeySession::KeySession(app::App& app, session::Session session,
-                       std::optional<util::SecretBuffer> grant_secret, Client client)
+                       std::optional<util::SecretBuffer> grant_secret, Client client,
+                       mail::MailboxKeeper* mailboxes)
     : app_(app),
       session_(std::move(session)),
       grant_secret_(std::move(grant_secret)),
       client_(std::move(client)),
       keys_(app.db, app.config, *app.clock,
-            keys::Actor{session_.login, session_.short_id, client_.addr}) {}
+            keys::Actor{session_.login, session_.short_id, client_.addr}),
+      mailboxes_(mailboxes != nullptr ? *mailboxes : own_mailboxes_) {}
 
 Result<auth::User> KeySession::user() {
   auth::UserStore users(app_.db, *app_.clock);
@@ -50,13 +52,14 @@ Result<auth::User> KeySession::user() {
 
 // The raw message from the user's own mailbox (the folder is an enum and the backend
 // checks the id, so nothing outside the mailbox can be named), parsed once: the
-// reader and the reply read this one parse.
+// reader and the reply read this one parse. The mailbox is the request's one
+// (MailboxKeeper): opened here only if the page has not opened it yet.
 Result<KeySession::Located> KeySession::locate(const MessageRef& ref) {
   auto user = this->user();
   if (!user)
     return user.error();
-  auto mailbox = mail::open_mailbox(app_.config, user->login, user->email, *app_.clock,
-                                    session_.mail_password.get());
+  auto mailbox = mailboxes_.open(app_.config, user->login, user->email, *app_.clock,
+                                 session_.mail_password.get());
   if (!mailbox)
     return mailbox.error();
   auto raw = (*mailbox)->read(ref.folder, ref.uid);

@@ -20,6 +20,7 @@
 #include "core/app/app.h"
 #include "core/auth/users.h"
 #include "core/keys/keystore.h"
+#include "core/mail/open_mailbox.h"
 #include "core/reader/reader.h"
 #include "core/webflow/flow.h"
 
@@ -45,8 +46,11 @@ struct Reading {
 class KeySession {
  public:
   // grant_secret: the browser's grant cookie (grant_secret_from_cookie), taken once.
+  // mailboxes: the request's mailbox owner, so that reading a message uses the mailbox
+  // the page already opened (one IMAP login per request); nullptr: the session's own.
   KeySession(app::App& app, session::Session session,
-             std::optional<util::SecretBuffer> grant_secret, Client client);
+             std::optional<util::SecretBuffer> grant_secret, Client client,
+             mail::MailboxKeeper* mailboxes = nullptr);
   KeySession(const KeySession&) = delete;
   KeySession& operator=(const KeySession&) = delete;
 
@@ -105,6 +109,8 @@ class KeySession {
   std::optional<util::SecretBuffer> grant_secret_;
   Client client_;
   keys::KeyStore keys_;
+  mail::MailboxKeeper own_mailboxes_;
+  mail::MailboxKeeper& mailboxes_;
 };
 
 }  // namespace wmk::webflow

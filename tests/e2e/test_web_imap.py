@@ -291,6 +291,52 @@ class WebImap(unittest.TestCase):
         self.assertEqual(self.dovecot.stdout.readline().strip(),
                          {"stop": "stopped", "start": "started"}[command])
 
+    def imap_logins(self, settle=0.5):
+        """How many IMAP logins as LOGIN Dovecot has logged (master-user logins included),
+        after waiting for its log process to catch up."""
+        time.sleep(settle)
+        with open(os.path.join(self.info["dir"], "dovecot.log"), errors="replace") as f:
+            return f.read().count("Login: user=<%s>" % LOGIN)
+
+    def test_one_imap_login_per_request_and_a_warm_worker_keeps_it(self):
+        # docs/security.md, "The IMAP connection a worker keeps".
+        c = self.browser()
+        uidvalidity, uid = (int(x) for x in self.uid.groups())
+        msg_id = "%d.%d" % (uidvalidity, uid)
+        page = c.get("/message", {"id": msg_id, "folder": "INBOX"})
+        self.assertEqual(page.status, 200, page.text)
+        token = page.hidden("csrf", form_action="/decrypt")
+        fields = {"csrf": token, "id": msg_id, "folder": "INBOX"}
+        # POST /decrypt reads the message for the page and for KeySession: one login.
+        # (No unlock: the page asks for it, or says the key is in use elsewhere.)
+        before = self.imap_logins()
+        for _ in range(4):
+            r = c.post("/decrypt", fields)
+            self.assertEqual(r.status, 200, r.text[-1500:])
+        decrypt_logins = self.imap_logins() - before
+        before = self.imap_logins(settle=0)
+        for _ in range(6):
+            r = c.get("/inbox")
+            self.assertEqual((r.status, r.page), (200, "inbox"), r.text[-1500:])
+        inbox_logins = self.imap_logins() - before
+        if self.wmk.mode == "cgi":
+            # A CGI process keeps nothing: exactly one login per request, never two.
+            self.assertEqual((decrypt_logins, inbox_logins), (4, 6))
+        else:
+            # Each program's workers (scripts/serve: 2) log in at most once each.
+            self.assertLessEqual(decrypt_logins, 2)
+            self.assertLessEqual(inbox_logins, 2)
+        # Dovecot restarted: the kept connections are dead; the next pages notice by NOOP
+        # and log in again, with no error page.
+        self.dovecot_command("stop")
+        self.dovecot_command("start")
+        for _ in range(3):
+            r = c.get("/inbox")
+            self.assertEqual((r.status, r.page), (200, "inbox"), r.text[-1500:])
+            self.assertIn("Encrypted over IMAP", r.text)
+        r = c.post("/decrypt", fields)
+        self.assertEqual(r.status, 200, r.text[-1500:])
+
     def test_the_imap_server_stopping_mid_flow_loses_nothing_and_recovers(self):
         c = self.browser()
         form = c.get("/compose")

@@ -157,7 +157,21 @@ void Dovecot::stop() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
-  // The master is gone; its listeners close with it.
+  // The master is gone; its listeners close with it. Its imap processes outlive it
+  // here, still serving their connections: end them, as a real restart or outage
+  // would, so that a client's open connection is closed by the server. They are this
+  // instance's: their working directory is a user's home under its mail directory.
+  const std::string homes = dir_.path() + "/mail/";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    std::error_code link_ec;
+    auto cwd = std::filesystem::read_symlink(entry.path() / "cwd", link_ec);
+    if (!link_ec && cwd.string().rfind(homes, 0) == 0)
+      kill(static_cast<pid_t>(std::stol(name)), SIGTERM);
+  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   while ((port_open(imap_port_) || port_open(imaps_port_)) &&
          std::chrono::steady_clock::now() < deadline)

@@ -46,8 +46,10 @@ class Dovecot {
   const std::string& dir() const { return dir_.path(); }
   std::uint16_t imaps_port() const { return imaps_port_; }
   std::uint16_t imap_port() const { return imap_port_; }
-  // Stops the server (its mail stays); start() brings it back on the same ports with
-  // the same users and mail. Both wait until the ports are closed or open.
+  // Stops the server (its mail stays), ending its imap processes too, so that open
+  // connections are closed by the server as in a real restart; start() brings it back
+  // on the same ports with the same users and mail. Both wait until the ports are
+  // closed or open.
   void stop();
   void start();
   // What Dovecot wrote to its log and its standard output.
