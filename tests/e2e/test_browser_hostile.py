@@ -9,9 +9,7 @@ attachments only download. Then hostile pages (served by the test for other orig
 try cross-site posts to /login, /unlock and /logout, framing, and session fixation.
 
 Messages go into the Maildir with Python's own `mailbox` module (an outside delivery
-agent), so that the uid of each is known; one is encrypted with gpg to the user's key.
-CTest runs the suite a second time with the mail on a Dovecot over IMAP
-(e2e.imap.test_browser_hostile, WMK_E2E_MAILBOX=imap), where Python's imaplib appends it."""
+agent), so that the uid of each is known; one is encrypted with gpg to the user's key."""
 
 import glob
 import os
