@@ -45,14 +45,18 @@ std::string upper(std::string s) {
 // When the database cannot be reached: a 503 that says whether anything may have been
 // done, and gives a POST's kept fields back in a form that sends them again.
 // during: the failure came while the program's handler ran (it may have done part of
-// its work outside the database, such as handing a message to the MTA).
-std::string database_unavailable(bool during) {
+// its work outside the database, such as handing a message to the MTA). unknown: the
+// connection was lost at COMMIT, so the change may have been saved.
+std::string database_unavailable(bool during, bool unknown = false) {
   std::string said =
-      during ? "The database stopped answering in the middle of this request, so it was not "
-               "completed; what it had begun in the database was undone. If you were sending "
-               "a message, look in Sent once the service is back before you send it again."
-             : "The database cannot be reached at the moment, so nothing was done: nothing was "
-               "sent, saved or changed.";
+      unknown  ? "The database stopped answering just as this request was being completed, so "
+                 "it cannot be said whether it was. Look before you do it again once the "
+                 "service is back (for a message: look in Sent)."
+      : during ? "The database stopped answering in the middle of this request, so it was not "
+                 "completed; what it had begun in the database was undone. If you were sending "
+                 "a message, look in Sent once the service is back before you send it again."
+               : "The database cannot be reached at the moment, so nothing was done: nothing was "
+                 "sent, saved or changed.";
   return said +
          " The service recovers by itself when the database is back: try again in a "
          "minute.";
@@ -285,8 +289,9 @@ Response handle(const Program& program, const RequestSource& source, const Handl
     // Before the handler, only the session was read: a form that passed the origin
     // check gets its fields back. Never a cross-site POST: same_origin() came first.
     bool checked = request && (!request->is_post() || same_origin(*request));
+    const bool unknown = dynamic_cast<const store::StoreOutcomeUnknown*>(&e) != nullptr;
     return unavailable_response(program, checked ? &*request : nullptr,
-                                database_unavailable(during));
+                                database_unavailable(during, unknown));
   } catch (const ServiceUnavailable& e) {
     log_error(program, e.detail());
     bool checked = request && (!request->is_post() || same_origin(*request));

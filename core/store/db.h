@@ -48,10 +48,18 @@ class StoreError : public std::runtime_error {
 
 // The database server cannot be reached (it stopped, restarted or the network broke).
 // what(): "the database at DESCRIPTION is unreachable: REASON", never a password.
-// Nothing of the request's open transaction was committed.
+// Nothing of the request's open transaction was committed (but see
+// StoreOutcomeUnknown).
 class StoreUnavailable : public StoreError {
  public:
   explicit StoreUnavailable(const std::string& what) : StoreError(what) {}
+};
+
+// The connection was lost at COMMIT: the server may or may not have committed before
+// it went, so nobody can say whether the change was saved. Never retried by itself.
+class StoreOutcomeUnknown : public StoreUnavailable {
+ public:
+  using StoreUnavailable::StoreUnavailable;
 };
 
 namespace detail {

@@ -360,6 +360,22 @@ class PgConnection final : public Connection {
   int changes() const override { return changes_; }
 
   void begin(TxKind kind) override {
+    // Nothing has happened yet in this transaction: a connection the server closed
+    // (a restart, or a close still in transit when the request began) is opened
+    // again once, and the request goes on.
+    if (!in_tx_) {
+      try {
+        begin_once(kind);
+      } catch (const StoreUnavailable&) {
+        if (!reconnect())
+          throw;
+        begin_once(kind);
+      }
+      return;
+    }
+    begin_once(kind);
+  }
+  void begin_once(TxKind kind) {
     if (kind == TxKind::immediate) {
       run_simple("BEGIN ISOLATION LEVEL READ COMMITTED");
       in_tx_ = true;
@@ -372,6 +388,15 @@ class PgConnection final : public Connection {
   void commit() override {
     ResultPtr r(PQexec(conn_, "COMMIT"));
     in_tx_ = false;
+    // Lost at COMMIT, the server may or may not have committed before it went: say
+    // so, rather than that nothing was done.
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK && (lost() || server_gone(sqlstate(r.get())))) {
+      throw StoreOutcomeUnknown(
+          unreachable(where_,
+                      "the connection was lost at COMMIT, so whether the change was saved is not "
+                      "known (" +
+                          trimmed_error(PQresultErrorMessage(r.get())) + ")"));
+    }
     check(r.get(), "COMMIT");
     // COMMIT of a transaction that failed earlier answers ROLLBACK, not an error.
     if (std::string_view(PQcmdStatus(r.get())) != "COMMIT")
@@ -422,6 +447,13 @@ class PgConnection final : public Connection {
     return out;
   }
 
+  // Opens the connection again after the server closed it; false if it cannot.
+  bool reconnect() {
+    in_tx_ = false;
+    PQreset(conn_);
+    return PQstatus(conn_) == CONNECTION_OK && PQsetClientEncoding(conn_, "UTF8") == 0;
+  }
+
   Result<void> revive() override {
     // PQconsumeInput reads what is there without waiting (libpq's socket does not
     // block): a server that shut down has sent its notice, read by one call, and
@@ -462,9 +494,28 @@ class PgConnection final : public Connection {
 
   // Runs one prepared statement: a write outside a transaction gets its own (with the
   // writer lock); a recoverable write inside one gets a savepoint.
+  // A statement outside the caller's transaction that finds the connection closed by
+  // the server is run once more on a new connection: a read changed nothing, and a
+  // write in its own transaction never reached COMMIT.
   Result<ResultPtr> execute(const std::string& sql, bool writes, bool recoverable,
                             const std::vector<std::optional<std::string>>& values,
                             const std::vector<Oid>& types, const std::vector<int>& formats) {
+    if (in_tx_)
+      return execute_once(sql, writes, recoverable, values, types, formats);
+    try {
+      return execute_once(sql, writes, recoverable, values, types, formats);
+    } catch (const StoreOutcomeUnknown&) {
+      throw;
+    } catch (const StoreUnavailable&) {
+      if (in_tx_ || !reconnect())
+        throw;
+    }
+    return execute_once(sql, writes, recoverable, values, types, formats);
+  }
+
+  Result<ResultPtr> execute_once(const std::string& sql, bool writes, bool recoverable,
+                                 const std::vector<std::optional<std::string>>& values,
+                                 const std::vector<Oid>& types, const std::vector<int>& formats) {
     const bool own_tx = writes && !in_tx_;
     const bool savepoint = writes && recoverable && in_tx_;
     if (own_tx)

@@ -254,6 +254,24 @@ TEST_F(CgiGuard, ADatabaseLostMidRequestIsA503ThatGivesTheFormBack) {
   EXPECT_EQ(html.find("secretdb"), std::string::npos);
 }
 
+// Lost at COMMIT: the page does not claim the request was undone, since it may have
+// been saved.
+TEST_F(CgiGuard, ADatabaseLostAtCommitSaysItIsNotKnownWhetherTheRequestWasDone) {
+  Program p{.name = "test",
+            .methods = {"GET"},
+            .access = Access::anonymous,
+            .secrets = {.fields = {}, .cookies = {}},
+            .kept_when_unavailable = {}};
+  auto lost = [](Context&) -> Response {
+    throw store::StoreOutcomeUnknown("the database at dbname=secretdb is unreachable: gone");
+  };
+  Response r = handle(p, RequestSource::fixed(env(), ""), lost, clock_);
+  EXPECT_EQ(r.status(), 503);
+  EXPECT_NE(r.body().find("cannot be said whether it was"), std::string::npos) << r.body();
+  EXPECT_EQ(r.body().find("was undone"), std::string::npos) << r.body();
+  EXPECT_EQ(r.body().find("secretdb"), std::string::npos);
+}
+
 TEST_F(CgiGuard, MissingConfigIsA503WithoutDetails) {
   auto e = env();
   e["WEBMAILKEY_CONFIG"] = dir_.path() + "/nope.conf";

@@ -296,7 +296,7 @@ void end_server_session(Db& db, Db& admin) {
   ASSERT_EQ(ended.column_int(0), 1);
 }
 
-TEST(PgOutage, AServerThatEndedTheSessionIsUnavailableUntilReviveConnectsAgain) {
+TEST(PgOutage, AServerThatEndedTheSessionMidTransactionIsUnavailableUntilReviveConnectsAgain) {
   test::TestDatabase tdb;
   WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
   auto db = tdb.open();
@@ -304,11 +304,13 @@ TEST(PgOutage, AServerThatEndedTheSessionIsUnavailableUntilReviveConnectsAgain) 
   ASSERT_TRUE(db.ok() && admin.ok());
   ASSERT_TRUE(migrate(*db).ok());
 
-  // Mid-request: the next statement, here inside a writing transaction, throws
-  // StoreUnavailable naming the database, and nothing of the transaction stays.
-  end_server_session(*db, *admin);
+  // Mid-transaction: the next statement throws StoreUnavailable naming the database
+  // (it cannot be run again: what the transaction did before is gone), and nothing of
+  // the transaction stays.
   try {
     Transaction tx(*db);
+    db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('bob', 'h', 1)").run();
+    end_server_session(*db, *admin);
     db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('alice', 'h', 1)").run();
     tx.commit();
     ADD_FAILURE() << "no StoreUnavailable";
@@ -330,6 +332,63 @@ TEST(PgOutage, AServerThatEndedTheSessionIsUnavailableUntilReviveConnectsAgain) 
   const std::int64_t before = pid();
   ASSERT_TRUE(db->revive().ok());
   EXPECT_EQ(pid(), before);
+}
+
+// A close that revive() did not see yet (still in transit when the request began):
+// the first statement of a request, a read, a write in its own transaction or a
+// BEGIN, runs on a new connection instead of answering 503 once.
+TEST(PgOutage, AClosedConnectionIsOpenedAgainByTheFirstStatementOutsideATransaction) {
+  test::TestDatabase tdb;
+  WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
+  auto db = tdb.open();
+  auto admin = tdb.open();
+  ASSERT_TRUE(db.ok() && admin.ok());
+  ASSERT_TRUE(migrate(*db).ok());
+  auto pid = [&] { return count(*db, "SELECT pg_backend_pid()"); };
+
+  std::int64_t before = pid();
+  end_server_session(*db, *admin);
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM users"), 0);  // a read
+  EXPECT_NE(pid(), before);
+
+  before = pid();
+  end_server_session(*db, *admin);
+  db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('alice', 'h', 1)").run();
+  EXPECT_NE(pid(), before);
+  EXPECT_EQ(count(*admin, "SELECT count(*) FROM users WHERE login = 'alice'"), 1);  // once
+
+  end_server_session(*db, *admin);
+  {
+    Transaction tx(*db);
+    db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('bob', 'h', 1)").run();
+    tx.commit();
+  }
+  EXPECT_EQ(count(*admin, "SELECT count(*) FROM users"), 2);
+}
+
+// Lost at COMMIT, the outcome is not known: the error says so instead of claiming
+// nothing was done, and the statement is not run a second time.
+TEST(PgOutage, AConnectionLostAtCommitSaysTheOutcomeIsNotKnown) {
+  test::TestDatabase tdb;
+  WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
+  auto db = tdb.open();
+  auto admin = tdb.open();
+  ASSERT_TRUE(db.ok() && admin.ok());
+  ASSERT_TRUE(migrate(*db).ok());
+  try {
+    Transaction tx(*db);
+    db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('alice', 'h', 1)").run();
+    end_server_session(*db, *admin);
+    tx.commit();
+    ADD_FAILURE() << "no StoreUnavailable";
+  } catch (const StoreUnavailable& e) {
+    EXPECT_NE(std::string(e.what()).find("whether the change was saved is not known"),
+              std::string::npos)
+        << e.what();
+  }
+  ASSERT_TRUE(db->revive().ok());
+  // Here the server ended the session before COMMIT arrived, so nothing was saved.
+  EXPECT_EQ(count(*db, "SELECT count(*) FROM users"), 0);
 }
 
 TEST(PgOutage, AnUnreachableServerIsUnavailableAndTheMessageHoldsNoPassword) {
