@@ -228,9 +228,14 @@ Result<Page> MailIndex::page(Folder folder, int page_no, int page_size) {
     count.step();
     p.total = count.column_int(0);
   }
+  // Same Date: the later arrival first. An IMAP id is "UIDVALIDITY.UID", one
+  // UIDVALIDITY per indexed folder, so the longer id is the larger UID ("V.10" after
+  // "V.9", which a text order would put the other way round); Maildir names keep their
+  // text order.
   auto st = db_.prepare(std::string("SELECT ") + kSummaryColumns +
                         " FROM mail_index WHERE user_id = ? AND folder = ? "
-                        "ORDER BY date DESC, uid DESC LIMIT ? OFFSET ?");
+                        "ORDER BY date DESC, CASE WHEN subdir = 'imap' THEN length(uid) ELSE 0 "
+                        "END DESC, uid DESC LIMIT ? OFFSET ?");
   st.bind_all(user_id_, folder_name(folder), static_cast<std::int64_t>(page_size),
               static_cast<std::int64_t>(page_no - 1) * page_size);
   while (st.step())

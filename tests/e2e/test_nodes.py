@@ -36,7 +36,7 @@ PASSWORD = "correct horse battery staple"
 KEY_PASS = "alice key passphrase 1"
 NEW_KEY_PASS = "alice key passphrase 2"
 SECRET_TEXT = "The launch code is 4711-NODES"
-# Dovecot's users are user0..user15 with password pw-N-secret (tests/unit/dovecot_server.h).
+# Dovecot's users are user0..user63 with password pw-N-secret (tests/unit/dovecot_server.h).
 IMAP_USER = LOGIN = "user7"
 IMAP_PASSWORD = "pw-7-secret"
 RACERS = 50

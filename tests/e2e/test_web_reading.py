@@ -15,7 +15,12 @@ After each flow, no decrypted marker text is anywhere under the data directory.
 
 Fixtures come from outside tools: keys by gpg and openssl (imported with the CLI),
 ciphertexts by gpg and `openssl cms`, the CBC gadget by tests/fixtures/wrap_mime.py,
-messages by Python's email package, delivered with `webmailkey deliver`."""
+messages by Python's email package, delivered with `webmailkey deliver`.
+
+CTest runs the suite twice: on a Maildir (e2e.test_web_reading) and with the mail on a
+Dovecot over IMAP (e2e.imap.test_web_reading, WMK_E2E_MAILBOX=imap), where Python's
+imaplib appends the messages (`webmailkey deliver` is the Maildir's delivery agent) and
+the Dovecot's directory is searched for markers too."""
 
 import email.message
 import email.utils
@@ -241,6 +246,9 @@ class WebReading(unittest.TestCase):
 
     @classmethod
     def deliver(cls, name, message, login="alice"):
+        if cls.wmk.mailbox == "imap":
+            cls.ids[name] = cls.wmk.deliver_with_python(login, message)
+            return
         md = cls.wmk.maildir_path(login)
 
         def uids():
@@ -282,15 +290,11 @@ class WebReading(unittest.TestCase):
                           r'data-integrity="([a-z-]+)">(.*?)</section>', r.text, re.S)
 
     def assert_no_marker_under_data_dir(self):
-        for dirpath, _dirs, files in os.walk(self.wmk.data_dir):
-            for name in files:
-                path = os.path.join(dirpath, name)
-                if not os.path.isfile(path) or os.path.islink(path):
-                    continue
-                with open(path, "rb") as f:
-                    blob = f.read()
-                for marker in MARKERS:
-                    self.assertNotIn(marker.encode(), blob, path)
+        for path in self.wmk.files_at_rest():
+            with open(path, "rb") as f:
+                blob = f.read()
+            for marker in MARKERS:
+                self.assertNotIn(marker.encode(), blob, path)
 
     def setUp(self):
         # Every test starts with no grant anywhere (one live grant per key).

@@ -9,7 +9,12 @@ forward, hoping that the decrypted text is quoted and encrypted to him.
 Fixtures come from outside tools: keys from the real CLI, exported; the ciphertexts
 from real gpg in an outside GnuPG home; the messages from Python's email package.
 After every flow no decrypted marker is found anywhere under the data directory (the
-Maildir and its Drafts included)."""
+Maildir and its Drafts included).
+
+CTest runs the suite twice: on a Maildir (e2e.test_web_reply_oracle) and with the mail
+on a Dovecot over IMAP (e2e.imap.test_web_reply_oracle, WMK_E2E_MAILBOX=imap), where the
+mail is appended by Python's imaplib and the Dovecot's directory is searched for markers
+too."""
 
 import email
 import email.message
@@ -136,17 +141,15 @@ class ReplyOracle(unittest.TestCase):
         self.assert_no_marker_at_rest()
 
     def assert_no_marker_at_rest(self):
-        for root, _dirs, files in os.walk(self.wmk.data_dir):
-            for name in files:
-                path = os.path.join(root, name)
-                try:
-                    with open(path, "rb") as f:
-                        data = f.read()
-                except OSError:
-                    continue
-                for marker in (CAPTURED_SECRET, SIGNED_SECRET):
-                    self.assertNotIn(marker.encode(), data,
-                                     "decrypted text stored in the clear: " + path)
+        for path in self.wmk.files_at_rest():
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            for marker in (CAPTURED_SECRET, SIGNED_SECRET):
+                self.assertNotIn(marker.encode(), data,
+                                 "decrypted text stored in the clear: " + path)
 
     def token(self):
         return self.c.get("/compose").hidden("csrf", form_action="/compose")
@@ -180,13 +183,7 @@ class ReplyOracle(unittest.TestCase):
             return f.read()
 
     def drafts(self):
-        d = os.path.join(self.wmk.maildir_path("alice"), ".Drafts")
-        out = []
-        for sub in ("cur", "new"):
-            for p in glob.glob(os.path.join(d, sub, "*")):
-                with open(p, "rb") as f:
-                    out.append(f.read())
-        return out
+        return self.wmk.folder_messages("alice", "Drafts")
 
     # ---- the attack
 
@@ -291,8 +288,7 @@ class ReplyOracle(unittest.TestCase):
             self.assertEqual(len(self.drafts()), 1)
         finally:
             self.wmk.write_config(sendmail=os.path.join(self.tmp, "sendmail-ok"))
-        for name in os.listdir(os.path.join(self.wmk.maildir_path("alice"), ".Drafts", "cur")):
-            os.unlink(os.path.join(self.wmk.maildir_path("alice"), ".Drafts", "cur", name))
+        self.wmk.clear_folder("alice", "Drafts")
 
     # ---- the proper case
 

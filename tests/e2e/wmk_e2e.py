@@ -28,7 +28,11 @@ Environment: WEBMAILKEY_BUILD_DIR (default SOURCE/build), WEBMAILKEY_SOURCE_DIR 
 two levels up from this file), WMK_E2E_KEEP=1 keeps the temporary directory,
 WMK_E2E_MODE=fastcgi (the default: the programs run as FastCGI workers that lighttpd
 starts) or cgi (one process per request). CTest runs each suite in FastCGI mode as
-e2e.NAME and a subset in CGI mode as e2e.cgi.NAME.
+e2e.NAME and a subset in CGI mode as e2e.cgi.NAME. WMK_E2E_MAILBOX=imap (CTest's
+e2e.imap.NAME) keeps each Instance's mail on its own Dovecot (start_dovecot) instead of
+a Maildir, reached over IMAPS as the master user: the suites written for the Maildir
+deliver, look at Drafts and check what is at rest through deliver_with_python(),
+folder_messages(), clear_folder() and files_at_rest(), which work on both.
 """
 
 import atexit
@@ -36,9 +40,11 @@ import email
 import email.message
 import html.parser
 import http.client
+import imaplib
 import json
 import mailbox
 import os
+import re
 import shutil
 import signal
 import socket
@@ -61,6 +67,9 @@ SERVE = os.path.join(SOURCE_DIR, "scripts", "serve")
 MODE = os.environ.get("WMK_E2E_MODE", "fastcgi")
 if MODE not in ("fastcgi", "cgi"):
     raise RuntimeError("WMK_E2E_MODE must be fastcgi or cgi, not %r" % MODE)
+MAILBOX = os.environ.get("WMK_E2E_MAILBOX", "maildir")
+if MAILBOX not in ("maildir", "imap"):
+    raise RuntimeError("WMK_E2E_MAILBOX must be maildir or imap, not %r" % MAILBOX)
 
 
 def _sanitized_build():
@@ -144,14 +153,16 @@ TEST_CONFIG = {
 }
 
 
-def start_dovecot(cls):
+def start_dovecot(cls, condstore=True):
     """Starts the suite's Dovecot for a test class: cls.dovecot (the process; a line
     "stop" or "start" on its stdin stops it or brings it back) and cls.info (its ports,
-    CA file and master user). Skips the class where Dovecot cannot run."""
+    CA file and master user). condstore=False: a server that advertises neither
+    CONDSTORE nor QRESYNC. Skips the class where Dovecot cannot run."""
     program = os.path.join(BUILD_DIR, "test_dovecot")
     if not os.access(program, os.X_OK):
         raise unittest.SkipTest("no %s: build first" % program)
-    cls.dovecot = subprocess.Popen([program], stdin=subprocess.PIPE,
+    argv = [program] + ([] if condstore else ["--no-condstore"])
+    cls.dovecot = subprocess.Popen(argv, stdin=subprocess.PIPE,
                                    stdout=subprocess.PIPE, text=True)
     info = json.loads(cls.dovecot.stdout.readline() or "{}")
     if "imaps_port" not in info:
@@ -214,15 +225,22 @@ class CliError(Exception):
 class Instance:
     """A webmailkey data directory, its config, and (after start()) a server."""
 
-    def __init__(self, config=None, tls=True, mode=None, workers=None):
+    def __init__(self, config=None, tls=True, mode=None, workers=None, mailbox=None):
         """config: keys overriding TEST_CONFIG (values as they would be written in the
         file). tls=False serves plain HTTP (to test that it is refused). mode: "fastcgi"
         or "cgi" (default $WMK_E2E_MODE, else fastcgi); workers: FastCGI workers per
-        program (default: scripts/serve's)."""
+        program (default: scripts/serve's). mailbox: "maildir" or "imap" (default
+        $WMK_E2E_MAILBOX, else maildir); imap starts this instance's own Dovecot and
+        raises unittest.SkipTest where it cannot run."""
         self.mode = mode or MODE
         self.workers = workers
+        self.mailbox = mailbox or MAILBOX
         if not os.access(CLI, os.X_OK):
             raise RuntimeError("no CLI at %s: build first or set WEBMAILKEY_BUILD_DIR" % CLI)
+        self.imap_server = None
+        if self.mailbox == "imap":
+            self.imap_server = type("ImapServer", (), {})()
+            start_dovecot(self.imap_server)
         self.tmp = tempfile.mkdtemp(prefix="wmk-e2e-")
         self.data_dir = os.path.join(self.tmp, "data")
         self.config_path = os.path.join(self.tmp, "webmailkey.conf")
@@ -231,6 +249,22 @@ class Instance:
         self.server = None
         self.settings = dict(TEST_CONFIG)
         self.settings["data_dir"] = self.data_dir
+        if self.imap_server:
+            info = self.imap_server.info
+            master_file = os.path.join(self.tmp, "imap-master")
+            with open(master_file, "w") as f:
+                f.write(info["master_password"] + "\n")
+            os.chmod(master_file, 0o600)
+            self.settings.update({
+                "mailbox": "imap",
+                "imap_host": "localhost",
+                "imap_port": info["imaps_port"],
+                "imap_tls": "imaps",
+                "imap_ca_file": info["ca_file"],
+                "imap_login": "master",
+                "imap_master_user": info["master"],
+                "imap_master_password_file": master_file,
+            })
         self.settings.update(config or {})
         self.write_config()
         self.cli("init")
@@ -292,7 +326,23 @@ class Instance:
     def deliver_with_python(self, login, message, folder="INBOX"):
         """Puts message (bytes, str or email.message.Message) into the user's Maildir
         with Python's own mailbox module, as another delivery agent would: an outside
-        tool, independent of webmailkey's code. Returns the message's uid."""
+        tool, independent of webmailkey's code. Returns the message's uid. On IMAP,
+        Python's imaplib appends it (CRLF line ends) as the user, through the master
+        user, as the server's own delivery would store it; returns "UIDVALIDITY.UID"."""
+        if isinstance(message, email.message.Message):
+            message = message.as_bytes()
+        elif isinstance(message, str):
+            message = message.encode()
+        if self.imap_server:
+            raw = bytes(message).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            with self.imap(login) as c:
+                if folder != "INBOX":
+                    c.create(folder)  # NO when it exists
+                typ, data = c.append(folder, None, None, raw)
+                assert typ == "OK", data
+                found = re.search(rb"APPENDUID (\d+) (\d+)", data[0])
+                assert found, data
+                return "%s.%s" % (found.group(1).decode(), found.group(2).decode())
         os.makedirs(os.path.dirname(self.maildir_path(login)), mode=0o700, exist_ok=True)
         md = mailbox.Maildir(self.maildir_path(login), create=True)
         if folder != "INBOX":
@@ -302,6 +352,67 @@ class Instance:
         elif isinstance(message, str):
             message = message.encode()
         return md.add(bytes(message))
+
+    def imap(self, login):
+        """Python's imaplib logged in to this instance's Dovecot as login (through
+        the master user), over IMAPS with the test CA."""
+        info = self.imap_server.info
+        ctx = ssl.create_default_context(cafile=info["ca_file"])
+        c = imaplib.IMAP4_SSL("localhost", info["imaps_port"], ssl_context=ctx)
+        c.login("%s*%s" % (login, info["master"]), info["master_password"])
+        return c
+
+    def folder_messages(self, login, folder):
+        """The bytes of every message in one of login's folders ("INBOX", "Sent",
+        "Drafts"), read from outside webmailkey: the Maildir's files, or over IMAP."""
+        if self.imap_server:
+            with self.imap(login) as c:
+                typ, _ = c.select(folder, readonly=True)
+                if typ != "OK":
+                    return []
+                typ, data = c.uid("FETCH", "1:*", "(BODY.PEEK[])")
+                return [part[1] for part in data if isinstance(part, tuple)]
+        d = self.maildir_path(login)
+        if folder != "INBOX":
+            d = os.path.join(d, "." + folder)
+        out = []
+        for sub in ("cur", "new"):
+            p = os.path.join(d, sub)
+            for name in sorted(os.listdir(p)) if os.path.isdir(p) else []:
+                with open(os.path.join(p, name), "rb") as f:
+                    out.append(f.read())
+        return out
+
+    def clear_folder(self, login, folder):
+        """Removes every message from one of login's folders, from outside webmailkey."""
+        if self.imap_server:
+            with self.imap(login) as c:
+                if c.select(folder)[0] == "OK":
+                    c.store("1:*", "+FLAGS.SILENT", "(\\Deleted)")
+                    c.expunge()
+            return
+        d = self.maildir_path(login)
+        if folder != "INBOX":
+            d = os.path.join(d, "." + folder)
+        for sub in ("cur", "new"):
+            p = os.path.join(d, sub)
+            for name in os.listdir(p) if os.path.isdir(p) else []:
+                os.unlink(os.path.join(p, name))
+
+    def files_at_rest(self):
+        """The paths of the regular files where this instance's data lies at rest: the
+        data directory, and on IMAP the Dovecot's directory too (its users' Maildirs and
+        index files). Sockets, FIFOs (Dovecot's run directory) and symlinks are left
+        out."""
+        dirs = [self.data_dir]
+        if self.imap_server:
+            dirs.append(self.imap_server.info["dir"])
+        for d in dirs:
+            for root, _dirs, files in os.walk(d):
+                for name in files:
+                    path = os.path.join(root, name)
+                    if os.path.isfile(path) and not os.path.islink(path):
+                        yield path
 
     # ---- server
 
@@ -450,6 +561,9 @@ class Instance:
         (AssertionError) when a program wrote a sanitizer report (a leak, a memory
         error, undefined behaviour)."""
         self.stop()
+        if self.imap_server:
+            stop_dovecot(self.imap_server)
+            self.imap_server = None
         if os.environ.get("WMK_E2E_KEEP") == "1":
             sys.stderr.write("kept %s\n" % self.tmp)
         else:

@@ -2,23 +2,34 @@
 // fixture) for the end-to-end suites: prints one JSON line with its ports, CA file and
 // directory, then runs until stdin closes (the suite's end) and stops it. A line "stop"
 // or "start" on stdin stops the server or brings it back (same ports, same mail), and
-// is answered with a line "stopped" or "started" once that is done. Test-only.
+// is answered with a line "stopped" or "started" once that is done. With
+// --no-condstore the server advertises neither CONDSTORE nor QRESYNC. Test-only.
 
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <string>
 
 #include "tests/unit/dovecot_server.h"
 
-int main() {
+int main(int argc, char** argv) {
+  wmk::test::DovecotOptions options;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--no-condstore") == 0) {
+      options.condstore = false;
+    } else {
+      std::fprintf(stderr, "test_dovecot: unknown option %s\n", argv[i]);
+      return 2;
+    }
+  }
   if (auto why = wmk::test::dovecot_unavailable()) {
     std::printf("{\"unavailable\": \"%s\"}\n", why->c_str());
     return 0;
   }
   try {
-    wmk::test::Dovecot dovecot;
+    wmk::test::Dovecot dovecot(options);
     std::printf(
         "{\"imaps_port\": %u, \"imap_port\": %u, \"ca_file\": \"%s\", \"dir\": \"%s\", "
         "\"master\": \"master\", \"master_password\": \"%s\"}\n",

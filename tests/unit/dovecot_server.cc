@@ -45,7 +45,7 @@ bool port_open(std::uint16_t port) {
   return ok;
 }
 
-Dovecot::Dovecot() {
+Dovecot::Dovecot(DovecotOptions options) {
   const std::string& d = dir_.path();
   chmod(d.c_str(), 0755);  // the auth and mail processes run as dovecot
   auto tools = run_command(
@@ -116,7 +116,13 @@ Dovecot::Dovecot() {
             "  inet_listener imaps {\n    port = " +
             std::to_string(imaps_port_) +
             "\n    ssl = yes\n  }\n}\n"
-            "service anvil {\n  chroot =\n}\n");
+            "service anvil {\n  chroot =\n}\n"
+            // The listener's port in each login line: which port a client came in on,
+            // and with "TLS" whether it had TLS (STARTTLS on the plain port).
+            "login_log_format_elements = user=<%u> method=%m rip=%r lip=%l lport=%{lport} "
+            "mpid=%e %c session=<%{session}>\n" +
+            (options.condstore ? std::string()
+                               : std::string("imap_capability = ") + kPlainCapabilities + "\n"));
   start();
 }
 

@@ -2,7 +2,7 @@
 // A real Dovecot IMAP server for the mail tests (tests/unit/imap_test.cc,
 // tests/unit/mailbox_test.cc): its own dovecot.conf in a temporary directory, IMAPS and
 // IMAP with STARTTLS (ssl = required) on free loopback ports, a CA and a server
-// certificate for "localhost" made by openssl, users user0..user15 and a master user
+// certificate for "localhost" made by openssl, users user0..user63 and a master user
 // "master" in passwd-files, Maildirs in the temporary directory. Dovecot's mail
 // processes run as the dovecot user, so the tests that use it need root.
 
@@ -18,7 +18,7 @@
 namespace wmk::test {
 
 inline constexpr const char* kDovecot = "/usr/sbin/dovecot";
-inline constexpr int kUsers = 16;
+inline constexpr int kUsers = 64;
 inline constexpr const char* kMasterPassword = "master-secret";
 
 inline std::string user_name(int i) {
@@ -33,11 +33,23 @@ std::uint16_t free_port();
 // Whether something listens on 127.0.0.1:port.
 bool port_open(std::uint16_t port);
 
+struct DovecotOptions {
+  // false: the server advertises neither CONDSTORE nor QRESYNC after login (its
+  // imap_capability lists the rest), as an older or plainer IMAP server would, so a
+  // client must fall back to comparing UID and flag lists.
+  bool condstore = true;
+};
+
+// The capabilities the server advertises after login without CONDSTORE and QRESYNC.
+inline constexpr const char* kPlainCapabilities =
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ NAMESPACE UIDPLUS CHILDREN "
+    "UNSELECT MOVE";
+
 // Starts in the constructor (throws std::runtime_error saying why it could not) and
 // stops in the destructor; a crashed test program leaves none behind.
 class Dovecot {
  public:
-  Dovecot();
+  explicit Dovecot(DovecotOptions options = {});
   ~Dovecot();
   Dovecot(const Dovecot&) = delete;
   Dovecot& operator=(const Dovecot&) = delete;

@@ -19,22 +19,11 @@
 #include "core/mail/mailbox.h"
 #include "core/store/schema.h"
 #include "core/util/fs.h"
-#include "tests/unit/dovecot_server.h"
+#include "tests/unit/mail_backends.h"
 #include "tests/unit/test_util.h"
 
 namespace wmk::mail {
 namespace {
-
-enum class Backend { maildir, imap };
-
-std::string backend_test_name(const ::testing::TestParamInfo<Backend>& info) {
-  return info.param == Backend::maildir ? "maildir" : "imap";
-}
-
-// What GoogleTest (and so ctest -N) prints for the parameter.
-void PrintTo(Backend b, std::ostream* os) {
-  *os << (b == Backend::maildir ? "maildir" : "imap");
-}
 
 constexpr std::int64_t kBase = 1'700'000'000;
 
@@ -54,100 +43,16 @@ std::string fixture(const std::string& name) {
       .value();
 }
 
-// The test's own LF to CRLF, not the code under test's.
-std::string with_crlf(const std::string& lf) {
-  std::string out;
-  for (char c : lf) {
-    if (c == '\n')
-      out += '\r';
-    out += c;
-  }
-  return out;
-}
-
-class MailboxTest : public ::testing::TestWithParam<Backend> {
+class MailboxTest : public BackendTest {
  protected:
-  static void TearDownTestSuite() {
-    delete dovecot_;
-    dovecot_ = nullptr;
-  }
-
   void SetUp() override {
     ASSERT_TRUE(store::migrate(db).ok());
     db.exec("INSERT INTO users (id, login, password_hash, created) VALUES (1, 'u1', 'x', 0)");
-    if (GetParam() == Backend::maildir) {
-      box = maildir_mailbox(md);
-    } else {
-      if (auto why = test::dovecot_unavailable())
-        GTEST_SKIP() << *why;
-      if (dovecot_ == nullptr) {
-        try {
-          dovecot_ = new test::Dovecot();
-        } catch (const std::exception& e) {
-          FAIL() << "cannot start Dovecot: " << e.what();
-        }
-      }
-      user_ = next_user_++;
-      auto opened =
-          imap_mailbox(server(), test::user_name(user_) + "*master",
-                       util::SecretBuffer::copy_of(std::string_view(test::kMasterPassword)));
-      ASSERT_TRUE(opened.ok()) << opened.error().message << "\n" << dovecot_->log();
-      box = std::move(opened).value();
-      auto c = ImapClient::connect(server());
-      ASSERT_TRUE(c.ok()) << c.error().message;
-      ASSERT_TRUE(
-          c->login(test::user_name(user_), util::SecretBuffer::copy_of(test::user_password(user_)))
-              .ok());
-      outside_ = std::make_unique<ImapClient>(std::move(c).value());
-    }
+    open_box();
+    if (IsSkipped() || HasFatalFailure())
+      return;
     ASSERT_TRUE(box->ensure().ok());
     index = std::make_unique<MailIndex>(db, 1, *box);
-  }
-
-  static ImapServer server() {
-    ImapServer s;
-    s.host = "localhost";
-    s.port = dovecot_->imaps_port();
-    s.extra_ca_file = dovecot_->ca_file();
-    return s;
-  }
-
-  bool imap() const { return GetParam() == Backend::imap; }
-
-  // A message arriving from outside; its id.
-  std::string deliver(const std::string& lf_message) {
-    if (!imap()) {
-      auto uid = md.deliver(Folder::inbox, lf_message);
-      EXPECT_TRUE(uid.ok());
-      return uid.ok() ? *uid : "";
-    }
-    auto uid = outside_->append(Folder::inbox, with_crlf(lf_message), Flags{});
-    EXPECT_TRUE(uid.ok() && uid->has_value());
-    auto state = outside_->select(Folder::inbox);
-    EXPECT_TRUE(state.ok());
-    if (!uid.ok() || !uid->has_value() || !state.ok())
-      return "";
-    return std::to_string(state->uidvalidity) + "." + std::to_string(**uid);
-  }
-
-  // An id that looks right but names nothing (for IMAP: another UIDVALIDITY).
-  std::string stale(const std::string& id) const {
-    if (!imap())
-      return id + "x";
-    auto dot = id.find('.');
-    return std::to_string(std::stoul(id.substr(0, dot)) + 1) + id.substr(dot);
-  }
-
-  // Settles the Maildir's directory mtimes (as if the last change were long ago), so a
-  // refresh records a mark that the next one can trust. IMAP has no such clock.
-  void settle() {
-    if (imap())
-      return;
-    // A different past time each call, so each settled change is a new mark.
-    std::time_t when = 1'600'000'000 + 60 * settled_++;
-    struct timespec old[2] = {{when, 0}, {when, 0}};
-    for (const char* sub : {"/new", "/cur"})
-      ASSERT_EQ(::utimensat(AT_FDCWD, (md.folder_path(Folder::inbox) + sub).c_str(), old, 0), 0);
   }
 
   std::vector<std::string> subjects(Folder f = Folder::inbox) {
@@ -159,21 +64,9 @@ class MailboxTest : public ::testing::TestWithParam<Backend> {
     return out;
   }
 
-  test::TempDir dir;
   store::Db db = store::Db::open_memory();
-  Maildir md{dir.path() + "/Maildir"};
-  std::unique_ptr<Mailbox> box;
   std::unique_ptr<MailIndex> index;
-  std::unique_ptr<ImapClient> outside_;
-  int user_ = 0;
-  int settled_ = 0;
-
-  static test::Dovecot* dovecot_;
-  static int next_user_;
 };
-
-test::Dovecot* MailboxTest::dovecot_ = nullptr;
-int MailboxTest::next_user_ = 0;
 
 TEST_P(MailboxTest, DeliveredMessageReadsWithLfLineEndsOnBothBackends) {
   std::string sent = message(1);
@@ -204,10 +97,10 @@ TEST_P(MailboxTest, StoreAppendsWithFlagsAndReadsBackByteExact) {
   EXPECT_EQ(listed->front().id, *id);
   if (imap()) {
     // On the server the message has CRLF line ends, as IMAP requires.
-    auto on_server = outside_->list(Folder::drafts);
+    auto on_server = outside->list(Folder::drafts);
     ASSERT_TRUE(on_server.ok());
     ASSERT_EQ(on_server->size(), 1u);
-    EXPECT_EQ(*outside_->read(Folder::drafts, on_server->front().uid), with_crlf(draft));
+    EXPECT_EQ(*outside->read(Folder::drafts, on_server->front().uid), with_crlf(draft));
   }
 }
 
@@ -331,9 +224,9 @@ TEST_P(MailboxTest, FlagChangedByAnotherClientIsPickedUp) {
   EXPECT_FALSE(index->find(Folder::inbox, id)->seen);
   if (imap()) {
     auto uid = static_cast<std::uint32_t>(std::stoul(id.substr(id.find('.') + 1)));
-    ASSERT_TRUE(outside_->set_flag(Folder::inbox, uid, Flag::seen, true).ok());
+    ASSERT_TRUE(outside->set_flag(Folder::inbox, uid, Flag::seen, true).ok());
   } else {
-    ASSERT_TRUE(md.mark_seen(Folder::inbox, id).ok());
+    ASSERT_TRUE(md->mark_seen(Folder::inbox, id).ok());
   }
   ASSERT_TRUE(index->refresh(Folder::inbox).ok());
   EXPECT_TRUE(index->find(Folder::inbox, id)->seen);
@@ -398,6 +291,89 @@ TEST_P(MailboxTest, NoteDeliveredAndNoteChanged) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, MailboxTest, ::testing::Values(Backend::maildir, Backend::imap),
                          backend_test_name);
+
+// A server without CONDSTORE and QRESYNC (its own Dovecot, advertising neither): the
+// index falls back to listing every UID with its flags at each refresh, and still sees a
+// new message, a flag set by another client and a removal, and reads each message once.
+TEST(ImapWithoutCondstoreTest, IndexFallsBackToUidAndFlagListsAndMissesNothing) {
+  if (auto why = test::dovecot_unavailable())
+    GTEST_SKIP() << *why;
+  std::unique_ptr<test::Dovecot> plain;
+  try {
+    plain = std::make_unique<test::Dovecot>(test::DovecotOptions{.condstore = false});
+  } catch (const std::exception& e) {
+    FAIL() << "cannot start Dovecot: " << e.what();
+  }
+  const ImapServer server = dovecot_server(*plain);
+  auto outside = ImapClient::connect(server);
+  ASSERT_TRUE(outside.ok()) << outside.error().message;
+  ASSERT_TRUE(outside->login("user1", util::SecretBuffer::copy_of(test::user_password(1))).ok());
+  // The fallback is what runs: the server really advertises neither.
+  ASSERT_FALSE(outside->has_condstore());
+  ASSERT_FALSE(outside->has_qresync());
+  ASSERT_TRUE(outside->has_uidplus());
+
+  auto opened = imap_mailbox(server, "user1*master",
+                             util::SecretBuffer::copy_of(std::string_view(test::kMasterPassword)));
+  ASSERT_TRUE(opened.ok()) << opened.error().message << "\n" << plain->log();
+  std::unique_ptr<Mailbox> box = std::move(opened).value();
+  ASSERT_TRUE(box->ensure().ok());
+  store::Db db = store::Db::open_memory();
+  ASSERT_TRUE(store::migrate(db).ok());
+  db.exec("INSERT INTO users (id, login, password_hash, created) VALUES (1, 'u1', 'x', 0)");
+  MailIndex index(db, 1, *box);
+
+  auto deliver = [&](int n) {
+    auto uid = outside->append(Folder::inbox, with_crlf(message(n)), Flags{});
+    EXPECT_TRUE(uid.ok() && uid->has_value());
+    auto state = outside->select(Folder::inbox);
+    EXPECT_TRUE(state.ok());
+    EXPECT_FALSE(state->highest_modseq.has_value());
+    return std::make_pair(std::to_string(state->uidvalidity) + "." + std::to_string(**uid), **uid);
+  };
+  for (int n = 0; n < 3; ++n)
+    deliver(n);
+  ASSERT_TRUE(index.refresh(Folder::inbox).ok());
+  EXPECT_EQ(box->messages_read(), 3u);
+  EXPECT_EQ(index.page(Folder::inbox, 1, 10)->total, 3);
+  {
+    auto st = db.prepare("SELECT highest_modseq FROM mail_folder_state WHERE folder = 'INBOX'");
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.column_int(0), 0);  // no mod-sequence to trust
+  }
+
+  // Unchanged: every UID with its flags is listed again, no message is read.
+  std::uint64_t listed = box->messages_listed();
+  ASSERT_TRUE(index.refresh(Folder::inbox).ok());
+  EXPECT_EQ(box->messages_listed() - listed, 3u);
+  EXPECT_EQ(box->messages_read(), 3u);
+
+  // A new message: seen at the next refresh, and only it is read.
+  auto [fourth, fourth_uid] = deliver(4);
+  ASSERT_TRUE(index.refresh(Folder::inbox).ok());
+  EXPECT_EQ(box->messages_read(), 4u);
+  auto page = index.page(Folder::inbox, 1, 10);
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->total, 4);
+  EXPECT_EQ(page->items.front().subject, "message 4");
+  EXPECT_EQ(page->items.front().uid, fourth);
+  EXPECT_FALSE(page->items.front().seen);
+
+  // A flag set by another client: seen at the next refresh, nothing read.
+  ASSERT_TRUE(outside->set_flag(Folder::inbox, fourth_uid, Flag::seen, true).ok());
+  listed = box->messages_listed();
+  ASSERT_TRUE(index.refresh(Folder::inbox).ok());
+  EXPECT_TRUE(index.find(Folder::inbox, fourth)->seen);
+  EXPECT_EQ(box->messages_listed() - listed, 4u);  // the whole folder, not a delta
+  EXPECT_EQ(box->messages_read(), 4u);
+
+  // Removed by another client: gone from the index.
+  ASSERT_TRUE(outside->remove(Folder::inbox, fourth_uid).ok());
+  ASSERT_TRUE(index.refresh(Folder::inbox).ok());
+  EXPECT_FALSE(index.find(Folder::inbox, fourth).has_value());
+  EXPECT_EQ(index.page(Folder::inbox, 1, 10)->total, 3);
+  EXPECT_EQ(box->messages_read(), 4u);
+}
 
 TEST(LineEndsTest, CrlfAndLfConvertBothWaysAndLeaveLoneCr) {
   EXPECT_EQ(crlf_to_lf("a\r\nb\r\n\r\nc"), "a\nb\n\nc");
