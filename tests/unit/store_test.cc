@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "core/store/copy.h"
@@ -296,14 +297,24 @@ void end_server_session(Db& db, Db& admin) {
   ASSERT_EQ(ended.column_int(0), 1);
 }
 
-TEST(PgOutage, AServerThatEndedTheSessionMidTransactionIsUnavailableUntilReviveConnectsAgain) {
-  test::TestDatabase tdb;
-  WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
-  auto db = tdb.open();
-  auto admin = tdb.open();
-  ASSERT_TRUE(db.ok() && admin.ok());
-  ASSERT_TRUE(migrate(*db).ok());
+// A migrated PostgreSQL database, and a second connection to it (as an admin's).
+class PgOutage : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WMK_NEW_TEST_DATABASE(tdb_, Engine::postgresql, "");
+    auto d = tdb_.open();
+    auto a = tdb_.open();
+    ASSERT_TRUE(d.ok() && a.ok());
+    db.emplace(std::move(d).value());
+    admin.emplace(std::move(a).value());
+    ASSERT_TRUE(migrate(*db).ok());
+  }
+  test::TestDatabase tdb_;
+  std::optional<Db> db;
+  std::optional<Db> admin;
+};
 
+TEST_F(PgOutage, AServerThatEndedTheSessionMidTransactionIsUnavailableUntilReviveConnectsAgain) {
   // Mid-transaction: the next statement throws StoreUnavailable naming the database
   // (it cannot be run again: what the transaction did before is gone), and nothing of
   // the transaction stays.
@@ -337,13 +348,7 @@ TEST(PgOutage, AServerThatEndedTheSessionMidTransactionIsUnavailableUntilReviveC
 // A close that revive() did not see yet (still in transit when the request began):
 // the first statement of a request, a read, a write in its own transaction or a
 // BEGIN, runs on a new connection instead of answering 503 once.
-TEST(PgOutage, AClosedConnectionIsOpenedAgainByTheFirstStatementOutsideATransaction) {
-  test::TestDatabase tdb;
-  WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
-  auto db = tdb.open();
-  auto admin = tdb.open();
-  ASSERT_TRUE(db.ok() && admin.ok());
-  ASSERT_TRUE(migrate(*db).ok());
+TEST_F(PgOutage, AClosedConnectionIsOpenedAgainByTheFirstStatementOutsideATransaction) {
   auto pid = [&] { return count(*db, "SELECT pg_backend_pid()"); };
 
   std::int64_t before = pid();
@@ -368,13 +373,7 @@ TEST(PgOutage, AClosedConnectionIsOpenedAgainByTheFirstStatementOutsideATransact
 
 // Lost at COMMIT, the outcome is not known: the error says so instead of claiming
 // nothing was done, and the statement is not run a second time.
-TEST(PgOutage, AConnectionLostAtCommitSaysTheOutcomeIsNotKnown) {
-  test::TestDatabase tdb;
-  WMK_NEW_TEST_DATABASE(tdb, Engine::postgresql, "");
-  auto db = tdb.open();
-  auto admin = tdb.open();
-  ASSERT_TRUE(db.ok() && admin.ok());
-  ASSERT_TRUE(migrate(*db).ok());
+TEST_F(PgOutage, AConnectionLostAtCommitSaysTheOutcomeIsNotKnown) {
   try {
     Transaction tx(*db);
     db->prepare("INSERT INTO users (login, password_hash, created) VALUES ('alice', 'h', 1)").run();
@@ -391,7 +390,7 @@ TEST(PgOutage, AConnectionLostAtCommitSaysTheOutcomeIsNotKnown) {
   EXPECT_EQ(count(*db, "SELECT count(*) FROM users"), 0);
 }
 
-TEST(PgOutage, AnUnreachableServerIsUnavailableAndTheMessageHoldsNoPassword) {
+TEST(PgUnreachable, AnUnreachableServerIsUnavailableAndTheMessageHoldsNoPassword) {
   auto db = Db::open_postgresql(
       "host=/nonexistent-wmk-socket-dir port=5432 dbname=wmk user=wmk password=hunter2-secret "
       "connect_timeout=2");
