@@ -42,67 +42,52 @@ Status SmimeEngine::erase(const KeyInfo&) {
 
 void SmimeEngine::forget(const std::string&) {}
 
-Result<util::SecretBuffer> SmimeEngine::open_key(const KeyInfo& key,
-                                                 const util::SecretBuffer& key_secret) {
-  auto st = db_.prepare("SELECT private_blob FROM keys WHERE id = ? AND fingerprint = ?");
+Result<SmimeEngine::OpenedKey> SmimeEngine::open_key(const KeyInfo& key,
+                                                     const util::SecretBuffer& key_secret) {
+  auto st =
+      db_.prepare("SELECT private_blob, certificate FROM keys WHERE id = ? AND fingerprint = ?");
   st.bind_all(key.id, key.fingerprint);
   if (!st.step() || st.column_is_null(0))
     return make_error(Errc::not_found, "key " + key.fingerprint + " is gone");
   auto der = crypto::open(key_secret, st.column_blob(0), smime_blob_ad(key.fingerprint));
   if (!der)
     return make_error(Errc::crypto, "the key secret does not open S/MIME key " + key.fingerprint);
-  return der;
-}
-
-Result<std::string> SmimeEngine::chain(const KeyInfo& key) {
-  auto st = db_.prepare("SELECT certificate FROM keys WHERE id = ?");
-  st.bind(1, key.id);
-  if (!st.step())
-    return make_error(Errc::not_found, "key " + key.fingerprint + " is gone");
-  auto blob = st.column_blob(0);
+  auto blob = st.column_blob(1);
+  std::string chain(blob.begin(), blob.end());
   st.reset();  // no read transaction held while the key works (KeyStore::unlock says why)
-  return std::string(blob.begin(), blob.end());
+  return OpenedKey{std::move(der).value(), std::move(chain)};
 }
 
 Status SmimeEngine::check_key_secret(const KeyInfo& key, const util::SecretBuffer& key_secret) {
-  auto der = open_key(key, key_secret);
-  if (!der)
-    return der.error();
+  auto opened = open_key(key, key_secret);
+  if (!opened)
+    return opened.error();
   return {};
 }
 
 Result<DecryptResult> SmimeEngine::decrypt(const KeyInfo& key, const util::SecretBuffer& key_secret,
                                            std::string_view ciphertext) {
-  auto der = open_key(key, key_secret);
-  if (!der)
-    return der.error();
-  auto pem = chain(key);
-  if (!pem)
-    return pem.error();
-  return detail::decrypt(*der, *pem, ciphertext);
+  auto opened = open_key(key, key_secret);
+  if (!opened)
+    return opened.error();
+  return detail::decrypt(opened->der, opened->chain, ciphertext);
 }
 
 Result<SignResult> SmimeEngine::sign(const KeyInfo& key, const util::SecretBuffer& key_secret,
                                      std::string_view data) {
-  auto der = open_key(key, key_secret);
-  if (!der)
-    return der.error();
-  auto pem = chain(key);
-  if (!pem)
-    return pem.error();
-  return detail::sign(*der, *pem, data);
+  auto opened = open_key(key, key_secret);
+  if (!opened)
+    return opened.error();
+  return detail::sign(opened->der, opened->chain, data);
 }
 
 Result<std::string> SmimeEngine::export_secret(const KeyInfo& key,
                                                const util::SecretBuffer& key_secret,
                                                const util::SecretBuffer& export_passphrase) {
-  auto der = open_key(key, key_secret);
-  if (!der)
-    return der.error();
-  auto pem = chain(key);
-  if (!pem)
-    return pem.error();
-  return detail::export_pkcs12(*der, *pem, export_passphrase);
+  auto opened = open_key(key, key_secret);
+  if (!opened)
+    return opened.error();
+  return detail::export_pkcs12(opened->der, opened->chain, export_passphrase);
 }
 
 Result<VerifyResult> SmimeEngine::verify(std::string_view signed_data, std::string_view signature) {

@@ -35,11 +35,13 @@ class SmimeEngine final : public KeyEngine {
   Result<std::vector<PublicKey>> import_public(std::string_view data) override;
 
  private:
-  // The PKCS#8 DER, opened with the key secret. Errc::not_found if the row is gone,
-  // Errc::crypto if the key secret does not open it.
-  Result<util::SecretBuffer> open_key(const KeyInfo& key, const util::SecretBuffer& key_secret);
-  // The PEM certificate chain, leaf first. Errc::not_found if the row is gone.
-  Result<std::string> chain(const KeyInfo& key);
+  struct OpenedKey {
+    util::SecretBuffer der;  // the PKCS#8 DER, opened with the key secret
+    std::string chain;       // the PEM certificate chain, leaf first
+  };
+  // The key's row, read once. Errc::not_found if the row is gone, Errc::crypto if the
+  // key secret does not open the key.
+  Result<OpenedKey> open_key(const KeyInfo& key, const util::SecretBuffer& key_secret);
 
   store::Db& db_;
   const util::Clock& clock_;
