@@ -360,20 +360,7 @@ class PgConnection final : public Connection {
   int changes() const override { return changes_; }
 
   void begin(TxKind kind) override {
-    // Nothing has happened yet in this transaction: a connection the server closed
-    // (a restart, or a close still in transit when the request began) is opened
-    // again once, and the request goes on.
-    if (!in_tx_) {
-      try {
-        begin_once(kind);
-      } catch (const StoreUnavailable&) {
-        if (!reconnect())
-          throw;
-        begin_once(kind);
-      }
-      return;
-    }
-    begin_once(kind);
+    once_more_if_closed([&] { begin_once(kind); });
   }
   void begin_once(TxKind kind) {
     if (kind == TxKind::immediate) {
@@ -494,23 +481,31 @@ class PgConnection final : public Connection {
 
   // Runs one prepared statement: a write outside a transaction gets its own (with the
   // writer lock); a recoverable write inside one gets a savepoint.
-  // A statement outside the caller's transaction that finds the connection closed by
-  // the server is run once more on a new connection: a read changed nothing, and a
-  // write in its own transaction never reached COMMIT.
-  Result<ResultPtr> execute(const std::string& sql, bool writes, bool recoverable,
-                            const std::vector<std::optional<std::string>>& values,
-                            const std::vector<Oid>& types, const std::vector<int>& formats) {
+  // Runs op. Outside a transaction nothing of op was committed when the server turns
+  // out to have closed the connection (a restart, or a close still in transit when the
+  // request began): the connection is opened again once and op runs again. A read
+  // changed nothing, a BEGIN began nothing, and a write in its own transaction never
+  // reached COMMIT; one lost at COMMIT (StoreOutcomeUnknown) is never run again.
+  template <typename Op>
+  auto once_more_if_closed(Op op) -> decltype(op()) {
     if (in_tx_)
-      return execute_once(sql, writes, recoverable, values, types, formats);
+      return op();
     try {
-      return execute_once(sql, writes, recoverable, values, types, formats);
+      return op();
     } catch (const StoreOutcomeUnknown&) {
       throw;
     } catch (const StoreUnavailable&) {
       if (in_tx_ || !reconnect())
         throw;
     }
-    return execute_once(sql, writes, recoverable, values, types, formats);
+    return op();
+  }
+
+  Result<ResultPtr> execute(const std::string& sql, bool writes, bool recoverable,
+                            const std::vector<std::optional<std::string>>& values,
+                            const std::vector<Oid>& types, const std::vector<int>& formats) {
+    return once_more_if_closed(
+        [&] { return execute_once(sql, writes, recoverable, values, types, formats); });
   }
 
   Result<ResultPtr> execute_once(const std::string& sql, bool writes, bool recoverable,
