@@ -209,4 +209,17 @@ std::optional<std::string> dovecot_unavailable() {
   return std::nullopt;
 }
 
+std::unique_ptr<Dovecot> start_dovecot(std::string* why, DovecotOptions options) {
+  if (auto no = dovecot_unavailable()) {
+    *why = *no;
+    return nullptr;
+  }
+  try {
+    return std::make_unique<Dovecot>(options);
+  } catch (const std::exception& e) {
+    *why = std::string("cannot start Dovecot: ") + e.what();
+    return nullptr;
+  }
+}
+
 }  // namespace wmk::test

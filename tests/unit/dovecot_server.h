@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,5 +79,19 @@ class Dovecot {
 
 // Why the Dovecot tests cannot run here (not installed, not root), or nullopt.
 std::optional<std::string> dovecot_unavailable();
+
+// A Dovecot started for a test, or nullptr with the reason in *why: it cannot run here
+// (dovecot_unavailable(): the test skips) or it did not start (the test fails). See
+// WMK_REQUIRE_DOVECOT.
+std::unique_ptr<Dovecot> start_dovecot(std::string* why, DovecotOptions options = {});
+
+// In a test (or its SetUp): skips where Dovecot cannot run, and fails when dovecot (a
+// start_dovecot() result) is null for another reason, given in why.
+#define WMK_REQUIRE_DOVECOT(dovecot, why)                          \
+  do {                                                             \
+    if (auto wmk_no_dovecot_ = ::wmk::test::dovecot_unavailable()) \
+      GTEST_SKIP() << *wmk_no_dovecot_;                            \
+    ASSERT_TRUE((dovecot) != nullptr) << (why);                    \
+  } while (0)
 
 }  // namespace wmk::test

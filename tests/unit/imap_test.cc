@@ -32,7 +32,6 @@ namespace {
 
 using test::Dovecot;
 using test::free_port;
-using test::kDovecot;
 using test::kMasterPassword;
 using test::port_open;
 using test::user_name;
@@ -60,32 +59,9 @@ std::string header_block(const std::string& message) {
 
 class ImapTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (access(kDovecot, X_OK) != 0)
-      return;
-    if (geteuid() != 0)
-      return;
-    try {
-      dovecot_ = new Dovecot();
-    } catch (const std::exception& e) {
-      start_error_ = new std::string(e.what());
-    }
-  }
-  static void TearDownTestSuite() {
-    delete dovecot_;
-    dovecot_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
-  }
-  void SetUp() override {
-    if (access(kDovecot, X_OK) != 0)
-      GTEST_SKIP() << kDovecot << " is not installed (scripts/setup installs dovecot-imapd)";
-    if (start_error_ != nullptr)
-      FAIL() << "cannot start Dovecot: " << *start_error_;
-    if (dovecot_ == nullptr)
-      GTEST_SKIP() << "the IMAP tests start Dovecot, whose mail processes run as the "
-                      "dovecot user: they need root";
-  }
+  static void SetUpTestSuite() { dovecot_ = test::start_dovecot(&why_); }
+  static void TearDownTestSuite() { dovecot_.reset(); }
+  void SetUp() override { WMK_REQUIRE_DOVECOT(dovecot_, why_); }
 
   static ImapServer server(ImapTls tls = ImapTls::implicit, std::string host = "localhost") {
     ImapServer s;
@@ -118,12 +94,9 @@ class ImapTest : public ::testing::Test {
     return uids;
   }
 
-  static Dovecot* dovecot_;
-  static std::string* start_error_;
+  static inline std::unique_ptr<Dovecot> dovecot_;
+  static inline std::string why_;
 };
-
-Dovecot* ImapTest::dovecot_ = nullptr;
-std::string* ImapTest::start_error_ = nullptr;
 
 TEST_F(ImapTest, RefusesCertificateFromUntrustedCa) {
   ImapServer s = server();

@@ -48,19 +48,10 @@ int next_user = 0;
 
 test::Dovecot* shared_dovecot(std::string* why) {
   static std::unique_ptr<test::Dovecot> dovecot;
-  static std::string failed;
-  if (auto no = test::dovecot_unavailable()) {
-    *why = *no;
-    return nullptr;
-  }
-  if (!dovecot && failed.empty()) {
-    try {
-      dovecot = std::make_unique<test::Dovecot>();
-    } catch (const std::exception& e) {
-      failed = std::string("cannot start Dovecot: ") + e.what();
-    }
-  }
-  *why = failed;
+  static std::string why_not;
+  if (!dovecot && why_not.empty())
+    dovecot = test::start_dovecot(&why_not);
+  *why = why_not;
   return dovecot.get();
 }
 
@@ -80,9 +71,7 @@ void BackendTest::open_box(const util::Clock& clock) {
   }
   std::string why;
   dovecot = shared_dovecot(&why);
-  if (dovecot == nullptr && test::dovecot_unavailable())
-    GTEST_SKIP() << why;
-  ASSERT_NE(dovecot, nullptr) << why;
+  WMK_REQUIRE_DOVECOT(dovecot, why);
   ASSERT_LT(next_user, test::kUsers) << "the test Dovecot has too few users";
   user = next_user++;
   auto opened = imap_mailbox(dovecot_server(*dovecot), test::user_name(user) + "*master",

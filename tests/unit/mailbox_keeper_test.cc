@@ -24,7 +24,6 @@ namespace wmk::mail {
 namespace {
 
 using test::Dovecot;
-using test::kDovecot;
 
 constexpr const char* kPlain =
     "From: Erin <erin@example.net>\nTo: user12@example.org\nSubject: Plain\n"
@@ -32,30 +31,11 @@ constexpr const char* kPlain =
 
 class KeptMailboxTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    if (access(kDovecot, X_OK) != 0 || geteuid() != 0)
-      return;
-    try {
-      dovecot_ = new Dovecot();
-    } catch (const std::exception& e) {
-      start_error_ = new std::string(e.what());
-    }
-  }
-  static void TearDownTestSuite() {
-    delete dovecot_;
-    dovecot_ = nullptr;
-    delete start_error_;
-    start_error_ = nullptr;
-  }
+  static void SetUpTestSuite() { dovecot_ = test::start_dovecot(&why_); }
+  static void TearDownTestSuite() { dovecot_.reset(); }
 
   void SetUp() override {
-    if (access(kDovecot, X_OK) != 0)
-      GTEST_SKIP() << kDovecot << " is not installed (scripts/setup installs dovecot-imapd)";
-    if (start_error_ != nullptr)
-      FAIL() << "cannot start Dovecot: " << *start_error_;
-    if (dovecot_ == nullptr)
-      GTEST_SKIP() << "the IMAP tests start Dovecot, whose mail processes run as the "
-                      "dovecot user: they need root";
+    WMK_REQUIRE_DOVECOT(dovecot_, why_);
     config::Config& c = env.app().config;
     c.mailbox = config::MailboxBackend::imap;
     c.imap_host = "localhost";
@@ -134,12 +114,9 @@ class KeptMailboxTest : public ::testing::Test {
   }
 
   test::KeysEnv env;
-  static Dovecot* dovecot_;
-  static std::string* start_error_;
+  static inline std::unique_ptr<Dovecot> dovecot_;
+  static inline std::string why_;
 };
-
-Dovecot* KeptMailboxTest::dovecot_ = nullptr;
-std::string* KeptMailboxTest::start_error_ = nullptr;
 
 TEST_F(KeptMailboxTest, OneRequestLogsInOnceForThePageAndKeySession) {
   std::string id = put_plain_message();

@@ -296,14 +296,10 @@ INSTANTIATE_TEST_SUITE_P(Backends, MailboxTest, ::testing::Values(Backend::maild
 // index falls back to listing every UID with its flags at each refresh, and still sees a
 // new message, a flag set by another client and a removal, and reads each message once.
 TEST(ImapWithoutCondstoreTest, IndexFallsBackToUidAndFlagListsAndMissesNothing) {
-  if (auto why = test::dovecot_unavailable())
-    GTEST_SKIP() << *why;
-  std::unique_ptr<test::Dovecot> plain;
-  try {
-    plain = std::make_unique<test::Dovecot>(test::DovecotOptions{.condstore = false});
-  } catch (const std::exception& e) {
-    FAIL() << "cannot start Dovecot: " << e.what();
-  }
+  std::string why;
+  std::unique_ptr<test::Dovecot> plain =
+      test::start_dovecot(&why, test::DovecotOptions{.condstore = false});
+  WMK_REQUIRE_DOVECOT(plain, why);
   const ImapServer server = dovecot_server(*plain);
   auto outside = ImapClient::connect(server);
   ASSERT_TRUE(outside.ok()) << outside.error().message;
