@@ -21,14 +21,14 @@ import os
 import re
 import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted, start_dovecot, stop_dovecot  # noqa: E402
+from wmk_e2e import (SOURCE_DIR, Instance, multipart_encrypted, start_dovecot,  # noqa: E402
+                     stop_dovecot, OutsideGpg as Gpg)
 
 PASSWORD = "correct horse battery staple"
 SECRET = "The IMAP secret: meet at the old mill at nine."
@@ -36,35 +36,6 @@ CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 # Dovecot's users are user0..user63 with password pw-N-secret (tests/unit/dovecot_server.h).
 LOGIN = "user3"
 IMAP_PASSWORD = "pw-3-secret"
-
-
-def run(argv, input=None):
-    r = subprocess.run(argv, input=input, capture_output=True, timeout=120)
-    if r.returncode != 0:
-        raise RuntimeError("%s failed: %s" % (argv[0], r.stderr.decode("utf-8", "replace")))
-    return r.stdout
-
-
-class Gpg:
-    """An outside GnuPG home. Keys without a passphrase."""
-
-    def __init__(self, home):
-        self.home = home
-        os.makedirs(home, mode=0o700, exist_ok=True)
-
-    def __call__(self, *args, input=None):
-        return run(["gpg", "--homedir", self.home, "--batch", "--no-tty", "--pinentry-mode",
-                    "loopback", "--passphrase", "", "--trust-model", "always"] + list(args),
-                   input=input)
-
-    def make_key(self, uid):
-        self("--quick-gen-key", uid, "future-default", "default", "never")
-        out = self("--with-colons", "--list-keys", uid).decode()
-        return re.search(r"^fpr:+([0-9A-F]{40}):", out, re.M).group(1)
-
-    def stop(self):
-        subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"],
-                       capture_output=True)
 
 
 class WebImap(unittest.TestCase):

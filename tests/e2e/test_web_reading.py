@@ -34,7 +34,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
+from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted, OutsideGpg as Gpg  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "alice key passphrase 1"
@@ -61,28 +61,6 @@ def run(argv, input=None):
         raise RuntimeError("%s failed (%d): %s" % (argv[0:3], r.returncode,
                                                    r.stderr.decode("utf-8", "replace")))
     return r.stdout
-
-
-class Gpg:
-    """An outside GnuPG home (the correspondent's side). Keys without a passphrase."""
-
-    def __init__(self, home):
-        self.home = home
-        os.makedirs(home, mode=0o700, exist_ok=True)
-
-    def __call__(self, *args, input=None):
-        return run(["gpg", "--homedir", self.home, "--batch", "--no-tty", "--pinentry-mode",
-                    "loopback", "--passphrase", "", "--trust-model", "always"] + list(args),
-                   input=input)
-
-    def make_key(self, uid):
-        self("--quick-gen-key", uid, "future-default", "default", "never")
-        out = self("--with-colons", "--list-keys", uid).decode()
-        return re.search(r"^fpr:+([0-9A-F]{40}):", out, re.M).group(1)
-
-    def stop(self):
-        subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"],
-                       capture_output=True)
 
 
 def headers(m, sender, subject):

@@ -180,6 +180,33 @@ def stop_dovecot(cls):
     cls.dovecot.wait(timeout=30)
 
 
+class OutsideGpg:
+    """An outside GnuPG home (a correspondent's side), not the code under test's. Keys
+    without a passphrase; a call gives gpg's stdout and raises on failure."""
+
+    def __init__(self, home):
+        self.home = home
+        os.makedirs(home, mode=0o700, exist_ok=True)
+
+    def __call__(self, *args, input=None):
+        argv = ["gpg", "--homedir", self.home, "--batch", "--no-tty", "--pinentry-mode",
+                "loopback", "--passphrase", "", "--trust-model", "always"] + list(args)
+        r = subprocess.run(argv, input=input, capture_output=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("%s failed (%d): %s" % (argv[0:3], r.returncode,
+                                                       r.stderr.decode("utf-8", "replace")))
+        return r.stdout
+
+    def make_key(self, uid):
+        self("--quick-gen-key", uid, "future-default", "default", "never")
+        out = self("--with-colons", "--list-keys", uid).decode()
+        return re.search(r"^fpr:+([0-9A-F]{40}):", out, re.M).group(1)
+
+    def stop(self):
+        subprocess.run(["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"],
+                       capture_output=True)
+
+
 def multipart_encrypted(armored):
     """A PGP/MIME multipart/encrypted entity (RFC 3156) around an armored OpenPGP
     message, built by Python's email package; the caller adds the headers."""
