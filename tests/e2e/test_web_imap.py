@@ -38,6 +38,20 @@ LOGIN = "user3"
 IMAP_PASSWORD = "pw-3-secret"
 
 
+def decrypted_page(test, c, msg_id):
+    """The /decrypt page of INBOX message msg_id, through the unlock page if it asks."""
+    page = c.get("/message", {"id": msg_id, "folder": "INBOX"})
+    test.assertEqual(page.status, 200, page.text)
+    fields = {"csrf": page.hidden("csrf", form_action="/decrypt"), "id": msg_id,
+              "folder": "INBOX"}
+    r = c.post("/decrypt", fields)
+    if r.page == "unlock":
+        r = c.post("/unlock", dict(fields, passphrase="key passphrase for tests",
+                                   confirm="key passphrase for tests", ok="1"))
+    test.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
+    return r
+
+
 class WebImap(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -131,15 +145,7 @@ class WebImap(unittest.TestCase):
         msg_id = "%d.%d" % (uidvalidity, uid)
         self.assertIn(msg_id, inbox.text)
 
-        page = c.get("/message", {"id": msg_id, "folder": "INBOX"})
-        self.assertEqual(page.status, 200, page.text)
-        token = page.hidden("csrf", form_action="/decrypt")
-        fields = {"csrf": token, "id": msg_id, "folder": "INBOX"}
-        r = c.post("/decrypt", fields)
-        if r.page == "unlock":
-            r = c.post("/unlock", dict(fields, passphrase="key passphrase for tests",
-                                       confirm="key passphrase for tests", ok="1"))
-        self.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
+        r = decrypted_page(self, c, msg_id)
         self.assertIn(SECRET, r.text)
 
         # Opening the message marked it seen on the server.
@@ -466,15 +472,7 @@ class ImapServerShape:
         self.assertEqual(row(inbox, "Before the first look"), "seen")
         self.assertEqual(row(inbox, "Arrived later"), "unread")
 
-        page = c.get("/message", {"id": msg_id, "folder": "INBOX"})
-        self.assertEqual(page.status, 200, page.text)
-        fields = {"csrf": page.hidden("csrf", form_action="/decrypt"), "id": msg_id,
-                  "folder": "INBOX"}
-        r = c.post("/decrypt", fields)
-        if r.page == "unlock":
-            r = c.post("/unlock", dict(fields, passphrase="key passphrase for tests",
-                                       confirm="key passphrase for tests", ok="1"))
-        self.assertEqual((r.status, r.page), (200, "decrypted"), r.text)
+        r = decrypted_page(self, c, msg_id)
         self.assertIn(secret, r.text)
         self.check_logins()
 
