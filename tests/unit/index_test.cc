@@ -67,33 +67,12 @@ std::int64_t rows(store::Db& db) {
 // does (Dovecot's LDA), which the product does not run.
 constexpr const char* kDeliverIsMaildirs = "webmailkey deliver is the Maildir's delivery agent";
 
-class IndexTest : public BackendTest {
+class IndexTest : public IndexedBackendTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(store::migrate(db).ok());
-    db.exec(
-        "INSERT INTO users (id, login, password_hash, created) VALUES "
-        "(1, 'u1', 'x', 0), (2, 'u2', 'x', 0)");
-    open_box();
-    if (IsSkipped() || HasFatalFailure())
-      return;
-    ASSERT_TRUE(box->ensure().ok());
-    index = std::make_unique<MailIndex>(db, 1, *box);
-  }
+  void SetUp() override { open_indexed(2); }
   std::string deliver(int n, const std::string& extra = "") {
     return BackendTest::deliver(message(n, extra));
   }
-  std::vector<std::string> subjects(Folder f = Folder::inbox) {
-    auto p = index->page(f, 1, 1000);
-    EXPECT_TRUE(p.ok());
-    std::vector<std::string> out;
-    for (const auto& s : p->items)
-      out.push_back(s.subject);
-    return out;
-  }
-
-  store::Db db = store::Db::open_memory();
-  std::unique_ptr<MailIndex> index;
 };
 
 TEST_P(IndexTest, RefreshIndexesHeadersNewestFirst) {

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "core/store/schema.h"
 #include "core/util/secret.h"
 
 namespace wmk::mail {
@@ -194,6 +195,30 @@ std::unique_ptr<Mailbox> BackendTest::other_user_box() {
                              util::SecretBuffer::copy_of(std::string_view(test::kMasterPassword)));
   EXPECT_TRUE(opened.ok());
   return opened.ok() ? std::move(opened).value() : nullptr;
+}
+
+void IndexedBackendTest::open_indexed(int users) {
+  ASSERT_TRUE(store::migrate(db).ok());
+  for (int u = 1; u <= users; ++u) {
+    db.exec("INSERT INTO users (id, login, password_hash, created) VALUES (" + std::to_string(u) +
+            ", 'u" + std::to_string(u) + "', 'x', 0)");
+  }
+  open_box();
+  if (IsSkipped() || HasFatalFailure())
+    return;
+  ASSERT_TRUE(box->ensure().ok());
+  index = std::make_unique<MailIndex>(db, 1, *box);
+}
+
+std::vector<std::string> IndexedBackendTest::subjects(Folder f) {
+  auto p = index->page(f, 1, 1000);
+  EXPECT_TRUE(p.ok());
+  std::vector<std::string> out;
+  if (!p)
+    return out;
+  for (const auto& s : p->items)
+    out.push_back(s.subject);
+  return out;
 }
 
 }  // namespace wmk::mail

@@ -14,10 +14,13 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "core/mail/imap.h"
+#include "core/mail/index.h"
 #include "core/mail/mailbox.h"
 #include "core/mail/maildir.h"
+#include "core/store/db.h"
 #include "core/util/clock.h"
 #include "tests/unit/dovecot_server.h"
 #include "tests/unit/test_util.h"
@@ -81,6 +84,19 @@ class BackendTest : public ::testing::TestWithParam<Backend> {
   static std::uint32_t imap_uid(const std::string& id);
   void sync(Folder folder);
   int settled_ = 0;
+};
+
+// A BackendTest with the header index of the box: an in-memory store holding users
+// 1..users, and user 1's MailIndex on the ensured box.
+class IndexedBackendTest : public BackendTest {
+ protected:
+  // Callers return when IsSkipped() or HasFatalFailure(), as after open_box().
+  void open_indexed(int users = 1);
+  // The subjects of folder's first index page, in the index's order.
+  std::vector<std::string> subjects(Folder f = Folder::inbox);
+
+  store::Db db = store::Db::open_memory();
+  std::unique_ptr<MailIndex> index;
 };
 
 }  // namespace wmk::mail

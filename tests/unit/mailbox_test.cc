@@ -43,29 +43,9 @@ std::string fixture(const std::string& name) {
       .value();
 }
 
-class MailboxTest : public BackendTest {
+class MailboxTest : public IndexedBackendTest {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(store::migrate(db).ok());
-    db.exec("INSERT INTO users (id, login, password_hash, created) VALUES (1, 'u1', 'x', 0)");
-    open_box();
-    if (IsSkipped() || HasFatalFailure())
-      return;
-    ASSERT_TRUE(box->ensure().ok());
-    index = std::make_unique<MailIndex>(db, 1, *box);
-  }
-
-  std::vector<std::string> subjects(Folder f = Folder::inbox) {
-    auto p = index->page(f, 1, 1000);
-    EXPECT_TRUE(p.ok());
-    std::vector<std::string> out;
-    for (const auto& s : p->items)
-      out.push_back(s.subject);
-    return out;
-  }
-
-  store::Db db = store::Db::open_memory();
-  std::unique_ptr<MailIndex> index;
+  void SetUp() override { open_indexed(); }
 };
 
 TEST_P(MailboxTest, DeliveredMessageReadsWithLfLineEndsOnBothBackends) {
