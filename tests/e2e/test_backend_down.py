@@ -25,14 +25,13 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import SOURCE_DIR, Instance  # noqa: E402
+from wmk_e2e import Instance  # noqa: E402
 from wmk_pg import PgCluster, pg_missing  # noqa: E402
 
 PASSWORD = "Zebra-Quartz-7731-first-password"
 # In the connection string: trust authentication never asks for it, so the connection
 # works, and no message, page or log may show it.
 DB_PASSWORD = "Db-Secret-Never-Shown-4471"
-CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 BODY = "Dear Bob,\nthe figures for March are attached below.\nÄpfel ✓\n\n-- \nAlice"
 
 
@@ -52,13 +51,7 @@ class BackendDown(unittest.TestCase):
         info = cls.pg.create_database("wmk_down") + " password=" + DB_PASSWORD
         cls.wmk = Instance(config={"store": "postgresql", "store_postgresql": '"%s"' % info},
                            mode=cls.MODE)
-        cls.outbox = os.path.join(cls.wmk.tmp, "outbox")
-        os.mkdir(cls.outbox)
-        sendmail = os.path.join(cls.wmk.tmp, "sendmail")
-        with open(sendmail, "w") as f:
-            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
-        os.chmod(sendmail, 0o700)
-        cls.wmk.write_config(sendmail=sendmail)
+        cls.outbox = cls.wmk.capture_sendmail()
         cls.wmk.add_user("alice", PASSWORD, "alice@example.org")
         cls.wmk.add_user("bob", PASSWORD, "bob@example.org")
         cls.wmk.deliver_with_python("alice", "From: Bob <bob@example.org>\r\n"

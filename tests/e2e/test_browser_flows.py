@@ -30,7 +30,6 @@ USERS = {"desktop": "desk", "phone": "phone", "nojs": "nojs"}
 PDF = (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
        b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
        b"trailer << /Root 1 0 R >>\n%%EOF\n" + bytes(range(256)))
-CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 # The screenshots docs/user-guide.md shows: docs/img/NAME -> (window, step of flows.mjs).
 DOC_SHOTS = {
     "desktop-inbox.png": ("desktop", "inbox"),
@@ -70,13 +69,7 @@ class BrowserFlows(unittest.TestCase):
         cls.wmk = Instance(config={"grant_idle_timeout": 600, "unlock_confirmation": True,
                                    "wkd_ca_file": cls.wkd_servers.ca,
                                    "wkd_resolve": cls.wkd_servers.resolve(hosts, [])})
-        cls.outbox = os.path.join(cls.wmk.tmp, "outbox")
-        os.mkdir(cls.outbox)
-        sendmail = os.path.join(cls.wmk.tmp, "sendmail")
-        with open(sendmail, "w") as f:
-            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
-        os.chmod(sendmail, 0o700)
-        cls.wmk.write_config(sendmail=sendmail)
+        cls.outbox = cls.wmk.capture_sendmail()
         cls.scenario = {
             "password": PASSWORD,
             "key_passphrase": KEY_PASS,

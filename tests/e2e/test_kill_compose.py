@@ -30,12 +30,11 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import CGI_BIN, SOURCE_DIR, Instance, Response, encode_multipart  # noqa: E402
+from wmk_e2e import CGI_BIN, Instance, Response, encode_multipart  # noqa: E402
 
 ROUNDS = int(os.environ.get("WMK_KILL_ROUNDS", "6"))
 PASSWORD = "Login-Password-Compose-Kill"
 KEY_PASS = "Key-Passphrase-Compose-Kill"
-CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 
 
 class CgiClient:
@@ -117,14 +116,8 @@ class ComposeKillTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.wmk = Instance()
-        cls.outbox = os.path.join(cls.wmk.tmp, "outbox")
-        os.mkdir(cls.outbox)
-        sendmail = os.path.join(cls.wmk.tmp, "sendmail")
-        with open(sendmail, "w") as f:
-            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
-        os.chmod(sendmail, 0o700)
         # A KDF with a real cost, so that kills land inside the unlock.
-        cls.wmk.write_config(sendmail=sendmail, kdf_memory_kib=16384, kdf_iterations=2)
+        cls.outbox = cls.wmk.capture_sendmail(kdf_memory_kib=16384, kdf_iterations=2)
         cls.wmk.add_user("alice", PASSWORD, "alice@example.org")
         cls.wmk.add_user("bob", PASSWORD, "bob@example.org")
         for login in ("alice", "bob"):

@@ -29,11 +29,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_contacts_cli import WKS_CLIENT, OutsideGpg, WkdServers, run, wkd_hash  # noqa: E402
-from wmk_e2e import SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
+from wmk_e2e import Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "key passphrase for tests"
-CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 
 
 def login(client, user="alice", password=PASSWORD):
@@ -72,13 +71,7 @@ class Correspondents(unittest.TestCase):
 
         cls.wmk = Instance(config={"wkd_ca_file": ca, "wkd_resolve": resolve})
         cls.tmp = cls.wmk.tmp
-        cls.outbox = os.path.join(cls.tmp, "outbox")
-        os.mkdir(cls.outbox)
-        sendmail = os.path.join(cls.tmp, "sendmail-ok")
-        with open(sendmail, "w") as f:
-            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
-        os.chmod(sendmail, 0o700)
-        cls.wmk.write_config(sendmail=sendmail)
+        cls.outbox = cls.wmk.capture_sendmail()
         cls.wmk.add_user("alice", PASSWORD, "alice@example.org", name="Alice")
         cls.alice_pgp = cls.wmk.cli("key", "generate", "alice", "--type", "openpgp",
                                     "--passphrase-stdin", input=KEY_PASS + "\n",

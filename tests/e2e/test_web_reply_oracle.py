@@ -28,12 +28,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import CLI, SOURCE_DIR, Instance, multipart_encrypted  # noqa: E402
+from wmk_e2e import CLI, Instance, multipart_encrypted  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 KEY_PASS = "key passphrase for tests"
 EXPORT_PASS = "export passphrase"
-CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 CAPTURED_SECRET = "MARKER-captured-7d41c2"  # Bob to Alice, captured by Mallory
 SIGNED_SECRET = "MARKER-signed-9be03f"      # Bob to Alice, signed and encrypted
 
@@ -58,13 +57,7 @@ class ReplyOracle(unittest.TestCase):
     def setUpClass(cls):
         cls.wmk = Instance()
         cls.tmp = cls.wmk.tmp
-        cls.outbox = os.path.join(cls.tmp, "outbox")
-        os.mkdir(cls.outbox)
-        sendmail = os.path.join(cls.tmp, "sendmail-ok")
-        with open(sendmail, "w") as f:
-            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
-        os.chmod(sendmail, 0o700)
-        cls.wmk.write_config(sendmail=sendmail)
+        cls.outbox = cls.wmk.capture_sendmail()
         cls.fpr = {}
         for login_, name in (("alice", "Alice"), ("bob", "Bob"), ("mallory", "Mallory")):
             cls.wmk.add_user(login_, PASSWORD, login_ + "@example.org", name=name)
@@ -287,7 +280,7 @@ class ReplyOracle(unittest.TestCase):
             self.assertEqual(failed.status, 502, failed.text)
             self.assertEqual(len(self.drafts()), 1)
         finally:
-            self.wmk.write_config(sendmail=os.path.join(self.tmp, "sendmail-ok"))
+            self.wmk.write_config(sendmail=self.wmk.capturing_sendmail)
         self.wmk.clear_folder("alice", "Drafts")
 
     # ---- the proper case

@@ -298,6 +298,22 @@ class Instance:
 
     # ---- config and CLI
 
+    def capture_sendmail(self, **config):
+        """Points the config's sendmail (with any other config changes) at
+        tests/fixtures/sendmail-capture.sh, which keeps each handed-over message (and
+        its argv) in a directory instead of sending it; returns that directory. The
+        wrapper's path stays in self.capturing_sendmail."""
+        outbox = os.path.join(self.tmp, "outbox")
+        os.mkdir(outbox)
+        sendmail = os.path.join(self.tmp, "sendmail-capture")
+        capture = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
+        with open(sendmail, "w") as f:
+            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (outbox, capture))
+        os.chmod(sendmail, 0o700)
+        self.capturing_sendmail = sendmail
+        self.write_config(sendmail=sendmail, **config)
+        return outbox
+
     def write_config(self, **changes):
         """(Re)writes the config file with changes applied. CGI programs read it at
         every request; FastCGI workers when they start, so a running server's workers
