@@ -27,12 +27,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wmk_e2e import (SOURCE_DIR, Instance, multipart_encrypted, start_dovecot,  # noqa: E402
+from wmk_e2e import (Instance, multipart_encrypted, start_dovecot,  # noqa: E402
                      stop_dovecot, OutsideGpg as Gpg)
 
 PASSWORD = "correct horse battery staple"
 SECRET = "The IMAP secret: meet at the old mill at nine."
-CAPTURE = os.path.join(SOURCE_DIR, "tests", "fixtures", "sendmail-capture.sh")
 # Dovecot's users are user0..user63 with password pw-N-secret (tests/unit/dovecot_server.h).
 LOGIN = "user3"
 IMAP_PASSWORD = "pw-3-secret"
@@ -71,12 +70,6 @@ class WebImap(unittest.TestCase):
         with open(master_file, "w") as f:
             f.write(cls.info["master_password"] + "\n")
         os.chmod(master_file, 0o600)
-        cls.outbox = os.path.join(d, "outbox")
-        os.mkdir(cls.outbox)
-        sendmail = os.path.join(d, "sendmail")
-        with open(sendmail, "w") as f:
-            f.write("#!/bin/sh\nSENDMAIL_CAPTURE_DIR=%s exec %s \"$@\"\n" % (cls.outbox, CAPTURE))
-        os.chmod(sendmail, 0o700)
         cls.wmk = Instance(config={
             "mailbox": "imap",
             "imap_host": "localhost",
@@ -86,8 +79,8 @@ class WebImap(unittest.TestCase):
             "imap_login": "master",
             "imap_master_user": cls.info["master"],
             "imap_master_password_file": master_file,
-            "sendmail": sendmail,
         })
+        cls.outbox = cls.wmk.capture_sendmail()
         cls.wmk.add_user(LOGIN, PASSWORD, "%s@example.org" % LOGIN)
         check = cls.wmk.cli("config", "check", check=False)
         assert check.returncode == 0, check.stdout + check.stderr
